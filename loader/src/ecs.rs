@@ -1,0 +1,144 @@
+//! Building ECS documents: dotted field names become nested objects, `related.*` lists stay
+//! free of duplicates.
+
+use serde_json::{Map, Value};
+
+/// A document under construction (the `_source` sent to OpenSearch).
+pub type Doc = Map<String, Value>;
+
+/// Sets `dotted` (for example `source.geo.country_iso_code`) to `value`, creating the objects
+/// on the way. A non-object found on the way is replaced: ECS names win over stray scalars.
+pub fn set(doc: &mut Doc, dotted: &str, value: impl Into<Value>) {
+    let mut parts = dotted.split('.');
+    let Some(mut last) = parts.next() else { return };
+    let mut current = doc;
+    for next in parts {
+        let entry = current
+            .entry(last.to_owned())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !entry.is_object() {
+            *entry = Value::Object(Map::new());
+        }
+        current = match entry {
+            Value::Object(map) => map,
+            _ => return,
+        };
+        last = next;
+    }
+    current.insert(last.to_owned(), value.into());
+}
+
+/// Sets the field only when `value` is present and not an empty string.
+pub fn set_opt<V: Into<Value>>(doc: &mut Doc, dotted: &str, value: Option<V>) {
+    if let Some(v) = value {
+        let v = v.into();
+        if !matches!(&v, Value::String(s) if s.is_empty()) && !v.is_null() {
+            set(doc, dotted, v);
+        }
+    }
+}
+
+/// Looks up a dotted path in a JSON value.
+pub fn get<'a>(value: &'a Value, dotted: &str) -> Option<&'a Value> {
+    dotted
+        .split('.')
+        .try_fold(value, |current, part| current.as_object()?.get(part))
+}
+
+/// Looks up a dotted path in a document.
+pub fn get_in<'a>(doc: &'a Doc, dotted: &str) -> Option<&'a Value> {
+    let (first, rest) = match dotted.split_once('.') {
+        Some((first, rest)) => (first, Some(rest)),
+        None => (dotted, None),
+    };
+    let value = doc.get(first)?;
+    match rest {
+        Some(rest) => get(value, rest),
+        None => Some(value),
+    }
+}
+
+/// The string at a dotted path, when it is a non-empty string.
+pub fn get_str<'a>(value: &'a Value, dotted: &str) -> Option<&'a str> {
+    get(value, dotted)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+/// Appends to the list at `related.<kind>` (`ip`, `user`, `hash`, `hosts`) unless already there.
+pub fn add_related(doc: &mut Doc, kind: &str, value: &str) {
+    if value.is_empty() {
+        return;
+    }
+    let related = doc
+        .entry("related".to_owned())
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !related.is_object() {
+        *related = Value::Object(Map::new());
+    }
+    let Value::Object(related) = related else {
+        return;
+    };
+    let list = related
+        .entry(kind.to_owned())
+        .or_insert_with(|| Value::Array(Vec::new()));
+    if !list.is_array() {
+        *list = Value::Array(Vec::new());
+    }
+    if let Value::Array(items) = list
+        && !items.iter().any(|v| v.as_str() == Some(value))
+    {
+        items.push(Value::String(value.to_owned()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn set_builds_nested_objects_and_get_reads_them() {
+        let mut doc = Doc::new();
+        set(&mut doc, "source.geo.country_iso_code", "JP");
+        set(&mut doc, "source.ip", "192.0.2.1");
+        set(&mut doc, "event.kind", "event");
+        assert_eq!(
+            Value::Object(doc.clone()),
+            json!({"source": {"geo": {"country_iso_code": "JP"}, "ip": "192.0.2.1"}, "event": {"kind": "event"}})
+        );
+        assert_eq!(get_in(&doc, "source.ip"), Some(&json!("192.0.2.1")));
+        assert_eq!(get_in(&doc, "source.port"), None);
+    }
+
+    #[test]
+    fn set_replaces_scalars_on_the_path() {
+        let mut doc = Doc::new();
+        set(&mut doc, "user", "alice");
+        set(&mut doc, "user.name", "alice");
+        assert_eq!(Value::Object(doc), json!({"user": {"name": "alice"}}));
+    }
+
+    #[test]
+    fn set_opt_skips_empty_values() {
+        let mut doc = Doc::new();
+        set_opt(&mut doc, "a", Some(""));
+        set_opt::<&str>(&mut doc, "b", None);
+        set_opt(&mut doc, "c", Some(Value::Null));
+        set_opt(&mut doc, "d", Some("x"));
+        assert_eq!(Value::Object(doc), json!({"d": "x"}));
+    }
+
+    #[test]
+    fn related_lists_have_no_duplicates() {
+        let mut doc = Doc::new();
+        add_related(&mut doc, "ip", "192.0.2.1");
+        add_related(&mut doc, "ip", "192.0.2.1");
+        add_related(&mut doc, "ip", "198.51.100.7");
+        add_related(&mut doc, "user", "");
+        assert_eq!(
+            Value::Object(doc),
+            json!({"related": {"ip": ["192.0.2.1", "198.51.100.7"]}})
+        );
+    }
+}

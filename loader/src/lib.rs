@@ -1,0 +1,4 @@
+//! The central loader: S3 objects of the log bucket -> ECS documents -> OpenSearch.
+
+pub mod ecs;
+pub mod parsers;

@@ -1,0 +1,1 @@
+//! securityhub (in progress).

@@ -1,0 +1,1 @@
+//! vpcflow (in progress).

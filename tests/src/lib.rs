@@ -1,0 +1,76 @@
+//! Helpers for the cross-crate and end-to-end tests in `tests/`.
+//!
+//! The servers (moto for AWS, osmem-server for OpenSearch) are started by `scripts/test`, which
+//! exports their addresses. A test that needs one and does not find it fails: it never skips.
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+
+/// The account moto uses when no role was assumed.
+pub const DEFAULT_ACCOUNT: &str = "123456789012";
+
+/// Address of the moto server started by `scripts/test`.
+pub fn moto_endpoint() -> String {
+    std::env::var("TEST_MOTO_ENDPOINT").unwrap_or_else(|_| {
+        panic!("TEST_MOTO_ENDPOINT is not set: run the tests with scripts/test, which starts moto")
+    })
+}
+
+/// Address of the osmem-server started by `scripts/test`.
+pub fn opensearch_url() -> String {
+    std::env::var("TEST_OPENSEARCH_URL").unwrap_or_else(|_| {
+        panic!("TEST_OPENSEARCH_URL is not set: run the tests with scripts/test, which starts osmem-server")
+    })
+}
+
+/// SDK configuration for moto in the default account.
+pub async fn moto_config(region: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(moto_endpoint())
+        .region(Region::new(region.to_owned()))
+        .credentials_provider(Credentials::for_tests())
+        .load()
+        .await
+}
+
+/// SDK configuration acting inside `account` in moto: moto ties the credentials returned by
+/// AssumeRole to the role's account (never set `MOTO_ACCOUNT_ID`).
+pub async fn moto_config_for_account(account: &str, region: &str) -> SdkConfig {
+    let base = moto_config(region).await;
+    let sts = aws_sdk_sts::Client::new(&base);
+    let assumed = sts
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{account}:role/test-admin"))
+        .role_session_name("tests")
+        .send()
+        .await
+        .expect("moto AssumeRole");
+    let c = assumed
+        .credentials()
+        .expect("credentials in AssumeRole answer");
+    let creds = Credentials::new(
+        c.access_key_id(),
+        c.secret_access_key(),
+        Some(c.session_token().to_owned()),
+        None,
+        "moto-assumed-role",
+    );
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(moto_endpoint())
+        .region(Region::new(region.to_owned()))
+        .credentials_provider(creds)
+        .load()
+        .await
+}
+
+/// A name unique within one test run, so tests sharing one moto server never collide.
+pub fn unique_name(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{prefix}-{}-{n}-{nanos}", std::process::id())
+}
