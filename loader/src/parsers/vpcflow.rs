@@ -1,1 +1,728 @@
-//! vpcflow (in progress).
+//! VPC Flow Logs and Transit Gateway flow logs (versions 2 to 8, any custom field order).
+//!
+//! The splitter hands one record per line as a JSON object mapping each header field name
+//! (`srcaddr`, `account-id`, `tgw-id`, ...) to its string value, with `-` values left out. The
+//! original fields stay in the document; the ECS fields are added next to them, and every
+//! field without an ECS home is kept typed under `aws.vpcflow.<name_with_underscores>`.
+
+use super::{Context, NormalizeError, Normalized};
+use crate::ecs::{Doc, add_related, set};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Map, Value};
+use std::net::IpAddr;
+
+/// Field names of the default (version 2) format, in order.
+pub const DEFAULT_FIELDS: [&str; 14] = [
+    "version",
+    "account-id",
+    "interface-id",
+    "srcaddr",
+    "dstaddr",
+    "srcport",
+    "dstport",
+    "protocol",
+    "packets",
+    "bytes",
+    "start",
+    "end",
+    "action",
+    "log-status",
+];
+
+/// Turns one line of the default format (as CloudWatch Logs delivers it, without a header) into
+/// the record shape [`normalize`] expects. `None` when the line does not have the 14 fields of
+/// the default format or does not start with a version number.
+pub fn record_from_default_line(line: &str) -> Option<Value> {
+    let mut parts = line.split_ascii_whitespace();
+    let mut record = Map::new();
+    for name in DEFAULT_FIELDS {
+        let value = parts.next()?;
+        if value != "-" {
+            record.insert(name.to_owned(), Value::String(value.to_owned()));
+        }
+    }
+    if parts.next().is_some() {
+        return None;
+    }
+    let version = record.get("version")?.as_str()?;
+    if version.is_empty() || !version.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(Value::Object(record))
+}
+
+/// Normalizes one flow log record into one document.
+pub fn normalize(
+    record: Value,
+    _ctx: &Context<'_>,
+    out: &mut Vec<Normalized>,
+) -> Result<(), NormalizeError> {
+    let Value::Object(mut doc) = record else {
+        return Err(NormalizeError::NotAnObject);
+    };
+    let (ecs, timestamp) = ecs_fields(&doc)?;
+    merge(&mut doc, ecs);
+    out.push(Normalized::new(doc, timestamp));
+    Ok(())
+}
+
+/// Builds the ECS fields of one record; the record itself is only read.
+fn ecs_fields(rec: &Doc) -> Result<(Doc, Option<DateTime<Utc>>), NormalizeError> {
+    let mut ecs = Doc::new();
+    set(&mut ecs, "event.module", "aws");
+    set(&mut ecs, "event.dataset", "aws.vpcflow");
+    set(&mut ecs, "event.kind", "event");
+    set(&mut ecs, "event.category", vec!["network"]);
+
+    let mut event_type = vec!["connection"];
+    match text(rec, "action") {
+        Some(a) if a.eq_ignore_ascii_case("ACCEPT") => {
+            set(&mut ecs, "event.action", "allowed");
+            set(&mut ecs, "event.outcome", "success");
+            event_type.push("allowed");
+        }
+        Some(a) if a.eq_ignore_ascii_case("REJECT") => {
+            set(&mut ecs, "event.action", "denied");
+            set(&mut ecs, "event.outcome", "failure");
+            event_type.push("denied");
+        }
+        _ => {}
+    }
+    let status = text(rec, "log-status");
+    if matches!(status, Some("NODATA" | "SKIPDATA")) {
+        // No traffic (NODATA) or records the service could not capture (SKIPDATA): a
+        // report about the capture window, not a connection.
+        event_type = vec!["info"];
+    }
+    set(&mut ecs, "event.type", event_type);
+
+    let src = ip(rec, "srcaddr")?;
+    let dst = ip(rec, "dstaddr")?;
+    if let Some(src) = src {
+        set(&mut ecs, "source.ip", src);
+        set(&mut ecs, "source.address", src);
+        add_related(&mut ecs, "ip", src);
+    }
+    if let Some(dst) = dst {
+        set(&mut ecs, "destination.ip", dst);
+        set(&mut ecs, "destination.address", dst);
+        add_related(&mut ecs, "ip", dst);
+    }
+    if let Some(port) = port(rec, "srcport")? {
+        set(&mut ecs, "source.port", port);
+    }
+    if let Some(port) = port(rec, "dstport")? {
+        set(&mut ecs, "destination.port", port);
+    }
+    if let Some(proto) = number(rec, "protocol")? {
+        set(&mut ecs, "network.iana_number", proto.to_string());
+        if let Some(name) = u8::try_from(proto).ok().and_then(transport_name) {
+            set(&mut ecs, "network.transport", name);
+        }
+    }
+    if let Some(bytes) = number(rec, "bytes")? {
+        set(&mut ecs, "network.bytes", bytes);
+        set(&mut ecs, "source.bytes", bytes);
+    }
+    if let Some(packets) = number(rec, "packets")? {
+        set(&mut ecs, "network.packets", packets);
+        set(&mut ecs, "source.packets", packets);
+    }
+    let network_type = match text(rec, "type") {
+        Some(t) if t.eq_ignore_ascii_case("IPv4") => Some("ipv4"),
+        Some(t) if t.eq_ignore_ascii_case("IPv6") => Some("ipv6"),
+        Some(_) => None,
+        None => src
+            .or(dst)
+            .map(|a| if a.contains(':') { "ipv6" } else { "ipv4" }),
+    };
+    if let Some(t) = network_type {
+        set(&mut ecs, "network.type", t);
+    }
+    match text(rec, "flow-direction") {
+        Some("ingress") => set(&mut ecs, "network.direction", "inbound"),
+        Some("egress") => set(&mut ecs, "network.direction", "outbound"),
+        _ => {}
+    }
+
+    let start = epoch(rec, "start")?;
+    let end = epoch(rec, "end")?;
+    if let Some(start) = start {
+        set(&mut ecs, "event.start", iso(start));
+    }
+    if let Some(end) = end {
+        set(&mut ecs, "event.end", iso(end));
+    }
+    if let (Some(start), Some(end)) = (start, end)
+        && let Some(nanos) = (end - start).num_nanoseconds()
+        && nanos >= 0
+    {
+        set(&mut ecs, "event.duration", nanos);
+    }
+
+    if let Some(account) = text(rec, "account-id") {
+        set(&mut ecs, "cloud.account.id", account);
+    }
+    if let Some(region) = text(rec, "region") {
+        set(&mut ecs, "cloud.region", region);
+    }
+    if let Some(instance) = text(rec, "instance-id") {
+        set(&mut ecs, "cloud.instance.id", instance);
+    }
+    if let Some(cluster) = text(rec, "ecs-cluster-name") {
+        set(&mut ecs, "orchestrator.type", "ecs");
+        set(&mut ecs, "orchestrator.cluster.name", cluster);
+    }
+    if let Some(container) = text(rec, "ecs-container-id") {
+        set(&mut ecs, "container.id", container);
+    }
+    if let Some(reason) = text(rec, "reject-reason") {
+        set(&mut ecs, "event.reason", reason);
+    }
+
+    let mut vpcflow = Map::new();
+    for (name, value) in rec {
+        if is_ecs_only(name) {
+            continue;
+        }
+        let key = name.replace('-', "_");
+        let typed = if is_numeric(name) {
+            match number(rec, name)? {
+                Some(n) => Value::from(n),
+                None => continue,
+            }
+        } else {
+            value.clone()
+        };
+        vpcflow.insert(key, typed);
+    }
+    for name in ["pkt-srcaddr", "pkt-dstaddr"] {
+        if let Some(addr) = ip(rec, name)? {
+            add_related(&mut ecs, "ip", addr);
+        }
+    }
+    if let Some(flags) = number(rec, "tcp-flags")? {
+        let names = tcp_flag_names(flags);
+        if !names.is_empty() {
+            vpcflow.insert("tcp_flags_array".to_owned(), Value::from(names));
+        }
+    }
+    if !vpcflow.is_empty() {
+        set(&mut ecs, "aws.vpcflow", Value::Object(vpcflow));
+    }
+    Ok((ecs, start))
+}
+
+/// Fields fully represented by ECS fields; every other field also goes to `aws.vpcflow.*`.
+fn is_ecs_only(name: &str) -> bool {
+    matches!(
+        name,
+        "srcaddr"
+            | "dstaddr"
+            | "srcport"
+            | "dstport"
+            | "protocol"
+            | "bytes"
+            | "packets"
+            | "start"
+            | "end"
+            | "account-id"
+            | "region"
+            | "instance-id"
+    )
+}
+
+/// Fields whose values are integers (kept as numbers under `aws.vpcflow.*`).
+fn is_numeric(name: &str) -> bool {
+    matches!(name, "version" | "tcp-flags" | "traffic-path") || name.starts_with("packets-lost-")
+}
+
+/// Field names are `&'static str` in errors; map a record's field name to the known constant.
+fn static_name(name: &str) -> &'static str {
+    const CHECKED: [&str; 18] = [
+        "srcaddr",
+        "dstaddr",
+        "pkt-srcaddr",
+        "pkt-dstaddr",
+        "srcport",
+        "dstport",
+        "protocol",
+        "bytes",
+        "packets",
+        "start",
+        "end",
+        "version",
+        "tcp-flags",
+        "traffic-path",
+        "packets-lost-no-route",
+        "packets-lost-blackhole",
+        "packets-lost-mtu-exceeded",
+        "packets-lost-ttl-expired",
+    ];
+    CHECKED
+        .iter()
+        .find(|k| **k == name)
+        .copied()
+        .unwrap_or("aws.vpcflow")
+}
+
+fn text<'a>(rec: &'a Doc, name: &str) -> Option<&'a str> {
+    rec.get(name)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty() && *s != "-")
+}
+
+fn invalid(name: &str, reason: impl Into<String>) -> NormalizeError {
+    NormalizeError::InvalidField {
+        field: static_name(name),
+        reason: reason.into(),
+    }
+}
+
+/// An unsigned integer field; a present but non-numeric value is an error for the record.
+fn number(rec: &Doc, name: &str) -> Result<Option<u64>, NormalizeError> {
+    match rec.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| invalid(name, format!("`{n}` is not a non-negative integer"))),
+        Some(Value::String(s)) if s.is_empty() || s == "-" => Ok(None),
+        Some(Value::String(s)) => s
+            .parse::<u64>()
+            .map(Some)
+            .map_err(|_| invalid(name, format!("`{s}` is not a non-negative integer"))),
+        Some(other) => Err(invalid(name, format!("`{other}` is not an integer"))),
+    }
+}
+
+fn port(rec: &Doc, name: &str) -> Result<Option<u16>, NormalizeError> {
+    match number(rec, name) {
+        Ok(Some(n)) => u16::try_from(n)
+            .map(Some)
+            .map_err(|_| invalid(name, format!("port {n} is out of range"))),
+        Ok(None) => Ok(None),
+        Err(_) => Err(invalid(
+            name,
+            format!(
+                "`{}` is not a port number",
+                rec.get(name).map(ToString::to_string).unwrap_or_default()
+            ),
+        )),
+    }
+}
+
+fn ip<'a>(rec: &'a Doc, name: &str) -> Result<Option<&'a str>, NormalizeError> {
+    match text(rec, name) {
+        None => Ok(None),
+        Some(s) if s.parse::<IpAddr>().is_ok() => Ok(Some(s)),
+        Some(s) => Err(invalid(name, format!("`{s}` is not an IP address"))),
+    }
+}
+
+fn epoch(rec: &Doc, name: &str) -> Result<Option<DateTime<Utc>>, NormalizeError> {
+    let Some(secs) = number(rec, name)? else {
+        return Ok(None);
+    };
+    i64::try_from(secs)
+        .ok()
+        .and_then(|s| DateTime::from_timestamp(s, 0))
+        .map(Some)
+        .ok_or_else(|| invalid(name, format!("{secs} is not a valid time in epoch seconds")))
+}
+
+fn iso(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Adds the ECS fields to the record: objects present on both sides are merged key by key.
+fn merge(doc: &mut Doc, ecs: Doc) {
+    for (key, value) in ecs {
+        match (doc.get_mut(&key), value) {
+            (Some(Value::Object(existing)), Value::Object(new)) => existing.extend(new),
+            (_, value) => {
+                doc.insert(key, value);
+            }
+        }
+    }
+}
+
+/// `network.transport` for an IANA protocol number (lowercase keyword names as in ECS).
+pub fn transport_name(number: u8) -> Option<&'static str> {
+    Some(match number {
+        0 => "hopopt",
+        1 => "icmp",
+        2 => "igmp",
+        3 => "ggp",
+        4 => "ipv4",
+        5 => "st",
+        6 => "tcp",
+        8 => "egp",
+        9 => "igp",
+        17 => "udp",
+        27 => "rdp",
+        33 => "dccp",
+        41 => "ipv6",
+        43 => "ipv6-route",
+        44 => "ipv6-frag",
+        46 => "rsvp",
+        47 => "gre",
+        50 => "esp",
+        51 => "ah",
+        58 => "ipv6-icmp",
+        59 => "ipv6-nonxt",
+        60 => "ipv6-opts",
+        88 => "eigrp",
+        89 => "ospf",
+        94 => "ipip",
+        97 => "etherip",
+        98 => "encap",
+        103 => "pim",
+        108 => "ipcomp",
+        112 => "vrrp",
+        115 => "l2tp",
+        124 => "isis",
+        132 => "sctp",
+        135 => "mobility-header",
+        136 => "udplite",
+        137 => "mpls-in-ip",
+        139 => "hip",
+        140 => "shim6",
+        141 => "wesp",
+        142 => "rohc",
+        143 => "ethernet",
+        _ => return None,
+    })
+}
+
+/// Names of the TCP flags VPC Flow Logs reports (bitwise OR over the aggregation window).
+fn tcp_flag_names(flags: u64) -> Vec<&'static str> {
+    [
+        (0x01, "fin"),
+        (0x02, "syn"),
+        (0x04, "rst"),
+        (0x08, "psh"),
+        (0x10, "ack"),
+        (0x20, "urg"),
+    ]
+    .into_iter()
+    .filter(|(bit, _)| flags & bit != 0)
+    .map(|(_, name)| name)
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ecs::get;
+    use serde_json::json;
+
+    fn ctx() -> Context<'static> {
+        Context {
+            s3_key: "AWSLogs/111122223333/vpcflowlogs/us-east-1/2024/05/01/x.log.gz",
+            key_account: Some("111122223333"),
+            key_region: Some("us-east-1"),
+            ingested: DateTime::from_timestamp(1_767_225_600, 0).unwrap_or_default(),
+        }
+    }
+
+    /// Builds a record the way the splitter does: header names to values, `-` left out.
+    fn record(header: &str, line: &str) -> Value {
+        let map: Map<String, Value> = header
+            .split(' ')
+            .zip(line.split(' '))
+            .filter(|(_, v)| *v != "-")
+            .map(|(k, v)| (k.to_owned(), Value::String(v.to_owned())))
+            .collect();
+        Value::Object(map)
+    }
+
+    fn one(rec: Value) -> Normalized {
+        let mut out = Vec::new();
+        normalize(rec, &ctx(), &mut out).expect("record normalizes");
+        assert_eq!(out.len(), 1);
+        out.remove(0)
+    }
+
+    const V2: &str = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status";
+
+    #[test]
+    fn default_accept_record() {
+        let n = one(record(
+            V2,
+            "2 111122223333 eni-0123456789abcdef0 192.0.2.10 198.51.100.20 49152 443 6 10 5200 1714521600 1714521660 ACCEPT OK",
+        ));
+        let d = Value::Object(n.doc);
+        assert_eq!(get(&d, "source.ip"), Some(&json!("192.0.2.10")));
+        assert_eq!(get(&d, "source.port"), Some(&json!(49152)));
+        assert_eq!(get(&d, "destination.ip"), Some(&json!("198.51.100.20")));
+        assert_eq!(get(&d, "destination.port"), Some(&json!(443)));
+        assert_eq!(get(&d, "network.transport"), Some(&json!("tcp")));
+        assert_eq!(get(&d, "network.iana_number"), Some(&json!("6")));
+        assert_eq!(get(&d, "network.bytes"), Some(&json!(5200)));
+        assert_eq!(get(&d, "network.packets"), Some(&json!(10)));
+        assert_eq!(get(&d, "network.type"), Some(&json!("ipv4")));
+        assert_eq!(get(&d, "event.action"), Some(&json!("allowed")));
+        assert_eq!(get(&d, "event.outcome"), Some(&json!("success")));
+        assert_eq!(
+            get(&d, "event.type"),
+            Some(&json!(["connection", "allowed"]))
+        );
+        assert_eq!(get(&d, "event.category"), Some(&json!(["network"])));
+        assert_eq!(get(&d, "event.start"), Some(&json!("2024-05-01T00:00:00Z")));
+        assert_eq!(get(&d, "event.end"), Some(&json!("2024-05-01T00:01:00Z")));
+        assert_eq!(get(&d, "event.duration"), Some(&json!(60_000_000_000_i64)));
+        assert_eq!(get(&d, "cloud.account.id"), Some(&json!("111122223333")));
+        assert_eq!(
+            get(&d, "aws.vpcflow.interface_id"),
+            Some(&json!("eni-0123456789abcdef0"))
+        );
+        assert_eq!(get(&d, "aws.vpcflow.version"), Some(&json!(2)));
+        assert_eq!(get(&d, "aws.vpcflow.log_status"), Some(&json!("OK")));
+        assert_eq!(
+            get(&d, "related.ip"),
+            Some(&json!(["192.0.2.10", "198.51.100.20"]))
+        );
+        // Original fields stay as they were.
+        assert_eq!(get(&d, "srcaddr"), Some(&json!("192.0.2.10")));
+        assert_eq!(get(&d, "account-id"), Some(&json!("111122223333")));
+        assert_eq!(n.timestamp, DateTime::from_timestamp(1_714_521_600, 0));
+        assert_eq!(n.id, None);
+    }
+
+    #[test]
+    fn reject_is_denied_failure() {
+        let n = one(record(
+            V2,
+            "2 111122223333 eni-0123456789abcdef0 203.0.113.5 192.0.2.10 55000 22 6 1 40 1714521600 1714521660 REJECT OK",
+        ));
+        let d = Value::Object(n.doc);
+        assert_eq!(get(&d, "event.action"), Some(&json!("denied")));
+        assert_eq!(get(&d, "event.outcome"), Some(&json!("failure")));
+        assert_eq!(
+            get(&d, "event.type"),
+            Some(&json!(["connection", "denied"]))
+        );
+    }
+
+    #[test]
+    fn nodata_and_skipdata_are_kept_with_their_status() {
+        for status in ["NODATA", "SKIPDATA"] {
+            let n = one(record(
+                V2,
+                &format!(
+                    "2 111122223333 eni-0123456789abcdef0 - - - - - - - 1714521600 1714521660 - {status}"
+                ),
+            ));
+            let d = Value::Object(n.doc);
+            assert_eq!(get(&d, "aws.vpcflow.log_status"), Some(&json!(status)));
+            assert_eq!(get(&d, "event.type"), Some(&json!(["info"])));
+            assert_eq!(get(&d, "source.ip"), None);
+            assert_eq!(get(&d, "event.outcome"), None);
+            assert!(n.timestamp.is_some());
+        }
+    }
+
+    #[test]
+    fn custom_v5_fields() {
+        let header = "version vpc-id subnet-id instance-id interface-id account-id type srcaddr dstaddr srcport dstport pkt-srcaddr pkt-dstaddr protocol bytes packets start end action tcp-flags log-status region az-id sublocation-type sublocation-id pkt-src-aws-service pkt-dst-aws-service flow-direction traffic-path";
+        let line = "5 vpc-0a1b2c3d subnet-0a1b2c3d i-0a1b2c3d4e5f60718 eni-0a1b2c3d4e5f60718 111122223333 IPv4 10.0.1.5 198.51.100.7 443 51234 10.0.1.5 198.51.100.7 6 3400 8 1714521600 1714521620 ACCEPT 19 OK eu-west-1 euw1-az2 - - - S3 egress 8";
+        let d = Value::Object(one(record(header, line)).doc);
+        assert_eq!(get(&d, "network.direction"), Some(&json!("outbound")));
+        assert_eq!(
+            get(&d, "cloud.instance.id"),
+            Some(&json!("i-0a1b2c3d4e5f60718"))
+        );
+        assert_eq!(get(&d, "cloud.region"), Some(&json!("eu-west-1")));
+        assert_eq!(get(&d, "aws.vpcflow.vpc_id"), Some(&json!("vpc-0a1b2c3d")));
+        assert_eq!(
+            get(&d, "aws.vpcflow.subnet_id"),
+            Some(&json!("subnet-0a1b2c3d"))
+        );
+        assert_eq!(get(&d, "aws.vpcflow.tcp_flags"), Some(&json!(19)));
+        assert_eq!(
+            get(&d, "aws.vpcflow.tcp_flags_array"),
+            Some(&json!(["fin", "syn", "ack"]))
+        );
+        assert_eq!(get(&d, "aws.vpcflow.traffic_path"), Some(&json!(8)));
+        assert_eq!(get(&d, "aws.vpcflow.pkt_srcaddr"), Some(&json!("10.0.1.5")));
+        assert_eq!(
+            get(&d, "aws.vpcflow.pkt_dst_aws_service"),
+            Some(&json!("S3"))
+        );
+        assert_eq!(get(&d, "aws.vpcflow.az_id"), Some(&json!("euw1-az2")));
+        assert_eq!(get(&d, "aws.vpcflow.sublocation_type"), None);
+        assert_eq!(
+            get(&d, "aws.vpcflow.flow_direction"),
+            Some(&json!("egress"))
+        );
+    }
+
+    #[test]
+    fn ingress_is_inbound_and_ipv6_is_detected() {
+        let header = "version srcaddr dstaddr srcport dstport protocol start end action log-status flow-direction";
+        let line = "5 2001:db8::1 2001:db8::2 546 547 17 1714521600 1714521601 ACCEPT OK ingress";
+        let d = Value::Object(one(record(header, line)).doc);
+        assert_eq!(get(&d, "network.direction"), Some(&json!("inbound")));
+        assert_eq!(get(&d, "network.type"), Some(&json!("ipv6")));
+        assert_eq!(get(&d, "network.transport"), Some(&json!("udp")));
+        assert_eq!(get(&d, "source.ip"), Some(&json!("2001:db8::1")));
+    }
+
+    #[test]
+    fn v7_ecs_fields() {
+        let header = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status ecs-cluster-arn ecs-cluster-name ecs-container-instance-arn ecs-container-instance-id ecs-container-id ecs-second-container-id ecs-service-name ecs-task-definition-arn ecs-task-arn ecs-task-id";
+        let line = "7 111122223333 eni-0a1b2c3d4e5f60718 10.0.1.100 10.0.2.200 49152 8080 6 15 3500 1714521600 1714521660 ACCEPT OK arn:aws:ecs:us-east-1:111122223333:cluster/web web arn:aws:ecs:us-east-1:111122223333:container-instance/web/abc abc 3f2a9c1e 7d1e0b2a front arn:aws:ecs:us-east-1:111122223333:task-definition/front:3 arn:aws:ecs:us-east-1:111122223333:task/web/0f1e 0f1e";
+        let d = Value::Object(one(record(header, line)).doc);
+        assert_eq!(get(&d, "orchestrator.cluster.name"), Some(&json!("web")));
+        assert_eq!(get(&d, "orchestrator.type"), Some(&json!("ecs")));
+        assert_eq!(get(&d, "container.id"), Some(&json!("3f2a9c1e")));
+        assert_eq!(
+            get(&d, "aws.vpcflow.ecs_service_name"),
+            Some(&json!("front"))
+        );
+        assert_eq!(get(&d, "aws.vpcflow.ecs_task_id"), Some(&json!("0f1e")));
+    }
+
+    #[test]
+    fn transit_gateway_record() {
+        let header = "version resource-type account-id tgw-id tgw-attachment-id tgw-src-vpc-account-id tgw-dst-vpc-account-id tgw-src-vpc-id tgw-dst-vpc-id tgw-src-subnet-id tgw-dst-subnet-id tgw-src-eni tgw-dst-eni tgw-src-az-id tgw-dst-az-id tgw-pair-attachment-id srcaddr dstaddr srcport dstport protocol packets bytes start end log-status type packets-lost-no-route packets-lost-blackhole packets-lost-mtu-exceeded packets-lost-ttl-expired tcp-flags region flow-direction pkt-src-aws-service pkt-dst-aws-service";
+        let line = "6 TransitGateway 111122223333 tgw-0a1b2c3d tgw-attach-0a1b2c3d 111122223333 444455556666 vpc-0a1b vpc-0c2d subnet-0a1b subnet-0c2d eni-0a1b eni-0c2d use1-az1 use1-az2 tgw-attach-0e3f 10.0.0.1 10.1.0.1 12345 443 6 10 1000 1714521600 1714521660 OK IPv4 0 2 0 0 3 us-east-1 ingress - -";
+        let d = Value::Object(one(record(header, line)).doc);
+        assert_eq!(get(&d, "aws.vpcflow.tgw_id"), Some(&json!("tgw-0a1b2c3d")));
+        assert_eq!(
+            get(&d, "aws.vpcflow.tgw_attachment_id"),
+            Some(&json!("tgw-attach-0a1b2c3d"))
+        );
+        assert_eq!(
+            get(&d, "aws.vpcflow.packets_lost_blackhole"),
+            Some(&json!(2))
+        );
+        assert_eq!(
+            get(&d, "aws.vpcflow.packets_lost_no_route"),
+            Some(&json!(0))
+        );
+        assert_eq!(get(&d, "aws.vpcflow.tcp_flags"), Some(&json!(3)));
+        assert_eq!(
+            get(&d, "aws.vpcflow.resource_type"),
+            Some(&json!("TransitGateway"))
+        );
+        assert_eq!(get(&d, "network.direction"), Some(&json!("inbound")));
+        assert_eq!(get(&d, "network.bytes"), Some(&json!(1000)));
+        assert_eq!(get(&d, "event.action"), None);
+        assert_eq!(get(&d, "event.type"), Some(&json!(["connection"])));
+    }
+
+    #[test]
+    fn bad_numbers_and_addresses_are_record_errors() {
+        let mut out = Vec::new();
+        let bad_port = record(
+            V2,
+            "2 111122223333 eni-0 192.0.2.1 192.0.2.2 http 443 6 1 40 1714521600 1714521660 ACCEPT OK",
+        );
+        let err = normalize(bad_port, &ctx(), &mut out).expect_err("port is not a number");
+        assert!(
+            matches!(
+                err,
+                NormalizeError::InvalidField {
+                    field: "srcport",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("`\"http\"` is not a port number"),
+            "{err}"
+        );
+
+        let big_port = record(
+            V2,
+            "2 111122223333 eni-0 192.0.2.1 192.0.2.2 70000 443 6 1 40 1714521600 1714521660 ACCEPT OK",
+        );
+        let err = normalize(big_port, &ctx(), &mut out).expect_err("port out of range");
+        assert!(err.to_string().contains("out of range"), "{err}");
+
+        let bad_ip = record(
+            V2,
+            "2 111122223333 eni-0 192.0.2.999 192.0.2.2 1 443 6 1 40 1714521600 1714521660 ACCEPT OK",
+        );
+        let err = normalize(bad_ip, &ctx(), &mut out).expect_err("address is invalid");
+        assert!(
+            matches!(
+                err,
+                NormalizeError::InvalidField {
+                    field: "srcaddr",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+
+        let bad_bytes = record(
+            V2,
+            "2 111122223333 eni-0 192.0.2.1 192.0.2.2 1 443 6 1 -40 1714521600 1714521660 ACCEPT OK",
+        );
+        let err = normalize(bad_bytes, &ctx(), &mut out).expect_err("bytes is negative");
+        assert!(
+            matches!(err, NormalizeError::InvalidField { field: "bytes", .. }),
+            "{err}"
+        );
+
+        let err = normalize(json!(["not", "an", "object"]), &ctx(), &mut out)
+            .expect_err("arrays are not records");
+        assert_eq!(err, NormalizeError::NotAnObject);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn protocol_table() {
+        for (n, name) in [
+            (1, "icmp"),
+            (6, "tcp"),
+            (17, "udp"),
+            (47, "gre"),
+            (50, "esp"),
+            (51, "ah"),
+            (58, "ipv6-icmp"),
+            (132, "sctp"),
+        ] {
+            assert_eq!(transport_name(n), Some(name));
+        }
+        assert_eq!(transport_name(253), None);
+        // An unknown protocol keeps its number but gets no transport name.
+        let d = Value::Object(one(record("version protocol start", "2 253 1714521600")).doc);
+        assert_eq!(get(&d, "network.iana_number"), Some(&json!("253")));
+        assert_eq!(get(&d, "network.transport"), None);
+    }
+
+    #[test]
+    fn default_line_to_record() {
+        let rec = record_from_default_line(
+            "2 111122223333 eni-0a1b 192.0.2.1 198.51.100.2 443 49152 6 3 180 1714521600 1714521660 ACCEPT OK",
+        )
+        .expect("default line");
+        assert_eq!(rec["srcaddr"], json!("192.0.2.1"));
+        assert_eq!(rec["log-status"], json!("OK"));
+        let nodata = record_from_default_line(
+            "2 111122223333 eni-0a1b - - - - - - - 1714521600 1714521660 - NODATA",
+        )
+        .expect("nodata line");
+        assert_eq!(nodata.get("srcaddr"), None);
+        assert_eq!(nodata["log-status"], json!("NODATA"));
+        assert_eq!(record_from_default_line("2 111122223333 eni-0a1b"), None);
+        assert_eq!(record_from_default_line("hello world"), None);
+        assert_eq!(
+            record_from_default_line(
+                "x 111122223333 eni-0a1b - - - - - - - 1714521600 1714521660 - NODATA"
+            ),
+            None
+        );
+        assert_eq!(
+            record_from_default_line(
+                "2 111122223333 eni-0a1b - - - - - - - 1714521600 1714521660 - NODATA extra"
+            ),
+            None
+        );
+    }
+}
