@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 
 pub mod cloudtrail;
 pub mod cloudwatch;
+pub mod guardduty;
 pub mod linux_secure;
 pub mod securityhub;
 pub mod vpcflow;
