@@ -1,1 +1,854 @@
-//! linux_secure (in progress).
+//! Linux authentication logs (`/var/log/secure`, `auth.log`): sshd logins and disconnects,
+//! sudo commands, PAM sessions and authentication failures.
+//!
+//! [`enrich`] adds the ECS fields of one syslog line to a document (used by the CloudWatch Logs
+//! parser for log groups holding secure logs); [`normalize`] builds a document from a text
+//! object's line (`{"message": "<line>"}`). Field names outside ECS follow Filebeat's
+//! `system.auth.*` so existing dashboards and queries apply.
+//!
+//! Lines carry either a classic syslog prefix (`Feb  2 16:45:20 host sshd[2738]: ...`, no year,
+//! no zone: read as UTC, the year resolved against the ingest time) or an RFC 3339 one
+//! (`2024-05-01T12:00:00.123456+00:00 host sshd[2738]: ...`).
+
+use super::{Context, NormalizeError, Normalized};
+use crate::ecs::{Doc, add_related, set};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
+use regex::Regex;
+use serde_json::Value;
+use std::net::IpAddr;
+use std::sync::LazyLock;
+
+/// Compiles one of the fixed patterns below (covered by the unit tests).
+fn re(pattern: &str) -> Regex {
+    #[allow(clippy::expect_used)]
+    Regex::new(pattern).expect("fixed pattern compiles")
+}
+
+const TAG: &str = r"([^\s\[:]+)(?:\[(\d+)\])?: ?(.*)$";
+
+static SYSLOG: LazyLock<Regex> = LazyLock::new(|| {
+    re(&format!(
+        r"^([A-Z][a-z]{{2}}) +(\d{{1,2}}) (\d{{2}}):(\d{{2}}):(\d{{2}}) (\S+) {TAG}"
+    ))
+});
+static RFC3339: LazyLock<Regex> = LazyLock::new(|| {
+    re(&format!(
+        r"^(\d{{4}}-\d{{2}}-\d{{2}}[T ]\d{{2}}:\d{{2}}:\d{{2}}(?:\.\d+)?(?:Z|[+-]\d{{2}}:?\d{{2}})) (\S+) {TAG}"
+    ))
+});
+static LOGIN: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"^(Accepted|Failed) (\S+) for (invalid user )?(\S*) from (\S+) port (\d+)(?: (\S+))?(?:: (.+))?$",
+    )
+});
+static INVALID_USER: LazyLock<Regex> =
+    LazyLock::new(|| re(r"^Invalid user (\S*) from (\S+)(?: port (\d+))?"));
+static MAX_AUTH: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"^error: maximum authentication attempts exceeded for (invalid user )?(\S*) from (\S+) port (\d+)",
+    )
+});
+static CLOSED_AUTH: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"^Connection (?:closed|reset) by (authenticating user|invalid user) (\S*) (\S+) port (\d+)")
+});
+static CLOSED: LazyLock<Regex> =
+    LazyLock::new(|| re(r"^Connection (?:closed|reset) by (\S+) port (\d+)"));
+static DISCONNECTED: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"^Disconnected from (?:(authenticating user|invalid user|user) (\S*) )?(\S+) port (\d+)")
+});
+static RECEIVED_DISCONNECT: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"^Received disconnect from (\S+?)(?: port (\d+))?: ?(\d+): ?(.*?)(?: \[preauth\])?$")
+});
+static NO_IDENTIFICATION: LazyLock<Regex> =
+    LazyLock::new(|| re(r"^Did not receive identification string from (\S+)(?: port (\d+))?"));
+static SESSION: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"^pam_unix\(([^:)]+):session\): session (opened|closed) for user ([^\s(]+)(?:\(uid=\d+\))?(?: by ([^\s(]*)(?:\(uid=\d+\))?)?\s*$",
+    )
+});
+static AUTH_FAILURE: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"^(?:pam_unix\(([^)]*)\): authentication failure|PAM \d+ more authentication failures?); (.*)$",
+    )
+});
+static SUDO: LazyLock<Regex> = LazyLock::new(|| re(r"^\s*(\S+) : (.*COMMAND=.*)$"));
+
+/// The parts of a syslog line's prefix.
+struct Prefix<'a> {
+    time: Option<LineTime>,
+    host: Option<&'a str>,
+    process: &'a str,
+    pid: Option<u32>,
+    body: &'a str,
+}
+
+/// Time as written in the prefix.
+enum LineTime {
+    Full(DateTime<Utc>),
+    /// Month (1-12), day, hour, minute, second: syslog writes no year.
+    NoYear(u32, u32, u32, u32, u32),
+}
+
+fn prefix(line: &str) -> Option<Prefix<'_>> {
+    if let Some(c) = SYSLOG.captures(line) {
+        let month = month_number(c.get(1)?.as_str())?;
+        let num = |i: usize| c.get(i).and_then(|m| m.as_str().parse::<u32>().ok());
+        let time = LineTime::NoYear(month, num(2)?, num(3)?, num(4)?, num(5)?);
+        return Some(Prefix {
+            time: Some(time),
+            host: c.get(6).map(|m| m.as_str()),
+            process: c.get(7)?.as_str(),
+            pid: num(8),
+            body: c.get(9).map_or("", |m| m.as_str()),
+        });
+    }
+    if let Some(c) = RFC3339.captures(line) {
+        let raw = c.get(1)?.as_str().replacen(' ', "T", 1);
+        let time = DateTime::parse_from_rfc3339(&raw)
+            .or_else(|_| DateTime::parse_from_str(&raw, "%Y-%m-%dT%H:%M:%S%.f%z"))
+            .ok()
+            .map(|t| LineTime::Full(t.with_timezone(&Utc)));
+        return Some(Prefix {
+            time,
+            host: c.get(2).map(|m| m.as_str()),
+            process: c.get(3)?.as_str(),
+            pid: c.get(4).and_then(|m| m.as_str().parse().ok()),
+            body: c.get(5).map_or("", |m| m.as_str()),
+        });
+    }
+    None
+}
+
+fn month_number(name: &str) -> Option<u32> {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    MONTHS
+        .iter()
+        .position(|m| *m == name)
+        .and_then(|i| u32::try_from(i + 1).ok())
+}
+
+/// Resolves a year-less syslog time: the year of `ingested`, or the year before when that
+/// would put the line more than a day in the future (a December line read in January).
+fn resolve(time: &LineTime, ingested: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    match *time {
+        LineTime::Full(t) => Some(t),
+        LineTime::NoYear(month, day, h, m, s) => {
+            let at = |year: i32| {
+                NaiveDate::from_ymd_opt(year, month, day)
+                    .and_then(|d| d.and_hms_opt(h, m, s))
+                    .map(|t| Utc.from_utc_datetime(&t))
+            };
+            let year = ingested.year();
+            match at(year) {
+                Some(t) if t <= ingested + Duration::days(1) => Some(t),
+                _ => at(year - 1),
+            }
+        }
+    }
+}
+
+/// Adds the ECS fields of one secure-log line to `doc`: host and process from the syslog
+/// prefix, and for the lines it recognizes `event.action`, `event.outcome`,
+/// `event.category`, `event.type`, `user.*`, `source.*` and `related.*`. Returns whether the
+/// line was recognized as an authentication, session or sudo event; prefix fields are added
+/// either way.
+pub fn enrich(message: &str, doc: &mut Doc) -> bool {
+    let message = message.trim_end_matches(['\r', '\n']);
+    let (process, body) = match prefix(message) {
+        Some(p) => {
+            if let Some(host) = p.host {
+                set(doc, "host.hostname", host);
+            }
+            set(doc, "process.name", p.process);
+            if let Some(pid) = p.pid {
+                set(doc, "process.pid", pid);
+            }
+            (Some(p.process), p.body)
+        }
+        None => (None, message),
+    };
+    body_fields(process, body, doc)
+}
+
+fn body_fields(process: Option<&str>, body: &str, doc: &mut Doc) -> bool {
+    let body = body.trim();
+    if let Some(c) = LOGIN.captures(body) {
+        let accepted = c.get(1).is_some_and(|m| m.as_str() == "Accepted");
+        let user = c.get(4).map_or("", |m| m.as_str());
+        event(
+            doc,
+            "ssh_login",
+            &["authentication", "session"],
+            if accepted { "start" } else { "info" },
+            Some(accepted),
+        );
+        user_name(doc, user);
+        source(
+            doc,
+            c.get(5).map(|m| m.as_str()),
+            c.get(6).map(|m| m.as_str()),
+        );
+        if let Some(method) = c.get(2) {
+            set(doc, "system.auth.ssh.method", method.as_str());
+        }
+        if let Some(signature) = c.get(8) {
+            set(doc, "system.auth.ssh.signature", signature.as_str());
+        }
+        if c.get(3).is_some() {
+            set(doc, "system.auth.ssh.invalid_user", true);
+        }
+        return true;
+    }
+    if let Some(c) = INVALID_USER.captures(body) {
+        event(
+            doc,
+            "invalid_user",
+            &["authentication"],
+            "info",
+            Some(false),
+        );
+        user_name(doc, c.get(1).map_or("", |m| m.as_str()));
+        source(
+            doc,
+            c.get(2).map(|m| m.as_str()),
+            c.get(3).map(|m| m.as_str()),
+        );
+        return true;
+    }
+    if let Some(c) = MAX_AUTH.captures(body) {
+        event(
+            doc,
+            "max_auth_attempts_exceeded",
+            &["authentication"],
+            "info",
+            Some(false),
+        );
+        user_name(doc, c.get(2).map_or("", |m| m.as_str()));
+        source(
+            doc,
+            c.get(3).map(|m| m.as_str()),
+            c.get(4).map(|m| m.as_str()),
+        );
+        return true;
+    }
+    if let Some(c) = CLOSED_AUTH.captures(body) {
+        // The client went away before authenticating: a failed (often scanning) attempt.
+        event(
+            doc,
+            "connection_closed",
+            &["authentication"],
+            "end",
+            Some(false),
+        );
+        user_name(doc, c.get(2).map_or("", |m| m.as_str()));
+        source(
+            doc,
+            c.get(3).map(|m| m.as_str()),
+            c.get(4).map(|m| m.as_str()),
+        );
+        return true;
+    }
+    if let Some(c) = CLOSED.captures(body) {
+        event(doc, "connection_closed", &["network"], "end", None);
+        source(
+            doc,
+            c.get(1).map(|m| m.as_str()),
+            c.get(2).map(|m| m.as_str()),
+        );
+        return true;
+    }
+    if let Some(c) = DISCONNECTED.captures(body) {
+        let kind = c.get(1).map(|m| m.as_str());
+        let category: &[&str] = if kind == Some("user") {
+            &["session"]
+        } else {
+            &["network"]
+        };
+        event(doc, "disconnect", category, "end", None);
+        if let Some(user) = c.get(2) {
+            user_name(doc, user.as_str());
+        }
+        source(
+            doc,
+            c.get(3).map(|m| m.as_str()),
+            c.get(4).map(|m| m.as_str()),
+        );
+        return true;
+    }
+    if let Some(c) = RECEIVED_DISCONNECT.captures(body) {
+        event(doc, "disconnect", &["network"], "end", None);
+        source(
+            doc,
+            c.get(1).map(|m| m.as_str()),
+            c.get(2).map(|m| m.as_str()),
+        );
+        if let Some(code) = c.get(3) {
+            set(doc, "system.auth.ssh.disconnect.code", code.as_str());
+        }
+        if let Some(reason) = c
+            .get(4)
+            .map(|m| m.as_str().trim())
+            .filter(|r| !r.is_empty())
+        {
+            set(doc, "system.auth.ssh.disconnect.reason", reason);
+        }
+        return true;
+    }
+    if let Some(c) = NO_IDENTIFICATION.captures(body) {
+        event(
+            doc,
+            "ssh_no_identification",
+            &["network"],
+            "info",
+            Some(false),
+        );
+        source(
+            doc,
+            c.get(1).map(|m| m.as_str()),
+            c.get(2).map(|m| m.as_str()),
+        );
+        return true;
+    }
+    if let Some(c) = SESSION.captures(body) {
+        let opened = c.get(2).is_some_and(|m| m.as_str() == "opened");
+        event(
+            doc,
+            if opened {
+                "session_opened"
+            } else {
+                "session_closed"
+            },
+            &["session"],
+            if opened { "start" } else { "end" },
+            Some(true),
+        );
+        let target = c.get(3).map_or("", |m| m.as_str());
+        match c.get(4).map(|m| m.as_str()).filter(|by| !by.is_empty()) {
+            // `session opened for user root by alice`: alice acts as root.
+            Some(by) if by != target => {
+                user_name(doc, by);
+                set(doc, "user.effective.name", target);
+                add_related(doc, "user", target);
+            }
+            _ => user_name(doc, target),
+        }
+        if let Some(service) = c.get(1) {
+            set(doc, "system.auth.pam.service", service.as_str());
+        }
+        return true;
+    }
+    if let Some(c) = AUTH_FAILURE.captures(body) {
+        event(
+            doc,
+            "authentication_failure",
+            &["authentication"],
+            "info",
+            Some(false),
+        );
+        let fields = key_values(c.get(2).map_or("", |m| m.as_str()));
+        let field = |k: &str| {
+            fields
+                .iter()
+                .find(|(key, _)| *key == k)
+                .map(|(_, v)| *v)
+                .filter(|v| !v.is_empty())
+        };
+        if let Some(user) = field("user") {
+            user_name(doc, user);
+        } else if let Some(user) = field("ruser") {
+            user_name(doc, user);
+        }
+        if let Some(rhost) = field("rhost") {
+            source(doc, Some(rhost), None);
+        }
+        if let Some(tty) = field("tty") {
+            set(doc, "system.auth.pam.tty", tty);
+        }
+        if let Some(service) = c.get(1) {
+            set(doc, "system.auth.pam.service", service.as_str());
+        }
+        return true;
+    }
+    if process.is_none_or(|p| p == "sudo")
+        && let Some(c) = SUDO.captures(body)
+    {
+        sudo(
+            doc,
+            c.get(1).map_or("", |m| m.as_str()),
+            c.get(2).map_or("", |m| m.as_str()),
+        );
+        return true;
+    }
+    false
+}
+
+/// `alice : TTY=pts/0 ; PWD=/home/alice ; USER=root ; COMMAND=/usr/bin/id`, possibly with an
+/// error first (`3 incorrect password attempts ; TTY=...`, `user NOT in sudoers ; ...`).
+fn sudo(doc: &mut Doc, user: &str, rest: &str) {
+    let (before, command) = match rest.split_once("COMMAND=") {
+        Some((before, command)) => (before, command.trim()),
+        None => (rest, ""),
+    };
+    let mut error = None;
+    for item in before.split(" ; ").map(str::trim).filter(|i| !i.is_empty()) {
+        match item.split_once('=') {
+            Some(("TTY", v)) => set(doc, "system.auth.sudo.tty", v),
+            Some(("PWD", v)) => set(doc, "system.auth.sudo.pwd", v),
+            Some(("USER", v)) => {
+                set(doc, "user.effective.name", v);
+                set(doc, "system.auth.sudo.user", v);
+                add_related(doc, "user", v);
+            }
+            Some(_) => {}
+            None => error = Some(item.trim_end_matches(" ;")),
+        }
+    }
+    event(doc, "sudo", &["process"], "start", Some(error.is_none()));
+    if let Some(error) = error {
+        set(doc, "system.auth.sudo.error", error);
+    }
+    user_name(doc, user);
+    if !command.is_empty() {
+        set(doc, "process.command_line", command);
+        set(doc, "system.auth.sudo.command", command);
+    }
+}
+
+fn key_values(text: &str) -> Vec<(&str, &str)> {
+    text.split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .collect()
+}
+
+fn event(doc: &mut Doc, action: &str, category: &[&str], kind: &str, success: Option<bool>) {
+    set(doc, "event.action", action);
+    set(doc, "event.category", category.to_vec());
+    set(doc, "event.type", vec![kind]);
+    if let Some(success) = success {
+        set(
+            doc,
+            "event.outcome",
+            if success { "success" } else { "failure" },
+        );
+    }
+}
+
+fn user_name(doc: &mut Doc, user: &str) {
+    if !user.is_empty() {
+        set(doc, "user.name", user);
+        add_related(doc, "user", user);
+    }
+}
+
+/// The remote side: an address goes to `source.ip`, a host name to `source.domain`.
+fn source(doc: &mut Doc, host: Option<&str>, port: Option<&str>) {
+    if let Some(host) = host.filter(|h| !h.is_empty()) {
+        if host.parse::<IpAddr>().is_ok() {
+            set(doc, "source.ip", host);
+            add_related(doc, "ip", host);
+        } else {
+            set(doc, "source.domain", host);
+            add_related(doc, "hosts", host);
+        }
+        set(doc, "source.address", host);
+    }
+    if let Some(port) = port.and_then(|p| p.parse::<u16>().ok()) {
+        set(doc, "source.port", port);
+    }
+}
+
+/// Normalizes one line of a secure log delivered as a text object (`{"message": "<line>"}`).
+pub fn normalize(
+    record: Value,
+    ctx: &Context<'_>,
+    out: &mut Vec<Normalized>,
+) -> Result<(), NormalizeError> {
+    let Value::Object(mut doc) = record else {
+        return Err(NormalizeError::NotAnObject);
+    };
+    let message = match doc.get("message") {
+        Some(Value::String(m)) => m.clone(),
+        _ => return Err(NormalizeError::MissingField("message")),
+    };
+    set(&mut doc, "event.module", "system");
+    set(&mut doc, "event.dataset", "system.auth");
+    set(&mut doc, "event.kind", "event");
+    if !enrich(&message, &mut doc) {
+        set(&mut doc, "event.category", vec!["host"]);
+        set(&mut doc, "event.type", vec!["info"]);
+    }
+    let timestamp = prefix(message.trim_end())
+        .and_then(|p| p.time)
+        .and_then(|t| resolve(&t, ctx.ingested));
+    out.push(Normalized::new(doc, timestamp));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ecs::get;
+    use serde_json::json;
+
+    fn enriched(line: &str) -> (bool, Value) {
+        let mut doc = Doc::new();
+        let known = enrich(line, &mut doc);
+        (known, Value::Object(doc))
+    }
+
+    fn ctx(ingested: &str) -> Context<'static> {
+        Context {
+            s3_key: "AWSLogs/111122223333/linux/secure.log",
+            key_account: Some("111122223333"),
+            key_region: None,
+            ingested: DateTime::parse_from_rfc3339(ingested)
+                .map(|t| t.with_timezone(&Utc))
+                .unwrap_or_default(),
+        }
+    }
+
+    #[test]
+    fn patterns_compile() {
+        for r in [
+            &SYSLOG,
+            &RFC3339,
+            &LOGIN,
+            &INVALID_USER,
+            &MAX_AUTH,
+            &CLOSED_AUTH,
+            &CLOSED,
+            &DISCONNECTED,
+            &RECEIVED_DISCONNECT,
+            &NO_IDENTIFICATION,
+            &SESSION,
+            &AUTH_FAILURE,
+            &SUDO,
+        ] {
+            assert!(!r.as_str().is_empty());
+        }
+    }
+
+    #[test]
+    fn accepted_publickey() {
+        let (known, d) = enriched(
+            "Feb 21 21:56:12 web-1 sshd[3402]: Accepted publickey for alice from 198.51.100.4 port 56000 ssh2: RSA SHA256:8zLb0Qn3kfZJ1",
+        );
+        assert!(known);
+        assert_eq!(get(&d, "event.action"), Some(&json!("ssh_login")));
+        assert_eq!(get(&d, "event.outcome"), Some(&json!("success")));
+        assert_eq!(
+            get(&d, "event.category"),
+            Some(&json!(["authentication", "session"]))
+        );
+        assert_eq!(get(&d, "event.type"), Some(&json!(["start"])));
+        assert_eq!(get(&d, "user.name"), Some(&json!("alice")));
+        assert_eq!(get(&d, "source.ip"), Some(&json!("198.51.100.4")));
+        assert_eq!(get(&d, "source.port"), Some(&json!(56000)));
+        assert_eq!(get(&d, "system.auth.ssh.method"), Some(&json!("publickey")));
+        assert_eq!(
+            get(&d, "system.auth.ssh.signature"),
+            Some(&json!("RSA SHA256:8zLb0Qn3kfZJ1"))
+        );
+        assert_eq!(get(&d, "process.name"), Some(&json!("sshd")));
+        assert_eq!(get(&d, "process.pid"), Some(&json!(3402)));
+        assert_eq!(get(&d, "host.hostname"), Some(&json!("web-1")));
+        assert_eq!(get(&d, "related.ip"), Some(&json!(["198.51.100.4"])));
+        assert_eq!(get(&d, "related.user"), Some(&json!(["alice"])));
+    }
+
+    #[test]
+    fn accepted_and_failed_password() {
+        let (_, d) = enriched(
+            "Feb  2 03:04:05 web-1 sshd[10]: Accepted password for bob from 2001:db8::5 port 2222 ssh2",
+        );
+        assert_eq!(get(&d, "event.outcome"), Some(&json!("success")));
+        assert_eq!(get(&d, "source.ip"), Some(&json!("2001:db8::5")));
+        assert_eq!(get(&d, "system.auth.ssh.method"), Some(&json!("password")));
+
+        let (known, d) = enriched(
+            "Feb 22 16:45:20 web-1 sshd[2738]: Failed password for root from 203.0.113.106 port 44142 ssh2",
+        );
+        assert!(known);
+        assert_eq!(get(&d, "event.action"), Some(&json!("ssh_login")));
+        assert_eq!(get(&d, "event.outcome"), Some(&json!("failure")));
+        assert_eq!(get(&d, "event.type"), Some(&json!(["info"])));
+        assert_eq!(get(&d, "user.name"), Some(&json!("root")));
+
+        let (_, d) = enriched(
+            "Feb 22 16:45:20 web-1 sshd[2738]: Failed password for invalid user admin from 203.0.113.7 port 1 ssh2",
+        );
+        assert_eq!(get(&d, "user.name"), Some(&json!("admin")));
+        assert_eq!(get(&d, "system.auth.ssh.invalid_user"), Some(&json!(true)));
+        assert_eq!(get(&d, "event.outcome"), Some(&json!("failure")));
+    }
+
+    #[test]
+    fn invalid_user_and_closed_connections() {
+        let (known, d) = enriched(
+            "Mar  1 00:00:01 web-1 sshd[5]: Invalid user oracle from 203.0.113.8 port 40000",
+        );
+        assert!(known);
+        assert_eq!(get(&d, "event.action"), Some(&json!("invalid_user")));
+        assert_eq!(get(&d, "event.outcome"), Some(&json!("failure")));
+        assert_eq!(get(&d, "user.name"), Some(&json!("oracle")));
+        assert_eq!(get(&d, "source.port"), Some(&json!(40000)));
+
+        let (_, d) =
+            enriched("Mar  1 00:00:01 web-1 sshd[5]: Invalid user  from 203.0.113.8 port 40000");
+        assert_eq!(get(&d, "user.name"), None);
+        assert_eq!(get(&d, "source.ip"), Some(&json!("203.0.113.8")));
+
+        let (_, d) = enriched(
+            "Mar  1 00:00:02 web-1 sshd[5]: Connection closed by authenticating user root 203.0.113.9 port 41000 [preauth]",
+        );
+        assert_eq!(get(&d, "event.action"), Some(&json!("connection_closed")));
+        assert_eq!(get(&d, "event.category"), Some(&json!(["authentication"])));
+        assert_eq!(get(&d, "event.outcome"), Some(&json!("failure")));
+        assert_eq!(get(&d, "user.name"), Some(&json!("root")));
+        assert_eq!(get(&d, "source.ip"), Some(&json!("203.0.113.9")));
+
+        let (_, d) = enriched(
+            "Mar  1 00:00:02 web-1 sshd[5]: Connection closed by 203.0.113.10 port 41001 [preauth]",
+        );
+        assert_eq!(get(&d, "event.category"), Some(&json!(["network"])));
+        assert_eq!(get(&d, "source.port"), Some(&json!(41001)));
+
+        let (_, d) = enriched(
+            "Mar  1 00:00:03 web-1 sshd[5]: error: maximum authentication attempts exceeded for invalid user test from 203.0.113.11 port 41002 ssh2 [preauth]",
+        );
+        assert_eq!(
+            get(&d, "event.action"),
+            Some(&json!("max_auth_attempts_exceeded"))
+        );
+        assert_eq!(get(&d, "user.name"), Some(&json!("test")));
+
+        let (_, d) = enriched(
+            "Mar  1 00:00:03 web-1 sshd[5]: Did not receive identification string from 203.0.113.12 port 41003",
+        );
+        assert_eq!(
+            get(&d, "event.action"),
+            Some(&json!("ssh_no_identification"))
+        );
+    }
+
+    #[test]
+    fn disconnects() {
+        let (_, d) = enriched(
+            "Feb 22 16:45:26 web-1 sshd[2738]: Received disconnect from 203.0.113.106: 11:  [preauth]",
+        );
+        assert_eq!(get(&d, "event.action"), Some(&json!("disconnect")));
+        assert_eq!(get(&d, "source.ip"), Some(&json!("203.0.113.106")));
+        assert_eq!(
+            get(&d, "system.auth.ssh.disconnect.code"),
+            Some(&json!("11"))
+        );
+        assert_eq!(get(&d, "system.auth.ssh.disconnect.reason"), None);
+
+        let (_, d) = enriched(
+            "Feb 22 16:45:26 web-1 sshd[2738]: Received disconnect from 203.0.113.106 port 5000:11: disconnected by user",
+        );
+        assert_eq!(get(&d, "source.port"), Some(&json!(5000)));
+        assert_eq!(
+            get(&d, "system.auth.ssh.disconnect.reason"),
+            Some(&json!("disconnected by user"))
+        );
+
+        let (_, d) = enriched(
+            "Feb 22 16:45:27 web-1 sshd[2738]: Disconnected from user alice 198.51.100.4 port 56000",
+        );
+        assert_eq!(get(&d, "event.category"), Some(&json!(["session"])));
+        assert_eq!(get(&d, "event.type"), Some(&json!(["end"])));
+        assert_eq!(get(&d, "user.name"), Some(&json!("alice")));
+
+        let (_, d) = enriched(
+            "Feb 22 16:45:27 web-1 sshd[2738]: Disconnected from invalid user guest 203.0.113.5 port 1 [preauth]",
+        );
+        assert_eq!(get(&d, "event.category"), Some(&json!(["network"])));
+        assert_eq!(get(&d, "user.name"), Some(&json!("guest")));
+    }
+
+    #[test]
+    fn pam_sessions_and_failures() {
+        let (_, d) = enriched(
+            "Feb 21 21:56:12 web-1 sshd[3402]: pam_unix(sshd:session): session opened for user alice by (uid=0)",
+        );
+        assert_eq!(get(&d, "event.action"), Some(&json!("session_opened")));
+        assert_eq!(get(&d, "event.category"), Some(&json!(["session"])));
+        assert_eq!(get(&d, "event.type"), Some(&json!(["start"])));
+        assert_eq!(get(&d, "user.name"), Some(&json!("alice")));
+        assert_eq!(get(&d, "system.auth.pam.service"), Some(&json!("sshd")));
+
+        let (_, d) = enriched(
+            "Feb 21 21:57:00 web-1 sshd[3402]: pam_unix(sshd:session): session closed for user alice",
+        );
+        assert_eq!(get(&d, "event.action"), Some(&json!("session_closed")));
+        assert_eq!(get(&d, "event.type"), Some(&json!(["end"])));
+
+        let (_, d) = enriched(
+            "Feb 21 21:58:00 web-1 sudo: pam_unix(sudo:session): session opened for user root(uid=0) by alice(uid=1000)",
+        );
+        assert_eq!(get(&d, "user.name"), Some(&json!("alice")));
+        assert_eq!(get(&d, "user.effective.name"), Some(&json!("root")));
+        assert_eq!(get(&d, "related.user"), Some(&json!(["alice", "root"])));
+
+        let (known, d) = enriched(
+            "Feb 22 16:45:32 web-1 sshd[2742]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=203.0.113.106  user=root",
+        );
+        assert!(known);
+        assert_eq!(
+            get(&d, "event.action"),
+            Some(&json!("authentication_failure"))
+        );
+        assert_eq!(get(&d, "event.outcome"), Some(&json!("failure")));
+        assert_eq!(get(&d, "user.name"), Some(&json!("root")));
+        assert_eq!(get(&d, "source.ip"), Some(&json!("203.0.113.106")));
+
+        let (_, d) = enriched(
+            "Feb 22 16:45:44 web-1 sshd[2742]: PAM 4 more authentication failures; logname= uid=0 euid=0 tty=ssh ruser= rhost=scanner.example.net  user=root",
+        );
+        assert_eq!(
+            get(&d, "source.domain"),
+            Some(&json!("scanner.example.net"))
+        );
+        assert_eq!(get(&d, "source.ip"), None);
+    }
+
+    #[test]
+    fn sudo_commands() {
+        let (known, d) = enriched(
+            "May  1 10:00:00 web-1 sudo:    alice : TTY=pts/0 ; PWD=/home/alice ; USER=root ; COMMAND=/usr/bin/systemctl restart nginx",
+        );
+        assert!(known);
+        assert_eq!(get(&d, "event.action"), Some(&json!("sudo")));
+        assert_eq!(get(&d, "event.outcome"), Some(&json!("success")));
+        assert_eq!(get(&d, "user.name"), Some(&json!("alice")));
+        assert_eq!(get(&d, "user.effective.name"), Some(&json!("root")));
+        assert_eq!(
+            get(&d, "process.command_line"),
+            Some(&json!("/usr/bin/systemctl restart nginx"))
+        );
+        assert_eq!(get(&d, "system.auth.sudo.tty"), Some(&json!("pts/0")));
+        assert_eq!(get(&d, "system.auth.sudo.pwd"), Some(&json!("/home/alice")));
+        assert_eq!(get(&d, "process.name"), Some(&json!("sudo")));
+
+        let (_, d) = enriched(
+            "May  1 10:00:00 web-1 sudo:    mallory : user NOT in sudoers ; TTY=pts/1 ; PWD=/tmp ; USER=root ; COMMAND=/bin/bash",
+        );
+        assert_eq!(get(&d, "event.outcome"), Some(&json!("failure")));
+        assert_eq!(
+            get(&d, "system.auth.sudo.error"),
+            Some(&json!("user NOT in sudoers"))
+        );
+        assert_eq!(get(&d, "process.command_line"), Some(&json!("/bin/bash")));
+
+        // Another program writing the same shape is not sudo.
+        let (known, _) = enriched("May  1 10:00:00 web-1 myapp[1]: x : COMMAND=ls");
+        assert!(!known);
+    }
+
+    #[test]
+    fn rfc3339_prefix_and_unrecognized_lines() {
+        let (known, d) = enriched(
+            "2024-05-01T12:00:00.123456+02:00 web-2 sshd[77]: Accepted password for carol from 192.0.2.8 port 5 ssh2",
+        );
+        assert!(known);
+        assert_eq!(get(&d, "host.hostname"), Some(&json!("web-2")));
+        assert_eq!(get(&d, "user.name"), Some(&json!("carol")));
+
+        let (known, d) = enriched(
+            "Feb 22 16:45:20 web-1 sshd[2738]: pam_succeed_if(sshd:auth): requirement \"uid >= 1000\" not met by user \"root\"",
+        );
+        assert!(!known);
+        assert_eq!(get(&d, "process.name"), Some(&json!("sshd")));
+        assert_eq!(get(&d, "event"), None);
+
+        // No prefix at all: the body is still recognized.
+        let (known, d) = enriched("Accepted password for dave from 192.0.2.9 port 6 ssh2");
+        assert!(known);
+        assert_eq!(get(&d, "user.name"), Some(&json!("dave")));
+        assert_eq!(get(&d, "process"), None);
+
+        let (known, d) = enriched("");
+        assert!(!known);
+        assert_eq!(d, json!({}));
+    }
+
+    #[test]
+    fn normalize_resolves_the_year() {
+        let mut out = Vec::new();
+        let line = json!({"message": "Dec 31 23:59:58 web-1 sshd[1]: Accepted password for erin from 192.0.2.1 port 22 ssh2"});
+        normalize(line, &ctx("2026-01-01T00:00:00Z"), &mut out).expect("line normalizes");
+        assert_eq!(
+            out[0].timestamp,
+            DateTime::parse_from_rfc3339("2025-12-31T23:59:58Z")
+                .ok()
+                .map(|t| t.with_timezone(&Utc))
+        );
+        let d = Value::Object(out[0].doc.clone());
+        assert_eq!(get(&d, "event.module"), Some(&json!("system")));
+        assert_eq!(get(&d, "event.dataset"), Some(&json!("system.auth")));
+        assert_eq!(get(&d, "event.kind"), Some(&json!("event")));
+        assert_eq!(
+            get(&d, "message"),
+            Some(&json!(
+                "Dec 31 23:59:58 web-1 sshd[1]: Accepted password for erin from 192.0.2.1 port 22 ssh2"
+            ))
+        );
+        assert_eq!(out[0].id, None);
+
+        // Same year when the line is not in the future.
+        let line = json!({"message": "Jun  5 01:02:03 web-1 sshd[1]: Connection closed by 192.0.2.1 port 22"});
+        normalize(line, &ctx("2026-07-01T00:00:00Z"), &mut out).expect("line normalizes");
+        assert_eq!(
+            out[1].timestamp,
+            DateTime::parse_from_rfc3339("2026-06-05T01:02:03Z")
+                .ok()
+                .map(|t| t.with_timezone(&Utc))
+        );
+        // Tomorrow's line (clock skew) stays in this year.
+        let line = json!({"message": "Jul  2 00:00:00 web-1 sshd[1]: Connection closed by 192.0.2.1 port 22"});
+        normalize(line, &ctx("2026-07-01T12:00:00Z"), &mut out).expect("line normalizes");
+        assert_eq!(out[2].timestamp.map(|t| t.year()), Some(2026));
+
+        // RFC 3339 lines keep their own zone.
+        let line = json!({"message": "2024-05-01T12:00:00+02:00 web-2 sshd[77]: Connection closed by 192.0.2.1 port 22"});
+        normalize(line, &ctx("2026-07-01T12:00:00Z"), &mut out).expect("line normalizes");
+        assert_eq!(
+            out[3].timestamp,
+            DateTime::parse_from_rfc3339("2024-05-01T10:00:00Z")
+                .ok()
+                .map(|t| t.with_timezone(&Utc))
+        );
+
+        // Unrecognized lines are still documents.
+        let line = json!({"message": "random text"});
+        normalize(line, &ctx("2026-07-01T12:00:00Z"), &mut out).expect("line normalizes");
+        assert_eq!(out[4].timestamp, None);
+        let d = Value::Object(out[4].doc.clone());
+        assert_eq!(get(&d, "event.category"), Some(&json!(["host"])));
+    }
+
+    #[test]
+    fn bad_records_are_errors() {
+        let mut out = Vec::new();
+        let c = ctx("2026-01-01T00:00:00Z");
+        assert_eq!(
+            normalize(json!("x"), &c, &mut out),
+            Err(NormalizeError::NotAnObject)
+        );
+        assert_eq!(
+            normalize(json!({"msg": "x"}), &c, &mut out),
+            Err(NormalizeError::MissingField("message"))
+        );
+        assert_eq!(
+            normalize(json!({"message": 5}), &c, &mut out),
+            Err(NormalizeError::MissingField("message"))
+        );
+        // Impossible dates give no time rather than a wrong one.
+        let line = json!({"message": "Feb 30 00:00:00 web-1 sshd[1]: Connection closed by 192.0.2.1 port 22"});
+        normalize(line, &c, &mut out).expect("line normalizes");
+        assert_eq!(out[0].timestamp, None);
+    }
+}
