@@ -2,3 +2,4 @@
 
 pub mod ecs;
 pub mod parsers;
+pub mod sink;

@@ -1,0 +1,173 @@
+//! Bulk body encoding: each item becomes a `create` action line and its source line; the body is
+//! then gzip-compressed. Pure functions over bytes.
+
+use super::BulkItem;
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use std::io::Write;
+
+/// Why one item cannot be put into a bulk body at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EncodeError {
+    #[error("the document is empty")]
+    EmptySource,
+    #[error("the document holds a raw newline at byte {0}, which would break the bulk format")]
+    NewlineInSource(usize),
+    #[error("the document needs {size} bytes in a bulk body, over the request limit of {limit}")]
+    TooLarge { size: usize, limit: usize },
+}
+
+/// Bytes of the action line before the index name: `{"create":{"_index":`.
+const ACTION_PREFIX: &[u8] = br#"{"create":{"_index":"#;
+
+/// Size the item takes in an uncompressed body (action line, source, two newlines). Exact when
+/// the index and id need no JSON escaping, which holds for index names and the ids the pipeline
+/// makes; a few bytes short otherwise, which the request limit's margin absorbs.
+pub fn encoded_len(item: &BulkItem) -> usize {
+    // {"create":{"_index":"<index>","_id":"<id>"}}\n<source>\n
+    ACTION_PREFIX.len() + item.index.len() + item.id.len() + 14 + item.source.len() + 1
+}
+
+/// Checks that the item can be sent in a request of at most `limit` bytes.
+pub fn check_item(item: &BulkItem, limit: usize) -> Result<(), EncodeError> {
+    if item.source.iter().all(u8::is_ascii_whitespace) {
+        return Err(EncodeError::EmptySource);
+    }
+    if let Some(pos) = item.source.iter().position(|b| *b == b'\n') {
+        return Err(EncodeError::NewlineInSource(pos));
+    }
+    let size = encoded_len(item);
+    if size > limit {
+        return Err(EncodeError::TooLarge { size, limit });
+    }
+    Ok(())
+}
+
+/// Appends the item's two lines to `out`. Index and id are JSON-escaped; the source is copied
+/// as it is (callers check it with [`check_item`] first).
+pub fn encode_item(item: &BulkItem, out: &mut Vec<u8>) {
+    out.extend_from_slice(ACTION_PREFIX);
+    write_json_str(&item.index, out);
+    out.extend_from_slice(br#","_id":"#);
+    write_json_str(&item.id, out);
+    out.extend_from_slice(b"}}\n");
+    out.extend_from_slice(&item.source);
+    out.push(b'\n');
+}
+
+/// The uncompressed bulk body for `items`.
+pub fn encode_body<'a>(items: impl IntoIterator<Item = &'a BulkItem>) -> Vec<u8> {
+    let items = items.into_iter();
+    let mut out = Vec::with_capacity(items.size_hint().0 * 256);
+    for item in items {
+        encode_item(item, &mut out);
+    }
+    out
+}
+
+/// gzip at `level` (1 to 9); level 0 returns the body unchanged (sent without
+/// `Content-Encoding`).
+pub fn compress(body: Vec<u8>, level: u32) -> Vec<u8> {
+    if level == 0 {
+        return body;
+    }
+    let mut enc = GzEncoder::new(
+        Vec::with_capacity(body.len() / 4 + 64),
+        Compression::new(level.min(9)),
+    );
+    // Writing into a Vec cannot fail.
+    match enc.write_all(&body).and_then(|()| enc.finish()) {
+        Ok(out) => out,
+        Err(_) => body,
+    }
+}
+
+fn write_json_str(s: &str, out: &mut Vec<u8>) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        // Serializing a &str into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, s);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::Origin;
+    use flate2::read::GzDecoder;
+    use std::io::Read;
+
+    fn item(index: &str, id: &str, source: &str) -> BulkItem {
+        BulkItem::new(
+            index,
+            id,
+            source.as_bytes().to_vec(),
+            Origin::new("s3://b/k", 0),
+        )
+    }
+
+    #[test]
+    fn create_lines_with_the_given_id() {
+        let body = encode_body(&[
+            item("log-aws-waf-2024-05", "abc", r#"{"a":1}"#),
+            item("log-aws-waf-2024-05", "def", r#"{"b":"x"}"#),
+        ]);
+        assert_eq!(
+            String::from_utf8(body).expect("utf-8"),
+            "{\"create\":{\"_index\":\"log-aws-waf-2024-05\",\"_id\":\"abc\"}}\n{\"a\":1}\n\
+             {\"create\":{\"_index\":\"log-aws-waf-2024-05\",\"_id\":\"def\"}}\n{\"b\":\"x\"}\n"
+        );
+    }
+
+    #[test]
+    fn encoded_len_is_exact_for_plain_names() {
+        let i = item("log-aws-cloudtrail-2024-05", "0f1e2d3c", r#"{"x":[1,2,3]}"#);
+        let mut out = Vec::new();
+        encode_item(&i, &mut out);
+        assert_eq!(out.len(), encoded_len(&i));
+    }
+
+    #[test]
+    fn odd_ids_are_escaped_into_valid_json() {
+        let i = item("idx", "a\"b\\c\u{1}", "{}");
+        let mut out = Vec::new();
+        encode_item(&i, &mut out);
+        let action_line = out.split(|b| *b == b'\n').next().expect("line");
+        let action: serde_json::Value = serde_json::from_slice(action_line).expect("valid JSON");
+        assert_eq!(action["create"]["_id"], "a\"b\\c\u{1}");
+    }
+
+    #[test]
+    fn items_that_would_break_the_body_are_refused() {
+        assert_eq!(
+            check_item(&item("i", "1", "{\"a\":\n1}"), 1000),
+            Err(EncodeError::NewlineInSource(5))
+        );
+        assert_eq!(
+            check_item(&item("i", "1", "  "), 1000),
+            Err(EncodeError::EmptySource)
+        );
+        let big = item("i", "1", &format!("{{\"a\":\"{}\"}}", "x".repeat(100)));
+        assert!(matches!(
+            check_item(&big, 50),
+            Err(EncodeError::TooLarge { limit: 50, .. })
+        ));
+        assert_eq!(check_item(&big, 1000), Ok(()));
+    }
+
+    #[test]
+    fn gzip_round_trips_and_level_zero_is_plain() {
+        let body = encode_body(&[item("i", "1", r#"{"msg":"hello hello hello hello"}"#)]);
+        let gz = compress(body.clone(), 1);
+        assert_ne!(gz, body);
+        let mut back = Vec::new();
+        GzDecoder::new(&gz[..])
+            .read_to_end(&mut back)
+            .expect("valid gzip");
+        assert_eq!(back, body);
+        assert_eq!(compress(body.clone(), 0), body);
+    }
+}

@@ -1,0 +1,214 @@
+//! The HTTP edge: one `POST /_bulk` with a prepared body. Behind a trait so the retry loop is
+//! tested without a network; the real one uses the `opensearch` crate's transport (reqwest with
+//! rustls, and its SigV4 signer fed by the workspace's AWS credential chain).
+
+use super::config::{Auth, SinkConfig};
+use futures::future::BoxFuture;
+use opensearch::auth::Credentials;
+use opensearch::cert::{Certificate, CertificateValidation};
+use opensearch::http::headers::{CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderValue};
+use opensearch::http::transport::{SingleNodeConnectionPool, Transport, TransportBuilder};
+use opensearch::http::{Method, Url};
+use std::time::Duration;
+
+/// A complete HTTP answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpReply {
+    pub status: u16,
+    pub body: bytes::Bytes,
+}
+
+/// A request that got no HTTP answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    #[error("connection failed: {0}")]
+    Connection(String),
+}
+
+/// Sends one bulk body; implementations never retry themselves.
+pub trait BulkTransport: Send + Sync {
+    fn send_bulk(&self, body: Vec<u8>, gzip: bool) -> BoxFuture<'_, Result<HttpReply, SendError>>;
+}
+
+/// The transport could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("OpenSearch endpoint {endpoint:?} is not a URL: {reason}")]
+    Endpoint { endpoint: String, reason: String },
+    #[error("cannot read the CA file {path}: {reason}")]
+    CaFile { path: String, reason: String },
+    #[error("SigV4 needs AWS credentials and a region: {0}")]
+    Aws(String),
+    #[error("cannot build the HTTP client: {0}")]
+    Build(String),
+}
+
+/// `POST <endpoint>/_bulk` through the `opensearch` crate.
+#[derive(Debug, Clone)]
+pub struct OpenSearchTransport {
+    transport: Transport,
+    timeout: Duration,
+}
+
+impl OpenSearchTransport {
+    /// Builds the client for `config`. SigV4 takes credentials and region from `aws` (the
+    /// default chain: Lambda role, profile, environment); `OPENSEARCH_REGION` wins over its
+    /// region.
+    pub fn new(
+        config: &SinkConfig,
+        aws: Option<&aws_config::SdkConfig>,
+    ) -> Result<Self, TransportError> {
+        let url = Url::parse(&config.endpoint).map_err(|e| TransportError::Endpoint {
+            endpoint: config.endpoint.clone(),
+            reason: e.to_string(),
+        })?;
+        let mut builder = TransportBuilder::new(SingleNodeConnectionPool::new(url))
+            .timeout(config.request_timeout);
+        if let Some(path) = &config.ca_file {
+            let pem = std::fs::read(path).map_err(|e| TransportError::CaFile {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            let certs = Certificate::from_pem(&pem).map_err(|e| TransportError::CaFile {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            // Full validation against the system roots plus these.
+            builder = builder.cert_validation(CertificateValidation::Full(certs));
+        }
+        match &config.auth {
+            Auth::None => {}
+            Auth::Basic { username, password } => {
+                builder = builder.auth(Credentials::Basic(username.clone(), password.clone()));
+            }
+            Auth::SigV4 { service, region } => {
+                let aws = aws
+                    .ok_or_else(|| TransportError::Aws("no AWS configuration was loaded".into()))?;
+                let provider = aws.credentials_provider().ok_or_else(|| {
+                    TransportError::Aws("the AWS configuration has no credentials provider".into())
+                })?;
+                let region = match region {
+                    Some(r) => aws_config::Region::new(r.clone()),
+                    None => aws.region().cloned().ok_or_else(|| {
+                        TransportError::Aws("no region: set AWS_REGION or OPENSEARCH_REGION".into())
+                    })?,
+                };
+                builder = builder
+                    .auth(Credentials::AwsSigV4(provider, region))
+                    .service_name(service);
+            }
+        }
+        let transport = builder
+            .build()
+            .map_err(|e| TransportError::Build(e.to_string()))?;
+        Ok(Self {
+            transport,
+            timeout: config.request_timeout,
+        })
+    }
+}
+
+impl BulkTransport for OpenSearchTransport {
+    fn send_bulk(&self, body: Vec<u8>, gzip: bool) -> BoxFuture<'_, Result<HttpReply, SendError>> {
+        Box::pin(async move {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/x-ndjson"),
+            );
+            if gzip {
+                headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            }
+            let body = bytes::Bytes::from(body);
+            let response = self
+                .transport
+                .send(
+                    Method::Post,
+                    "/_bulk",
+                    headers,
+                    Option::<&()>::None,
+                    Some(body),
+                    None,
+                )
+                .await
+                .map_err(|e| self.classify(&e))?;
+            let status = response.status_code().as_u16();
+            let body = response.bytes().await.map_err(|e| self.classify(&e))?;
+            Ok(HttpReply { status, body })
+        })
+    }
+}
+
+impl OpenSearchTransport {
+    fn classify(&self, e: &opensearch::Error) -> SendError {
+        if e.is_timeout() {
+            SendError::Timeout(self.timeout)
+        } else {
+            SendError::Connection(error_chain(e))
+        }
+    }
+}
+
+/// The error with its causes, since reqwest's top-level message alone ("error sending request")
+/// does not say what went wrong.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ca_file_errors_name_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = SinkConfig::new("https://127.0.0.1:9200");
+        config.ca_file = Some(dir.path().join("missing.pem"));
+        let err = OpenSearchTransport::new(&config, None).expect_err("missing file");
+        assert!(err.to_string().contains("missing.pem"), "{err}");
+
+        let not_pem = dir.path().join("not.pem");
+        std::fs::write(&not_pem, b"hello").expect("write");
+        config.ca_file = Some(not_pem);
+        let err = OpenSearchTransport::new(&config, None).expect_err("no certificate");
+        assert!(err.to_string().contains("not.pem"), "{err}");
+    }
+
+    #[test]
+    fn sigv4_without_aws_configuration_is_refused_clearly() {
+        let mut config = SinkConfig::new("https://search-x.eu-west-1.es.amazonaws.com");
+        config.auth = Auth::SigV4 {
+            service: "es".into(),
+            region: None,
+        };
+        let err = OpenSearchTransport::new(&config, None).expect_err("no aws config");
+        assert!(err.to_string().contains("SigV4"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn connection_refused_is_a_connection_error() {
+        // A port nobody listens on: bind, read the port, close.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+        let config = SinkConfig::new(format!("http://127.0.0.1:{port}"));
+        let t = OpenSearchTransport::new(&config, None).expect("transport");
+        match t.send_bulk(b"{}\n".to_vec(), false).await {
+            Err(SendError::Connection(reason)) => assert!(!reason.is_empty()),
+            other => panic!("expected a connection error, got {other:?}"),
+        }
+    }
+}
