@@ -1,5 +1,8 @@
 //! The central loader: S3 objects of the log bucket -> ECS documents -> OpenSearch.
 
+pub mod config;
+pub mod decode;
+pub mod detect;
 pub mod ecs;
 pub mod parsers;
 pub mod sink;

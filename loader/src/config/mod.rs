@@ -1,0 +1,468 @@
+//! Log type registry: the bundled `aws.ini` (and later a user file over it) parsed once at
+//! start-up into typed, validated settings. Regexes are compiled here, so a bad one is a
+//! start-up error naming its file, line, section and key, never a surprise per object.
+
+pub mod ini;
+
+use chrono::FixedOffset;
+use regex::Regex;
+
+pub use ini::{Ini, IniError, Origin};
+
+/// The bundled definitions.
+pub const BUILTIN_INI: &str = include_str!("../../config/aws.ini");
+/// The name of the bundled file in error messages.
+pub const BUILTIN_NAME: &str = "aws.ini";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(transparent)]
+    Ini(#[from] IniError),
+    #[error("{location}: [{section}] {key}: {reason}")]
+    Invalid {
+        location: String,
+        section: String,
+        key: String,
+        reason: String,
+    },
+}
+
+/// The Rust normalizer of a built-in type (chosen by section name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParserKind {
+    CloudTrail,
+    VpcFlow,
+    Waf,
+    SecurityHub,
+    GuardDuty,
+    CloudWatch,
+    LinuxSecure,
+}
+
+impl ParserKind {
+    pub fn for_section(name: &str) -> Option<Self> {
+        Some(match name {
+            "cloudtrail" => Self::CloudTrail,
+            "vpcflowlogs" => Self::VpcFlow,
+            "waf" => Self::Waf,
+            "securityhub" => Self::SecurityHub,
+            "guardduty" => Self::GuardDuty,
+            "cloudwatchlogs" => Self::CloudWatch,
+            "linux_secure" => Self::LinuxSecure,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileFormat {
+    Json,
+    Text,
+    Csv,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    Daily,
+    Weekly,
+    Monthly,
+    Yearly,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexTime {
+    /// The event time.
+    Timestamp,
+    /// The load time.
+    Ingested,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TimestampFormat {
+    Iso8601,
+    Epoch,
+    Syslog,
+    /// A strftime pattern such as `%d/%b/%Y:%H:%M:%S %z`.
+    Pattern(String),
+}
+
+/// One log type, validated.
+#[derive(Debug, Clone)]
+pub struct LogType {
+    pub name: String,
+    pub parser: Option<ParserKind>,
+    pub s3_key: Regex,
+    pub s3_key_ignored: Option<Regex>,
+    pub file_format: FileFormat,
+    pub json_delimiter: Option<String>,
+    pub text_header_line_number: usize,
+    pub csv_delimiter: u8,
+    pub log_pattern: Option<Regex>,
+    pub index_name: String,
+    pub index_suffix: Option<String>,
+    pub index_rotation: Rotation,
+    pub index_time: IndexTime,
+    pub index_tz: FixedOffset,
+    pub doc_id: Option<String>,
+    pub doc_id_suffix: Option<String>,
+    pub timestamp_key: Option<String>,
+    pub timestamp_format: TimestampFormat,
+    pub timestamp_tz: FixedOffset,
+    pub loggroup: Option<Regex>,
+}
+
+/// Every type, in detection order.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub types: Vec<LogType>,
+    /// Keys no type uses (warned about, not fatal: es-loader files carry keys of their own).
+    pub warnings: Vec<String>,
+}
+
+/// Keys this loader reads. Others (the es-loader's `script_ecs`, `json_to_text`, helper keys
+/// used only in references, ...) produce a warning.
+const KNOWN_KEYS: &[&str] = &[
+    "s3_key",
+    "s3_key_ignored",
+    "file_format",
+    "json_delimiter",
+    "text_header_line_number",
+    "csv_delimiter",
+    "log_pattern",
+    "index_name",
+    "index_suffix",
+    "index_rotation",
+    "index_time",
+    "index_tz",
+    "doc_id",
+    "doc_id_suffix",
+    "timestamp_key",
+    "timestamp_format",
+    "timestamp_tz",
+    "loggroup",
+    "ecs",
+    "static_ecs",
+    "geoip",
+];
+
+impl Config {
+    /// The bundled definitions alone.
+    pub fn builtin() -> Result<Self, ConfigError> {
+        Self::from_ini(&Ini::parse(BUILTIN_NAME, BUILTIN_INI)?)
+    }
+
+    /// The bundled definitions with a user file read over them.
+    pub fn with_user_file(file_name: &str, text: &str) -> Result<Self, ConfigError> {
+        let mut ini = Ini::parse(BUILTIN_NAME, BUILTIN_INI)?;
+        ini.read(file_name, text)?;
+        Self::from_ini(&ini)
+    }
+
+    pub fn from_ini(ini: &Ini) -> Result<Self, ConfigError> {
+        let mut types = Vec::new();
+        let mut warnings = Vec::new();
+        for section in ini.sections() {
+            let reader = SectionReader { ini, section };
+            types.push(reader.log_type()?);
+            let listed: Vec<String> = ["ecs", "static_ecs"]
+                .iter()
+                .filter_map(|k| ini.get_raw(section, k))
+                .flat_map(|v| v.split_whitespace().map(str::to_lowercase))
+                .collect();
+            for key in ini.keys(section) {
+                if !KNOWN_KEYS.contains(&key) && !listed.iter().any(|l| l == key) {
+                    let at = ini
+                        .origin(section, key)
+                        .map(ToString::to_string)
+                        .unwrap_or_default();
+                    warnings.push(format!("{at}: [{section}] unknown key `{key}` is ignored"));
+                }
+            }
+        }
+        Ok(Self { types, warnings })
+    }
+
+    pub fn get(&self, name: &str) -> Option<&LogType> {
+        self.types.iter().find(|t| t.name == name)
+    }
+}
+
+struct SectionReader<'a> {
+    ini: &'a Ini,
+    section: &'a str,
+}
+
+impl SectionReader<'_> {
+    fn invalid(&self, key: &str, reason: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            location: self
+                .ini
+                .origin(self.section, key)
+                .map(ToString::to_string)
+                .unwrap_or_else(|| "(not set)".to_owned()),
+            section: self.section.to_owned(),
+            key: key.to_owned(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The value, trimmed; `None` when absent or empty.
+    fn opt(&self, key: &str) -> Result<Option<String>, ConfigError> {
+        Ok(self
+            .ini
+            .get(self.section, key)?
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty()))
+    }
+
+    fn required(&self, key: &str, why: &str) -> Result<String, ConfigError> {
+        self.opt(key)?
+            .ok_or_else(|| self.invalid(key, format!("is empty or missing: {why}")))
+    }
+
+    fn regex(&self, key: &str) -> Result<Option<Regex>, ConfigError> {
+        self.opt(key)?
+            .map(|pattern| {
+                Regex::new(&pattern).map_err(|e| {
+                    self.invalid(key, format!("invalid regular expression `{pattern}`: {e}"))
+                })
+            })
+            .transpose()
+    }
+
+    fn offset(&self, key: &str) -> Result<FixedOffset, ConfigError> {
+        let value = self.opt(key)?.unwrap_or_else(|| "+00:00".to_owned());
+        parse_offset(&value).ok_or_else(|| {
+            self.invalid(
+                key,
+                format!("`{value}` is not a time zone offset such as +00:00 or -04:30"),
+            )
+        })
+    }
+
+    fn log_type(&self) -> Result<LogType, ConfigError> {
+        let s3_key = self
+            .regex("s3_key")?
+            .ok_or_else(|| self.invalid("s3_key", "is empty: the type could never be detected"))?;
+        let file_format = match self.opt("file_format")?.as_deref() {
+            None | Some("json") => FileFormat::Json,
+            Some("text") => FileFormat::Text,
+            Some("csv") => FileFormat::Csv,
+            Some(other) => {
+                return Err(self.invalid(
+                    "file_format",
+                    format!("`{other}` is not one of json, text, csv"),
+                ));
+            }
+        };
+        let text_header_line_number = match self.opt("text_header_line_number")? {
+            None => 0,
+            Some(v) => v.parse().map_err(|_| {
+                self.invalid(
+                    "text_header_line_number",
+                    format!("`{v}` is not a line count"),
+                )
+            })?,
+        };
+        let csv_delimiter = match self.opt("csv_delimiter")?.as_deref() {
+            None => b',',
+            Some("space") => b' ',
+            Some("tab") | Some("\\t") => b'\t',
+            Some(v) if v.len() == 1 => v.as_bytes()[0],
+            Some(v) => {
+                return Err(self.invalid(
+                    "csv_delimiter",
+                    format!("`{v}` is not one character (or `space`, `tab`)"),
+                ));
+            }
+        };
+        let index_name = self.required("index_name", "documents need an index")?;
+        let index_rotation = match self.opt("index_rotation")?.as_deref() {
+            None | Some("monthly") => Rotation::Monthly,
+            Some("daily") => Rotation::Daily,
+            Some("weekly") => Rotation::Weekly,
+            Some("yearly") => Rotation::Yearly,
+            Some(other) => {
+                return Err(self.invalid(
+                    "index_rotation",
+                    format!("`{other}` is not one of daily, weekly, monthly, yearly"),
+                ));
+            }
+        };
+        let index_time = match self.opt("index_time")?.as_deref() {
+            None | Some("@timestamp") => IndexTime::Timestamp,
+            Some("event_ingested") => IndexTime::Ingested,
+            Some(other) => {
+                return Err(self.invalid(
+                    "index_time",
+                    format!("`{other}` is not @timestamp or event_ingested"),
+                ));
+            }
+        };
+        let timestamp_format = match self.opt("timestamp_format")?.as_deref() {
+            None | Some("iso8601") => TimestampFormat::Iso8601,
+            Some("epoch") => TimestampFormat::Epoch,
+            Some("syslog") => TimestampFormat::Syslog,
+            Some(pattern) if pattern.contains('%') => TimestampFormat::Pattern(pattern.to_owned()),
+            Some(other) => {
+                return Err(self.invalid(
+                    "timestamp_format",
+                    format!("`{other}` is not iso8601, epoch, syslog or a strftime pattern"),
+                ));
+            }
+        };
+        Ok(LogType {
+            name: self.section.to_owned(),
+            parser: ParserKind::for_section(self.section),
+            s3_key,
+            s3_key_ignored: self.regex("s3_key_ignored")?,
+            file_format,
+            json_delimiter: self.opt("json_delimiter")?,
+            text_header_line_number,
+            csv_delimiter,
+            log_pattern: self.regex("log_pattern")?,
+            index_name,
+            index_suffix: self.opt("index_suffix")?,
+            index_rotation,
+            index_time,
+            index_tz: self.offset("index_tz")?,
+            doc_id: self.opt("doc_id")?,
+            doc_id_suffix: self.opt("doc_id_suffix")?,
+            timestamp_key: self.opt("timestamp_key")?,
+            timestamp_format,
+            timestamp_tz: self.offset("timestamp_tz")?,
+            loggroup: self.regex("loggroup")?,
+        })
+    }
+}
+
+/// `+09:00`, `-04:30`, `+0000`, `Z` → an offset.
+pub fn parse_offset(value: &str) -> Option<FixedOffset> {
+    if value == "Z" || value == "UTC" {
+        return FixedOffset::east_opt(0);
+    }
+    let (sign, rest) = match value.as_bytes().first()? {
+        b'+' => (1, &value[1..]),
+        b'-' => (-1, &value[1..]),
+        _ => return None,
+    };
+    let digits: String = rest.chars().filter(|c| *c != ':').collect();
+    if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let hours: i32 = digits[..2].parse().ok()?;
+    let minutes: i32 = digits[2..].parse().ok()?;
+    if hours > 23 || minutes > 59 {
+        return None;
+    }
+    FixedOffset::east_opt(sign * (hours * 3600 + minutes * 60))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bundled_file_is_valid_and_lists_every_type_in_order() {
+        let config = Config::builtin().expect("bundled config is valid");
+        let names: Vec<&str> = config.types.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "cloudwatchlogs",
+                "cloudtrail",
+                "vpcflowlogs",
+                "waf",
+                "securityhub",
+                "guardduty",
+                "linux_secure"
+            ]
+        );
+        assert!(config.types.iter().all(|t| t.parser.is_some()));
+        assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+        let ct = config.get("cloudtrail").expect("cloudtrail");
+        assert_eq!(ct.json_delimiter.as_deref(), Some("Records"));
+        assert_eq!(ct.index_rotation, Rotation::Monthly);
+        assert_eq!(ct.doc_id.as_deref(), Some("eventID"));
+        let vpc = config.get("vpcflowlogs").expect("vpc");
+        assert_eq!(vpc.file_format, FileFormat::Text);
+        assert_eq!(vpc.text_header_line_number, 1);
+    }
+
+    #[test]
+    fn a_bad_regex_is_an_error_naming_file_line_section_and_key() {
+        let err = Config::with_user_file("user.ini", "[cloudtrail]\n\ns3_key = CloudTrail(\n")
+            .expect_err("invalid regex")
+            .to_string();
+        assert!(
+            err.starts_with(
+                "user.ini:3: [cloudtrail] s3_key: invalid regular expression `CloudTrail(`"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn user_overrides_change_settings_key_by_key() {
+        let config = Config::with_user_file(
+            "user.ini",
+            "[cloudtrail]\nindex_rotation = daily\nindex_tz = +09:00\n",
+        )
+        .expect("valid");
+        let ct = config.get("cloudtrail").expect("cloudtrail");
+        assert_eq!(ct.index_rotation, Rotation::Daily);
+        assert_eq!(ct.index_tz.local_minus_utc(), 9 * 3600);
+        assert_eq!(ct.index_name, "log-aws-cloudtrail");
+    }
+
+    #[test]
+    fn invalid_values_are_reported() {
+        for (text, key) in [
+            (
+                "[x]\ns3_key = a\nindex_name = i\nindex_rotation = hourly\n",
+                "index_rotation",
+            ),
+            ("[x]\ns3_key = a\n", "index_name"),
+            ("[x]\nindex_name = i\n", "s3_key"),
+            (
+                "[x]\ns3_key = a\nindex_name = i\nindex_tz = JST\n",
+                "index_tz",
+            ),
+            (
+                "[x]\ns3_key = a\nindex_name = i\nfile_format = xml\n",
+                "file_format",
+            ),
+        ] {
+            let err = Config::with_user_file("user.ini", text)
+                .expect_err(text)
+                .to_string();
+            assert!(err.contains(&format!("[x] {key}:")), "{err}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_warnings() {
+        let config = Config::with_user_file(
+            "user.ini",
+            "[web]\ns3_key = web/\nindex_name = log-web\nscript_ecs = x\necs = source.ip\nsource.ip = client\n",
+        )
+        .expect("valid");
+        assert_eq!(config.warnings.len(), 1, "{:?}", config.warnings);
+        assert!(config.warnings[0].contains("script_ecs"));
+        assert_eq!(config.types.last().map(|t| t.parser), Some(None));
+    }
+
+    #[test]
+    fn offsets() {
+        assert_eq!(
+            parse_offset("+09:00").map(|o| o.local_minus_utc()),
+            Some(32400)
+        );
+        assert_eq!(
+            parse_offset("-04:30").map(|o| o.local_minus_utc()),
+            Some(-16200)
+        );
+        assert_eq!(parse_offset("0900"), None);
+        assert_eq!(parse_offset("+25:00"), None);
+    }
+}

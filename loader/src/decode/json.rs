@@ -1,0 +1,553 @@
+//! JSON splitting: records arrays streamed element by element, and sequences of top-level
+//! values (JSON lines, pretty-printed one after the other, or concatenated without newlines).
+
+use super::{Item, MAX_RECORD_BYTES, Position, ReadError, Record, RecordError};
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+use std::fmt;
+use std::io::{self, BufRead};
+
+/// Skips whitespace; `Ok(false)` at the end of the data.
+fn skip_whitespace(reader: &mut dyn BufRead) -> io::Result<bool> {
+    loop {
+        let buf = match reader.fill_buf() {
+            Ok(buf) => buf,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            return Ok(false);
+        }
+        let skip = buf.iter().take_while(|b| b.is_ascii_whitespace()).count();
+        let more = skip < buf.len();
+        reader.consume(skip);
+        if more {
+            return Ok(true);
+        }
+    }
+}
+
+/// Streams the elements of the array at `key` of each top-level object, without holding the
+/// document: a serde visitor hands each element to the callback as soon as it is parsed.
+/// A top-level array is taken as the records array itself.
+pub(super) fn split_array(
+    reader: &mut dyn BufRead,
+    key: &str,
+    on_item: &mut dyn FnMut(Item<'_>),
+) -> Result<(), ReadError> {
+    let mut index: u64 = 0;
+    loop {
+        let more = skip_whitespace(reader).map_err(|source| ReadError::Io {
+            position: Position::Record(index).to_string(),
+            source,
+        })?;
+        if !more {
+            return Ok(());
+        }
+        let mut found = false;
+        let seed = DocumentSeed {
+            key,
+            index: &mut index,
+            found: &mut found,
+            on_item: &mut *on_item,
+        };
+        // A top-level object or array ends on its closing byte, so a fresh deserializer per
+        // document never reads past it.
+        let mut de = serde_json::Deserializer::from_reader(&mut *reader);
+        if let Err(e) = seed.deserialize(&mut de) {
+            let position = Position::Record(index);
+            return Err(match e.classify() {
+                serde_json::error::Category::Io => ReadError::Io {
+                    position: position.to_string(),
+                    source: io::Error::other(e.to_string()),
+                },
+                serde_json::error::Category::Eof => ReadError::Structure {
+                    position,
+                    reason: format!("the JSON document ends early ({e})"),
+                },
+                _ => ReadError::Structure {
+                    position,
+                    reason: format!("invalid JSON ({e})"),
+                },
+            });
+        }
+        if !found {
+            on_item(Item::Error(RecordError {
+                position: Position::Record(index),
+                reason: format!("the JSON document has no `{key}` array"),
+            }));
+        }
+    }
+}
+
+struct DocumentSeed<'s, 'f> {
+    key: &'s str,
+    index: &'s mut u64,
+    found: &'s mut bool,
+    on_item: &'s mut (dyn FnMut(Item<'_>) + 'f),
+}
+
+impl<'de> DeserializeSeed<'de> for DocumentSeed<'_, '_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for DocumentSeed<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a JSON object with a `{}` array", self.key)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(name) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if name == self.key {
+                *self.found = true;
+                map.next_value_seed(ElementsSeed {
+                    index: &mut *self.index,
+                    on_item: &mut *self.on_item,
+                })?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        *self.found = true;
+        ElementsSeed {
+            index: self.index,
+            on_item: self.on_item,
+        }
+        .visit_seq(seq)
+    }
+}
+
+struct ElementsSeed<'s, 'f> {
+    index: &'s mut u64,
+    on_item: &'s mut (dyn FnMut(Item<'_>) + 'f),
+}
+
+impl<'de> DeserializeSeed<'de> for ElementsSeed<'_, '_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ElementsSeed<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of records")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(value) = seq.next_element::<Value>()? {
+            (self.on_item)(Item::Record(Record {
+                value,
+                raw: None,
+                position: Position::Record(*self.index),
+            }));
+            *self.index += 1;
+        }
+        Ok(())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        // `"Records": null` holds no records.
+        Ok(())
+    }
+}
+
+/// Scanner state of [`split_values`].
+struct ValueScanner<'f> {
+    buf: Vec<u8>,
+    depth: u32,
+    in_string: bool,
+    escape: bool,
+    scalar: bool,
+    oversized: bool,
+    /// The top-level value is an object (resync on a `{` at column 0 only applies there).
+    top_object: bool,
+    line: u64,
+    start_line: u64,
+    at_line_start: bool,
+    last_significant: u8,
+    on_item: &'f mut dyn FnMut(Item<'_>),
+}
+
+impl ValueScanner<'_> {
+    fn error(&mut self, reason: String) {
+        (self.on_item)(Item::Error(RecordError {
+            position: Position::Line(self.start_line),
+            reason,
+        }));
+    }
+
+    fn reset(&mut self) {
+        self.buf.clear();
+        self.depth = 0;
+        self.in_string = false;
+        self.escape = false;
+        self.scalar = false;
+        self.oversized = false;
+    }
+
+    fn push(&mut self, b: u8) {
+        if self.buf.len() < MAX_RECORD_BYTES {
+            self.buf.push(b);
+        } else {
+            self.oversized = true;
+        }
+    }
+
+    fn push_slice(&mut self, bytes: &[u8]) {
+        if self.buf.len() + bytes.len() <= MAX_RECORD_BYTES {
+            self.buf.extend_from_slice(bytes);
+        } else {
+            self.oversized = true;
+        }
+    }
+
+    fn emit(&mut self) {
+        if self.oversized {
+            self.error(format!(
+                "record larger than {} MiB, skipped",
+                MAX_RECORD_BYTES / (1024 * 1024)
+            ));
+        } else {
+            let text = trim_ascii(&self.buf);
+            if !text.is_empty() {
+                match serde_json::from_slice::<Value>(text) {
+                    Ok(value) => (self.on_item)(Item::Record(Record {
+                        value,
+                        raw: Some(text),
+                        position: Position::Line(self.start_line),
+                    })),
+                    Err(e) => {
+                        let reason = format!("invalid JSON: {e}");
+                        self.error(reason);
+                    }
+                }
+            }
+        }
+        self.reset();
+    }
+
+    /// Scans one chunk.
+    fn scan(&mut self, chunk: &[u8]) {
+        let mut i = 0;
+        while i < chunk.len() {
+            let b = chunk[i];
+            if self.depth == 0 && !self.scalar {
+                if b == b'\n' {
+                    self.line += 1;
+                    self.at_line_start = true;
+                    i += 1;
+                    continue;
+                }
+                if b.is_ascii_whitespace() {
+                    i += 1;
+                    continue;
+                }
+                self.start_line = self.line;
+                self.buf.clear();
+                self.at_line_start = false;
+                if b == b'{' || b == b'[' {
+                    self.depth = 1;
+                    self.top_object = b == b'{';
+                    self.last_significant = b;
+                    self.push(b);
+                    i += 1;
+                    continue;
+                }
+                self.scalar = true;
+            }
+            if self.scalar {
+                // Not an object or array: the rest of the line is taken as one value.
+                let end = memchr_newline(&chunk[i..]);
+                self.push_slice(&chunk[i..i + end]);
+                i += end;
+                if i < chunk.len() {
+                    self.emit();
+                    self.line += 1;
+                    self.at_line_start = true;
+                    i += 1;
+                }
+                continue;
+            }
+            if self.in_string {
+                // Fast path: copy up to the next quote, backslash or newline.
+                let run = chunk[i..]
+                    .iter()
+                    .position(|&c| c == b'"' || c == b'\\' || c == b'\n')
+                    .unwrap_or(chunk.len() - i);
+                if run > 0 && !self.escape {
+                    self.push_slice(&chunk[i..i + run]);
+                    i += run;
+                    continue;
+                }
+                if self.escape {
+                    self.escape = false;
+                } else if b == b'\\' {
+                    self.escape = true;
+                } else if b == b'"' {
+                    self.in_string = false;
+                } else if b == b'\n' {
+                    self.error("invalid JSON: a line ends inside a string".to_owned());
+                    self.reset();
+                    self.line += 1;
+                    self.at_line_start = true;
+                    i += 1;
+                    continue;
+                }
+                self.push(b);
+                i += 1;
+                continue;
+            }
+            match b {
+                b'"' => self.in_string = true,
+                b'{' | b'[' => {
+                    if b == b'{'
+                        && self.at_line_start
+                        && self.top_object
+                        && self.depth == 1
+                        && !matches!(self.last_significant, b':' | b',' | b'[')
+                    {
+                        // A new object starts at column 0 while the previous one is still
+                        // open: that one was cut short (a broken JSON line).
+                        self.error("invalid JSON: the record ends early".to_owned());
+                        self.reset();
+                        continue;
+                    }
+                    self.depth += 1;
+                }
+                b'}' | b']' => {
+                    self.depth -= 1;
+                    if self.depth == 0 {
+                        self.push(b);
+                        self.emit();
+                        i += 1;
+                        continue;
+                    }
+                }
+                b'\n' => {
+                    self.line += 1;
+                    self.at_line_start = true;
+                    self.push(b);
+                    i += 1;
+                    continue;
+                }
+                _ => {}
+            }
+            if !b.is_ascii_whitespace() {
+                self.last_significant = b;
+                self.at_line_start = false;
+            }
+            self.push(b);
+            i += 1;
+        }
+    }
+}
+
+fn memchr_newline(bytes: &[u8]) -> usize {
+    bytes
+        .iter()
+        .position(|&b| b == b'\n')
+        .unwrap_or(bytes.len())
+}
+
+fn trim_ascii(bytes: &[u8]) -> &[u8] {
+    let start = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |p| p + 1);
+    &bytes[start..end]
+}
+
+/// Each top-level value is a record.
+pub(super) fn split_values(
+    reader: &mut dyn BufRead,
+    on_item: &mut dyn FnMut(Item<'_>),
+) -> Result<(), ReadError> {
+    let mut scanner = ValueScanner {
+        buf: Vec::with_capacity(4096),
+        depth: 0,
+        in_string: false,
+        escape: false,
+        scalar: false,
+        oversized: false,
+        top_object: false,
+        line: 1,
+        start_line: 1,
+        at_line_start: true,
+        last_significant: 0,
+        on_item,
+    };
+    loop {
+        let chunk = match reader.fill_buf() {
+            Ok(chunk) => chunk,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(source) => {
+                return Err(ReadError::Io {
+                    position: Position::Line(scanner.line).to_string(),
+                    source,
+                });
+            }
+        };
+        if chunk.is_empty() {
+            break;
+        }
+        let len = chunk.len();
+        scanner.scan(chunk);
+        reader.consume(len);
+    }
+    if scanner.scalar {
+        scanner.emit();
+    } else if scanner.depth > 0 {
+        scanner.error("invalid JSON: the data ends inside this record".to_owned());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Item, Position, Splitter};
+    use serde_json::{Value, json};
+
+    type Collected = (
+        Vec<(Value, Position, Option<String>)>,
+        Vec<(Position, String)>,
+    );
+
+    fn run(splitter: &Splitter, data: &[u8]) -> (Collected, Option<String>) {
+        let mut records = Vec::new();
+        let mut errors = Vec::new();
+        let mut reader = data;
+        let result = splitter.split(&mut reader, &mut |item| match item {
+            Item::Record(r) => records.push((
+                r.value,
+                r.position,
+                r.raw.map(|b| String::from_utf8_lossy(b).into_owned()),
+            )),
+            Item::Error(e) => errors.push((e.position, e.reason)),
+        });
+        ((records, errors), result.err().map(|e| e.to_string()))
+    }
+
+    fn values(data: &[u8]) -> (Collected, Option<String>) {
+        run(&Splitter::JsonValues, data)
+    }
+
+    fn array(data: &[u8]) -> (Collected, Option<String>) {
+        run(
+            &Splitter::JsonArray {
+                key: "Records".into(),
+            },
+            data,
+        )
+    }
+
+    #[test]
+    fn records_array_is_streamed_in_order_whatever_the_layout() {
+        let data = br#"{"other": {"Records": [9]}, "Records": [
+            {"a": 1}
+            ,{"a": 2}, {"a": [1, {"b": "}"}]}
+        ], "tail": true}"#;
+        let ((records, errors), err) = array(data);
+        assert_eq!(err, None);
+        assert!(errors.is_empty());
+        let got: Vec<Value> = records.iter().map(|r| r.0.clone()).collect();
+        assert_eq!(
+            got,
+            [
+                json!({"a": 1}),
+                json!({"a": 2}),
+                json!({"a": [1, {"b": "}"}]})
+            ]
+        );
+        assert_eq!(records[2].1, Position::Record(2));
+    }
+
+    #[test]
+    fn several_documents_and_missing_or_null_arrays() {
+        let ((records, errors), err) =
+            array(b"{\"Records\":[{\"a\":1}]}\n{\"Records\":null}{\"x\":1} [{\"a\":2}]");
+        assert_eq!(err, None);
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[1].1, Position::Record(1));
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].1.contains("no `Records` array"));
+    }
+
+    #[test]
+    fn broken_array_reports_and_stops_cleanly() {
+        let ((records, _), err) = array(br#"{"Records":[{"a":1},{"a":2},{"a": nope}, {"a":4}]}"#);
+        assert_eq!(records.len(), 2);
+        let err = err.expect("error");
+        assert!(err.starts_with("record 2: invalid JSON"), "{err}");
+        let ((records, _), err) = array(br#"{"Records":[{"a":1},{"a":"#);
+        assert_eq!(records.len(), 1);
+        assert!(err.expect("error").contains("ends early"));
+    }
+
+    #[test]
+    fn json_lines_resync_after_a_bad_line() {
+        let data =
+            b"{\"a\":1}\n{\"a\": 2\n{\"a\":3}\n{\"a\": \"x\n{\"a\":4}\nnot json\n\n{\"a\":5}";
+        let ((records, errors), err) = values(data);
+        assert_eq!(err, None);
+        let got: Vec<i64> = records.iter().filter_map(|r| r.0["a"].as_i64()).collect();
+        assert_eq!(got, [1, 3, 4, 5]);
+        let lines: Vec<Position> = errors.iter().map(|e| e.0).collect();
+        assert_eq!(
+            lines,
+            [Position::Line(2), Position::Line(4), Position::Line(6)]
+        );
+        assert_eq!(records[1].1, Position::Line(3));
+        assert_eq!(records[0].2.as_deref(), Some("{\"a\":1}"));
+    }
+
+    #[test]
+    fn concatenated_and_pretty_printed_values() {
+        let data = b"{\"a\":1}{\"a\":2}[1]{\n  \"a\": {\n    \"b\": 3\n  }\n}\n{\"a\":\"\\\"}\"}";
+        let ((records, errors), _) = values(data);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(records.len(), 5);
+        assert_eq!(records[3].0, json!({"a": {"b": 3}}));
+        assert_eq!(records[3].1, Position::Line(1));
+        assert_eq!(records[4].0, json!({"a": "\"}"}));
+        assert_eq!(records[4].1, Position::Line(6));
+    }
+
+    #[test]
+    fn truncated_last_value_is_an_error() {
+        let ((records, errors), err) = values(b"{\"a\":1}\n{\"a\":");
+        assert_eq!(err, None);
+        assert_eq!(records.len(), 1);
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].1.contains("ends inside"));
+    }
+
+    #[test]
+    fn values_split_across_chunks() {
+        let data = b"{\"a\":\"xyz\"}\n{\"a\":\"w\"}\n".repeat(100);
+        let mut reader = std::io::BufReader::with_capacity(7, &data[..]);
+        let mut n = 0;
+        Splitter::JsonValues
+            .split(&mut reader, &mut |item| {
+                assert!(matches!(item, Item::Record(_)), "{item:?}");
+                n += 1;
+            })
+            .expect("ok");
+        assert_eq!(n, 200);
+    }
+}

@@ -1,0 +1,212 @@
+//! Format-level decoding, with no knowledge of log types: decompression by content, then
+//! splitting into records. Everything streams over a [`BufRead`], so memory is bounded by the
+//! largest single record, not by the object.
+//!
+//! One bad record never fails the object: it is handed to the callback as [`Item::Error`] with
+//! its position, and splitting goes on (JSON lines resync at the next line). Only a read error
+//! (truncated or corrupt compression) or a broken records array stops an object early.
+
+mod json;
+mod text;
+
+use crate::config::{FileFormat, LogType};
+use flate2::read::{MultiGzDecoder, ZlibDecoder};
+use regex::Regex;
+use serde_json::Value;
+use std::io::{self, BufRead, BufReader, Read};
+
+/// Records larger than this are reported and skipped instead of buffered.
+pub const MAX_RECORD_BYTES: usize = 64 * 1024 * 1024;
+const BUFFER_BYTES: usize = 256 * 1024;
+
+/// Where a record sits in its object, for messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Position {
+    /// 1-based line of a text object (or of a JSON value that starts there).
+    Line(u64),
+    /// 0-based index in a records array.
+    Record(u64),
+}
+
+impl std::fmt::Display for Position {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Line(n) => write!(f, "line {n}"),
+            Self::Record(n) => write!(f, "record {n}"),
+        }
+    }
+}
+
+/// One record as split from the object.
+#[derive(Debug)]
+pub struct Record<'a> {
+    pub value: Value,
+    /// The record's bytes as they were in the object, when the format keeps them (JSON lines,
+    /// text lines): hashed for the `_id` of types without a natural id.
+    pub raw: Option<&'a [u8]>,
+    pub position: Position,
+}
+
+/// A record that could not be split or parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordError {
+    pub position: Position,
+    pub reason: String,
+}
+
+#[derive(Debug)]
+pub enum Item<'a> {
+    Record(Record<'a>),
+    Error(RecordError),
+}
+
+/// Why the rest of an object could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("the data ends early or is corrupt after {position}: {source}")]
+    Io {
+        position: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{position}: {reason}; the rest of the object is not read")]
+    Structure { position: Position, reason: String },
+}
+
+/// How an object's records are separated.
+#[derive(Debug, Clone)]
+pub enum Splitter {
+    /// Each top-level JSON object holds the records in the array at this key (`Records`).
+    JsonArray { key: String },
+    /// Each top-level JSON value is a record: JSON lines, pretty-printed values one after the
+    /// other, or values concatenated without separators (Firehose).
+    JsonValues,
+    /// Lines; the first `header_lines` are skipped. With `named_fields`, the last header line
+    /// names the space-separated fields of each line (`-` = absent); with `pattern`, named
+    /// groups become fields; otherwise the record is `{"message": line}`.
+    Text {
+        header_lines: usize,
+        named_fields: bool,
+        pattern: Option<Regex>,
+    },
+    /// A header row, then rows; empty values are left out.
+    Csv { delimiter: u8 },
+}
+
+impl Splitter {
+    pub fn for_type(log_type: &LogType) -> Self {
+        match log_type.file_format {
+            FileFormat::Json => match &log_type.json_delimiter {
+                Some(key) => Self::JsonArray { key: key.clone() },
+                None => Self::JsonValues,
+            },
+            FileFormat::Text => Self::Text {
+                header_lines: log_type.text_header_line_number,
+                named_fields: log_type.text_header_line_number > 0
+                    && log_type.log_pattern.is_none(),
+                pattern: log_type.log_pattern.clone(),
+            },
+            FileFormat::Csv => Self::Csv {
+                delimiter: log_type.csv_delimiter,
+            },
+        }
+    }
+
+    /// Splits everything `reader` yields, handing each record or record error to `on_item`.
+    pub fn split(
+        &self,
+        reader: &mut dyn BufRead,
+        on_item: &mut dyn FnMut(Item<'_>),
+    ) -> Result<(), ReadError> {
+        match self {
+            Self::JsonArray { key } => json::split_array(reader, key, on_item),
+            Self::JsonValues => json::split_values(reader, on_item),
+            Self::Text {
+                header_lines,
+                named_fields,
+                pattern,
+            } => text::split_lines(
+                reader,
+                *header_lines,
+                *named_fields,
+                pattern.as_ref(),
+                on_item,
+            ),
+            Self::Csv { delimiter } => text::split_csv(reader, *delimiter, on_item),
+        }
+    }
+}
+
+/// Compression as the content says (gzip magic, possibly several members; zlib header), not
+/// as the name says; anything else passes through.
+pub fn decompress<'r, R: Read + 'r>(reader: R) -> io::Result<Box<dyn BufRead + 'r>> {
+    let mut inner = BufReader::with_capacity(BUFFER_BYTES, reader);
+    let head = fill_at_least(&mut inner, 2)?;
+    Ok(match head.as_slice() {
+        [0x1f, 0x8b, ..] => Box::new(BufReader::with_capacity(
+            BUFFER_BYTES,
+            MultiGzDecoder::new(inner),
+        )),
+        [0x78, 0x01 | 0x5e | 0x9c | 0xda, ..] => Box::new(BufReader::with_capacity(
+            BUFFER_BYTES,
+            ZlibDecoder::new(inner),
+        )),
+        _ => Box::new(inner),
+    })
+}
+
+/// The first `n` bytes (fewer at the end of the data) without consuming them. A `BufReader`
+/// may return a short first read; this only looks at what is buffered, which for the magic
+/// bytes of a fresh reader is enough in practice, and is retried while the buffer is empty.
+fn fill_at_least<R: Read>(reader: &mut BufReader<R>, n: usize) -> io::Result<Vec<u8>> {
+    let buf = loop {
+        match reader.fill_buf() {
+            Ok(buf) => break buf,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    };
+    Ok(buf[..buf.len().min(n)].to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::{Compression, write::GzEncoder, write::ZlibEncoder};
+    use std::io::Write;
+
+    pub(crate) fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut enc = GzEncoder::new(Vec::new(), Compression::fast());
+        enc.write_all(data).expect("write");
+        enc.finish().expect("finish")
+    }
+
+    fn read_all(bytes: &[u8]) -> io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        decompress(bytes)?.read_to_end(&mut out)?;
+        Ok(out)
+    }
+
+    #[test]
+    fn gzip_with_several_members_zlib_and_plain() {
+        let mut two = gzip(b"first\n");
+        two.extend(gzip(b"second\n"));
+        assert_eq!(read_all(&two).expect("gzip"), b"first\nsecond\n");
+        let mut z = ZlibEncoder::new(Vec::new(), Compression::default());
+        z.write_all(b"{\"a\":1}").expect("write");
+        assert_eq!(
+            read_all(&z.finish().expect("zlib")).expect("zlib"),
+            b"{\"a\":1}"
+        );
+        assert_eq!(read_all(b"plain text").expect("plain"), b"plain text");
+        assert_eq!(read_all(b"").expect("empty"), b"");
+        assert_eq!(read_all(b"x").expect("one byte"), b"x");
+    }
+
+    #[test]
+    fn truncated_gzip_is_an_io_error() {
+        let data = gzip(&b"line of text\n".repeat(1000));
+        let cut = &data[..data.len() / 2];
+        assert!(read_all(cut).is_err());
+    }
+}

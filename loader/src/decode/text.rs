@@ -1,0 +1,304 @@
+//! Text splitting: lines (with header lines, named fields or a regex), and CSV.
+
+use super::{Item, MAX_RECORD_BYTES, Position, ReadError, Record, RecordError};
+use regex::Regex;
+use serde_json::{Map, Value};
+use std::io::{self, BufRead};
+
+/// Reads one line into `line` (without the line break); keeps at most `MAX_RECORD_BYTES` and
+/// says whether more was dropped. `Ok(None)` at the end of the data.
+fn read_line(reader: &mut dyn BufRead, line: &mut Vec<u8>) -> io::Result<Option<bool>> {
+    line.clear();
+    let mut oversized = false;
+    let mut any = false;
+    loop {
+        let buf = match reader.fill_buf() {
+            Ok(buf) => buf,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            break;
+        }
+        any = true;
+        let (take, done) = match buf.iter().position(|&b| b == b'\n') {
+            Some(p) => (p, true),
+            None => (buf.len(), false),
+        };
+        if line.len() + take <= MAX_RECORD_BYTES {
+            line.extend_from_slice(&buf[..take]);
+        } else {
+            oversized = true;
+        }
+        reader.consume(if done { take + 1 } else { take });
+        if done {
+            break;
+        }
+    }
+    if !any {
+        return Ok(None);
+    }
+    if line.last() == Some(&b'\r') {
+        line.pop();
+    }
+    Ok(Some(oversized))
+}
+
+pub(super) fn split_lines(
+    reader: &mut dyn BufRead,
+    header_lines: usize,
+    named_fields: bool,
+    pattern: Option<&Regex>,
+    on_item: &mut dyn FnMut(Item<'_>),
+) -> Result<(), ReadError> {
+    let mut line = Vec::with_capacity(1024);
+    let mut number: u64 = 0;
+    let mut fields: Vec<String> = Vec::new();
+    loop {
+        let oversized = match read_line(reader, &mut line) {
+            Ok(Some(oversized)) => oversized,
+            Ok(None) => return Ok(()),
+            Err(source) => {
+                return Err(ReadError::Io {
+                    position: Position::Line(number).to_string(),
+                    source,
+                });
+            }
+        };
+        number += 1;
+        let position = Position::Line(number);
+        if number as usize <= header_lines {
+            if named_fields && number as usize == header_lines {
+                fields = String::from_utf8_lossy(&line)
+                    .split_ascii_whitespace()
+                    .map(str::to_owned)
+                    .collect();
+            }
+            continue;
+        }
+        if oversized {
+            on_item(Item::Error(RecordError {
+                position,
+                reason: format!(
+                    "line longer than {} MiB, skipped",
+                    MAX_RECORD_BYTES / (1024 * 1024)
+                ),
+            }));
+            continue;
+        }
+        let text = String::from_utf8_lossy(&line);
+        if text.trim().is_empty() {
+            continue;
+        }
+        let value = if named_fields {
+            named_record(&fields, &text)
+        } else if let Some(re) = pattern {
+            pattern_record(re, &text)
+        } else {
+            let mut map = Map::new();
+            map.insert("message".to_owned(), Value::String(text.into_owned()));
+            Ok(Value::Object(map))
+        };
+        match value {
+            Ok(value) => on_item(Item::Record(Record {
+                value,
+                raw: Some(&line),
+                position,
+            })),
+            Err(reason) => on_item(Item::Error(RecordError { position, reason })),
+        }
+    }
+}
+
+/// Space-separated values named by the header; `-` means absent.
+fn named_record(fields: &[String], text: &str) -> Result<Value, String> {
+    if fields.is_empty() {
+        return Err("no header line names the fields".to_owned());
+    }
+    let mut map = Map::new();
+    let mut count = 0;
+    for (i, value) in text.split_ascii_whitespace().enumerate() {
+        count += 1;
+        let Some(name) = fields.get(i) else { continue };
+        if value != "-" {
+            map.insert(name.clone(), Value::String(value.to_owned()));
+        }
+    }
+    if count != fields.len() {
+        return Err(format!(
+            "{count} fields where the header names {}",
+            fields.len()
+        ));
+    }
+    Ok(Value::Object(map))
+}
+
+fn pattern_record(re: &Regex, text: &str) -> Result<Value, String> {
+    let caps = re
+        .captures(text)
+        .ok_or_else(|| "the line does not match log_pattern".to_owned())?;
+    let mut map = Map::new();
+    for name in re.capture_names().flatten() {
+        if let Some(m) = caps.name(name) {
+            map.insert(name.to_owned(), Value::String(m.as_str().to_owned()));
+        }
+    }
+    Ok(Value::Object(map))
+}
+
+pub(super) fn split_csv(
+    reader: &mut dyn BufRead,
+    delimiter: u8,
+    on_item: &mut dyn FnMut(Item<'_>),
+) -> Result<(), ReadError> {
+    let mut csv = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(reader);
+    let headers = match csv.headers() {
+        Ok(h) => h.clone(),
+        Err(e) => return Err(csv_error(e, 1)),
+    };
+    let mut row = csv::StringRecord::new();
+    loop {
+        match csv.read_record(&mut row) {
+            Ok(false) => return Ok(()),
+            Ok(true) => {
+                let line = row.position().map_or(0, |p| p.line());
+                let position = Position::Line(line);
+                if row.len() != headers.len() {
+                    on_item(Item::Error(RecordError {
+                        position,
+                        reason: format!(
+                            "{} fields where the header names {}",
+                            row.len(),
+                            headers.len()
+                        ),
+                    }));
+                    continue;
+                }
+                let mut map = Map::new();
+                for (name, value) in headers.iter().zip(row.iter()) {
+                    if !value.is_empty() {
+                        map.insert(name.to_owned(), Value::String(value.to_owned()));
+                    }
+                }
+                on_item(Item::Record(Record {
+                    value: Value::Object(map),
+                    raw: Some(row.as_slice().as_bytes()),
+                    position,
+                }));
+            }
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line());
+                if matches!(e.kind(), csv::ErrorKind::Io(_)) {
+                    return Err(csv_error(e, line));
+                }
+                on_item(Item::Error(RecordError {
+                    position: Position::Line(line),
+                    reason: e.to_string(),
+                }));
+            }
+        }
+    }
+}
+
+fn csv_error(e: csv::Error, line: u64) -> ReadError {
+    match e.into_kind() {
+        csv::ErrorKind::Io(source) => ReadError::Io {
+            position: Position::Line(line).to_string(),
+            source,
+        },
+        other => ReadError::Structure {
+            position: Position::Line(line),
+            reason: format!("{other:?}"),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Item, Position, Splitter};
+    use regex::Regex;
+    use serde_json::{Value, json};
+
+    type Split = (Vec<(Value, Position)>, Vec<(Position, String)>);
+
+    fn run(splitter: &Splitter, data: &[u8]) -> Split {
+        let mut records = Vec::new();
+        let mut errors = Vec::new();
+        let mut reader = data;
+        splitter
+            .split(&mut reader, &mut |item| match item {
+                Item::Record(r) => records.push((r.value, r.position)),
+                Item::Error(e) => errors.push((e.position, e.reason)),
+            })
+            .expect("no read error");
+        (records, errors)
+    }
+
+    #[test]
+    fn header_names_fields_dash_is_absent_and_the_last_line_counts() {
+        let splitter = Splitter::Text {
+            header_lines: 1,
+            named_fields: true,
+            pattern: None,
+        };
+        let data = b"version srcaddr dstport action\r\n2 192.0.2.1 443 ACCEPT\n2 - - NODATA\n2 192.0.2.9 22\n2 198.51.100.1 80 REJECT";
+        let (records, errors) = run(&splitter, data);
+        assert_eq!(records.len(), 3);
+        assert_eq!(
+            records[0].0,
+            json!({"version": "2", "srcaddr": "192.0.2.1", "dstport": "443", "action": "ACCEPT"})
+        );
+        assert_eq!(records[1].0, json!({"version": "2", "action": "NODATA"}));
+        assert_eq!(records[2].1, Position::Line(5));
+        assert_eq!(
+            errors,
+            [(
+                Position::Line(4),
+                "3 fields where the header names 4".to_owned()
+            )]
+        );
+        let (records, errors) = run(&splitter, b"version srcaddr\n");
+        assert!(records.is_empty() && errors.is_empty());
+    }
+
+    #[test]
+    fn plain_lines_and_patterns() {
+        let plain = Splitter::Text {
+            header_lines: 0,
+            named_fields: false,
+            pattern: None,
+        };
+        let (records, _) = run(&plain, b"May  1 00:00:01 host sshd[1]: hi\n\n");
+        assert_eq!(
+            records,
+            [(
+                json!({"message": "May  1 00:00:01 host sshd[1]: hi"}),
+                Position::Line(1)
+            )]
+        );
+        let pattern = Splitter::Text {
+            header_lines: 0,
+            named_fields: false,
+            pattern: Some(Regex::new(r"^(?P<ip>\S+) (?P<user>\S+)( (?P<opt>x))?$").expect("re")),
+        };
+        let (records, errors) = run(&pattern, b"192.0.2.1 alice\nnope\n");
+        assert_eq!(records[0].0, json!({"ip": "192.0.2.1", "user": "alice"}));
+        assert_eq!(errors[0].0, Position::Line(2));
+    }
+
+    #[test]
+    fn csv_rows() {
+        let (records, errors) = run(
+            &Splitter::Csv { delimiter: b',' },
+            b"a,b\n1,\"x,y\"\n2,\n3\n",
+        );
+        assert_eq!(records[0].0, json!({"a": "1", "b": "x,y"}));
+        assert_eq!(records[1].0, json!({"a": "2"}));
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].0, Position::Line(4));
+    }
+}

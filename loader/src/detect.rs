@@ -1,0 +1,218 @@
+//! Which log type an object is, from its key alone (DESIGN 3.1: the key layout is a contract).
+
+use crate::config::{Config, LogType};
+use percent_encoding::percent_decode_str;
+use regex::Regex;
+use std::sync::OnceLock;
+
+/// Keys in S3 event notifications are form-URL-encoded: `+` is a space, `%XX` a byte.
+pub fn decode_event_key(raw: &str) -> String {
+    let spaced = raw.replace('+', " ");
+    percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
+}
+
+/// Why an object is not loaded. Skipping is not an error; it is counted and logged.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SkipReason {
+    /// CloudTrail integrity digests hold hashes, not events.
+    CloudTrailDigest,
+    /// The type matched, but its `s3_key_ignored` did too.
+    Ignored { log_type: String },
+    /// No type's `s3_key` matches.
+    Unclaimed,
+    /// A folder marker (key ending in `/`) or an empty key.
+    Folder,
+    /// The type has no normalizer in this build.
+    NoNormalizer { log_type: String },
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::CloudTrailDigest => {
+                f.write_str("CloudTrail digest file (integrity hashes, no events)")
+            }
+            Self::Ignored { log_type } => {
+                write!(f, "matches s3_key_ignored of log type {log_type}")
+            }
+            Self::Unclaimed => f.write_str("no log type's s3_key matches the key"),
+            Self::Folder => f.write_str("folder marker or empty key"),
+            Self::NoNormalizer { log_type } => {
+                write!(f, "log type {log_type} has no normalizer")
+            }
+        }
+    }
+}
+
+/// The first type, in configuration order, whose `s3_key` is found in the key; `Err` says why
+/// none is used.
+pub fn detect<'c>(config: &'c Config, key: &str) -> Result<&'c LogType, SkipReason> {
+    if key.is_empty() || key.ends_with('/') {
+        return Err(SkipReason::Folder);
+    }
+    if key.contains("/CloudTrail-Digest/") || key.starts_with("CloudTrail-Digest/") {
+        return Err(SkipReason::CloudTrailDigest);
+    }
+    let log_type = config
+        .types
+        .iter()
+        .find(|t| t.s3_key.is_match(key))
+        .ok_or(SkipReason::Unclaimed)?;
+    if log_type
+        .s3_key_ignored
+        .as_ref()
+        .is_some_and(|re| re.is_match(key))
+    {
+        return Err(SkipReason::Ignored {
+            log_type: log_type.name.clone(),
+        });
+    }
+    if log_type.parser.is_none() {
+        return Err(SkipReason::NoNormalizer {
+            log_type: log_type.name.clone(),
+        });
+    }
+    Ok(log_type)
+}
+
+/// Account and region named by the `AWSLogs/[<org-id>/]<account>/<source>/<region>/` layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct KeyParts<'k> {
+    pub account: Option<&'k str>,
+    pub region: Option<&'k str>,
+}
+
+pub fn key_parts(key: &str) -> KeyParts<'_> {
+    static RE: OnceLock<Option<Regex>> = OnceLock::new();
+    let re = RE.get_or_init(|| {
+        Regex::new(
+            r"(?:^|/)AWSLogs/(?:o-[a-z0-9]{10,32}/)?(\d{12})/(?:[^/]+)/(?:([a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d{1,2})/)?",
+        )
+        .ok()
+    });
+    let Some(caps) = re.as_ref().and_then(|re| re.captures(key)) else {
+        return KeyParts::default();
+    };
+    KeyParts {
+        account: caps.get(1).map(|m| m.as_str()),
+        region: caps.get(2).map(|m| m.as_str()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        Config::builtin().expect("config")
+    }
+
+    fn detected(key: &str) -> Result<String, SkipReason> {
+        let config = config();
+        detect(&config, key).map(|t| t.name.clone())
+    }
+
+    #[test]
+    fn keys_of_every_layout() {
+        let cases = [
+            (
+                "AWSLogs/o-abc123defg/111122223333/CloudTrail/us-east-1/2024/05/01/111122223333_CloudTrail_us-east-1_20240501T0000Z_abc.json.gz",
+                "cloudtrail",
+            ),
+            (
+                "AWSLogs/111122223333/CloudTrail/eu-west-1/2024/05/01/x.json.gz",
+                "cloudtrail",
+            ),
+            (
+                "prefix/AWSLogs/111122223333/CloudTrail-Insight/us-east-1/2024/05/01/x.json.gz",
+                "cloudtrail",
+            ),
+            (
+                "AWSLogs/111122223333/vpcflowlogs/us-east-1/2024/05/01/111122223333_vpcflowlogs_us-east-1_fl-1_20240501T0000Z_h.log.gz",
+                "vpcflowlogs",
+            ),
+            (
+                "AWSLogs/111122223333/WAFLogs/us-east-1/acl/2024/05/01/00/00/x.log.gz",
+                "waf",
+            ),
+            (
+                "aws-waf-logs-acl/2024/05/01/00/aws-waf-logs-acl-1-2024.gz",
+                "waf",
+            ),
+            (
+                "AWSLogs/111122223333/SecurityHub/us-east-1/2024/05/01/00/id.json.gz",
+                "securityhub",
+            ),
+            (
+                "AWSLogs/111122223333/GuardDuty/us-east-1/2024/05/01/00/id.json.gz",
+                "guardduty",
+            ),
+            (
+                "AWSLogs/111122223333/CloudWatchLogs/us-east-1/aws/vpcflowlogs/2024/05/01/00/s-1.json.gz",
+                "cloudwatchlogs",
+            ),
+            (
+                "AWSLogs/111122223333/CloudWatchLogs/us-east-1/CloudTrail/DefaultLogGroup/2024/05/01/00/s-1.json.gz",
+                "cloudwatchlogs",
+            ),
+            (
+                "UserLogs/linux/secure/host1/secure-20240501.gz",
+                "linux_secure",
+            ),
+        ];
+        for (key, expected) in cases {
+            assert_eq!(detected(key).as_deref(), Ok(expected), "{key}");
+        }
+    }
+
+    #[test]
+    fn skipped_objects_say_why() {
+        assert_eq!(
+            detected(
+                "AWSLogs/o-abc123defg/111122223333/CloudTrail-Digest/us-east-1/2024/05/01/d.json.gz"
+            ),
+            Err(SkipReason::CloudTrailDigest)
+        );
+        assert_eq!(detected("random/object.txt"), Err(SkipReason::Unclaimed));
+        assert_eq!(detected("AWSLogs/"), Err(SkipReason::Folder));
+        let config =
+            Config::with_user_file("user.ini", "[vpcflowlogs]\ns3_key_ignored = _fl-skip_\n")
+                .expect("config");
+        assert_eq!(
+            detect(
+                &config,
+                "AWSLogs/111122223333/vpcflowlogs/us-east-1/2024/05/01/a_fl-skip_b.log.gz"
+            )
+            .map(|t| t.name.clone()),
+            Err(SkipReason::Ignored {
+                log_type: "vpcflowlogs".into()
+            })
+        );
+    }
+
+    #[test]
+    fn event_keys_are_form_url_decoded() {
+        assert_eq!(
+            decode_event_key(
+                "AWSLogs%2F111122223333%2FCloudWatchLogs%2Fus-east-1%2Fmy+group%2Fx%3D1.json.gz"
+            ),
+            "AWSLogs/111122223333/CloudWatchLogs/us-east-1/my group/x=1.json.gz"
+        );
+        assert_eq!(decode_event_key("a%2Bb+c"), "a+b c");
+    }
+
+    #[test]
+    fn account_and_region_from_the_key() {
+        let parts = key_parts("AWSLogs/o-abc123defg/111122223333/CloudTrail/ap-northeast-1/2024/x");
+        assert_eq!(parts.account, Some("111122223333"));
+        assert_eq!(parts.region, Some("ap-northeast-1"));
+        let parts = key_parts("x/AWSLogs/444455556666/WAFLogs/cloudfront/acl/x");
+        assert_eq!(parts.account, Some("444455556666"));
+        assert_eq!(parts.region, None);
+        assert_eq!(key_parts("aws-waf-logs-x/2024/a.gz"), KeyParts::default());
+        assert_eq!(
+            key_parts("AWSLogs/111122223333/vpcflowlogs/us-gov-west-1/x").region,
+            Some("us-gov-west-1")
+        );
+    }
+}
