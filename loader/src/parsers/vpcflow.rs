@@ -139,7 +139,9 @@ fn ecs_fields(rec: &Doc) -> Result<(Doc, Option<DateTime<Utc>>), NormalizeError>
         Some(t) if t.eq_ignore_ascii_case("IPv4") => Some("ipv4"),
         Some(t) if t.eq_ignore_ascii_case("IPv6") => Some("ipv6"),
         Some(_) => None,
-        None => src.or(dst).map(|a| if a.contains(':') { "ipv6" } else { "ipv4" }),
+        None => src
+            .or(dst)
+            .map(|a| if a.contains(':') { "ipv6" } else { "ipv4" }),
     };
     if let Some(t) = network_type {
         put(&mut network, "type", t);
