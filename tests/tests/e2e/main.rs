@@ -1,3 +1,6 @@
 //! The one integration-test binary of the `tests` crate: one module per concern.
 
+mod cfn;
 mod harness;
+mod stacksets;
+mod templates;
