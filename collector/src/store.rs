@@ -1,0 +1,128 @@
+//! The one thing the collector does to the outside world: put an object in the central bucket.
+
+use aws_config::SdkConfig;
+use aws_sdk_s3::error::DisplayErrorContext;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::ServerSideEncryption;
+use std::future::Future;
+
+/// A failed write, naming the object.
+#[derive(Debug, thiserror::Error)]
+#[error("could not write {uri}: {reason}")]
+pub struct StoreError {
+    pub uri: String,
+    pub reason: String,
+}
+
+/// Where the collector writes. Narrow on purpose: the handler needs nothing else.
+pub trait ObjectStore: Send + Sync {
+    fn put_object(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        content_encoding: Option<&str>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// How an object is named in messages, for example `s3://bucket/key`.
+    fn uri(&self, key: &str) -> String;
+}
+
+/// The central bucket, with the encryption and ownership checks every write carries.
+#[derive(Debug, Clone)]
+pub struct S3Store {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+    /// SSE-KMS with this key when set; otherwise the bucket's default encryption applies.
+    kms_key_id: Option<String>,
+    /// The write fails unless the bucket belongs to this account (no writing into a bucket
+    /// someone re-created under the same name).
+    expected_bucket_owner: Option<String>,
+}
+
+impl S3Store {
+    pub fn new(
+        client: aws_sdk_s3::Client,
+        bucket: impl Into<String>,
+        kms_key_id: Option<String>,
+        expected_bucket_owner: Option<String>,
+    ) -> Self {
+        Self {
+            client,
+            bucket: bucket.into(),
+            kms_key_id,
+            expected_bucket_owner,
+        }
+    }
+
+    /// Builds the client once. With `writer_role_arn`, writes go through that role (in the
+    /// central account); its credentials are cached by the SDK's identity cache and refreshed
+    /// five minutes before they expire.
+    pub async fn from_settings(base: &SdkConfig, settings: &crate::Settings) -> Self {
+        let config = match &settings.writer_role_arn {
+            None => base.clone(),
+            Some(role) => {
+                writer_role_config(base, role, settings.writer_role_external_id.as_deref()).await
+            }
+        };
+        Self::new(
+            shared::aws::s3_client(&config),
+            settings.bucket.clone(),
+            settings.kms_key_id.clone(),
+            settings.expected_bucket_owner.clone(),
+        )
+    }
+}
+
+async fn writer_role_config(base: &SdkConfig, role: &str, external_id: Option<&str>) -> SdkConfig {
+    let mut provider = aws_config::sts::AssumeRoleProvider::builder(role)
+        .session_name("org-security-logs-collector")
+        .configure(base);
+    if let Some(id) = external_id {
+        provider = provider.external_id(id);
+    }
+    let provider = provider.build().await;
+    let cache = aws_config::identity::IdentityCache::lazy()
+        .buffer_time(std::time::Duration::from_secs(300))
+        .build();
+    base.to_builder()
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+        )
+        .identity_cache(cache)
+        .build()
+}
+
+impl ObjectStore for S3Store {
+    async fn put_object(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        content_encoding: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut request = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(ByteStream::from(body))
+            .content_type(content_type)
+            .set_content_encoding(content_encoding.map(str::to_owned))
+            .set_expected_bucket_owner(self.expected_bucket_owner.clone());
+        if let Some(kms_key) = &self.kms_key_id {
+            request = request
+                .server_side_encryption(ServerSideEncryption::AwsKms)
+                .ssekms_key_id(kms_key);
+        }
+        request.send().await.map_err(|error| StoreError {
+            uri: self.uri(key),
+            reason: DisplayErrorContext(&error).to_string(),
+        })?;
+        Ok(())
+    }
+
+    fn uri(&self, key: &str) -> String {
+        format!("s3://{}/{key}", self.bucket)
+    }
+}
