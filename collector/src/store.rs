@@ -55,16 +55,9 @@ impl S3Store {
         }
     }
 
-    /// Builds the client once. With `writer_role_arn`, writes go through that role (in the
-    /// central account); its credentials are cached by the SDK's identity cache and refreshed
-    /// five minutes before they expire.
+    /// Builds the client once, signing as [`writer_config`] says.
     pub async fn from_settings(base: &SdkConfig, settings: &crate::Settings) -> Self {
-        let config = match &settings.writer_role_arn {
-            None => base.clone(),
-            Some(role) => {
-                writer_role_config(base, role, settings.writer_role_external_id.as_deref()).await
-            }
-        };
+        let config = writer_config(base, settings).await;
         Self::new(
             shared::aws::s3_client(&config),
             settings.bucket.clone(),
@@ -74,11 +67,17 @@ impl S3Store {
     }
 }
 
-async fn writer_role_config(base: &SdkConfig, role: &str, external_id: Option<&str>) -> SdkConfig {
+/// The configuration writes are made with: `base`, or with `WRITER_ROLE_ARN` set, `base` whose
+/// credentials come from assuming that role (in the central account). The role's credentials
+/// are cached by the SDK's identity cache and refreshed five minutes before they expire.
+pub async fn writer_config(base: &SdkConfig, settings: &crate::Settings) -> SdkConfig {
+    let Some(role) = &settings.writer_role_arn else {
+        return base.clone();
+    };
     let mut provider = aws_config::sts::AssumeRoleProvider::builder(role)
         .session_name("org-security-logs-collector")
         .configure(base);
-    if let Some(id) = external_id {
+    if let Some(id) = &settings.writer_role_external_id {
         provider = provider.external_id(id);
     }
     let provider = provider.build().await;
