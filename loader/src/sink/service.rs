@@ -1,7 +1,7 @@
 //! The sink's loop: items -> requests -> answers -> per-item verdicts, retrying only what failed,
 //! until everything is created, a duplicate, quarantined, or out of retry time.
 
-use super::encoder::check_item;
+use super::encoder::{check_item, encoded_len};
 use super::quarantine::{Quarantine, QuarantinedDocument};
 use super::request_builder::{BatchLimits, BulkRequest, build_request, halve, plan_batches};
 use super::response::{error_summary, parse_bulk_response};
@@ -185,6 +185,18 @@ impl BulkSink {
             let mut retry_next: Vec<usize> = Vec::new();
             let mut last_error = String::new();
             while let Some(positions) = pending.pop() {
+                // The permit covers encoding too, so at most `max_in_flight` bodies exist at once.
+                // The semaphore is never closed; if it were, sending unbounded is still correct.
+                let permit = self.in_flight.acquire().await.ok();
+                // A 413 elsewhere may have lowered the size limit while this batch waited.
+                let limits = self.limits();
+                if positions.len() > 1 && batch_bytes(&items, &positions) > limits.max_bytes {
+                    drop(permit);
+                    let mut parts = plan_batches(&items, &positions, limits);
+                    parts.reverse();
+                    pending.extend(parts);
+                    continue;
+                }
                 let count = positions.len();
                 let Some(mut request) = self.encode(&items, positions.clone()).await else {
                     // Only a panic in the encoder gets here; account for the items anyway.
@@ -199,6 +211,7 @@ impl BulkSink {
                     continue;
                 };
                 let (outcome, body) = self.send(&mut request, &mut result.stats).await;
+                drop(permit);
                 match request_action(outcome) {
                     RequestAction::ReadItems => match parse_bulk_response(&body, count) {
                         Ok(answers) => {
@@ -344,15 +357,14 @@ impl BulkSink {
             .ok()
     }
 
-    /// One HTTP request within the in-flight bound; counts bytes, requests and response time.
+    /// One HTTP request (the caller holds an in-flight permit); counts bytes, requests and
+    /// response time.
     /// The body is moved out of `request` (it is not needed once sent).
     async fn send(
         &self,
         request: &mut BulkRequest,
         stats: &mut SinkStats,
     ) -> (RequestOutcome, bytes::Bytes) {
-        // The semaphore is never closed, so acquiring only fails if it were; send anyway then.
-        let _permit = self.in_flight.acquire().await.ok();
         stats.requests += 1;
         stats.bytes_sent += request.body.len() as u64;
         stats.bytes_uncompressed += request.uncompressed_len as u64;
@@ -416,6 +428,14 @@ impl BulkSink {
             }),
         }
     }
+}
+
+fn batch_bytes(items: &[BulkItem], positions: &[usize]) -> usize {
+    positions
+        .iter()
+        .filter_map(|&p| items.get(p))
+        .map(encoded_len)
+        .sum()
 }
 
 fn describe(outcome: RequestOutcome, body: &[u8]) -> String {

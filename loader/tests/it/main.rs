@@ -1,0 +1,3 @@
+//! The loader's integration tests: one binary, one module per concern.
+
+mod sink;

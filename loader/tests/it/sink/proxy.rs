@@ -1,0 +1,292 @@
+//! A fault-injecting HTTP proxy between the sink and osmem-server: it produces the failures a
+//! real cluster produces (per-item 429, whole-request 503, connection resets, 413, timeouts),
+//! which the in-memory server never does by itself.
+
+use bytes::Bytes;
+use flate2::read::GzDecoder;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use std::io::Read;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+
+/// Which faults to inject. Requests and items are numbered from 0 in arrival order.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// Every Nth item (N = 100 is 1%) is answered 429 and not forwarded.
+    pub item_429_every: Option<u64>,
+    /// Every Nth request is answered 503 without forwarding.
+    pub request_503_every: Option<u64>,
+    /// These requests get their connection reset after the body was read.
+    pub reset_requests: Vec<u64>,
+    /// Requests whose decoded body is larger are answered 413.
+    pub max_body_bytes: Option<usize>,
+    /// These requests are held this long, then dropped (the client times out first).
+    pub stall_requests: Vec<u64>,
+    pub stall_for: Duration,
+}
+
+/// What the proxy did, to check the faults really happened.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub requests: AtomicU64,
+    pub items: AtomicU64,
+    pub items_429: AtomicU64,
+    pub responses_503: AtomicU64,
+    pub resets: AtomicU64,
+    pub responses_413: AtomicU64,
+    pub stalls: AtomicU64,
+    pub forwarded: AtomicU64,
+    /// The `authorization` header of the last request, and whether it had
+    /// `x-amz-content-sha256`.
+    pub last_authorization: Mutex<Option<(String, bool)>>,
+}
+
+impl Counters {
+    pub fn get(&self, counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::SeqCst)
+    }
+}
+
+pub struct FaultProxy {
+    pub url: String,
+    pub counters: Arc<Counters>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+struct State {
+    upstream: String,
+    faults: Faults,
+    counters: Arc<Counters>,
+}
+
+impl FaultProxy {
+    /// Listens on a free loopback port and forwards to `upstream` (`http://host:port`).
+    pub async fn start(upstream: &str, faults: Faults) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let addr = listener.local_addr().expect("proxy address");
+        let counters = Arc::new(Counters::default());
+        let state = Arc::new(State {
+            upstream: upstream
+                .trim_start_matches("http://")
+                .trim_end_matches('/')
+                .to_owned(),
+            faults,
+            counters: Arc::clone(&counters),
+        });
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                // Closing a connection then sends RST, not FIN: a real reset for the client.
+                let _ = stream.set_zero_linger();
+                let state = Arc::clone(&state);
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req| {
+                        let state = Arc::clone(&state);
+                        async move { handle(state, req).await }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Self {
+            url: format!("http://{addr}"),
+            counters,
+            task,
+        }
+    }
+}
+
+type Reply = Response<Full<Bytes>>;
+
+fn reply(status: StatusCode, body: impl Into<Bytes>) -> Reply {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+#[derive(Debug)]
+struct Reset;
+
+impl std::fmt::Display for Reset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection reset by the fault proxy")
+    }
+}
+
+impl std::error::Error for Reset {}
+
+async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Reply, Reset> {
+    let c = &state.counters;
+    let n = c.requests.fetch_add(1, Ordering::SeqCst);
+    let (parts, body) = req.into_parts();
+    if let Some(auth) = parts.headers.get(hyper::header::AUTHORIZATION) {
+        let has_sha = parts.headers.contains_key("x-amz-content-sha256");
+        *c.last_authorization.lock().expect("lock") =
+            Some((auth.to_str().unwrap_or("").to_owned(), has_sha));
+    }
+    let raw = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .map_err(|_| Reset)?;
+    let gzip = parts
+        .headers
+        .get(hyper::header::CONTENT_ENCODING)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+    let decoded = if gzip {
+        let mut out = Vec::new();
+        GzDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .expect("the sink sends valid gzip");
+        out
+    } else {
+        raw.to_vec()
+    };
+    let f = &state.faults;
+
+    if f.reset_requests.contains(&n) {
+        c.resets.fetch_add(1, Ordering::SeqCst);
+        return Err(Reset);
+    }
+    if f.stall_requests.contains(&n) {
+        c.stalls.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(f.stall_for).await;
+        return Err(Reset);
+    }
+    if f.request_503_every
+        .is_some_and(|every| n % every == every - 1)
+    {
+        c.responses_503.fetch_add(1, Ordering::SeqCst);
+        return Ok(reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            r#"{"error":{"type":"unavailable","reason":"injected 503"},"status":503}"#,
+        ));
+    }
+    if f.max_body_bytes.is_some_and(|max| decoded.len() > max) {
+        c.responses_413.fetch_add(1, Ordering::SeqCst);
+        return Ok(reply(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Request Entity Too Large",
+        ));
+    }
+    if parts.uri.path() != "/_bulk" {
+        return Ok(forward(&state, &parts, decoded).await);
+    }
+
+    // Split the body into (action, source) pairs and pick the items to throttle.
+    let text = String::from_utf8(decoded).expect("utf-8 body");
+    let lines: Vec<&str> = text.lines().collect();
+    let mut keep = String::new();
+    let mut plan: Vec<Option<Value>> = Vec::new(); // None: forwarded; Some: injected answer
+    for pair in lines.chunks(2) {
+        let item_no = c.items.fetch_add(1, Ordering::SeqCst);
+        if f.item_429_every
+            .is_some_and(|every| item_no % every == every - 1)
+        {
+            c.items_429.fetch_add(1, Ordering::SeqCst);
+            let action: Value = serde_json::from_str(pair[0]).expect("action line");
+            plan.push(Some(json!({"create": {
+                "_index": action["create"]["_index"],
+                "_id": action["create"]["_id"],
+                "status": 429,
+                "error": {"type": "es_rejected_execution_exception",
+                          "reason": "rejected execution of coordinating operation (injected)"}
+            }})));
+        } else {
+            for line in pair {
+                keep.push_str(line);
+                keep.push('\n');
+            }
+            plan.push(None);
+        }
+    }
+    if plan.iter().all(Option::is_none) {
+        return Ok(forward(&state, &parts, keep.into_bytes()).await);
+    }
+    let mut upstream_items = Vec::new().into_iter();
+    if !keep.is_empty() {
+        let answer = forward(&state, &parts, keep.into_bytes()).await;
+        if answer.status() != StatusCode::OK {
+            return Ok(answer);
+        }
+        let body = answer
+            .into_body()
+            .collect()
+            .await
+            .expect("buffered body")
+            .to_bytes();
+        let parsed: Value = serde_json::from_slice(&body).expect("bulk answer JSON");
+        upstream_items = parsed["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter();
+    }
+    let items: Vec<Value> = plan
+        .into_iter()
+        .map(|p| {
+            p.unwrap_or_else(|| {
+                upstream_items
+                    .next()
+                    .expect("one answer per forwarded item")
+            })
+        })
+        .collect();
+    Ok(reply(
+        StatusCode::OK,
+        json!({"took": 1, "errors": true, "items": items}).to_string(),
+    ))
+}
+
+/// Sends `body` (decoded) to the upstream server and returns its answer.
+async fn forward(state: &State, parts: &hyper::http::request::Parts, body: Vec<u8>) -> Reply {
+    state.counters.forwarded.fetch_add(1, Ordering::SeqCst);
+    let stream = TcpStream::connect(&state.upstream)
+        .await
+        .expect("upstream reachable");
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("upstream handshake");
+    tokio::spawn(conn);
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "/".into());
+    let req = Request::builder()
+        .method(parts.method.clone())
+        .uri(path)
+        .header(hyper::header::HOST, state.upstream.as_str())
+        .header(hyper::header::CONTENT_TYPE, "application/x-ndjson")
+        .body(Full::new(Bytes::from(body)))
+        .expect("request");
+    let answer = sender.send_request(req).await.expect("upstream answer");
+    let status = answer.status();
+    let body = answer
+        .into_body()
+        .collect()
+        .await
+        .expect("upstream body")
+        .to_bytes();
+    reply(status, body)
+}
