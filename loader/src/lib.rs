@@ -5,4 +5,5 @@ pub mod decode;
 pub mod detect;
 pub mod ecs;
 pub mod parsers;
+pub mod pipeline;
 pub mod sink;

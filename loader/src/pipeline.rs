@@ -1,0 +1,577 @@
+//! One object in, documents out: detect the type from the key, decompress, split, normalize,
+//! then add what every document shares (`@timestamp`, `event.ingested`, `cloud.*` from the key,
+//! `_id`, `_index`). Pure over a reader: the CLI, the Lambda handler and the benchmark all
+//! call [`Pipeline::load_object`].
+
+use crate::config::{Config, IndexTime, LogType, ParserKind, Rotation};
+use crate::decode::{self, Item, Position, ReadError, Splitter};
+use crate::detect::{self, SkipReason};
+use crate::ecs::{self, Doc};
+use crate::parsers::{
+    Context, NormalizeError, Normalized, cloudtrail, cloudwatch, guardduty, linux_secure,
+    securityhub, vpcflow, waf,
+};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::io::Write;
+
+/// A finished document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    pub index: String,
+    pub id: String,
+    pub source: Doc,
+}
+
+impl Document {
+    /// `{"_index": .., "_id": .., "_source": {..}}` and a newline.
+    pub fn write_ndjson(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        out.extend_from_slice(b"{\"_index\":");
+        serde_json::to_writer(&mut *out, &self.index)?;
+        out.extend_from_slice(b",\"_id\":");
+        serde_json::to_writer(&mut *out, &self.id)?;
+        out.extend_from_slice(b",\"_source\":");
+        serde_json::to_writer(&mut *out, &self.source)?;
+        out.extend_from_slice(b"}\n");
+        Ok(())
+    }
+
+    /// The two lines of an OpenSearch `_bulk` create action. `create` (not `index`) so that
+    /// loading an object twice never overwrites or duplicates.
+    pub fn write_bulk(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        out.extend_from_slice(b"{\"create\":{\"_index\":");
+        serde_json::to_writer(&mut *out, &self.index)?;
+        out.extend_from_slice(b",\"_id\":");
+        serde_json::to_writer(&mut *out, &self.id)?;
+        out.extend_from_slice(b"}}\n");
+        serde_json::to_writer(&mut *out, &self.source)?;
+        out.push(b'\n');
+        Ok(())
+    }
+}
+
+/// Counters of one log type.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TypeStats {
+    pub objects: u64,
+    pub records: u64,
+    pub documents: u64,
+    pub errors: u64,
+    /// Records that yield no document on purpose (CONTROL_MESSAGE payloads, ...).
+    pub skipped: u64,
+}
+
+/// One reported problem: the object, where in it, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorReport {
+    pub object: String,
+    pub position: Option<String>,
+    pub reason: String,
+}
+
+impl std::fmt::Display for ErrorReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.position {
+            Some(p) => write!(f, "{} {}: {}", self.object, p, self.reason),
+            None => write!(f, "{}: {}", self.object, self.reason),
+        }
+    }
+}
+
+/// Counters of a run (one object, a folder, a batch of messages).
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    pub objects: u64,
+    pub per_type: BTreeMap<String, TypeStats>,
+    /// Skipped objects by reason.
+    pub skipped: BTreeMap<String, u64>,
+    pub error_count: u64,
+    /// The first [`Stats::MAX_KEPT_ERRORS`] errors in full.
+    pub errors: Vec<ErrorReport>,
+}
+
+impl Stats {
+    pub const MAX_KEPT_ERRORS: usize = 1000;
+
+    fn error(&mut self, log_type: Option<&str>, report: ErrorReport) {
+        tracing::warn!(object = %report.object, position = ?report.position, reason = %report.reason, "record not loaded");
+        self.error_count += 1;
+        if let Some(t) = log_type {
+            self.per_type.entry(t.to_owned()).or_default().errors += 1;
+        }
+        if self.errors.len() < Self::MAX_KEPT_ERRORS {
+            self.errors.push(report);
+        }
+    }
+
+    pub fn documents(&self) -> u64 {
+        self.per_type.values().map(|t| t.documents).sum()
+    }
+
+    pub fn records(&self) -> u64 {
+        self.per_type.values().map(|t| t.records).sum()
+    }
+
+    pub fn merge(&mut self, other: Stats) {
+        self.objects += other.objects;
+        for (name, t) in other.per_type {
+            let mine = self.per_type.entry(name).or_default();
+            mine.objects += t.objects;
+            mine.records += t.records;
+            mine.documents += t.documents;
+            mine.errors += t.errors;
+            mine.skipped += t.skipped;
+        }
+        for (reason, n) in other.skipped {
+            *self.skipped.entry(reason).or_default() += n;
+        }
+        self.error_count += other.error_count;
+        let room = Self::MAX_KEPT_ERRORS.saturating_sub(self.errors.len());
+        self.errors.extend(other.errors.into_iter().take(room));
+    }
+
+    /// A human summary, one fact per line.
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "objects: {}, records: {}, documents: {}, errors: {}\n",
+            self.objects,
+            self.records(),
+            self.documents(),
+            self.error_count
+        );
+        for (name, t) in &self.per_type {
+            s.push_str(&format!(
+                "  {name}: objects {}, records {}, documents {}, errors {}, skipped records {}\n",
+                t.objects, t.records, t.documents, t.errors, t.skipped
+            ));
+        }
+        for (reason, n) in &self.skipped {
+            s.push_str(&format!("  skipped objects ({reason}): {n}\n"));
+        }
+        for e in &self.errors {
+            s.push_str(&format!("  error: {e}\n"));
+        }
+        if self.error_count as usize > self.errors.len() {
+            s.push_str(&format!(
+                "  ... and {} more errors\n",
+                self.error_count as usize - self.errors.len()
+            ));
+        }
+        s
+    }
+}
+
+/// What became of one object.
+#[derive(Debug, PartialEq)]
+pub enum Outcome {
+    Loaded {
+        log_type: String,
+    },
+    Skipped(SkipReason),
+    /// Some records may have been loaded before the object could not be read further.
+    Failed {
+        log_type: String,
+        reason: String,
+    },
+}
+
+/// The loader's pure core, built once from the configuration.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    config: Config,
+    routes: cloudwatch::Routes,
+}
+
+impl Pipeline {
+    pub fn new(config: Config) -> Self {
+        let routes = cloudwatch::Routes::from_config(&config);
+        Self { config, routes }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Loads one object. `key` is the (decoded) object key used for detection; `name` names the
+    /// object in messages (`s3://bucket/key` or a local path). Documents go to `emit`.
+    pub fn load_object(
+        &self,
+        key: &str,
+        name: &str,
+        reader: impl Read,
+        ingested: DateTime<Utc>,
+        stats: &mut Stats,
+        emit: &mut dyn FnMut(Document),
+    ) -> Outcome {
+        stats.objects += 1;
+        let log_type = match detect::detect(&self.config, key) {
+            Ok(t) => t,
+            Err(reason) => {
+                tracing::info!(object = name, %reason, "object skipped");
+                *stats.skipped.entry(reason.to_string()).or_default() += 1;
+                return Outcome::Skipped(reason);
+            }
+        };
+        let Some(parser) = log_type.parser else {
+            let reason = SkipReason::NoNormalizer {
+                log_type: log_type.name.clone(),
+            };
+            *stats.skipped.entry(reason.to_string()).or_default() += 1;
+            return Outcome::Skipped(reason);
+        };
+        stats
+            .per_type
+            .entry(log_type.name.clone())
+            .or_default()
+            .objects += 1;
+        let parts = detect::key_parts(key);
+        let ctx = Context {
+            s3_key: key,
+            key_account: parts.account,
+            key_region: parts.region,
+            ingested,
+        };
+        let ingested_text = format_time(ingested);
+        let mut state = ObjectState {
+            pipeline: self,
+            log_type,
+            parser,
+            ctx,
+            ingested_text,
+            name,
+            stats,
+            emit,
+            out: Vec::new(),
+        };
+        let splitter = Splitter::for_type(log_type);
+        let result = decode::decompress(reader)
+            .map_err(|source| ReadError::Io {
+                position: "the start".to_owned(),
+                source,
+            })
+            .and_then(|mut reader| splitter.split(&mut reader, &mut |item| state.item(item)));
+        match result {
+            Ok(()) => Outcome::Loaded {
+                log_type: log_type.name.clone(),
+            },
+            Err(e) => {
+                let reason = e.to_string();
+                state.stats.error(
+                    Some(&log_type.name),
+                    ErrorReport {
+                        object: name.to_owned(),
+                        position: None,
+                        reason: reason.clone(),
+                    },
+                );
+                Outcome::Failed {
+                    log_type: log_type.name.clone(),
+                    reason,
+                }
+            }
+        }
+    }
+}
+
+struct ObjectState<'p, 'e> {
+    pipeline: &'p Pipeline,
+    log_type: &'p LogType,
+    parser: ParserKind,
+    ctx: Context<'p>,
+    ingested_text: String,
+    name: &'p str,
+    stats: &'p mut Stats,
+    emit: &'e mut dyn FnMut(Document),
+    out: Vec<Normalized>,
+}
+
+impl ObjectState<'_, '_> {
+    fn type_stats(&mut self) -> &mut TypeStats {
+        self.stats
+            .per_type
+            .entry(self.log_type.name.clone())
+            .or_default()
+    }
+
+    fn item(&mut self, item: Item<'_>) {
+        match item {
+            Item::Error(e) => {
+                self.type_stats().records += 1;
+                self.stats.error(
+                    Some(&self.log_type.name),
+                    ErrorReport {
+                        object: self.name.to_owned(),
+                        position: Some(e.position.to_string()),
+                        reason: e.reason,
+                    },
+                );
+            }
+            Item::Record(record) => {
+                self.type_stats().records += 1;
+                self.out.clear();
+                if let Err(e) = self.normalize(record.value) {
+                    self.record_error(record.position, &e);
+                    return;
+                }
+                if self.out.is_empty() {
+                    self.type_stats().skipped += 1;
+                    return;
+                }
+                let many = self.out.len() > 1;
+                let out = std::mem::take(&mut self.out);
+                let mut done = 0;
+                for (i, normalized) in out.into_iter().enumerate() {
+                    let doc = self.finish(normalized, record.raw, many.then_some(i));
+                    (self.emit)(doc);
+                    done += 1;
+                }
+                self.type_stats().documents += done;
+            }
+        }
+    }
+
+    fn record_error(&mut self, position: Position, e: &NormalizeError) {
+        self.stats.error(
+            Some(&self.log_type.name),
+            ErrorReport {
+                object: self.name.to_owned(),
+                position: Some(position.to_string()),
+                reason: e.to_string(),
+            },
+        );
+    }
+
+    fn normalize(&mut self, value: Value) -> Result<(), NormalizeError> {
+        let ctx = &self.ctx;
+        let out = &mut self.out;
+        match self.parser {
+            ParserKind::CloudTrail => cloudtrail::normalize(value, ctx, out),
+            ParserKind::VpcFlow => vpcflow::normalize(value, ctx, out),
+            ParserKind::Waf => waf::normalize(value, ctx, out),
+            ParserKind::SecurityHub => securityhub::normalize(value, ctx, out),
+            ParserKind::GuardDuty => guardduty::normalize(value, ctx, out),
+            ParserKind::LinuxSecure => linux_secure::normalize(value, ctx, out),
+            ParserKind::CloudWatch => {
+                cloudwatch::normalize_with(value, ctx, &self.pipeline.routes, out)
+            }
+        }
+    }
+
+    /// Adds the common fields, the id and the index.
+    fn finish(&self, n: Normalized, raw: Option<&[u8]>, nth: Option<usize>) -> Document {
+        let mut doc = n.doc;
+        // A message parser of another type (CloudTrail through CloudWatch Logs) names it, so
+        // the document lands in that type's index.
+        let lt = doc
+            .get("@log_type")
+            .and_then(Value::as_str)
+            .and_then(|name| self.pipeline.config.get(name))
+            .unwrap_or(self.log_type);
+        let id = configured_id(&doc, lt)
+            .or(n.id)
+            .unwrap_or_else(|| hash_id(raw, nth, &doc));
+        let event_time = n.timestamp;
+        let timestamp = event_time.unwrap_or(self.ctx.ingested);
+        if event_time.is_none() {
+            // Say so, instead of silently dating the event at load time.
+            let tags = doc
+                .entry("tags".to_owned())
+                .or_insert_with(|| Value::Array(Vec::new()));
+            if let Value::Array(items) = tags {
+                items.push(Value::String("_timestamp_from_ingest".to_owned()));
+            }
+        }
+        doc.insert(
+            "@timestamp".to_owned(),
+            Value::String(format_time(timestamp)),
+        );
+        ecs::set(&mut doc, "event.ingested", self.ingested_text.clone());
+        ecs::set(&mut doc, "cloud.provider", "aws");
+        if ecs::get_in(&doc, "cloud.account.id").is_none() {
+            ecs::set_opt(&mut doc, "cloud.account.id", self.ctx.key_account);
+        }
+        if ecs::get_in(&doc, "cloud.region").is_none() {
+            ecs::set_opt(&mut doc, "cloud.region", self.ctx.key_region);
+        }
+        if !doc.contains_key("@log_type") {
+            doc.insert("@log_type".to_owned(), Value::String(lt.name.clone()));
+        }
+        doc.insert(
+            "@log_s3key".to_owned(),
+            Value::String(self.ctx.s3_key.to_owned()),
+        );
+        let index_time = match lt.index_time {
+            IndexTime::Timestamp => timestamp,
+            IndexTime::Ingested => self.ctx.ingested,
+        };
+        Document {
+            index: index_name(lt, index_time),
+            id,
+            source: doc,
+        }
+    }
+}
+
+/// `doc_id` (and `doc_id_suffix`) of the configuration, read from the document's fields.
+fn configured_id(doc: &Doc, lt: &LogType) -> Option<String> {
+    let field = lt.doc_id.as_deref()?;
+    let mut id = scalar_text(ecs::get_in(doc, field)?)?;
+    if let Some(suffix) = lt.doc_id_suffix.as_deref()
+        && let Some(value) = ecs::get_in(doc, suffix).and_then(scalar_text)
+    {
+        id.push('_');
+        id.push_str(&value);
+    }
+    Some(id)
+}
+
+fn scalar_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// xxh3-128 of the raw record (plus the document's place when one record yields several), or
+/// of the normalized document when the format keeps no raw bytes. Deterministic, so loading
+/// the same object twice gives the same ids.
+fn hash_id(raw: Option<&[u8]>, nth: Option<usize>, doc: &Doc) -> String {
+    use xxhash_rust::xxh3::Xxh3;
+    let mut h = Xxh3::new();
+    match raw {
+        Some(raw) => h.update(raw),
+        None => {
+            let bytes = serde_json::to_vec(doc).unwrap_or_default();
+            h.update(&bytes);
+        }
+    }
+    if let Some(n) = nth {
+        h.update(b"\0");
+        h.update(n.to_string().as_bytes());
+    }
+    format!("{:032x}", h.digest128())
+}
+
+fn format_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// `<index_name>[-<index_suffix>]-<period>`, the period taken in `index_tz`.
+pub fn index_name(lt: &LogType, time: DateTime<Utc>) -> String {
+    let local = time.with_timezone(&lt.index_tz);
+    let period = match lt.index_rotation {
+        Rotation::Daily => local.format("%Y-%m-%d"),
+        Rotation::Weekly => local.format("%G-w%V"),
+        Rotation::Monthly => local.format("%Y-%m"),
+        Rotation::Yearly => local.format("%Y"),
+    };
+    match &lt.index_suffix {
+        Some(suffix) => format!("{}-{suffix}-{period}", lt.index_name),
+        None => format!("{}-{period}", lt.index_name),
+    }
+}
+
+/// Everything a caller needs to load local bytes in one call (tests, the property test).
+pub fn load_bytes(
+    pipeline: &Pipeline,
+    key: &str,
+    bytes: &[u8],
+    ingested: DateTime<Utc>,
+) -> (Vec<Document>, Stats, Outcome) {
+    let mut docs = Vec::new();
+    let mut stats = Stats::default();
+    let outcome =
+        pipeline.load_object(key, key, bytes, ingested, &mut stats, &mut |d| docs.push(d));
+    (docs, stats, outcome)
+}
+
+/// Writes documents as NDJSON or bulk lines.
+pub fn write_documents(docs: &[Document], bulk: bool, w: &mut dyn Write) -> std::io::Result<()> {
+    let mut buf = Vec::new();
+    for d in docs {
+        if bulk {
+            d.write_bulk(&mut buf)?;
+        } else {
+            d.write_ndjson(&mut buf)?;
+        }
+    }
+    w.write_all(&buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use chrono::TimeZone;
+
+    fn lt(rotation: &str, tz: &str, suffix: &str) -> LogType {
+        let user = format!(
+            "[t]\ns3_key = t/\nindex_name = log-t\nindex_rotation = {rotation}\nindex_tz = {tz}\nindex_suffix = {suffix}\n"
+        );
+        Config::with_user_file("user.ini", &user)
+            .expect("config")
+            .get("t")
+            .expect("t")
+            .clone()
+    }
+
+    #[test]
+    fn index_names_for_every_rotation_and_time_zone() {
+        let t = Utc
+            .with_ymd_and_hms(2024, 12, 31, 20, 0, 0)
+            .single()
+            .expect("time");
+        assert_eq!(index_name(&lt("monthly", "+00:00", ""), t), "log-t-2024-12");
+        assert_eq!(index_name(&lt("monthly", "+09:00", ""), t), "log-t-2025-01");
+        assert_eq!(
+            index_name(&lt("daily", "+00:00", ""), t),
+            "log-t-2024-12-31"
+        );
+        assert_eq!(
+            index_name(&lt("daily", "-05:00", "eu"), t),
+            "log-t-eu-2024-12-31"
+        );
+        // 2024-12-31 is in ISO week 1 of 2025.
+        assert_eq!(index_name(&lt("weekly", "+00:00", ""), t), "log-t-2025-w01");
+        assert_eq!(index_name(&lt("yearly", "+09:00", ""), t), "log-t-2025");
+    }
+
+    #[test]
+    fn hash_ids_are_stable_and_distinct_per_document() {
+        let doc = Doc::new();
+        let a = hash_id(Some(b"line"), None, &doc);
+        assert_eq!(a, hash_id(Some(b"line"), None, &doc));
+        assert_eq!(a.len(), 32);
+        assert_ne!(a, hash_id(Some(b"line"), Some(0), &doc));
+        assert_ne!(
+            hash_id(Some(b"line"), Some(0), &doc),
+            hash_id(Some(b"line"), Some(1), &doc)
+        );
+    }
+
+    #[test]
+    fn bulk_and_ndjson_lines() {
+        let mut source = Doc::new();
+        source.insert("a".into(), Value::from(1));
+        let d = Document {
+            index: "i".into(),
+            id: "x\"y".into(),
+            source,
+        };
+        let mut out = Vec::new();
+        d.write_bulk(&mut out).expect("bulk");
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "{\"create\":{\"_index\":\"i\",\"_id\":\"x\\\"y\"}}\n{\"a\":1}\n"
+        );
+        out.clear();
+        d.write_ndjson(&mut out).expect("ndjson");
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "{\"_index\":\"i\",\"_id\":\"x\\\"y\",\"_source\":{\"a\":1}}\n"
+        );
+    }
+}
