@@ -169,14 +169,11 @@ for region in "${all_regions[@]}"; do
       --public-access-block-configuration BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true
   fi
   # The organization's accounts (their CloudFormation execution roles) read the code; TLS only.
-  policy=$(cat <<EOF
-{"Version":"2012-10-17","Statement":[
- {"Sid":"OrganizationReadsCode","Effect":"Allow","Principal":{"AWS":"*"},"Action":"s3:GetObject",
-  "Resource":"arn:aws:s3:::$bucket/*","Condition":{"StringEquals":{"aws:PrincipalOrgID":"$org_id"}}},
- {"Sid":"DenyInsecureTransport","Effect":"Deny","Principal":"*","Action":"s3:*",
-  "Resource":["arn:aws:s3:::$bucket","arn:aws:s3:::$bucket/*"],"Condition":{"Bool":{"aws:SecureTransport":"false"}}}]}
-EOF
-)
+  policy='{"Version":"2012-10-17","Statement":['
+  policy+='{"Sid":"OrganizationReadsCode","Effect":"Allow","Principal":{"AWS":"*"},"Action":"s3:GetObject",'
+  policy+="\"Resource\":\"arn:aws:s3:::$bucket/*\",\"Condition\":{\"StringEquals\":{\"aws:PrincipalOrgID\":\"$org_id\"}}},"
+  policy+='{"Sid":"DenyInsecureTransport","Effect":"Deny","Principal":"*","Action":"s3:*",'
+  policy+="\"Resource\":[\"arn:aws:s3:::$bucket\",\"arn:aws:s3:::$bucket/*\"],\"Condition\":{\"Bool\":{\"aws:SecureTransport\":\"false\"}}}]}"
   mgmt s3api put-bucket-policy --bucket "$bucket" --region "$region" --policy "$policy"
   for f in collector subscriber loader; do
     mgmt s3 cp "$dist/$f.zip" "s3://$bucket/$key_prefix/$f.zip" --region "$region" --only-show-errors

@@ -1,6 +1,7 @@
 //! The one integration-test binary of the `tests` crate: one module per concern.
 
 mod cfn;
+mod deploy_script;
 mod harness;
 mod stacksets;
 mod templates;
