@@ -65,19 +65,22 @@ const EMPTY_ZIP: [u8; 22] = [
 ];
 
 /// Roles the SELF_MANAGED permission model needs (AWS's documented minimum): the administration
-/// role in the administrator account and the execution role in every target account.
-const ADMINISTRATION_ROLE_TEMPLATE: &str = r#"
+/// role in the administrator account and the execution role in every target account. Named
+/// per run (CreateStackSet takes both names), so runs sharing one emulator never collide.
+fn administration_role_template(prefix: &str) -> String {
+    format!(
+        r#"
 AWSTemplateFormatVersion: "2010-09-09"
 Resources:
   AdministrationRole:
     Type: AWS::IAM::Role
     Properties:
-      RoleName: AWSCloudFormationStackSetAdministrationRole
+      RoleName: {prefix}-stackset-administration
       AssumeRolePolicyDocument:
         Version: "2012-10-17"
         Statement:
           - Effect: Allow
-            Principal: { Service: cloudformation.amazonaws.com }
+            Principal: {{ Service: cloudformation.amazonaws.com }}
             Action: sts:AssumeRole
       Policies:
         - PolicyName: AssumeExecutionRole
@@ -86,10 +89,12 @@ Resources:
             Statement:
               - Effect: Allow
                 Action: sts:AssumeRole
-                Resource: arn:aws:iam::*:role/AWSCloudFormationStackSetExecutionRole
-"#;
+                Resource: arn:aws:iam::*:role/{prefix}-stackset-execution
+"#
+    )
+}
 
-fn execution_role_template(administrator: &str) -> String {
+fn execution_role_template(prefix: &str, administrator: &str) -> String {
     format!(
         r#"
 AWSTemplateFormatVersion: "2010-09-09"
@@ -97,7 +102,7 @@ Resources:
   ExecutionRole:
     Type: AWS::IAM::Role
     Properties:
-      RoleName: AWSCloudFormationStackSetExecutionRole
+      RoleName: {prefix}-stackset-execution
       AssumeRolePolicyDocument:
         Version: "2012-10-17"
         Statement:
@@ -374,7 +379,7 @@ async fn stack_set_deploys_collector_subscriber_and_rules_to_every_account_and_r
     create_stack(
         &admin_cf,
         &format!("{prefix}-stackset-administration"),
-        ADMINISTRATION_ROLE_TEMPLATE,
+        &administration_role_template(&prefix),
         Vec::new(),
     )
     .await;
@@ -385,7 +390,7 @@ async fn stack_set_deploys_collector_subscriber_and_rules_to_every_account_and_r
         create_stack(
             &cf,
             &format!("{prefix}-stackset-execution"),
-            &execution_role_template(MANAGEMENT),
+            &execution_role_template(&prefix, MANAGEMENT),
             Vec::new(),
         )
         .await;
@@ -400,9 +405,9 @@ async fn stack_set_deploys_collector_subscriber_and_rules_to_every_account_and_r
         .template_body(template_text("member.yaml"))
         .permission_model(PermissionModels::SelfManaged)
         .administration_role_arn(format!(
-            "arn:aws:iam::{MANAGEMENT}:role/AWSCloudFormationStackSetAdministrationRole"
+            "arn:aws:iam::{MANAGEMENT}:role/{prefix}-stackset-administration"
         ))
-        .execution_role_name("AWSCloudFormationStackSetExecutionRole")
+        .execution_role_name(format!("{prefix}-stackset-execution"))
         .capabilities(Capability::CapabilityIam)
         .set_parameters(Some(params(&[
             ("NamePrefix", &prefix),
@@ -755,4 +760,100 @@ async fn function_env(
         .and_then(|e| e.variables())
         .cloned()
         .unwrap_or_default()
+}
+
+/// Three VPCs for the member-sources test; moto creates them from a template as well.
+const THREE_VPCS_TEMPLATE: &str = r#"
+AWSTemplateFormatVersion: "2010-09-09"
+Resources:
+  A: { Type: AWS::EC2::VPC, Properties: { CidrBlock: 10.1.0.0/16 } }
+  B: { Type: AWS::EC2::VPC, Properties: { CidrBlock: 10.2.0.0/16 } }
+  C: { Type: AWS::EC2::VPC, Properties: { CidrBlock: 10.3.0.0/16 } }
+Outputs:
+  Ids: { Value: !Join [",", [!Ref A, !Ref B, !Ref C]] }
+"#;
+
+/// Resources of member-sources.yaml the test leaves out or moto cannot create.
+const SOURCES_LEFT_OUT: &[(&str, &str, &str)] = &[
+    (
+        "FlowLog4",
+        "AWS::EC2::FlowLog",
+        "only three VPC ids given: slot 4 stays empty",
+    ),
+    (
+        "FlowLog5",
+        "AWS::EC2::FlowLog",
+        "only three VPC ids given: slot 5 stays empty",
+    ),
+    (
+        "WafFirehoseLogGroup",
+        "AWS::Logs::LogGroup",
+        "WebAclArn empty: WAF logging is off (moto has no WAFv2 or Firehose models)",
+    ),
+    (
+        "WafFirehoseLogStream",
+        "AWS::Logs::LogStream",
+        "WebAclArn empty",
+    ),
+    ("WafFirehoseRole", "AWS::IAM::Role", "WebAclArn empty"),
+    (
+        "WafDeliveryStream",
+        "AWS::KinesisFirehose::DeliveryStream",
+        "WebAclArn empty",
+    ),
+    (
+        "WafLogging",
+        "AWS::WAFv2::LoggingConfiguration",
+        "WebAclArn empty",
+    ),
+];
+
+#[tokio::test]
+async fn member_sources_log_exactly_the_chosen_vpcs_to_the_central_bucket() {
+    let prefix = run_prefix();
+    let account = "210000000021";
+    let region = "eu-west-1";
+    let config = moto_config_for_account(account, region).await;
+    let cf = aws_sdk_cloudformation::Client::new(&config);
+
+    let central_bucket = format!("{prefix}-central-logs");
+    let central = moto_config_for_account(LOG_ARCHIVE, CENTRAL_REGION).await;
+    create_bucket(
+        &shared::aws::s3_client(&central),
+        &central_bucket,
+        CENTRAL_REGION,
+    )
+    .await;
+
+    let vpcs = create_stack(
+        &cf,
+        &format!("{prefix}-vpcs"),
+        THREE_VPCS_TEMPLATE,
+        Vec::new(),
+    )
+    .await;
+    let vpc_ids = vpcs.get("Ids").expect("VPC ids output").clone();
+    assert_eq!(vpc_ids.split(',').count(), 3, "{vpc_ids}");
+
+    let stack = format!("{prefix}-sources");
+    create_stack(
+        &cf,
+        &stack,
+        &template_text("member-sources.yaml"),
+        params(&[
+            ("CentralBucketName", &central_bucket),
+            (
+                "KmsKeyArn",
+                &format!("arn:aws:kms:{CENTRAL_REGION}:{LOG_ARCHIVE}:key/1234abcd-12ab-34cd-56ef-1234567890ab"),
+            ),
+            ("VpcIds", &vpc_ids),
+        ]),
+    )
+    .await;
+    let template = Template::load("member-sources.yaml");
+    assert_eq!(
+        created_resources(&cf, &stack).await,
+        expected_resources(&template, &[SOURCES_LEFT_OUT]),
+        "one flow log per given VPC, nothing else"
+    );
 }
