@@ -68,7 +68,7 @@ static SESSION: LazyLock<Regex> = LazyLock::new(|| {
 });
 static AUTH_FAILURE: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"^(?:pam_unix\(([^)]*)\): authentication failure|PAM \d+ more authentication failures?); (.*)$",
+        r"^(?:pam_unix\(([^:)]+)(?::[^)]*)?\): authentication failure|PAM \d+ more authentication failures?); (.*)$",
     )
 });
 static SUDO: LazyLock<Regex> = LazyLock::new(|| re(r"^\s*(\S+) : (.*COMMAND=.*)$"));
@@ -177,10 +177,16 @@ fn body_fields(process: Option<&str>, body: &str, doc: &mut Doc) -> bool {
     if let Some(c) = LOGIN.captures(body) {
         let accepted = c.get(1).is_some_and(|m| m.as_str() == "Accepted");
         let user = c.get(4).map_or("", |m| m.as_str());
+        // Only an accepted login opens a session.
+        let category: &[&str] = if accepted {
+            &["authentication", "session"]
+        } else {
+            &["authentication"]
+        };
         event(
             doc,
             "ssh_login",
-            &["authentication", "session"],
+            category,
             if accepted { "start" } else { "info" },
             Some(accepted),
         );
@@ -355,10 +361,16 @@ fn body_fields(process: Option<&str>, body: &str, doc: &mut Doc) -> bool {
                 .map(|(_, v)| *v)
                 .filter(|v| !v.is_empty())
         };
-        if let Some(user) = field("user") {
-            user_name(doc, user);
-        } else if let Some(user) = field("ruser") {
-            user_name(doc, user);
+        // `user` is the account being authenticated; `ruser` who asked (`su` from alice).
+        match (field("user"), field("ruser")) {
+            (Some(user), ruser) => {
+                user_name(doc, user);
+                if let Some(ruser) = ruser {
+                    add_related(doc, "user", ruser);
+                }
+            }
+            (None, Some(ruser)) => user_name(doc, ruser),
+            (None, None) => {}
         }
         if let Some(rhost) = field("rhost") {
             source(doc, Some(rhost), None);
@@ -574,6 +586,7 @@ mod tests {
         assert_eq!(get(&d, "event.action"), Some(&json!("ssh_login")));
         assert_eq!(get(&d, "event.outcome"), Some(&json!("failure")));
         assert_eq!(get(&d, "event.type"), Some(&json!(["info"])));
+        assert_eq!(get(&d, "event.category"), Some(&json!(["authentication"])));
         assert_eq!(get(&d, "user.name"), Some(&json!("root")));
 
         let (_, d) = enriched(
