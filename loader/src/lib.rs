@@ -1,5 +1,7 @@
 //! The central loader: S3 objects of the log bucket -> ECS documents -> OpenSearch.
 
+pub mod bench;
+pub mod cli;
 pub mod config;
 pub mod decode;
 pub mod detect;

@@ -1,3 +1,15 @@
+use clap::Parser;
+use loader::cli::{Cli, run};
+
 fn main() -> anyhow::Result<()> {
-    anyhow::bail!("loader: not built yet")
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        anyhow::bail!(
+            "loader: running as a Lambda function is not supported by this build yet: the SQS \
+             handler comes with the delivery to OpenSearch; use `loader load PATH...` locally"
+        );
+    }
+    shared::telemetry::init_tracing();
+    let cli = Cli::parse();
+    run(cli, &mut std::io::stderr())?;
+    Ok(())
 }

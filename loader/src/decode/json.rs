@@ -171,8 +171,14 @@ struct ValueScanner<'f> {
     escape: bool,
     scalar: bool,
     oversized: bool,
-    /// The top-level value is an object (resync on a `{` at column 0 only applies there).
+    /// The top-level value is an object. Inside one, a `{` at column 0 that does not follow
+    /// `:`, `,` or `[` can only be the start of the next record: the current one was cut.
     top_object: bool,
+    /// Set by the first record: one record per line (JSON lines) or not (pretty-printed). In
+    /// JSON lines, a line that ends inside a record means that record is cut short.
+    json_lines: Option<bool>,
+    /// The first record was single-line; a newline right after it decides JSON lines.
+    first_seen: bool,
     line: u64,
     start_line: u64,
     at_line_start: bool,
@@ -222,6 +228,12 @@ impl ValueScanner<'_> {
         } else {
             let text = trim_ascii(&self.buf);
             if !text.is_empty() {
+                if self.json_lines.is_none() && !self.first_seen {
+                    self.first_seen = true;
+                    if text.contains(&b'\n') {
+                        self.json_lines = Some(false);
+                    }
+                }
                 match serde_json::from_slice::<Value>(text) {
                     Ok(value) => (self.on_item)(Item::Record(Record {
                         value,
@@ -244,7 +256,13 @@ impl ValueScanner<'_> {
         while i < chunk.len() {
             let b = chunk[i];
             if self.depth == 0 && !self.scalar {
+                if self.json_lines.is_none() && self.first_seen && !b.is_ascii_whitespace() {
+                    self.json_lines = Some(false);
+                }
                 if b == b'\n' {
+                    if self.json_lines.is_none() && self.first_seen {
+                        self.json_lines = Some(true);
+                    }
                     self.line += 1;
                     self.at_line_start = true;
                     i += 1;
@@ -315,7 +333,6 @@ impl ValueScanner<'_> {
                     if b == b'{'
                         && self.at_line_start
                         && self.top_object
-                        && self.depth == 1
                         && !matches!(self.last_significant, b':' | b',' | b'[')
                     {
                         // A new object starts at column 0 while the previous one is still
@@ -336,9 +353,14 @@ impl ValueScanner<'_> {
                     }
                 }
                 b'\n' => {
+                    if self.json_lines == Some(true) {
+                        self.error("invalid JSON: the line ends inside this record".to_owned());
+                        self.reset();
+                    } else {
+                        self.push(b);
+                    }
                     self.line += 1;
                     self.at_line_start = true;
-                    self.push(b);
                     i += 1;
                     continue;
                 }
@@ -386,6 +408,8 @@ pub(super) fn split_values(
         scalar: false,
         oversized: false,
         top_object: false,
+        json_lines: None,
+        first_seen: false,
         line: 1,
         start_line: 1,
         at_line_start: true,
@@ -526,6 +550,18 @@ mod tests {
         assert_eq!(records[3].1, Position::Line(1));
         assert_eq!(records[4].0, json!({"a": "\"}"}));
         assert_eq!(records[4].1, Position::Line(6));
+    }
+
+    #[test]
+    fn json_lines_cut_anywhere_resync_at_the_next_line() {
+        let data = b"{\"a\":1,\"b\":[1]}\n{\"a\":2,\"b\":\n{\"a\":3,\"b\":[{\"c\":\n{\"a\":4}\n";
+        let ((records, errors), _) = values(data);
+        let got: Vec<i64> = records.iter().filter_map(|r| r.0["a"].as_i64()).collect();
+        assert_eq!(got, [1, 4]);
+        assert_eq!(
+            errors.iter().map(|e| e.0).collect::<Vec<_>>(),
+            [Position::Line(2), Position::Line(3)]
+        );
     }
 
     #[test]

@@ -1,3 +1,4 @@
 //! The loader's integration tests: one binary, one module per concern.
 
+mod golden;
 mod sink;

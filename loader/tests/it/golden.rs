@@ -1,0 +1,285 @@
+//! Golden tests: every folder `fixtures/<log_type>/<case>/` holds input objects at their bucket
+//! key (relative to the case folder) and `expected.json`:
+//! `{"documents": [{"_index", "_id", "_source"}...], "errors": ["substring", ...],
+//! "skipped": null | "substring of the skip reason"}`.
+//!
+//! Each case is loaded with the ingest time fixed at 2026-01-01T00:00:00Z and compared field by
+//! field; every difference of every case is printed (path, expected, actual) before failing.
+//! `UPDATE_GOLDEN=1` rewrites the expected files from the actual output (review them!);
+//! `GOLDEN_FILTER=<text>` limits the run (and the rewrite) to cases whose path contains it.
+
+use chrono::{DateTime, Utc};
+use loader::config::Config;
+use loader::pipeline::{Document, Outcome, Pipeline, Stats};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+
+fn fixtures_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+fn ingested() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+        .expect("fixed time")
+        .with_timezone(&Utc)
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).expect("readable fixture folder") {
+            let p = entry.expect("entry").path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn subdirs(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("readable fixture folder")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.is_dir())
+        .collect();
+    out.sort();
+    out
+}
+
+/// Runs one case; returns the actual `expected.json` content.
+fn run_case(
+    pipeline: &Pipeline,
+    case: &Path,
+    type_name: &str,
+    problems: &mut Vec<String>,
+) -> Value {
+    let mut documents: Vec<Document> = Vec::new();
+    let mut stats = Stats::default();
+    let mut skipped: Option<String> = None;
+    let inputs: Vec<PathBuf> = files_under(case)
+        .into_iter()
+        .filter(|p| p.file_name().is_none_or(|n| n != "expected.json"))
+        .collect();
+    if inputs.is_empty() {
+        problems.push(format!("{}: no input object", case.display()));
+    }
+    for input in inputs {
+        let key = input
+            .strip_prefix(case)
+            .expect("below the case")
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
+        let bytes = std::fs::read(&input).expect("readable input");
+        let outcome =
+            pipeline.load_object(&key, &key, &bytes[..], ingested(), &mut stats, &mut |d| {
+                documents.push(d)
+            });
+        match outcome {
+            Outcome::Skipped(reason) => skipped = Some(reason.to_string()),
+            Outcome::Loaded { log_type } | Outcome::Failed { log_type, .. } => {
+                if log_type != type_name {
+                    problems.push(format!(
+                        "{}: detected as {log_type}, but the case is in the {type_name} folder",
+                        case.display()
+                    ));
+                }
+            }
+        }
+    }
+    let docs: Vec<Value> = documents
+        .into_iter()
+        .map(|d| json!({"_index": d.index, "_id": d.id, "_source": Value::Object(d.source)}))
+        .collect();
+    let errors: Vec<Value> = stats
+        .errors
+        .iter()
+        .map(|e| Value::String(e.to_string()))
+        .collect();
+    json!({"documents": docs, "errors": errors, "skipped": skipped})
+}
+
+fn show(v: Option<&Value>) -> String {
+    match v {
+        None => "(absent)".to_owned(),
+        Some(v) => v.to_string(),
+    }
+}
+
+/// Field-by-field differences, as `path: expected X, actual Y`.
+fn diff(path: &str, expected: Option<&Value>, actual: Option<&Value>, out: &mut Vec<String>) {
+    match (expected, actual) {
+        (Some(Value::Object(e)), Some(Value::Object(a))) => {
+            let mut keys: Vec<&String> = e.keys().chain(a.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            for k in keys {
+                diff(&format!("{path}.{k}"), e.get(k), a.get(k), out);
+            }
+        }
+        (Some(Value::Array(e)), Some(Value::Array(a))) => {
+            if e.len() != a.len() {
+                out.push(format!(
+                    "{path}: expected {} items, actual {}",
+                    e.len(),
+                    a.len()
+                ));
+            }
+            for i in 0..e.len().max(a.len()) {
+                diff(&format!("{path}[{i}]"), e.get(i), a.get(i), out);
+            }
+        }
+        (e, a) if e == a => {}
+        (e, a) => out.push(format!("{path}: expected {}, actual {}", show(e), show(a))),
+    }
+}
+
+fn compare(case: &str, expected: &Value, actual: &Value, problems: &mut Vec<String>) {
+    let mut out = Vec::new();
+    diff(
+        "documents",
+        expected.get("documents"),
+        actual.get("documents"),
+        &mut out,
+    );
+    let no_errors = Vec::new();
+    let exp_errors = expected
+        .get("errors")
+        .and_then(Value::as_array)
+        .unwrap_or(&no_errors);
+    let act_errors = actual
+        .get("errors")
+        .and_then(Value::as_array)
+        .unwrap_or(&no_errors);
+    if exp_errors.len() != act_errors.len() {
+        out.push(format!(
+            "errors: expected {} ({exp_errors:?}), actual {} ({act_errors:?})",
+            exp_errors.len(),
+            act_errors.len()
+        ));
+    }
+    for (e, a) in exp_errors.iter().zip(act_errors) {
+        let (Some(e), Some(a)) = (e.as_str(), a.as_str()) else {
+            continue;
+        };
+        if !a.contains(e) {
+            out.push(format!(
+                "errors: expected one containing {e:?}, actual {a:?}"
+            ));
+        }
+    }
+    match (
+        expected.get("skipped").and_then(Value::as_str),
+        actual.get("skipped").and_then(Value::as_str),
+    ) {
+        (None, None) => {}
+        (Some(e), Some(a)) if a.contains(e) => {}
+        (e, a) => out.push(format!("skipped: expected {e:?}, actual {a:?}")),
+    }
+    for line in out {
+        problems.push(format!("{case}: {line}"));
+    }
+}
+
+#[test]
+fn golden_fixtures() {
+    let pipeline = Pipeline::new(Config::builtin().expect("bundled configuration"));
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    let mut problems = Vec::new();
+    let mut cases = 0;
+    for type_dir in subdirs(&fixtures_root()) {
+        let type_name = type_dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let type_cases = subdirs(&type_dir);
+        if type_cases.len() < 5 {
+            problems.push(format!(
+                "{type_name}: {} cases, at least 5 expected",
+                type_cases.len()
+            ));
+        }
+        for case in type_cases {
+            if let Some(filter) = std::env::var_os("GOLDEN_FILTER")
+                && !case.to_string_lossy().contains(&*filter.to_string_lossy())
+            {
+                continue;
+            }
+            cases += 1;
+            let actual = run_case(&pipeline, &case, &type_name, &mut problems);
+            let expected_path = case.join("expected.json");
+            if update {
+                let mut text = serde_json::to_string_pretty(&actual).expect("serializable");
+                text.push('\n');
+                std::fs::write(&expected_path, text).expect("writable expected.json");
+                continue;
+            }
+            let expected: Value = match std::fs::read_to_string(&expected_path) {
+                Ok(text) => match serde_json::from_str(&text) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        problems.push(format!("{}: invalid JSON: {e}", expected_path.display()));
+                        continue;
+                    }
+                },
+                Err(e) => {
+                    problems.push(format!(
+                        "{}: {e} (run with UPDATE_GOLDEN=1 to create it)",
+                        expected_path.display()
+                    ));
+                    continue;
+                }
+            };
+            let name = case
+                .strip_prefix(fixtures_root())
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            compare(&name, &expected, &actual, &mut problems);
+        }
+    }
+    for type_name in Config::builtin()
+        .expect("config")
+        .types
+        .iter()
+        .map(|t| t.name.clone())
+    {
+        if !fixtures_root().join(&type_name).is_dir() {
+            problems.push(format!("{type_name}: no golden fixtures"));
+        }
+    }
+    assert!(
+        cases > 0,
+        "no golden cases found under {}",
+        fixtures_root().display()
+    );
+    assert!(
+        problems.is_empty(),
+        "{} golden differences:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn diff_names_paths_and_values() {
+    let mut out = Vec::new();
+    let e = json!({"a": {"b": 1, "c": [1, 2]}, "gone": true});
+    let a = json!({"a": {"b": 2, "c": [1]}, "new": "x"});
+    diff("doc", Some(&e), Some(&a), &mut out);
+    assert_eq!(
+        out,
+        [
+            "doc.a.b: expected 1, actual 2",
+            "doc.a.c: expected 2 items, actual 1",
+            "doc.a.c[1]: expected 2, actual (absent)",
+            "doc.gone: expected true, actual (absent)",
+            "doc.new: expected (absent), actual \"x\"",
+        ]
+    );
+}
