@@ -1,4 +1,5 @@
 //! The loader's integration tests: one binary, one module per concern.
 
 mod golden;
+mod proptests;
 mod sink;
