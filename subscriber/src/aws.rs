@@ -110,6 +110,16 @@ where
     }
 }
 
+/// Bursts of up to one second's worth of requests: a handful of CreateLogGroup events arriving
+/// together is served at once, and the average still holds.
+fn burst(rate: f64) -> u32 {
+    if rate.is_finite() && rate >= 1.0 {
+        rate.min(1000.0) as u32
+    } else {
+        1
+    }
+}
+
 impl CloudWatchLogs {
     /// The SDK's own retries are switched off: this client retries itself, so every request is
     /// counted and a long reconcile never runs out of the SDK's retry quota.
@@ -119,8 +129,8 @@ impl CloudWatchLogs {
             .build();
         CloudWatchLogs {
             client: cwl::Client::from_conf(conf),
-            put: RateLimiter::new(limits.put_rate, 1),
-            describe: RateLimiter::new(limits.describe_rate, 1),
+            put: RateLimiter::new(limits.put_rate, burst(limits.put_rate)),
+            describe: RateLimiter::new(limits.describe_rate, burst(limits.describe_rate)),
             backoff: limits.backoff,
             counters: Counters::default(),
         }

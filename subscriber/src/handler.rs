@@ -73,7 +73,8 @@ impl<A: LogsApi, R: Responder> Handler<A, R> {
                 summary: self.restore(&spec, &group, &filter, &deleted_by).await,
             }),
             Event::Scheduled => {
-                let summary = reconcile::reconcile(&self.api, &self.settings, self.options).await?;
+                let options = self.options_within(budget, Duration::from_secs(10));
+                let summary = reconcile::reconcile(&self.api, &self.settings, options).await?;
                 Ok(Outcome {
                     action: "reconcile",
                     summary,
@@ -87,6 +88,16 @@ impl<A: LogsApi, R: Responder> Handler<A, R> {
                     summary: Summary::default(),
                 })
             }
+        }
+    }
+
+    /// The options with a deadline `reserve` before the end of `budget`.
+    fn options_within(&self, budget: Option<Duration>, reserve: Duration) -> Options {
+        Options {
+            deadline: budget
+                .map(|b| tokio::time::Instant::now() + b.saturating_sub(reserve))
+                .or(self.options.deadline),
+            ..self.options
         }
     }
 
@@ -189,29 +200,16 @@ impl<A: LogsApi, R: Responder> Handler<A, R> {
         budget: Option<Duration>,
     ) -> Result<Outcome, HandlerError> {
         // Leave time to send the answer before the function is stopped.
-        let work_budget = budget.map(|b| b.saturating_sub(Duration::from_secs(15)));
-        let work = async {
-            match request.request_type {
-                RequestType::Create | RequestType::Update => {
-                    reconcile::reconcile(&self.api, &self.settings, self.options).await
-                }
-                RequestType::Delete => {
-                    reconcile::remove_all(&self.api, &self.settings, self.options).await
-                }
+        let options = self.options_within(budget, Duration::from_secs(20));
+        let result = match request.request_type {
+            RequestType::Create | RequestType::Update => {
+                reconcile::reconcile(&self.api, &self.settings, options).await
             }
-        };
-        let result = match work_budget {
-            Some(limit) => tokio::time::timeout(limit, work).await.ok(),
-            None => Some(work.await),
+            RequestType::Delete => reconcile::remove_all(&self.api, &self.settings, options).await,
         };
         let (status, reason, summary) = match result {
-            None => (
-                Status::Success,
-                "the run did not finish within the function's time; the scheduled reconcile completes it".to_owned(),
-                Summary::default(),
-            ),
-            Some(Err(error)) => (Status::Failed, error.to_string(), Summary::default()),
-            Some(Ok(summary)) if summary.failures > 0 => {
+            Err(error) => (Status::Failed, error.to_string(), Summary::default()),
+            Ok(summary) if summary.failures > 0 => {
                 let first: Vec<String> = summary
                     .failure_details
                     .iter()
@@ -229,7 +227,7 @@ impl<A: LogsApi, R: Responder> Handler<A, R> {
                     summary,
                 )
             }
-            Some(Ok(summary)) => (Status::Success, completed_reason(&summary), summary),
+            Ok(summary) => (Status::Success, completed_reason(&summary), summary),
         };
         let mut response = Response::for_request(raw, status, &reason);
         for (key, value) in [
@@ -259,14 +257,22 @@ impl<A: LogsApi, R: Responder> Handler<A, R> {
 }
 
 fn completed_reason(summary: &Summary) -> String {
-    format!(
+    let mut reason = format!(
         "{} log groups: {} subscribed, {} already subscribed, {} removed, {} conflicts",
         summary.groups_seen,
         summary.subscribed + summary.updated,
         summary.already_subscribed,
         summary.removed,
         summary.conflicts
-    )
+    );
+    if summary.incomplete {
+        // Not a failure: rolling the stack back would not subscribe anything sooner.
+        reason.push_str(
+            "; the function's time ran out before every log group was handled: the scheduled \
+             reconcile (or `subscriber reconcile`/`subscriber remove`) continues",
+        );
+    }
+    reason
 }
 
 #[cfg(test)]
@@ -416,6 +422,23 @@ mod tests {
         assert_eq!(sent[0].1.status, Status::Success);
         assert_eq!(sent[0].1.data["Subscribed"], "2");
         assert_eq!(sent[1].1.data["Removed"], "2");
+    }
+
+    #[tokio::test]
+    async fn custom_resource_out_of_time_answers_success_and_says_so() {
+        let h = handler(FakeLogs::with_groups(&["/a", "/b"]));
+        // Less time than the reserve for the answer: no group is started.
+        h.handle(&custom("Create"), Some(Duration::from_secs(5)))
+            .await
+            .unwrap();
+        let sent = h.responder.0.lock().unwrap();
+        assert_eq!(sent[0].1.status, Status::Success);
+        assert!(
+            sent[0].1.reason.contains("time ran out"),
+            "{}",
+            sent[0].1.reason
+        );
+        assert_eq!(h.api.count("put"), 0);
     }
 
     #[tokio::test]

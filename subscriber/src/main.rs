@@ -196,6 +196,7 @@ async fn run() -> anyhow::Result<ExitCode> {
     let options = Options {
         dry_run: false,
         concurrency: cli.limits.concurrency,
+        deadline: None,
     };
     let config = shared::aws::sdk_config().await;
     match cli.command {
@@ -286,6 +287,7 @@ async fn run_lambda(cli: Cli) -> anyhow::Result<()> {
         options: Options {
             dry_run: false,
             concurrency: cli.limits.concurrency,
+            deadline: None,
         },
     });
     lambda_runtime::run(lambda_runtime::service_fn(

@@ -5,6 +5,7 @@ use crate::settings::{Settings, Skip};
 use futures::StreamExt;
 use serde::Serialize;
 use std::future::Future;
+use tokio::time::Instant;
 
 /// At most this many conflicts and failures are kept with their details in a summary; the
 /// counters keep counting past it.
@@ -156,6 +157,8 @@ pub struct Summary {
     pub removed: u64,
     /// Groups deleted between the listing and the describe call.
     pub vanished: u64,
+    /// The run stopped at its deadline before every listed group was handled.
+    pub incomplete: bool,
     pub conflict_details: Vec<Conflict>,
     pub failure_details: Vec<Failure>,
 }
@@ -233,6 +236,7 @@ impl Summary {
             failures = self.failures,
             removed = self.removed,
             dry_run = self.dry_run,
+            incomplete = self.incomplete,
             summary = %json,
             "{run} finished"
         );
@@ -258,6 +262,10 @@ pub struct Options {
     pub dry_run: bool,
     /// Log groups handled at once; the rate limits of the [`LogsApi`] still apply.
     pub concurrency: usize,
+    /// No group is started after this instant (a Lambda function's time is limited). A run with
+    /// a deadline starts at a random point of the listing, so runs cut short still reach every
+    /// group over time.
+    pub deadline: Option<Instant>,
 }
 
 impl Default for Options {
@@ -265,7 +273,25 @@ impl Default for Options {
         Options {
             dry_run: false,
             concurrency: 8,
+            deadline: None,
         }
+    }
+}
+
+impl Options {
+    fn before_deadline(&self) -> bool {
+        self.deadline.is_none_or(|d| Instant::now() < d)
+    }
+
+    /// The order to walk `groups` in: as listed, or from a random point when a deadline may cut
+    /// the run short.
+    fn order<'a>(&self, groups: &'a [String]) -> Vec<&'a String> {
+        let start = if self.deadline.is_some() && !groups.is_empty() {
+            fastrand::usize(..groups.len())
+        } else {
+            0
+        };
+        groups[start..].iter().chain(&groups[..start]).collect()
     }
 }
 
@@ -345,12 +371,14 @@ pub async fn reconcile<A: LogsApi>(
         dry_run: options.dry_run,
         ..Summary::default()
     };
-    let mut results = futures::stream::iter(groups.iter())
+    let mut results = futures::stream::iter(options.order(&groups))
+        .take_while(|_| std::future::ready(options.before_deadline()))
         .map(|group| reconcile_group(api, settings, &spec, group, options.dry_run))
         .buffer_unordered(options.concurrency.max(1));
     while let Some(one) = results.next().await {
         total.merge(one);
     }
+    total.incomplete = total.groups_seen < groups.len() as u64;
     Ok(total)
 }
 
@@ -367,6 +395,7 @@ pub async fn remove_all<A: LogsApi>(
     };
     let name = settings.filter_name.as_str();
     let mut results = futures::stream::iter(groups.iter())
+        .take_while(|_| std::future::ready(options.before_deadline()))
         .map(|group| async move {
             let mut summary = Summary {
                 groups_seen: 1,
@@ -393,6 +422,7 @@ pub async fn remove_all<A: LogsApi>(
     while let Some(one) = results.next().await {
         total.merge(one);
     }
+    total.incomplete = total.groups_seen < groups.len() as u64;
     Ok(total)
 }
 
@@ -636,6 +666,40 @@ mod tests {
         assert_eq!(again.subscribed + again.updated, 0);
         assert_eq!(again.already_subscribed, 3);
         assert_eq!(api.count("put"), 2);
+    }
+
+    #[tokio::test]
+    async fn a_run_stops_at_its_deadline_and_says_so() {
+        let api = FakeLogs::with_groups(&["/a", "/b", "/c"]);
+        let past = Options {
+            deadline: Some(Instant::now()),
+            ..Options::default()
+        };
+        let summary = reconcile(&api, &settings(None), past).await.unwrap();
+        assert!(summary.incomplete);
+        assert_eq!(summary.groups_seen, 0);
+        assert_eq!(api.count("put"), 0);
+        let later = Options {
+            deadline: Some(Instant::now() + std::time::Duration::from_secs(60)),
+            ..Options::default()
+        };
+        let summary = reconcile(&api, &settings(None), later).await.unwrap();
+        assert!(!summary.incomplete);
+        assert_eq!(summary.subscribed, 3);
+    }
+
+    #[test]
+    fn a_run_with_a_deadline_still_visits_every_group_once() {
+        let groups: Vec<String> = (0..10).map(|i| i.to_string()).collect();
+        let options = Options {
+            deadline: Some(Instant::now()),
+            ..Options::default()
+        };
+        let mut order: Vec<String> = options.order(&groups).into_iter().cloned().collect();
+        order.sort();
+        let mut expected = groups.clone();
+        expected.sort();
+        assert_eq!(order, expected);
     }
 
     #[tokio::test]

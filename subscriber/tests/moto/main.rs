@@ -48,5 +48,6 @@ pub fn options() -> Options {
     Options {
         dry_run: false,
         concurrency: 16,
+        deadline: None,
     }
 }
