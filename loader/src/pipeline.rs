@@ -11,7 +11,7 @@ use crate::parsers::{
     Context, NormalizeError, Normalized, cloudtrail, cloudwatch, guardduty, linux_secure,
     securityhub, vpcflow, waf,
 };
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, SecondsFormat, Utc};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -226,11 +226,18 @@ impl Pipeline {
             .entry(log_type.name.clone())
             .or_default()
             .objects += 1;
-        let parts = detect::key_parts(key);
+        // The shared key layout parser knows every layout the pipeline writes; other keys
+        // (bucket prefixes it does not know, user types) fall back to a plain pattern.
+        let parsed = shared::keys::parse(key).ok();
+        let fallback = detect::key_parts(key);
         let ctx = Context {
             s3_key: key,
-            key_account: parts.account,
-            key_region: parts.region,
+            key_account: parsed.as_ref().map(|k| k.account()).or(fallback.account),
+            key_region: parsed
+                .as_ref()
+                .map(|k| k.region())
+                .filter(|r| *r != "cloudfront")
+                .or(fallback.region),
             ingested,
         };
         let ingested_text = format_time(ingested);
@@ -244,6 +251,7 @@ impl Pipeline {
             stats,
             emit,
             out: Vec::new(),
+            index_cache: std::cell::RefCell::new(None),
         };
         let splitter = Splitter::for_type(log_type);
         let result = decode::decompress(reader)
@@ -285,6 +293,7 @@ struct ObjectState<'p, 'e> {
     stats: &'p mut Stats,
     emit: &'e mut dyn FnMut(Document),
     out: Vec<Normalized>,
+    index_cache: std::cell::RefCell<Option<(String, i32, String)>>,
 }
 
 impl ObjectState<'_, '_> {
@@ -359,6 +368,25 @@ impl ObjectState<'_, '_> {
         }
     }
 
+    /// The index name, computed once per type and local day (records of an object are
+    /// mostly from the same day).
+    fn index_for(&self, lt: &LogType, time: DateTime<Utc>) -> String {
+        let day = time
+            .with_timezone(&lt.index_tz)
+            .date_naive()
+            .num_days_from_ce();
+        let mut cache = self.index_cache.borrow_mut();
+        if let Some((name, cached_day, index)) = cache.as_ref()
+            && *cached_day == day
+            && *name == lt.name
+        {
+            return index.clone();
+        }
+        let index = index_name(lt, time);
+        *cache = Some((lt.name.clone(), day, index.clone()));
+        index
+    }
+
     /// Adds the common fields, the id and the index.
     fn finish(&self, n: Normalized, raw: Option<&[u8]>, nth: Option<usize>) -> Document {
         let mut doc = n.doc;
@@ -407,7 +435,7 @@ impl ObjectState<'_, '_> {
             IndexTime::Ingested => self.ctx.ingested,
         };
         Document {
-            index: index_name(lt, index_time),
+            index: self.index_for(lt, index_time),
             id,
             source: doc,
         }
