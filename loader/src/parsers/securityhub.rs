@@ -148,7 +148,7 @@ fn finding(f: Value, custom: Option<&CustomAction>) -> Result<Normalized, Normal
         product.name.as_deref(),
     );
 
-    rule_fields(&f, &mut ecs);
+    rule_fields(&f, product.provider, &mut ecs);
     let label = severity(&f, &mut ecs);
     state_fields(&f, &mut ecs);
     resource_fields(&f, &mut ecs);
@@ -252,8 +252,10 @@ fn display_name(provider: &str) -> &str {
     }
 }
 
-/// `rule.*`: the control (Security Hub standards), the generator otherwise; the title names it.
-fn rule_fields(f: &Value, ecs: &mut Doc) {
+/// `rule.*`: what the finding is an instance of, so findings can be grouped by it: the control
+/// (Security Hub standards), the CVE (Inspector), the finding type (GuardDuty, Macie: the last
+/// part of `Types`), the generator otherwise. The title names it.
+fn rule_fields(f: &Value, provider: Option<&str>, ecs: &mut Doc) {
     let fields = f.get("ProductFields");
     let field = |key: &str| {
         fields
@@ -264,11 +266,24 @@ fn rule_fields(f: &Value, ecs: &mut Doc) {
     let control = get_str(f, "Compliance.SecurityControlId")
         .or_else(|| field("ControlId"))
         .or_else(|| field("RuleId"));
-    set_opt(
-        ecs,
-        "rule.id",
-        control.or_else(|| get_str(f, "GeneratorId")),
-    );
+    let vulnerability = || {
+        f.get("Vulnerabilities")
+            .and_then(Value::as_array)
+            .and_then(|v| v.first())
+            .and_then(|v| get_str(v, "Id"))
+    };
+    let finding_type = || {
+        matches!(provider, Some("guardduty" | "macie"))
+            .then(|| first_type(f))
+            .flatten()
+            .and_then(|t| t.rsplit('/').next())
+            .filter(|t| !t.is_empty())
+    };
+    let id = control
+        .or_else(vulnerability)
+        .or_else(finding_type)
+        .or_else(|| get_str(f, "GeneratorId"));
+    set_opt(ecs, "rule.id", id);
     set_opt(ecs, "rule.name", get_str(f, "Title"));
     set_opt(
         ecs,
@@ -289,11 +304,15 @@ fn rule_fields(f: &Value, ecs: &mut Doc) {
         "rule.reference",
         get_str(f, "Remediation.Recommendation.Url"),
     );
-    if let Some(Value::Array(types)) = f.get("Types")
-        && let Some(first) = types.first().and_then(Value::as_str)
-    {
-        set(ecs, "rule.category", first);
-    }
+    set_opt(ecs, "rule.category", first_type(f));
+}
+
+fn first_type(f: &Value) -> Option<&str> {
+    f.get("Types")
+        .and_then(Value::as_array)
+        .and_then(|t| t.first())
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
 }
 
 /// Security Hub's label for a normalized score, and the score a label stands for.
@@ -769,9 +788,7 @@ mod tests {
         assert_eq!(get(&d, "cloud.region"), Some(&json!("us-east-1")));
         assert_eq!(
             get(&d, "rule.id"),
-            Some(&json!(
-                "arn:aws:guardduty:us-east-1:111122223333:detector/d1"
-            ))
+            Some(&json!("UnauthorizedAccess:EC2-SSHBruteForce"))
         );
         assert_eq!(get(&d, "event.severity"), Some(&json!(20)));
     }
@@ -863,6 +880,7 @@ mod tests {
         let d = Value::Object(run(f).remove(0).doc);
         assert_eq!(get(&d, "event.category"), Some(&json!(["vulnerability"])));
         assert_eq!(get(&d, "vulnerability.id"), Some(&json!("CVE-2024-0001")));
+        assert_eq!(get(&d, "rule.id"), Some(&json!("CVE-2024-0001")));
         assert_eq!(get(&d, "vulnerability.score.base"), Some(&json!(7.5)));
         assert_eq!(get(&d, "vulnerability.score.version"), Some(&json!("3.1")));
         assert_eq!(get(&d, "vulnerability.severity"), Some(&json!("HIGH")));
@@ -893,7 +911,10 @@ mod tests {
         assert_eq!(get(&d, "observer.product"), Some(&json!("Macie")));
         assert_eq!(get(&d, "observer.vendor"), Some(&json!("AWS")));
         assert_eq!(get(&d, "event.category"), Some(&json!(["file"])));
-        assert_eq!(get(&d, "rule.id"), None);
+        assert_eq!(
+            get(&d, "rule.id"),
+            Some(&json!("SensitiveData:S3Object-Personal"))
+        );
 
         let analyzer = json!({
             "SchemaVersion": "2018-10-08",
