@@ -3,10 +3,11 @@ use loader::cli::{Cli, run};
 
 fn main() -> anyhow::Result<()> {
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
-        anyhow::bail!(
+        eprintln!(
             "loader: running as a Lambda function is not supported by this build yet: the SQS \
              handler comes with the delivery to OpenSearch; use `loader load PATH...` locally"
         );
+        std::process::exit(2);
     }
     shared::telemetry::init_tracing();
     let cli = Cli::parse();
