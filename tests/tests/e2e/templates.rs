@@ -396,6 +396,111 @@ fn bucket_policy_confines_accounts_to_own_prefix(t: &Template) -> Vec<String> {
     violations
 }
 
+/// Every bucket keeps versions and has a lifecycle that tiers objects and expires them after
+/// the configured number of days (and expires old versions too).
+fn bucket_versioned_with_lifecycle(t: &Template) -> Vec<String> {
+    let mut violations = Vec::new();
+    for (id, bucket) in t.resources_of_type("AWS::S3::Bucket") {
+        let p = props(bucket);
+        if p.pointer("/VersioningConfiguration/Status") != Some(&json!("Enabled")) {
+            violations.push(format!("{}: bucket {id} is not versioned", t.file));
+        }
+        let rules = as_list(p.pointer("/LifecycleConfiguration/Rules"));
+        let enabled: Vec<&&Value> = rules
+            .iter()
+            .filter(|r| r.get("Status") == Some(&json!("Enabled")))
+            .collect();
+        let param = |r: &Value, field: &str| {
+            r.pointer(field)
+                .and_then(ref_target)
+                .is_some_and(|n| t.doc.pointer(&format!("/Parameters/{n}")).is_some())
+        };
+        if !enabled.iter().any(|r| param(r, "/ExpirationInDays")) {
+            violations.push(format!(
+                "{}: bucket {id} has no lifecycle expiry set by a parameter",
+                t.file
+            ));
+        }
+        if !enabled
+            .iter()
+            .any(|r| param(r, "/NoncurrentVersionExpiration/NoncurrentDays"))
+        {
+            violations.push(format!(
+                "{}: bucket {id} keeps old versions forever",
+                t.file
+            ));
+        }
+        if !enabled
+            .iter()
+            .any(|r| !as_list(r.get("Transitions")).is_empty())
+        {
+            violations.push(format!(
+                "{}: bucket {id} never moves objects to cheaper storage",
+                t.file
+            ));
+        }
+    }
+    violations
+}
+
+/// No resource policy grants anything to every principal unless the statement is limited to
+/// the organization (aws:PrincipalOrgID) or to AWS services acting for it.
+fn wildcard_principals_limited_to_organization(t: &Template) -> Vec<String> {
+    let mut violations = Vec::new();
+    for (place, s) in policy_statements(t) {
+        if s.get("Effect").and_then(Value::as_str) != Some("Allow")
+            || !is_everyone(s.get("Principal"))
+        {
+            continue;
+        }
+        let org = s
+            .get("Condition")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flat_map(|ops| ops.values())
+            .any(|keys| keys.get("aws:PrincipalOrgID").is_some());
+        if !org {
+            violations.push(format!(
+                "{place}: grants to every principal without aws:PrincipalOrgID"
+            ));
+        }
+    }
+    violations
+}
+
+/// Object notifications that fail five times land in a dead-letter queue instead of vanishing.
+fn queue_has_dead_letter_queue(t: &Template) -> Vec<String> {
+    let mut violations = Vec::new();
+    let Some(queue) = t.resource("LogQueue").map(props) else {
+        return vec![format!("{}: no LogQueue", t.file)];
+    };
+    let dlq = queue
+        .pointer("/RedrivePolicy/deadLetterTargetArn")
+        .and_then(get_att)
+        .map(|(id, _)| id);
+    if !dlq.is_some_and(|id| t.resource_type(id) == Some("AWS::SQS::Queue")) {
+        violations.push(format!("{}: LogQueue has no dead-letter queue", t.file));
+    }
+    let alarmed = t
+        .resources_of_type("AWS::CloudWatch::Alarm")
+        .iter()
+        .any(|(_, a)| {
+            props(a).pointer("/Dimensions/0/Value").and_then(get_att)
+                == dlq.map(|id| (id, "QueueName"))
+                && props(a)
+                    .pointer("/AlarmActions/0")
+                    .and_then(ref_target)
+                    .is_some()
+        });
+    if !alarmed {
+        violations.push(format!(
+            "{}: nobody is alerted about dead-lettered objects",
+            t.file
+        ));
+    }
+    violations
+}
+
 /// The loader consumes the queue with partial batch responses, and batch size and maximum
 /// concurrency are parameters.
 fn loader_event_source_reports_partial_failures(t: &Template) -> Vec<String> {
@@ -797,5 +902,65 @@ fn member_stack_wires_rules_permissions_and_backfill() {
     assert_eq!(
         props(backfill).get("ServiceToken").and_then(get_att),
         Some(("SubscriberFunction", "Arn"))
+    );
+}
+
+#[test]
+fn central_bucket_keeps_versions_and_expires_logs() {
+    let t = central();
+    assert_kept(bucket_versioned_with_lifecycle(&t));
+    assert_broken(
+        bucket_versioned_with_lifecycle(&t.mutated(
+            "/Resources/LogBucket/Properties/VersioningConfiguration/Status",
+            Some(json!("Suspended")),
+        )),
+        "suspends versioning",
+    );
+    assert_broken(
+        bucket_versioned_with_lifecycle(&t.mutated(
+            "/Resources/LogBucket/Properties/LifecycleConfiguration/Rules/0/ExpirationInDays",
+            None,
+        )),
+        "keeps logs forever",
+    );
+}
+
+#[test]
+fn grants_to_everyone_are_limited_to_the_organization() {
+    for file in TEMPLATES {
+        assert_kept(wildcard_principals_limited_to_organization(
+            &Template::load(file),
+        ));
+    }
+    let t = central();
+    let statement = "/Resources/LogBucketPolicy/Properties/PolicyDocument/Statement/3";
+    assert_broken(
+        wildcard_principals_limited_to_organization(
+            &t.mutated(&format!("{statement}/Condition"), None),
+        ),
+        "lets anyone write",
+    );
+    assert_broken(
+        wildcard_principals_limited_to_organization(&t.mutated(
+            "/Resources/LogKey/Properties/KeyPolicy/Statement/1/Condition/StringEquals/aws:PrincipalOrgID",
+            None,
+        )),
+        "lets anyone use the key",
+    );
+}
+
+#[test]
+fn failed_objects_are_dead_lettered_and_alarmed() {
+    let t = central();
+    assert_kept(queue_has_dead_letter_queue(&t));
+    assert_broken(
+        queue_has_dead_letter_queue(
+            &t.mutated("/Resources/LogQueue/Properties/RedrivePolicy", None),
+        ),
+        "drops failed objects",
+    );
+    assert_broken(
+        queue_has_dead_letter_queue(&t.mutated("/Resources/DeadLetterAlarm", None)),
+        "tells nobody about dead-lettered objects",
     );
 }
