@@ -478,7 +478,7 @@ fn queue_has_dead_letter_queue(t: &Template) -> Vec<String> {
         .pointer("/RedrivePolicy/deadLetterTargetArn")
         .and_then(get_att)
         .map(|(id, _)| id);
-    if !dlq.is_some_and(|id| t.resource_type(id) == Some("AWS::SQS::Queue")) {
+    if dlq.is_none_or(|id| t.resource_type(id) != Some("AWS::SQS::Queue")) {
         violations.push(format!("{}: LogQueue has no dead-letter queue", t.file));
     }
     let alarmed = t
