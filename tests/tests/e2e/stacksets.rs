@@ -372,6 +372,29 @@ async fn stack_set_deploys_collector_subscriber_and_rules_to_every_account_and_r
     );
     assert_log_groups(&central_config, &prefix, &["loader"], 60).await;
 
+    // Objects the loader fails on five times move to the dead-letter queue.
+    let sqs = aws_sdk_sqs::Client::new(&central_config);
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(outputs.get("LogQueueUrl").expect("LogQueueUrl output"))
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+        .send()
+        .await
+        .expect("GetQueueAttributes of the object queue");
+    let redrive: serde_json::Value = attributes
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy))
+        .map(|p| serde_json::from_str(p).expect("RedrivePolicy is JSON"))
+        .expect("the object queue has a redrive policy");
+    assert_eq!(
+        redrive["deadLetterTargetArn"],
+        format!("arn:aws:sqs:{CENTRAL_REGION}:{LOG_ARCHIVE}:{prefix}-objects-dlq")
+    );
+    assert_eq!(
+        redrive["maxReceiveCount"].to_string().trim_matches('"'),
+        "5"
+    );
+
     // ------------------------------------------------------------ stack set roles
     let admin_cf = aws_sdk_cloudformation::Client::new(
         &moto_config_for_account(MANAGEMENT, CENTRAL_REGION).await,
