@@ -8,7 +8,8 @@
 //! `BENCH_GROUPS` (default 2000) and `BENCH_CONCURRENCY` (default 8) change the run. Reports the
 //! wall time and the API requests of a first reconcile (every group needs our filter) and of a
 //! second one (nothing to do), and the time from handler start to the PutSubscriptionFilter
-//! answer for single CreateLogGroup events.
+//! answer for single CreateLogGroup events. A last run reconciles `BENCH_THROTTLED_GROUPS`
+//! (default 10,000) groups against an in-process endpoint that throttles every third request.
 
 #[path = "../tests/moto/support.rs"]
 mod support;
@@ -119,6 +120,30 @@ async fn main() {
             counts.retried
         );
     }
+
+    // Sustained throttling: every third request answered ThrottlingException twice.
+    let throttled_groups = env_number("BENCH_THROTTLED_GROUPS", 10_000);
+    let url = support::throttling_logs_server(throttled_groups).await;
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&url)
+        .region(aws_config::Region::new(support::REGION))
+        .credentials_provider(aws_credential_types::Credentials::for_tests())
+        .load()
+        .await;
+    let api = CloudWatchLogs::new(&config, unlimited());
+    let started = Instant::now();
+    let summary = reconcile::reconcile(&api, &settings, options)
+        .await
+        .expect("reconcile");
+    let counts = api.counts();
+    println!(
+        "reconcile under throttling: {throttled_groups} groups: {:.2?}; subscribed {}, failures {}; requests {}, of which retried {}",
+        started.elapsed(),
+        summary.subscribed,
+        summary.failures,
+        counts.total(),
+        counts.retried
+    );
 
     let handler = Handler {
         api: Timed {

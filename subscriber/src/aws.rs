@@ -95,18 +95,25 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    let text = DisplayErrorContext(error).to_string();
     match error {
         SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
-            ErrorKind::Retry(text)
+            ErrorKind::Retry(DisplayErrorContext(error).to_string())
         }
-        SdkError::ServiceError(_) => match error.code() {
-            Some("ResourceNotFoundException") => ErrorKind::NotFound,
-            Some("LimitExceededException") => ErrorKind::LimitExceeded,
-            Some(code) if RETRYABLE_CODES.contains(&code) => ErrorKind::Retry(text),
-            _ => ErrorKind::Fatal(text),
-        },
-        _ => ErrorKind::Fatal(text),
+        SdkError::ServiceError(_) => {
+            // The service's code and message say it all; the full context repeats the raw answer.
+            let text = match (error.code(), error.message()) {
+                (Some(code), Some(message)) => format!("{code}: {message}"),
+                (Some(code), None) => code.to_owned(),
+                _ => DisplayErrorContext(error).to_string(),
+            };
+            match error.code() {
+                Some("ResourceNotFoundException") => ErrorKind::NotFound,
+                Some("LimitExceededException") => ErrorKind::LimitExceeded,
+                Some(code) if RETRYABLE_CODES.contains(&code) => ErrorKind::Retry(text),
+                _ => ErrorKind::Fatal(text),
+            }
+        }
+        _ => ErrorKind::Fatal(DisplayErrorContext(error).to_string()),
     }
 }
 

@@ -186,31 +186,41 @@ pub type Answer = (u16, Vec<(&'static str, &'static str)>, String);
 /// A loopback HTTP/1.1 server that records requests and answers from `script` in order (the
 /// last answer repeats). Stands in for the pre-signed URL, or for a throttling service.
 pub async fn scripted_server(script: Vec<Answer>) -> (String, Arc<Mutex<Vec<Seen>>>) {
+    let next = Mutex::new(0usize);
+    serve(move |_| {
+        let mut n = next.lock().expect("lock");
+        let answer = script[(*n).min(script.len() - 1)].clone();
+        *n += 1;
+        Some(answer)
+    })
+    .await
+}
+
+/// A loopback HTTP/1.1 server answering each request with `answer` (keep-alive honoured);
+/// `None` leaves the request unanswered, as a long poll that never returns.
+pub async fn serve<F>(answer: F) -> (String, Arc<Mutex<Vec<Seen>>>)
+where
+    F: Fn(&Seen) -> Option<Answer> + Send + Sync + 'static,
+{
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("address");
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let script = Arc::new(script);
-    let next = Arc::new(Mutex::new(0usize));
+    let answer = Arc::new(answer);
     let recorded = Arc::clone(&seen);
     tokio::spawn(async move {
         while let Ok((mut socket, _)) = listener.accept().await {
-            let (seen, script, next) = (
-                Arc::clone(&recorded),
-                Arc::clone(&script),
-                Arc::clone(&next),
-            );
+            let (seen, answer) = (Arc::clone(&recorded), Arc::clone(&answer));
             tokio::spawn(async move {
                 let mut buffer = Vec::new();
                 loop {
                     let Some(request) = read_request(&mut socket, &mut buffer).await else {
                         return;
                     };
+                    let reply = answer(&request);
                     seen.lock().expect("lock").push(request);
-                    let (status, headers, body) = {
-                        let mut n = next.lock().expect("lock");
-                        let answer = script[(*n).min(script.len() - 1)].clone();
-                        *n += 1;
-                        answer
+                    let Some((status, headers, body)) = reply else {
+                        std::future::pending::<()>().await;
+                        return;
                     };
                     let mut head =
                         format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\n", body.len());
@@ -326,4 +336,77 @@ pub fn cloudtrail_event(
             "eventCategory": "Management"
         }
     })
+}
+
+/// An in-memory CloudWatch Logs speaking the service's JSON protocol (DescribeLogGroups,
+/// DescribeSubscriptionFilters, PutSubscriptionFilter) over `groups` empty log groups. Every third
+/// distinct request (by API and log group or page) is answered ThrottlingException twice before
+/// it succeeds, as a service over its quota would: a client must back off and retry.
+pub async fn throttling_logs_server(groups: usize) -> String {
+    use std::collections::{BTreeMap, HashMap};
+    const THROTTLED: &str = r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
+    let groups: BTreeMap<String, Vec<serde_json::Value>> = (0..groups)
+        .map(|i| (format!("/app/group-{i:05}"), Vec::new()))
+        .collect();
+    let state = Mutex::new((groups, HashMap::<String, (usize, u32)>::new()));
+    let json = vec![("Content-Type", "application/x-amz-json-1.1")];
+    let (url, _) = serve(move |request| {
+        let mut guard = state.lock().expect("lock");
+        let (groups, seen) = &mut *guard;
+        let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap_or_default();
+        let operation = request
+            .header("x-amz-target")
+            .unwrap_or_default()
+            .rsplit('.')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let key = format!("{operation} {} {}", body["logGroupName"], body["nextToken"]);
+        let distinct = seen.len();
+        let entry = seen.entry(key).or_insert((distinct, 0));
+        entry.1 += 1;
+        if entry.0 % 3 == 0 && entry.1 <= 2 {
+            return Some((400, json.clone(), THROTTLED.to_owned()));
+        }
+        let reply = match operation.as_str() {
+            "DescribeLogGroups" => {
+                let start: usize = body["nextToken"]
+                    .as_str()
+                    .and_then(|t| t.parse().ok())
+                    .unwrap_or(0);
+                let page: Vec<serde_json::Value> = groups
+                    .keys()
+                    .skip(start)
+                    .take(50)
+                    .map(|name| serde_json::json!({"logGroupName": name}))
+                    .collect();
+                let mut reply = serde_json::json!({"logGroups": page});
+                if start + 50 < groups.len() {
+                    reply["nextToken"] = serde_json::json!((start + 50).to_string());
+                }
+                reply
+            }
+            "DescribeSubscriptionFilters" => {
+                let name = body["logGroupName"].as_str().unwrap_or_default();
+                serde_json::json!({"subscriptionFilters": groups.get(name).cloned().unwrap_or_default()})
+            }
+            "PutSubscriptionFilter" => {
+                let name = body["logGroupName"].as_str().unwrap_or_default().to_owned();
+                let filters = groups.entry(name).or_default();
+                filters.retain(|f| f["filterName"] != body["filterName"]);
+                filters.push(serde_json::json!({
+                    "filterName": body["filterName"],
+                    "destinationArn": body["destinationArn"],
+                    "filterPattern": body["filterPattern"],
+                }));
+                serde_json::json!({})
+            }
+            other => {
+                return Some((400, json.clone(), format!(r#"{{"__type":"InvalidAction","message":"{other} is not emulated"}}"#)));
+            }
+        };
+        Some((200, json.clone(), reply.to_string()))
+    })
+    .await;
+    url
 }

@@ -86,3 +86,43 @@ async fn two_filter_limit_is_not_retried() {
     assert!(matches!(err, LogsError::LimitExceeded { ref group } if group == "/app/x"));
     assert_eq!(api.counts().put_subscription_filter, 1);
 }
+
+/// A reconcile under sustained throttling finishes with every group subscribed and no failure.
+/// (2,000 groups here; the benchmark runs 10,000.)
+#[tokio::test]
+async fn reconcile_under_throttling_finishes_without_errors() {
+    use subscriber::reconcile::{self, Options};
+    use subscriber::settings::{RawSettings, Settings};
+
+    let url = crate::support::throttling_logs_server(2_000).await;
+    let api = client(&url).await;
+    let settings = Settings::new(RawSettings {
+        filter_name: "ours".into(),
+        destination_arn: "arn:aws:lambda:us-east-1:111122223333:function:collector".into(),
+        ..RawSettings::default()
+    })
+    .expect("settings");
+    let options = Options {
+        dry_run: false,
+        concurrency: 32,
+        deadline: None,
+    };
+    let summary = reconcile::reconcile(&api, &settings, options)
+        .await
+        .expect("reconcile");
+    assert_eq!(summary.failures, 0, "{:?}", summary.failure_details);
+    assert_eq!((summary.groups_seen, summary.subscribed), (2_000, 2_000));
+    let counts = api.counts();
+    // 40 pages + 2,000 describes + 2,000 puts; every third of them throttled twice.
+    let calls: u64 = 40 + 2_000 + 2_000;
+    assert_eq!(counts.retried, calls.div_ceil(3) * 2, "{counts:?}");
+    assert_eq!(counts.total(), calls + counts.retried);
+
+    let again = reconcile::reconcile(&api, &settings, options)
+        .await
+        .expect("reconcile");
+    assert_eq!(
+        (again.already_subscribed, again.subscribed, again.failures),
+        (2_000, 0, 0)
+    );
+}
