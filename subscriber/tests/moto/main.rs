@@ -3,6 +3,7 @@
 mod coverage;
 mod custom_resource;
 mod handler;
+mod lambda;
 mod reconcile;
 mod support;
 mod throttling;
