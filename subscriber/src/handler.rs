@@ -202,9 +202,8 @@ impl<A: LogsApi, R: Responder> Handler<A, R> {
         // Leave time to send the answer before the function is stopped.
         let options = self.options_within(budget, Duration::from_secs(20));
         let result = match request.request_type {
-            RequestType::Create | RequestType::Update => {
-                reconcile::reconcile(&self.api, &self.settings, options).await
-            }
+            RequestType::Create => reconcile::reconcile(&self.api, &self.settings, options).await,
+            RequestType::Update => self.update(raw, options).await,
             RequestType::Delete => reconcile::remove_all(&self.api, &self.settings, options).await,
         };
         let (status, reason, summary) = match result {
@@ -253,6 +252,32 @@ impl<A: LogsApi, R: Responder> Handler<A, R> {
             },
             summary,
         })
+    }
+}
+
+impl<A: LogsApi, R: Responder> Handler<A, R> {
+    /// An Update reconciles; when the filter name changed, the filters of the old name are
+    /// removed first, or every group would keep a second filter to the same destination.
+    async fn update(&self, raw: &Value, options: Options) -> Result<Summary, LogsError> {
+        let old_name = raw["OldResourceProperties"]["FilterName"]
+            .as_str()
+            .filter(|n| !n.is_empty() && *n != self.settings.filter_name);
+        let mut summary = Summary::default();
+        if let Some(old_name) = old_name {
+            tracing::info!(
+                old_name,
+                new_name = self.settings.filter_name,
+                "filter renamed; removing the old filters"
+            );
+            let mut old = self.settings.clone();
+            old.filter_name = old_name.to_owned();
+            summary = reconcile::remove_all(&self.api, &old, options).await?;
+            // The groups are counted by the reconcile that follows.
+            summary.groups_seen = 0;
+            summary.vanished = 0;
+        }
+        summary.merge(reconcile::reconcile(&self.api, &self.settings, options).await?);
+        Ok(summary)
     }
 }
 
@@ -422,6 +447,26 @@ mod tests {
         assert_eq!(sent[0].1.status, Status::Success);
         assert_eq!(sent[0].1.data["Subscribed"], "2");
         assert_eq!(sent[1].1.data["Removed"], "2");
+    }
+
+    #[tokio::test]
+    async fn custom_resource_update_with_a_new_filter_name_replaces_the_old_filters() {
+        let api = FakeLogs::with_groups(&["/a", "/b"]);
+        api.add_filter("/a", "old-name", DEST);
+        api.add_filter("/a", "theirs", "x");
+        let h = handler(api);
+        let mut update = custom("Update");
+        update["ResourceProperties"] = json!({"FilterName": "ours"});
+        update["OldResourceProperties"] = json!({"FilterName": "old-name"});
+        h.handle(&update, None).await.unwrap();
+        let names =
+            |g: &str| -> Vec<String> { h.api.filters(g).into_iter().map(|f| f.name).collect() };
+        assert_eq!(names("/a"), vec!["theirs".to_owned(), "ours".to_owned()]);
+        assert_eq!(names("/b"), vec!["ours".to_owned()]);
+        let sent = h.responder.0.lock().unwrap();
+        assert_eq!(sent[0].1.status, Status::Success);
+        assert_eq!(sent[0].1.data["Removed"], "1");
+        assert_eq!(sent[0].1.data["LogGroups"], "2");
     }
 
     #[tokio::test]

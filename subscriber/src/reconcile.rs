@@ -164,7 +164,7 @@ pub struct Summary {
 }
 
 impl Summary {
-    fn merge(&mut self, other: Summary) {
+    pub(crate) fn merge(&mut self, other: Summary) {
         self.groups_seen += other.groups_seen;
         self.subscribed += other.subscribed;
         self.updated += other.updated;
