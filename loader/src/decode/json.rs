@@ -2,163 +2,300 @@
 //! values (JSON lines, pretty-printed one after the other, or concatenated without newlines).
 
 use super::{Item, MAX_RECORD_BYTES, Position, ReadError, Record, RecordError};
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
-use std::fmt;
 use std::io::{self, BufRead};
 
-/// Skips whitespace; `Ok(false)` at the end of the data.
-fn skip_whitespace(reader: &mut dyn BufRead) -> io::Result<bool> {
-    loop {
-        let buf = match reader.fill_buf() {
-            Ok(buf) => buf,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        if buf.is_empty() {
-            return Ok(false);
-        }
-        let skip = buf.iter().take_while(|b| b.is_ascii_whitespace()).count();
-        let more = skip < buf.len();
-        reader.consume(skip);
-        if more {
-            return Ok(true);
-        }
-    }
-}
-
-/// Streams the elements of the array at `key` of each top-level object, without holding the
-/// document: a serde visitor hands each element to the callback as soon as it is parsed.
-/// A top-level array is taken as the records array itself.
+/// Streams the elements of the array at `key` of each top-level object (`{"Records": [...]}`)
+/// without holding the document: a byte scanner finds each element's extent, which is parsed
+/// on its own (so its raw bytes are at hand, and a bad element costs only itself). A top-level
+/// array is taken as the records array itself.
 pub(super) fn split_array(
     reader: &mut dyn BufRead,
     key: &str,
     on_item: &mut dyn FnMut(Item<'_>),
 ) -> Result<(), ReadError> {
-    let mut index: u64 = 0;
+    let mut scanner = ArrayScanner {
+        key: key.as_bytes(),
+        buf: Vec::with_capacity(8192),
+        key_buf: Vec::new(),
+        depth: 0,
+        in_string: false,
+        escape: false,
+        capturing_key: false,
+        expect_key: false,
+        key_matched: false,
+        await_array: false,
+        found: false,
+        array_depth: None,
+        in_element: false,
+        element_scalar: false,
+        oversized: false,
+        index: 0,
+        on_item,
+    };
     loop {
-        let more = skip_whitespace(reader).map_err(|source| ReadError::Io {
-            position: Position::Record(index).to_string(),
-            source,
-        })?;
-        if !more {
-            return Ok(());
-        }
-        let mut found = false;
-        let seed = DocumentSeed {
-            key,
-            index: &mut index,
-            found: &mut found,
-            on_item: &mut *on_item,
+        let chunk = match reader.fill_buf() {
+            Ok(chunk) => chunk,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(source) => {
+                return Err(ReadError::Io {
+                    position: Position::Record(scanner.index).to_string(),
+                    source,
+                });
+            }
         };
-        // A top-level object or array ends on its closing byte, so a fresh deserializer per
-        // document never reads past it.
-        let mut de = serde_json::Deserializer::from_reader(&mut *reader);
-        if let Err(e) = seed.deserialize(&mut de) {
-            let position = Position::Record(index);
-            return Err(match e.classify() {
-                serde_json::error::Category::Io => ReadError::Io {
-                    position: position.to_string(),
-                    source: io::Error::other(e.to_string()),
-                },
-                serde_json::error::Category::Eof => ReadError::Structure {
-                    position,
-                    reason: format!("the JSON document ends early ({e})"),
-                },
-                _ => ReadError::Structure {
-                    position,
-                    reason: format!("invalid JSON ({e})"),
-                },
-            });
+        if chunk.is_empty() {
+            break;
         }
-        if !found {
-            on_item(Item::Error(RecordError {
-                position: Position::Record(index),
-                reason: format!("the JSON document has no `{key}` array"),
+        let len = chunk.len();
+        scanner.scan(chunk);
+        reader.consume(len);
+    }
+    scanner.finish()
+}
+
+/// Byte-level state of [`split_array`]: nesting depth, strings, the keys of the top-level
+/// object, and the extent of the current element.
+struct ArrayScanner<'k, 'f> {
+    key: &'k [u8],
+    buf: Vec<u8>,
+    key_buf: Vec<u8>,
+    depth: u32,
+    in_string: bool,
+    escape: bool,
+    /// Reading a key of the top-level object.
+    capturing_key: bool,
+    expect_key: bool,
+    key_matched: bool,
+    /// The key matched and its `:` was seen: the next value should be the array.
+    await_array: bool,
+    /// The current document had the array.
+    found: bool,
+    /// Depth inside the records array, while in it.
+    array_depth: Option<u32>,
+    in_element: bool,
+    element_scalar: bool,
+    oversized: bool,
+    index: u64,
+    on_item: &'f mut dyn FnMut(Item<'_>),
+}
+
+impl ArrayScanner<'_, '_> {
+    fn push(&mut self, bytes: &[u8]) {
+        if self.buf.len() + bytes.len() <= MAX_RECORD_BYTES {
+            self.buf.extend_from_slice(bytes);
+        } else {
+            self.oversized = true;
+        }
+    }
+
+    fn start_element(&mut self) {
+        self.in_element = true;
+        self.element_scalar = false;
+        self.oversized = false;
+        self.buf.clear();
+    }
+
+    fn end_element(&mut self) {
+        self.in_element = false;
+        let position = Position::Record(self.index);
+        self.index += 1;
+        if self.oversized {
+            (self.on_item)(Item::Error(RecordError {
+                position,
+                reason: format!(
+                    "record larger than {} MiB, skipped",
+                    MAX_RECORD_BYTES / (1024 * 1024)
+                ),
+            }));
+            return;
+        }
+        let text = trim_ascii(&self.buf);
+        match serde_json::from_slice::<Value>(text) {
+            Ok(value) => (self.on_item)(Item::Record(Record {
+                value,
+                raw: Some(text),
+                position,
+            })),
+            Err(e) => (self.on_item)(Item::Error(RecordError {
+                position,
+                reason: format!("invalid JSON: {e}"),
+            })),
+        }
+    }
+
+    fn end_document(&mut self) {
+        if !self.found {
+            (self.on_item)(Item::Error(RecordError {
+                position: Position::Record(self.index),
+                reason: format!(
+                    "the JSON document has no `{}` array",
+                    String::from_utf8_lossy(self.key)
+                ),
             }));
         }
-    }
-}
-
-struct DocumentSeed<'s, 'f> {
-    key: &'s str,
-    index: &'s mut u64,
-    found: &'s mut bool,
-    on_item: &'s mut (dyn FnMut(Item<'_>) + 'f),
-}
-
-impl<'de> DeserializeSeed<'de> for DocumentSeed<'_, '_> {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for DocumentSeed<'_, '_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "a JSON object with a `{}` array", self.key)
+        self.found = false;
+        self.expect_key = false;
+        self.key_matched = false;
+        self.await_array = false;
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(name) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            if name == self.key {
-                *self.found = true;
-                map.next_value_seed(ElementsSeed {
-                    index: &mut *self.index,
-                    on_item: &mut *self.on_item,
-                })?;
-            } else {
-                map.next_value::<IgnoredAny>()?;
+    fn scan(&mut self, chunk: &[u8]) {
+        let mut i = 0;
+        while i < chunk.len() {
+            // Copy runs of ordinary string bytes at once.
+            if self.in_string && !self.escape {
+                let run = chunk[i..]
+                    .iter()
+                    .position(|&c| c == b'"' || c == b'\\')
+                    .unwrap_or(chunk.len() - i);
+                if run > 0 {
+                    if self.in_element {
+                        self.push(&chunk[i..i + run]);
+                    }
+                    if self.capturing_key && self.key_buf.len() < 256 {
+                        self.key_buf.extend_from_slice(&chunk[i..i + run]);
+                    }
+                    i += run;
+                    continue;
+                }
+            }
+            let b = chunk[i];
+            i += 1;
+            if self.in_string {
+                if self.in_element {
+                    self.push(&[b]);
+                }
+                if self.escape {
+                    self.escape = false;
+                    if self.capturing_key {
+                        self.key_buf.push(b);
+                    }
+                } else if b == b'\\' {
+                    self.escape = true;
+                    if self.capturing_key {
+                        self.key_buf.push(b);
+                    }
+                } else if b == b'"' {
+                    self.in_string = false;
+                    if self.capturing_key {
+                        self.capturing_key = false;
+                        self.key_matched = self.key_buf == self.key;
+                    }
+                }
+                continue;
+            }
+            if b.is_ascii_whitespace() {
+                if self.in_element {
+                    self.push(&[b]);
+                }
+                continue;
+            }
+            // Inside the records array, at the level of its elements.
+            if let Some(level) = self.array_depth
+                && self.depth == level
+            {
+                if self.in_element && self.element_scalar && (b == b',' || b == b']') {
+                    self.end_element();
+                }
+                match b {
+                    b',' => continue,
+                    b']' => {
+                        self.array_depth = None;
+                        self.depth -= 1;
+                        if self.depth == 0 {
+                            self.end_document();
+                        }
+                        continue;
+                    }
+                    _ => {
+                        if !self.in_element {
+                            self.start_element();
+                        }
+                    }
+                }
+                self.push(&[b]);
+                match b {
+                    b'{' | b'[' => self.depth += 1,
+                    b'"' => {
+                        self.in_string = true;
+                        self.element_scalar = true;
+                    }
+                    _ => self.element_scalar = true,
+                }
+                continue;
+            }
+            if self.in_element {
+                self.push(&[b]);
+            }
+            match b {
+                b'"' => {
+                    self.in_string = true;
+                    if self.depth == 1 && self.array_depth.is_none() && self.expect_key {
+                        self.capturing_key = true;
+                        self.expect_key = false;
+                        self.key_buf.clear();
+                    }
+                    self.await_array = false;
+                }
+                b'{' | b'[' => {
+                    if self.depth == 0 {
+                        if b == b'[' {
+                            // A bare array of records.
+                            self.found = true;
+                            self.array_depth = Some(1);
+                        } else {
+                            self.expect_key = true;
+                        }
+                    } else if self.await_array && b == b'[' && self.depth == 1 {
+                        self.found = true;
+                        self.array_depth = Some(2);
+                    }
+                    self.await_array = false;
+                    self.depth += 1;
+                }
+                b'}' | b']' => {
+                    self.await_array = false;
+                    if self.depth == 0 {
+                        continue;
+                    }
+                    self.depth -= 1;
+                    if self.in_element && Some(self.depth) == self.array_depth {
+                        self.end_element();
+                    } else if self.depth == 0 {
+                        self.end_document();
+                    }
+                }
+                b':' => {
+                    self.await_array = self.depth == 1 && self.key_matched;
+                    self.key_matched = false;
+                }
+                b',' => {
+                    self.await_array = false;
+                    if self.depth == 1 {
+                        self.expect_key = true;
+                    }
+                }
+                b'n' if self.await_array => {
+                    // `"Records": null` holds no records.
+                    self.found = true;
+                    self.await_array = false;
+                }
+                _ => self.await_array = false,
             }
         }
-        Ok(())
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
-        *self.found = true;
-        ElementsSeed {
-            index: self.index,
-            on_item: self.on_item,
+    fn finish(&mut self) -> Result<(), ReadError> {
+        if self.in_element && self.element_scalar && self.depth == self.array_depth.unwrap_or(0) {
+            self.end_element();
         }
-        .visit_seq(seq)
-    }
-}
-
-struct ElementsSeed<'s, 'f> {
-    index: &'s mut u64,
-    on_item: &'s mut (dyn FnMut(Item<'_>) + 'f),
-}
-
-impl<'de> DeserializeSeed<'de> for ElementsSeed<'_, '_> {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ElementsSeed<'_, '_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an array of records")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(value) = seq.next_element::<Value>()? {
-            (self.on_item)(Item::Record(Record {
-                value,
-                raw: None,
-                position: Position::Record(*self.index),
-            }));
-            *self.index += 1;
+        if self.depth > 0 {
+            return Err(ReadError::Structure {
+                position: Position::Record(self.index),
+                reason: "the JSON document ends early".to_owned(),
+            });
         }
-        Ok(())
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        // `"Records": null` holds no records.
         Ok(())
     }
 }
@@ -513,11 +650,27 @@ mod tests {
     }
 
     #[test]
-    fn broken_array_reports_and_stops_cleanly() {
-        let ((records, _), err) = array(br#"{"Records":[{"a":1},{"a":2},{"a": nope}, {"a":4}]}"#);
-        assert_eq!(records.len(), 2);
-        let err = err.expect("error");
-        assert!(err.starts_with("record 2: invalid JSON"), "{err}");
+    fn a_bad_element_costs_only_itself_and_a_cut_document_stops_cleanly() {
+        let ((records, errors), err) =
+            array(br#"{"Records":[{"a":1},{"a":2},{"a": nope}, {"a":4}, "x", 5, [6]]}"#);
+        assert_eq!(err, None);
+        let got: Vec<Value> = records.iter().map(|r| r.0.clone()).collect();
+        assert_eq!(
+            got,
+            [
+                json!({"a": 1}),
+                json!({"a": 2}),
+                json!({"a": 4}),
+                json!("x"),
+                json!(5),
+                json!([6])
+            ]
+        );
+        assert_eq!(records[2].1, Position::Record(3));
+        assert_eq!(records[2].2.as_deref(), Some("{\"a\":4}"));
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].0, Position::Record(2));
+        assert!(errors[0].1.starts_with("invalid JSON"), "{errors:?}");
         let ((records, _), err) = array(br#"{"Records":[{"a":1},{"a":"#);
         assert_eq!(records.len(), 1);
         assert!(err.expect("error").contains("ends early"));
