@@ -72,6 +72,19 @@ static AUTH_FAILURE: LazyLock<Regex> = LazyLock::new(|| {
     )
 });
 static SUDO: LazyLock<Regex> = LazyLock::new(|| re(r"^\s*(\S+) : (.*COMMAND=.*)$"));
+static NOT_ALLOWED: LazyLock<Regex> =
+    LazyLock::new(|| re(r"^User (\S+) from (\S+) not allowed because (.+)$"));
+static PAM_ERROR: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"^error: PAM: [Aa]uthentication failure for (?:illegal user |invalid user )?(\S+) from (\S+)",
+    )
+});
+static NEW_USER: LazyLock<Regex> =
+    LazyLock::new(|| re(r"^new user: name=([^,\s]+), UID=(\d+), GID=(\d+)"));
+static NEW_GROUP: LazyLock<Regex> = LazyLock::new(|| re(r"^new group: name=([^,\s]+), GID=(\d+)"));
+static DELETE_USER: LazyLock<Regex> = LazyLock::new(|| re(r"^delete user '([^']+)'"));
+static PASSWORD_CHANGED: LazyLock<Regex> =
+    LazyLock::new(|| re(r"^pam_unix\([^:)]+:chauthtok\): password changed for (\S+)"));
 
 /// The parts of a syslog line's prefix.
 struct Prefix<'a> {
@@ -383,6 +396,51 @@ fn body_fields(process: Option<&str>, body: &str, doc: &mut Doc) -> bool {
         }
         return true;
     }
+    if let Some(c) = NOT_ALLOWED.captures(body) {
+        event(doc, "ssh_login", &["authentication"], "info", Some(false));
+        user_name(doc, c.get(1).map_or("", |m| m.as_str()));
+        source(doc, c.get(2).map(|m| m.as_str()), None);
+        if let Some(reason) = c.get(3) {
+            set(doc, "event.reason", reason.as_str());
+        }
+        return true;
+    }
+    if let Some(c) = PAM_ERROR.captures(body) {
+        event(doc, "ssh_login", &["authentication"], "info", Some(false));
+        user_name(doc, c.get(1).map_or("", |m| m.as_str()));
+        source(doc, c.get(2).map(|m| m.as_str()), None);
+        return true;
+    }
+    // Account management (shadow-utils, PAM): who got an account or a new password.
+    if let Some(c) = NEW_USER.captures(body) {
+        event(doc, "user_created", &["iam"], "user", Some(true));
+        set(doc, "event.type", vec!["user", "creation"]);
+        user_name(doc, c.get(1).map_or("", |m| m.as_str()));
+        set_number(doc, "user.id", c.get(2).map(|m| m.as_str()));
+        set_number(doc, "group.id", c.get(3).map(|m| m.as_str()));
+        return true;
+    }
+    if let Some(c) = NEW_GROUP.captures(body) {
+        event(doc, "group_created", &["iam"], "group", Some(true));
+        set(doc, "event.type", vec!["group", "creation"]);
+        if let Some(name) = c.get(1) {
+            set(doc, "group.name", name.as_str());
+        }
+        set_number(doc, "group.id", c.get(2).map(|m| m.as_str()));
+        return true;
+    }
+    if let Some(c) = DELETE_USER.captures(body) {
+        event(doc, "user_deleted", &["iam"], "user", Some(true));
+        set(doc, "event.type", vec!["user", "deletion"]);
+        user_name(doc, c.get(1).map_or("", |m| m.as_str()));
+        return true;
+    }
+    if let Some(c) = PASSWORD_CHANGED.captures(body) {
+        event(doc, "password_changed", &["iam"], "user", Some(true));
+        set(doc, "event.type", vec!["user", "change"]);
+        user_name(doc, c.get(1).map_or("", |m| m.as_str()));
+        return true;
+    }
     if process.is_none_or(|p| p == "sudo")
         && let Some(c) = SUDO.captures(body)
     {
@@ -425,6 +483,13 @@ fn sudo(doc: &mut Doc, user: &str, rest: &str) {
     if !command.is_empty() {
         set(doc, "process.command_line", command);
         set(doc, "system.auth.sudo.command", command);
+    }
+}
+
+/// ECS keeps user and group ids as keywords: the text as written, when it is a number.
+fn set_number(doc: &mut Doc, field: &str, value: Option<&str>) {
+    if let Some(v) = value.filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit())) {
+        set(doc, field, v);
     }
 }
 
@@ -726,6 +791,52 @@ mod tests {
             Some(&json!("scanner.example.net"))
         );
         assert_eq!(get(&d, "source.ip"), None);
+    }
+
+    #[test]
+    fn refused_logins_and_account_changes() {
+        let (known, d) = enriched(
+            "May  1 10:00:00 web-1 sshd[9]: User guest from 203.0.113.40 not allowed because not listed in AllowUsers",
+        );
+        assert!(known);
+        assert_eq!(get(&d, "event.outcome"), Some(&json!("failure")));
+        assert_eq!(get(&d, "user.name"), Some(&json!("guest")));
+        assert_eq!(get(&d, "source.ip"), Some(&json!("203.0.113.40")));
+        assert_eq!(
+            get(&d, "event.reason"),
+            Some(&json!("not listed in AllowUsers"))
+        );
+
+        let (_, d) = enriched(
+            "May  1 10:00:00 web-1 sshd[9]: error: PAM: Authentication failure for illegal user test from 203.0.113.41",
+        );
+        assert_eq!(get(&d, "event.outcome"), Some(&json!("failure")));
+        assert_eq!(get(&d, "user.name"), Some(&json!("test")));
+
+        let (known, d) = enriched(
+            "May  1 10:01:00 web-1 useradd[700]: new user: name=backdoor, UID=1002, GID=1002, home=/home/backdoor, shell=/bin/bash, from=/dev/pts/0",
+        );
+        assert!(known);
+        assert_eq!(get(&d, "event.action"), Some(&json!("user_created")));
+        assert_eq!(get(&d, "event.category"), Some(&json!(["iam"])));
+        assert_eq!(get(&d, "event.type"), Some(&json!(["user", "creation"])));
+        assert_eq!(get(&d, "user.name"), Some(&json!("backdoor")));
+        assert_eq!(get(&d, "user.id"), Some(&json!("1002")));
+        assert_eq!(get(&d, "group.id"), Some(&json!("1002")));
+
+        let (_, d) = enriched("May  1 10:01:00 web-1 groupadd[701]: new group: name=ops, GID=1003");
+        assert_eq!(get(&d, "event.action"), Some(&json!("group_created")));
+        assert_eq!(get(&d, "group.name"), Some(&json!("ops")));
+
+        let (_, d) = enriched("May  1 10:02:00 web-1 userdel[702]: delete user 'backdoor'");
+        assert_eq!(get(&d, "event.type"), Some(&json!(["user", "deletion"])));
+        assert_eq!(get(&d, "user.name"), Some(&json!("backdoor")));
+
+        let (_, d) = enriched(
+            "May  1 10:03:00 web-1 passwd[703]: pam_unix(passwd:chauthtok): password changed for alice",
+        );
+        assert_eq!(get(&d, "event.action"), Some(&json!("password_changed")));
+        assert_eq!(get(&d, "user.name"), Some(&json!("alice")));
     }
 
     #[test]
