@@ -208,23 +208,19 @@ impl<A: LogsApi, R: Responder> Handler<A, R> {
         };
         let (status, reason, summary) = match result {
             Err(error) => (Status::Failed, error.to_string(), Summary::default()),
-            Ok(summary) if summary.failures > 0 => {
-                let first: Vec<String> = summary
-                    .failure_details
-                    .iter()
-                    .take(3)
-                    .map(|f| f.reason.clone())
-                    .collect();
-                (
-                    Status::Failed,
-                    format!(
-                        "{} of {} log groups failed: {}",
-                        summary.failures,
-                        summary.groups_seen,
-                        first.join("; ")
-                    ),
-                    summary,
-                )
+            // Every group failed and none was done: a systematic fault (the destination is
+            // missing or refuses CloudWatch Logs, a permission is lacking) that the stack must
+            // show. Failures of a few groups among successes are reported but do not roll the
+            // deployment back.
+            Ok(summary)
+                if summary.failures > 0
+                    && summary.subscribed
+                        + summary.updated
+                        + summary.already_subscribed
+                        + summary.removed
+                        == 0 =>
+            {
+                (Status::Failed, failure_reason(&summary), summary)
             }
             Ok(summary) => (Status::Success, completed_reason(&summary), summary),
         };
@@ -281,6 +277,21 @@ impl<A: LogsApi, R: Responder> Handler<A, R> {
     }
 }
 
+fn failure_reason(summary: &Summary) -> String {
+    let first: Vec<&str> = summary
+        .failure_details
+        .iter()
+        .take(3)
+        .map(|f| f.reason.as_str())
+        .collect();
+    format!(
+        "{} of {} log groups failed: {}",
+        summary.failures,
+        summary.groups_seen,
+        first.join("; ")
+    )
+}
+
 fn completed_reason(summary: &Summary) -> String {
     let mut reason = format!(
         "{} log groups: {} subscribed, {} already subscribed, {} removed, {} conflicts",
@@ -290,6 +301,10 @@ fn completed_reason(summary: &Summary) -> String {
         summary.removed,
         summary.conflicts
     );
+    if summary.failures > 0 {
+        reason.push_str("; ");
+        reason.push_str(&failure_reason(summary));
+    }
     if summary.incomplete {
         // Not a failure: rolling the stack back would not subscribe anything sooner.
         reason.push_str(
@@ -484,6 +499,22 @@ mod tests {
             sent[0].1.reason
         );
         assert_eq!(h.api.count("put"), 0);
+    }
+
+    #[tokio::test]
+    async fn a_few_failed_groups_do_not_fail_the_stack() {
+        let mut api = FakeLogs::with_groups(&["/a", "/b"]);
+        api.broken = vec!["/a".into()];
+        let h = handler(api);
+        h.handle(&custom("Create"), None).await.unwrap();
+        let sent = h.responder.0.lock().unwrap();
+        assert_eq!(sent[0].1.status, Status::Success);
+        assert!(
+            sent[0].1.reason.contains("1 of 2 log groups failed"),
+            "{}",
+            sent[0].1.reason
+        );
+        assert_eq!(sent[0].1.data["Failures"], "1");
     }
 
     #[tokio::test]
