@@ -32,7 +32,7 @@ pub use quarantine::{
 };
 pub use service::{BulkSink, ObjectFailure, SinkError, WriteOutcome};
 pub use stats::SinkStats;
-pub use transport::{BulkTransport, HttpReply, OpenSearchTransport, SendError};
+pub use transport::{BulkTransport, HttpReply, OpenSearchTransport, SendError, TransportError};
 
 /// Where a document came from: named in quarantine entries and in failures, so a user can find
 /// the record again.

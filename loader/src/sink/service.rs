@@ -9,8 +9,8 @@ use super::retry::{
     ItemAction, RequestAction, RequestOutcome, RetryPolicy, item_action, request_action,
 };
 use super::stats::SinkStats;
-use super::transport::{BulkTransport, SendError};
-use super::{BulkItem, SinkConfig};
+use super::transport::{BulkTransport, OpenSearchTransport, SendError, TransportError};
+use super::{Auth, BulkItem, SinkConfig};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use std::collections::BTreeMap;
@@ -130,6 +130,21 @@ impl BulkSink {
             retry: config.retry,
             in_flight: Semaphore::new(config.max_in_flight.max(1)),
         }
+    }
+
+    /// The sink for `config` over the OpenSearch transport; with SigV4 the AWS configuration
+    /// (credentials, region) comes from the default chain.
+    pub async fn connect(
+        config: &SinkConfig,
+        quarantine: Arc<dyn Quarantine>,
+    ) -> Result<Self, TransportError> {
+        config.validate()?;
+        let aws = match config.auth {
+            Auth::SigV4 { .. } => Some(shared::aws::sdk_config().await),
+            _ => None,
+        };
+        let transport = OpenSearchTransport::new(config, aws.as_ref())?;
+        Ok(Self::new(config, Arc::new(transport), quarantine))
     }
 
     /// Loads `items` (from one object or several) and accounts for every one of them.

@@ -35,6 +35,8 @@ pub trait BulkTransport: Send + Sync {
 /// The transport could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
+    #[error(transparent)]
+    Config(#[from] super::config::ConfigError),
     #[error("OpenSearch endpoint {endpoint:?} is not a URL: {reason}")]
     Endpoint { endpoint: String, reason: String },
     #[error("cannot read the CA file {path}: {reason}")]

@@ -23,7 +23,7 @@ async fn load_through(
     let mut config = test_config(&proxy.url);
     tune(&mut config);
     let dir = tempfile::tempdir().expect("tempdir");
-    let sink = sink_to(&config, dir.path());
+    let sink = sink_to(&config, dir.path()).await;
 
     let out = sink.write(items).await;
     assert!(out.is_complete(), "{what}: {:?}", out.failures);
@@ -180,7 +180,10 @@ async fn exhausted_retries_fail_the_object_and_a_rerun_completes_it() {
     let mut config = test_config(&proxy.url);
     config.retry.max_elapsed = Duration::from_millis(500);
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = sink_to(&config, dir.path()).write(items.clone()).await;
+    let out = sink_to(&config, dir.path())
+        .await
+        .write(items.clone())
+        .await;
     assert_eq!(out.failures.len(), 1);
     let message = out.failures[0].error.to_string();
     assert!(message.starts_with(object), "{message}");
@@ -192,6 +195,7 @@ async fn exhausted_retries_fail_the_object_and_a_rerun_completes_it() {
 
     // The redelivery (straight to the server now) loads it, exactly once.
     let out = sink_to(&test_config(&tests::opensearch_url()), dir.path())
+        .await
         .write(items)
         .await;
     assert!(out.is_complete());
@@ -210,7 +214,10 @@ async fn basic_auth_and_sigv4_headers_reach_the_server() {
         username: "loader".into(),
         password: "secret".into(),
     };
-    let out = sink_to(&config, dir.path()).write(items.clone()).await;
+    let out = sink_to(&config, dir.path())
+        .await
+        .write(items.clone())
+        .await;
     assert!(out.is_complete());
     let (auth, _) = proxy
         .counters

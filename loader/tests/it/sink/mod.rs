@@ -4,6 +4,7 @@ mod faults;
 mod osmem;
 mod proxy;
 mod s3_quarantine;
+mod tls;
 
 use loader::sink::{
     BulkItem, BulkSink, FolderQuarantine, OpenSearchTransport, Origin, Quarantine, SinkConfig,
@@ -61,18 +62,19 @@ fn test_config(endpoint: &str) -> SinkConfig {
     config
 }
 
-fn sink_with(config: &SinkConfig, quarantine: Arc<dyn Quarantine>) -> BulkSink {
-    config.validate().expect("valid sink configuration");
-    let transport = OpenSearchTransport::new(config, None).expect("transport");
-    BulkSink::new(config, Arc::new(transport), quarantine)
+async fn sink_with(config: &SinkConfig, quarantine: Arc<dyn Quarantine>) -> BulkSink {
+    BulkSink::connect(config, quarantine)
+        .await
+        .expect("valid sink configuration")
 }
 
 /// A sink whose quarantine folder lives in `dir`.
-fn sink_to(config: &SinkConfig, dir: &std::path::Path) -> BulkSink {
+async fn sink_to(config: &SinkConfig, dir: &std::path::Path) -> BulkSink {
     sink_with(
         config,
         Arc::new(FolderQuarantine::new(dir.join("quarantine"))),
     )
+    .await
 }
 
 fn client() -> OpenSearch {

@@ -9,7 +9,7 @@ async fn documents_are_found_with_count_in_the_given_indexes() {
     let indexes = vec![format!("{prefix}-2024-05"), format!("{prefix}-2024-06")];
     let items = make_items("s3://logs/AWSLogs/111122223333/a.json.gz", 301, &indexes);
     let dir = tempfile::tempdir().expect("tempdir");
-    let sink = sink_to(&test_config(&tests::opensearch_url()), dir.path());
+    let sink = sink_to(&test_config(&tests::opensearch_url()), dir.path()).await;
 
     let out = sink.write(items.clone()).await;
     assert!(out.is_complete(), "{:?}", out.failures);
@@ -50,7 +50,7 @@ async fn loading_the_same_items_three_times_leaves_the_same_count() {
         std::slice::from_ref(&index),
     );
     let dir = tempfile::tempdir().expect("tempdir");
-    let sink = sink_to(&test_config(&tests::opensearch_url()), dir.path());
+    let sink = sink_to(&test_config(&tests::opensearch_url()), dir.path()).await;
 
     let first = sink.write(items.clone()).await;
     assert_eq!((first.stats.created, first.stats.duplicates), (120, 0));
@@ -84,7 +84,7 @@ async fn a_mapping_error_quarantines_exactly_that_document() {
     items[37].source = serde_json::to_vec(&json!({"bytes": "not a number", "message": "bad"}))
         .expect("serializable");
     let dir = tempfile::tempdir().expect("tempdir");
-    let sink = sink_to(&test_config(&tests::opensearch_url()), dir.path());
+    let sink = sink_to(&test_config(&tests::opensearch_url()), dir.path()).await;
 
     let out = sink.write(items).await;
     assert!(

@@ -74,6 +74,37 @@ struct State {
 impl FaultProxy {
     /// Listens on a free loopback port and forwards to `upstream` (`http://host:port`).
     pub async fn start(upstream: &str, faults: Faults) -> Self {
+        Self::start_with(upstream, faults, None).await
+    }
+
+    /// Same, over HTTPS with the given certificate chain and key (PEM).
+    pub async fn start_tls(
+        upstream: &str,
+        faults: Faults,
+        cert_pem: &[u8],
+        key_pem: &[u8],
+    ) -> Self {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
+            .collect::<Result<_, _>>()
+            .expect("certificate PEM");
+        let key = PrivateKeyDer::from_pem_slice(key_pem).expect("key PEM");
+        let config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .expect("server TLS configuration");
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let mut proxy = Self::start_with(upstream, faults, Some(acceptor)).await;
+        proxy.url = proxy.url.replacen("http://", "https://", 1);
+        proxy
+    }
+
+    async fn start_with(
+        upstream: &str,
+        faults: Faults,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let addr = listener.local_addr().expect("proxy address");
         let counters = Arc::new(Counters::default());
@@ -93,14 +124,24 @@ impl FaultProxy {
                 // Closing a connection then sends RST, not FIN: a real reset for the client.
                 let _ = stream.set_zero_linger();
                 let state = Arc::clone(&state);
+                let tls = tls.clone();
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req| {
                         let state = Arc::clone(&state);
                         async move { handle(state, req).await }
                     });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    let http = hyper::server::conn::http1::Builder::new();
+                    match tls {
+                        None => {
+                            let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                        }
+                        Some(acceptor) => {
+                            // A client that refuses the certificate ends the handshake here.
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                            }
+                        }
+                    }
                 });
             }
         });
