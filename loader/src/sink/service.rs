@@ -147,7 +147,9 @@ impl BulkSink {
         Ok(Self::new(config, Arc::new(transport), quarantine))
     }
 
-    /// Loads `items` (from one object or several) and accounts for every one of them.
+    /// Loads `items` (from one object or several) and accounts for every one of them. The items
+    /// stay in memory until their verdict, so callers hand over a large object in chunks (a few
+    /// thousand documents); concurrent calls share the in-flight bound.
     pub async fn write(&self, items: Vec<BulkItem>) -> WriteOutcome {
         let items = Arc::new(items);
         let mut result = BatchResult::default();
