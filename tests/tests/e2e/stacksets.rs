@@ -1,7 +1,8 @@
 //! Deploys the templates into emulated accounts (moto): the central stack in the log archive
 //! account, then `member.yaml` as a stack set with instances in three member accounts and two
 //! regions, and checks that every account ends with the collector, the subscriber and the rules
-//! in each region, wired as the templates promise. Finally removes the instances again.
+//! in each region, wired as the templates promise. An account added later gets the same, and
+//! finally the instances are removed again.
 //!
 //! moto does not implement SERVICE_MANAGED auto-deployment, so the stack set is SELF_MANAGED
 //! with the administration and execution roles AWS requires for that model; the template is the
@@ -18,6 +19,8 @@ use tests::{DEFAULT_ACCOUNT, moto_config_for_account};
 const MANAGEMENT: &str = DEFAULT_ACCOUNT;
 const LOG_ARCHIVE: &str = "210000000001";
 const MEMBERS: [&str; 3] = ["210000000011", "210000000012", "210000000013"];
+/// An account that joins after the first rollout (auto-deployment does this on AWS).
+const LATE_MEMBER: &str = "210000000014";
 const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
 const CENTRAL_REGION: &str = "us-east-1";
 const ORGANIZATION_ID: &str = "o-a1b2c3d4e5";
@@ -507,6 +510,59 @@ async fn stack_set_deploys_collector_subscriber_and_rules_to_every_account_and_r
             ctx.run().await;
         }
     }
+
+    // ------------------------------------------------------------ a late account
+    // SERVICE_MANAGED auto-deployment adds an instance when an account joins a target OU; here
+    // the same instance is added by hand and must come out like the others.
+    let late_region = REGIONS[1];
+    create_stack(
+        &aws_sdk_cloudformation::Client::new(
+            &moto_config_for_account(LATE_MEMBER, CENTRAL_REGION).await,
+        ),
+        &format!("{prefix}-stackset-execution"),
+        &execution_role_template(&prefix, MANAGEMENT),
+        Vec::new(),
+    )
+    .await;
+    let operation = admin_cf
+        .create_stack_instances()
+        .stack_set_name(&stack_set)
+        .accounts(LATE_MEMBER)
+        .regions(late_region)
+        .send()
+        .await
+        .expect("CreateStackInstances for the late account")
+        .operation_id()
+        .expect("an operation id")
+        .to_owned();
+    wait_for_operation(&admin_cf, &stack_set, &operation).await;
+    let late_config = moto_config_for_account(LATE_MEMBER, late_region).await;
+    MemberCheck {
+        config: &late_config,
+        account: LATE_MEMBER,
+        region: late_region,
+        prefix: &prefix,
+        stack_set: &stack_set,
+        bucket: &bucket,
+        key_arn: &key_arn,
+        schedule,
+        expected_resources: &member_expected,
+    }
+    .run()
+    .await;
+    let operation = admin_cf
+        .delete_stack_instances()
+        .stack_set_name(&stack_set)
+        .accounts(LATE_MEMBER)
+        .regions(late_region)
+        .retain_stacks(false)
+        .send()
+        .await
+        .expect("DeleteStackInstances for the late account")
+        .operation_id()
+        .expect("an operation id")
+        .to_owned();
+    wait_for_operation(&admin_cf, &stack_set, &operation).await;
 
     // ------------------------------------------------------------ removal
     let operation = admin_cf
