@@ -1,6 +1,7 @@
 //! The OpenSearch bulk sink against osmem-server, directly and through a fault-injecting proxy.
 
 mod faults;
+mod golden_docs;
 mod osmem;
 mod proxy;
 mod s3_quarantine;
