@@ -195,7 +195,9 @@ impl BulkSink {
     /// Sends one planned batch until each of its items has a final verdict.
     async fn send_batch(&self, items: Arc<Vec<BulkItem>>, batch: Vec<usize>) -> BatchResult {
         let mut result = BatchResult::default();
-        let started = Instant::now();
+        // The retry time counts from the first failure, not from when the batch was queued
+        // behind other requests.
+        let mut first_failure: Option<Instant> = None;
         let mut attempt: u32 = 0;
         let mut pending: Vec<Vec<usize>> = vec![batch];
         loop {
@@ -320,7 +322,7 @@ impl BulkSink {
             if retry_next.is_empty() {
                 return result;
             }
-            let elapsed = started.elapsed();
+            let elapsed = first_failure.get_or_insert_with(Instant::now).elapsed();
             match self.retry.next_delay(attempt, elapsed, fastrand::f64()) {
                 Some(delay) => {
                     tracing::info!(
@@ -548,6 +550,8 @@ mod tests {
         seen: Mutex<Vec<Vec<Seen>>>,
         now_in_flight: AtomicU32,
         max_in_flight: AtomicU32,
+        /// How long the server takes to answer.
+        latency: Duration,
     }
 
     impl Scripted {
@@ -560,7 +564,17 @@ mod tests {
                 seen: Mutex::new(Vec::new()),
                 now_in_flight: AtomicU32::new(0),
                 max_in_flight: AtomicU32::new(0),
+                latency: Duration::from_millis(2),
             })
+        }
+
+        fn slow(
+            latency: Duration,
+            script: impl Fn(u32, &[Seen]) -> Result<HttpReply, SendError> + Send + Sync + 'static,
+        ) -> Arc<Self> {
+            let mut t = Arc::into_inner(Self::new(script)).expect("sole owner");
+            t.latency = latency;
+            Arc::new(t)
         }
 
         fn request_sizes(&self) -> Vec<usize> {
@@ -606,7 +620,7 @@ mod tests {
             Box::pin(async move {
                 let now = self.now_in_flight.fetch_add(1, Ordering::SeqCst) + 1;
                 self.max_in_flight.fetch_max(now, Ordering::SeqCst);
-                tokio::time::sleep(Duration::from_millis(2)).await;
+                tokio::time::sleep(self.latency).await;
                 let n = self.requests.fetch_add(1, Ordering::SeqCst);
                 let seen = decode(&body, gzip);
                 self.seen.lock().expect("lock").push(seen.clone());
@@ -924,6 +938,28 @@ mod tests {
             message.starts_with("b: 3 document(s) not loaded"),
             "{message}"
         );
+    }
+
+    #[tokio::test]
+    async fn retry_time_counts_from_the_first_failure_not_from_queueing() {
+        // One request at a time, 40 ms each: the last of 8 batches waits ~300 ms for its turn,
+        // longer than the whole retry time, and must still get its retry.
+        let seen_once = Mutex::new(std::collections::HashSet::new());
+        let t = Scripted::slow(Duration::from_millis(40), move |n, seen| {
+            if seen_once.lock().expect("lock").insert(seen[0].id.clone()) {
+                reply(503, "busy".into())
+            } else {
+                all_created(n, seen)
+            }
+        });
+        let q = Arc::new(MemoryQuarantine::default());
+        let mut config = config();
+        config.max_in_flight = 1;
+        config.bulk_max_items = 1;
+        config.retry.max_elapsed = Duration::from_millis(150);
+        let out = sink(&config, &t, &q).write(items("a", 8)).await;
+        assert!(out.is_complete(), "{:?}", out.failures);
+        assert_eq!((out.stats.created, out.stats.retries), (8, 8));
     }
 
     #[tokio::test]
