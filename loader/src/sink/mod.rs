@@ -80,4 +80,39 @@ impl BulkItem {
             origin,
         }
     }
+
+    /// The item for a finished pipeline document; `origin` names its object and record.
+    pub fn from_document(
+        doc: &crate::pipeline::Document,
+        origin: Origin,
+    ) -> serde_json::Result<Self> {
+        Ok(Self::new(
+            doc.index.clone(),
+            doc.id.clone(),
+            serde_json::to_vec(&doc.source)?,
+            origin,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_from_pipeline_documents_keep_index_id_and_compact_source() {
+        let mut source = crate::ecs::Doc::new();
+        source.insert("message".into(), serde_json::json!("a\nb"));
+        let doc = crate::pipeline::Document {
+            index: "log-aws-waf-2024-05".into(),
+            id: "abc".into(),
+            source,
+        };
+        let item = BulkItem::from_document(&doc, Origin::new("s3://b/k", 7)).expect("serializable");
+        assert_eq!(item.index, "log-aws-waf-2024-05");
+        assert_eq!(item.id, "abc");
+        assert_eq!(item.source, br#"{"message":"a\nb"}"#.to_vec());
+        assert_eq!(item.origin, Origin::new("s3://b/k", 7));
+        assert_eq!(encoder::check_item(&item, 1000), Ok(()));
+    }
 }
