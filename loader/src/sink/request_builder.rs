@@ -163,6 +163,33 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Whatever the sizes and limits: every position exactly once, in order, and no request
+        /// over the limits unless it is a single oversized item.
+        #[test]
+        fn batches_cover_everything_within_limits(
+            sizes in proptest::collection::vec(0usize..400, 0..120),
+            max_bytes in 1usize..2_000,
+            max_items in 1usize..20,
+        ) {
+            let all: Vec<BulkItem> = sizes
+                .iter()
+                .enumerate()
+                .map(|(i, &n)| BulkItem::new("idx", i.to_string(), vec![b'x'; n], Origin::new("o", i as u64)))
+                .collect();
+            let positions: Vec<usize> = (0..all.len()).collect();
+            let batches = plan_batches(&all, &positions, BatchLimits { max_bytes, max_items });
+            proptest::prop_assert_eq!(batches.concat(), positions);
+            for batch in &batches {
+                proptest::prop_assert!(!batch.is_empty() && batch.len() <= max_items);
+                let bytes: usize = batch.iter().map(|&p| encoded_len(&all[p])).sum();
+                proptest::prop_assert!(bytes <= max_bytes || batch.len() == 1);
+                let body = build_request(&all, batch.clone(), 0).body;
+                proptest::prop_assert_eq!(body.len(), bytes);
+            }
+        }
+    }
+
     #[test]
     fn halving() {
         assert_eq!(halve(&[1, 2, 3, 4, 5]), Some((vec![1, 2], vec![3, 4, 5])));
