@@ -134,17 +134,21 @@ pub fn gunzip(gz: &[u8], limit: usize) -> Result<Vec<u8>, DecodeError> {
     Ok(out)
 }
 
-/// Capacity to reserve: the size the gzip trailer claims for its (last) member, bounded by the
-/// limit and by deflate's best ratio, so a lying trailer cannot make us reserve much.
+/// Capacity to reserve: the size the gzip trailer claims, bounded by the limit and by
+/// deflate's best ratio, so a lying trailer cannot make us reserve much.
 fn size_hint(gz: &[u8], limit: usize) -> usize {
-    let claimed = gz
-        .len()
-        .checked_sub(4)
-        .and_then(|start| gz.get(start..))
-        .and_then(|tail| <[u8; 4]>::try_from(tail).ok())
-        .map(|b| u32::from_le_bytes(b) as usize)
-        .unwrap_or(0);
-    claimed.min(limit).min(gz.len().saturating_mul(1032))
+    gzip_trailer_size(gz)
+        .unwrap_or(0)
+        .min(limit)
+        .min(gz.len().saturating_mul(1032))
+}
+
+/// The uncompressed size recorded in the trailer of the last gzip member (modulo 4 GiB): exact
+/// for a single member, a hint otherwise. Not verified until the data is decompressed.
+pub fn gzip_trailer_size(gz: &[u8]) -> Option<usize> {
+    let start = gz.len().checked_sub(4)?;
+    let tail = <[u8; 4]>::try_from(gz.get(start..)?).ok()?;
+    usize::try_from(u32::from_le_bytes(tail)).ok()
 }
 
 /// Parses the decompressed text of exactly one payload.
@@ -302,6 +306,8 @@ pub(crate) mod tests {
             matches!(error, DecodeError::TooLarge { limit } if limit == 64 << 20),
             "{error}"
         );
+        assert_eq!(gzip_trailer_size(&one_mib), Some(1 << 20));
+        assert_eq!(gzip_trailer_size(&[1, 2]), None);
         // Exactly at the limit is fine.
         assert_eq!(gunzip(&one_mib, 1 << 20).unwrap().len(), 1 << 20);
         assert!(matches!(
