@@ -337,7 +337,7 @@ impl<S: ObjectStore> Collector<S> {
         let payload = decoded.payload().map_err(bad)?;
         if payload.message_type == MessageType::ControlMessage {
             tracing::info!(
-                message = payload.log_events.first().map(|e| e.message.as_ref()),
+                text = payload.log_events.first().map(|e| e.message.as_ref()),
                 "control message acknowledged"
             );
             return Ok(Outcome::ControlMessage);
