@@ -3,6 +3,7 @@
 
 mod cross_account;
 mod handler;
+mod headers;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
