@@ -42,7 +42,8 @@ use std::fmt;
 
 /// S3's limit on key length, in bytes.
 pub const MAX_KEY_LEN: usize = 1024;
-/// Budget for the encoded log-group path: every 512-character log group name without `#` fits.
+/// Budget for the encoded log-group path: a 512-character log group name fits unless it holds
+/// `#` or doubled `/` (each escaped into three bytes).
 pub const MAX_LOG_GROUP_ENCODED: usize = 520;
 /// Budget for the encoded first event id (CloudWatch ids are 56 digits).
 pub const MAX_EVENT_ID_ENCODED: usize = 80;
@@ -664,6 +665,11 @@ mod tests {
         assert!(parsed.log_group.matches(&a));
         assert!(!parsed.log_group.matches(&b));
         assert_eq!(parsed.log_stream, Name::Full("s".into()));
+
+        // The longest ordinary name, leading and trailing '/' included, is kept whole.
+        let longest = format!("/{}/", "a".repeat(510));
+        let key = build_cloudwatch_logs_key(&cwl(&longest, "s", "1")).unwrap();
+        assert_eq!(parse_cwl(&key).log_group, Name::Full(longest));
     }
 
     #[test]
