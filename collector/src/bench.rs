@@ -27,6 +27,15 @@ pub fn sample_payload_json(target_bytes: usize) -> String {
     json.push_str(
         r#"{"messageType":"DATA_MESSAGE","owner":"111122223333","logGroup":"/var/log/secure","logStream":"i-0123456789abcdef0","subscriptionFilters":["org-security-logs"],"logEvents":["#,
     );
+    // Request ids, key ids and ports vary from event to event like in real logs, so the payload
+    // compresses like real ones (about 9:1) rather than like one repeated line.
+    let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut random = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
     let mut n: u64 = 0;
     while json.len() < target_bytes.saturating_sub(400) {
         if n > 0 {
@@ -35,19 +44,21 @@ pub fn sample_payload_json(target_bytes: usize) -> String {
         let ts = 1_716_200_000_000_u64 + n * 37;
         let message = if n.is_multiple_of(3) {
             format!(
-                r#"{{\"eventVersion\":\"1.09\",\"eventTime\":\"2024-05-20T10:13:{:02}Z\",\"eventSource\":\"s3.amazonaws.com\",\"eventName\":\"GetObject\",\"sourceIPAddress\":\"198.51.100.{}\",\"userAgent\":\"aws-cli/2.15.0\",\"requestID\":\"{:016X}\"}}"#,
+                r#"{{\"eventVersion\":\"1.09\",\"eventTime\":\"2024-05-20T10:13:{:02}Z\",\"eventSource\":\"s3.amazonaws.com\",\"eventName\":\"GetObject\",\"sourceIPAddress\":\"198.51.100.{}\",\"userAgent\":\"aws-cli/2.15.0\",\"requestID\":\"{:016X}\",\"accessKeyId\":\"ASIA{:016X}\",\"requestParameters\":{{\"key\":\"reports/{:x}.csv\"}}}}"#,
                 n % 60,
-                n % 250,
-                n.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                random() % 250,
+                random(),
+                random(),
+                random()
             )
         } else {
             format!(
-                "May 20 10:13:{:02} ip-10-0-0-5 sshd[{}]: Failed password for invalid user admin{} from 192.0.2.{} port {} ssh2",
+                "May 20 10:13:{:02} ip-10-0-0-5 sshd[{}]: Failed password for invalid user u{:x} from 192.0.2.{} port {} ssh2",
                 n % 60,
-                4000 + n % 1000,
-                n % 97,
-                n % 250,
-                40000 + n % 20000
+                random() % 65536,
+                random() % 0xFFFFFF,
+                random() % 250,
+                random() % 65536
             )
         };
         json.push_str(&format!(
