@@ -730,6 +730,15 @@ mod tests {
             EventSource::classify("aws.guardduty", "GuardDuty Finding"),
             EventSource::GuardDuty
         );
+        assert_eq!(
+            EventSource::classify("aws.securityhub", "Security Hub Findings - Custom Action"),
+            EventSource::SecurityHub
+        );
+        // Not a finding: kept under its own source, never dropped or mixed with findings.
+        assert_eq!(
+            EventSource::classify("aws.securityhub", "Security Hub Insight Results"),
+            EventSource::Other("aws.securityhub".into())
+        );
         // A custom source named like an AWS layout folder cannot land there.
         let other = EventSource::classify("CloudTrail", "GuardDuty Finding");
         let key = build_event_key(&EventObject {
