@@ -66,17 +66,156 @@ pub fn normalize(
     Ok(())
 }
 
-/// Builds the ECS fields of one record; the record itself is only read. The objects are built
-/// directly rather than through dotted paths: this parser runs once per flow record, the
-/// highest-volume type, so every allocation saved counts.
+/// The fields of one record that have an ECS home, found in one pass over the record.
+#[derive(Default)]
+struct Known<'a> {
+    srcaddr: Option<&'a Value>,
+    dstaddr: Option<&'a Value>,
+    srcport: Option<&'a Value>,
+    dstport: Option<&'a Value>,
+    protocol: Option<&'a Value>,
+    bytes: Option<&'a Value>,
+    packets: Option<&'a Value>,
+    start: Option<&'a Value>,
+    end: Option<&'a Value>,
+    action: Option<&'a Value>,
+    log_status: Option<&'a Value>,
+    kind: Option<&'a Value>,
+    flow_direction: Option<&'a Value>,
+    account: Option<&'a Value>,
+    region: Option<&'a Value>,
+    instance: Option<&'a Value>,
+    ecs_cluster_name: Option<&'a Value>,
+    ecs_container_id: Option<&'a Value>,
+    reject_reason: Option<&'a Value>,
+    tcp_flags: Option<&'a Value>,
+    pkt_srcaddr: Option<&'a Value>,
+    pkt_dstaddr: Option<&'a Value>,
+}
+
+/// Builds the ECS fields of one record; the record itself is only read. Flow logs are the
+/// highest-volume type, so the record is walked once and the objects are built directly
+/// rather than through dotted paths.
 fn ecs_fields(rec: &Doc) -> Result<(Doc, Option<DateTime<Utc>>), NormalizeError> {
+    let mut k = Known::default();
+    let mut vpcflow = Map::new();
+    for (name, value) in rec {
+        // Fields whose meaning ECS carries are not repeated under `aws.vpcflow`; integers
+        // there are numbers.
+        let numeric: Option<&'static str> = match name.as_str() {
+            "srcaddr" => {
+                k.srcaddr = Some(value);
+                continue;
+            }
+            "dstaddr" => {
+                k.dstaddr = Some(value);
+                continue;
+            }
+            "srcport" => {
+                k.srcport = Some(value);
+                continue;
+            }
+            "dstport" => {
+                k.dstport = Some(value);
+                continue;
+            }
+            "protocol" => {
+                k.protocol = Some(value);
+                continue;
+            }
+            "bytes" => {
+                k.bytes = Some(value);
+                continue;
+            }
+            "packets" => {
+                k.packets = Some(value);
+                continue;
+            }
+            "start" => {
+                k.start = Some(value);
+                continue;
+            }
+            "end" => {
+                k.end = Some(value);
+                continue;
+            }
+            "action" => {
+                k.action = Some(value);
+                continue;
+            }
+            "type" => {
+                k.kind = Some(value);
+                continue;
+            }
+            "flow-direction" => {
+                k.flow_direction = Some(value);
+                continue;
+            }
+            "account-id" => {
+                k.account = Some(value);
+                continue;
+            }
+            "region" => {
+                k.region = Some(value);
+                continue;
+            }
+            "instance-id" => {
+                k.instance = Some(value);
+                continue;
+            }
+            "ecs-cluster-name" => {
+                k.ecs_cluster_name = Some(value);
+                continue;
+            }
+            "ecs-container-id" => {
+                k.ecs_container_id = Some(value);
+                continue;
+            }
+            "reject-reason" => {
+                k.reject_reason = Some(value);
+                continue;
+            }
+            "log-status" => {
+                k.log_status = Some(value);
+                None
+            }
+            "pkt-srcaddr" => {
+                k.pkt_srcaddr = Some(value);
+                None
+            }
+            "pkt-dstaddr" => {
+                k.pkt_dstaddr = Some(value);
+                None
+            }
+            "tcp-flags" => {
+                k.tcp_flags = Some(value);
+                Some("tcp-flags")
+            }
+            "version" => Some("version"),
+            "traffic-path" => Some("traffic-path"),
+            "packets-lost-no-route" => Some("packets-lost-no-route"),
+            "packets-lost-blackhole" => Some("packets-lost-blackhole"),
+            "packets-lost-mtu-exceeded" => Some("packets-lost-mtu-exceeded"),
+            "packets-lost-ttl-expired" => Some("packets-lost-ttl-expired"),
+            _ => None,
+        };
+        let typed = match numeric {
+            Some(field) => match number(Some(value), field)? {
+                Some(n) => Value::from(n),
+                None => continue,
+            },
+            None => value.clone(),
+        };
+        vpcflow.insert(name.replace('-', "_"), typed);
+    }
+
     let mut event = Map::new();
     put(&mut event, "module", "aws");
     put(&mut event, "dataset", "aws.vpcflow");
     put(&mut event, "kind", "event");
     put(&mut event, "category", vec!["network"]);
     let mut event_type = vec!["connection"];
-    match text(rec, "action") {
+    match text(k.action) {
         Some(a) if a.eq_ignore_ascii_case("ACCEPT") => {
             put(&mut event, "action", "allowed");
             put(&mut event, "outcome", "success");
@@ -89,7 +228,7 @@ fn ecs_fields(rec: &Doc) -> Result<(Doc, Option<DateTime<Utc>>), NormalizeError>
         }
         _ => {}
     }
-    if matches!(text(rec, "log-status"), Some("NODATA" | "SKIPDATA")) {
+    if matches!(text(k.log_status), Some("NODATA" | "SKIPDATA")) {
         // No traffic (NODATA) or records the service could not capture (SKIPDATA): a
         // report about the capture window, not a connection.
         event_type = vec!["info"];
@@ -99,8 +238,8 @@ fn ecs_fields(rec: &Doc) -> Result<(Doc, Option<DateTime<Utc>>), NormalizeError>
     let mut related = Vec::new();
     let mut source = Map::new();
     let mut destination = Map::new();
-    let src = ip(rec, "srcaddr")?;
-    let dst = ip(rec, "dstaddr")?;
+    let src = ip(k.srcaddr, "srcaddr")?;
+    let dst = ip(k.dstaddr, "dstaddr")?;
     if let Some(src) = src {
         put(&mut source, "ip", src);
         put(&mut source, "address", src);
@@ -113,29 +252,40 @@ fn ecs_fields(rec: &Doc) -> Result<(Doc, Option<DateTime<Utc>>), NormalizeError>
             related.push(dst);
         }
     }
-    if let Some(port) = port(rec, "srcport")? {
+    for addr in [
+        ip(k.pkt_srcaddr, "pkt-srcaddr")?,
+        ip(k.pkt_dstaddr, "pkt-dstaddr")?,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if !related.contains(&addr) {
+            related.push(addr);
+        }
+    }
+    if let Some(port) = port(k.srcport, "srcport")? {
         put(&mut source, "port", port);
     }
-    if let Some(port) = port(rec, "dstport")? {
+    if let Some(port) = port(k.dstport, "dstport")? {
         put(&mut destination, "port", port);
     }
 
     let mut network = Map::new();
-    if let Some(proto) = number(rec, "protocol")? {
+    if let Some(proto) = number(k.protocol, "protocol")? {
         put(&mut network, "iana_number", proto.to_string());
         if let Some(name) = u8::try_from(proto).ok().and_then(transport_name) {
             put(&mut network, "transport", name);
         }
     }
-    if let Some(bytes) = number(rec, "bytes")? {
+    if let Some(bytes) = number(k.bytes, "bytes")? {
         put(&mut network, "bytes", bytes);
         put(&mut source, "bytes", bytes);
     }
-    if let Some(packets) = number(rec, "packets")? {
+    if let Some(packets) = number(k.packets, "packets")? {
         put(&mut network, "packets", packets);
         put(&mut source, "packets", packets);
     }
-    let network_type = match text(rec, "type") {
+    let network_type = match text(k.kind) {
         Some(t) if t.eq_ignore_ascii_case("IPv4") => Some("ipv4"),
         Some(t) if t.eq_ignore_ascii_case("IPv6") => Some("ipv6"),
         Some(_) => None,
@@ -146,14 +296,14 @@ fn ecs_fields(rec: &Doc) -> Result<(Doc, Option<DateTime<Utc>>), NormalizeError>
     if let Some(t) = network_type {
         put(&mut network, "type", t);
     }
-    match text(rec, "flow-direction") {
+    match text(k.flow_direction) {
         Some("ingress") => put(&mut network, "direction", "inbound"),
         Some("egress") => put(&mut network, "direction", "outbound"),
         _ => {}
     }
 
-    let start = epoch(rec, "start")?;
-    let end = epoch(rec, "end")?;
+    let start = epoch(k.start, "start")?;
+    let end = epoch(k.end, "end")?;
     if let Some(start) = start {
         put(&mut event, "start", iso(start));
     }
@@ -166,52 +316,36 @@ fn ecs_fields(rec: &Doc) -> Result<(Doc, Option<DateTime<Utc>>), NormalizeError>
     {
         put(&mut event, "duration", nanos);
     }
-    if let Some(reason) = text(rec, "reject-reason") {
+    if let Some(reason) = text(k.reject_reason) {
         put(&mut event, "reason", reason);
     }
 
     let mut ecs = Doc::new();
-    if let Some(account) = text(rec, "account-id") {
-        set(&mut ecs, "cloud.account.id", account);
+    let mut cloud = Map::new();
+    if let Some(account) = text(k.account) {
+        let mut id = Map::new();
+        put(&mut id, "id", account);
+        cloud.insert("account".to_owned(), Value::Object(id));
     }
-    if let Some(region) = text(rec, "region") {
-        set(&mut ecs, "cloud.region", region);
+    if let Some(region) = text(k.region) {
+        put(&mut cloud, "region", region);
     }
-    if let Some(instance) = text(rec, "instance-id") {
-        set(&mut ecs, "cloud.instance.id", instance);
+    if let Some(instance) = text(k.instance) {
+        let mut id = Map::new();
+        put(&mut id, "id", instance);
+        cloud.insert("instance".to_owned(), Value::Object(id));
     }
-    if let Some(cluster) = text(rec, "ecs-cluster-name") {
+    if !cloud.is_empty() {
+        ecs.insert("cloud".to_owned(), Value::Object(cloud));
+    }
+    if let Some(cluster) = text(k.ecs_cluster_name) {
         set(&mut ecs, "orchestrator.type", "ecs");
         set(&mut ecs, "orchestrator.cluster.name", cluster);
     }
-    if let Some(container) = text(rec, "ecs-container-id") {
+    if let Some(container) = text(k.ecs_container_id) {
         set(&mut ecs, "container.id", container);
     }
-
-    let mut vpcflow = Map::new();
-    for (name, value) in rec {
-        if is_ecs_only(name) {
-            continue;
-        }
-        let key = name.replace('-', "_");
-        let typed = if is_numeric(name) {
-            match number(rec, name)? {
-                Some(n) => Value::from(n),
-                None => continue,
-            }
-        } else {
-            value.clone()
-        };
-        vpcflow.insert(key, typed);
-    }
-    for name in ["pkt-srcaddr", "pkt-dstaddr"] {
-        if let Some(addr) = ip(rec, name)?
-            && !related.contains(&addr)
-        {
-            related.push(addr);
-        }
-    }
-    if let Some(flags) = number(rec, "tcp-flags")? {
+    if let Some(flags) = number(k.tcp_flags, "tcp-flags")? {
         let names = tcp_flag_names(flags);
         if !names.is_empty() {
             vpcflow.insert("tcp_flags_array".to_owned(), Value::from(names));
@@ -241,122 +375,80 @@ fn put(map: &mut Doc, key: &str, value: impl Into<Value>) {
     map.insert(key.to_owned(), value.into());
 }
 
-/// Fields fully represented by ECS fields; every other field also goes to `aws.vpcflow.*`.
-fn is_ecs_only(name: &str) -> bool {
-    matches!(
-        name,
-        "srcaddr"
-            | "dstaddr"
-            | "srcport"
-            | "dstport"
-            | "protocol"
-            | "bytes"
-            | "packets"
-            | "start"
-            | "end"
-            | "account-id"
-            | "region"
-            | "instance-id"
-    )
-}
-
-/// Fields whose values are integers (kept as numbers under `aws.vpcflow.*`).
-fn is_numeric(name: &str) -> bool {
-    matches!(name, "version" | "tcp-flags" | "traffic-path") || name.starts_with("packets-lost-")
-}
-
-/// Field names are `&'static str` in errors; map a record's field name to the known constant.
-fn static_name(name: &str) -> &'static str {
-    const CHECKED: [&str; 18] = [
-        "srcaddr",
-        "dstaddr",
-        "pkt-srcaddr",
-        "pkt-dstaddr",
-        "srcport",
-        "dstport",
-        "protocol",
-        "bytes",
-        "packets",
-        "start",
-        "end",
-        "version",
-        "tcp-flags",
-        "traffic-path",
-        "packets-lost-no-route",
-        "packets-lost-blackhole",
-        "packets-lost-mtu-exceeded",
-        "packets-lost-ttl-expired",
-    ];
-    CHECKED
-        .iter()
-        .find(|k| **k == name)
-        .copied()
-        .unwrap_or("aws.vpcflow")
-}
-
-fn text<'a>(rec: &'a Doc, name: &str) -> Option<&'a str> {
-    rec.get(name)
+fn text(value: Option<&Value>) -> Option<&str> {
+    value
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty() && *s != "-")
 }
 
-fn invalid(name: &str, reason: impl Into<String>) -> NormalizeError {
+fn invalid(field: &'static str, reason: impl Into<String>) -> NormalizeError {
     NormalizeError::InvalidField {
-        field: static_name(name),
+        field,
         reason: reason.into(),
     }
 }
 
 /// An unsigned integer field; a present but non-numeric value is an error for the record.
-fn number(rec: &Doc, name: &str) -> Result<Option<u64>, NormalizeError> {
-    match rec.get(name) {
+fn number(value: Option<&Value>, field: &'static str) -> Result<Option<u64>, NormalizeError> {
+    match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => n
             .as_u64()
             .map(Some)
-            .ok_or_else(|| invalid(name, format!("`{n}` is not a non-negative integer"))),
+            .ok_or_else(|| invalid(field, format!("`{n}` is not a non-negative integer"))),
         Some(Value::String(s)) if s.is_empty() || s == "-" => Ok(None),
         Some(Value::String(s)) => s
             .parse::<u64>()
             .map(Some)
-            .map_err(|_| invalid(name, format!("`{s}` is not a non-negative integer"))),
-        Some(other) => Err(invalid(name, format!("`{other}` is not an integer"))),
+            .map_err(|_| invalid(field, format!("`{s}` is not a non-negative integer"))),
+        Some(other) => Err(invalid(field, format!("`{other}` is not an integer"))),
     }
 }
 
-fn port(rec: &Doc, name: &str) -> Result<Option<u16>, NormalizeError> {
-    match number(rec, name) {
+fn port(value: Option<&Value>, field: &'static str) -> Result<Option<u16>, NormalizeError> {
+    match number(value, field) {
         Ok(Some(n)) => u16::try_from(n)
             .map(Some)
-            .map_err(|_| invalid(name, format!("port {n} is out of range"))),
+            .map_err(|_| invalid(field, format!("port {n} is out of range"))),
         Ok(None) => Ok(None),
         Err(_) => Err(invalid(
-            name,
+            field,
             format!(
                 "`{}` is not a port number",
-                rec.get(name).map(ToString::to_string).unwrap_or_default()
+                value.map(ToString::to_string).unwrap_or_default()
             ),
         )),
     }
 }
 
-fn ip<'a>(rec: &'a Doc, name: &str) -> Result<Option<&'a str>, NormalizeError> {
-    match text(rec, name) {
+fn ip<'a>(
+    value: Option<&'a Value>,
+    field: &'static str,
+) -> Result<Option<&'a str>, NormalizeError> {
+    match text(value) {
         None => Ok(None),
         Some(s) if s.parse::<IpAddr>().is_ok() => Ok(Some(s)),
-        Some(s) => Err(invalid(name, format!("`{s}` is not an IP address"))),
+        Some(s) => Err(invalid(field, format!("`{s}` is not an IP address"))),
     }
 }
 
-fn epoch(rec: &Doc, name: &str) -> Result<Option<DateTime<Utc>>, NormalizeError> {
-    let Some(secs) = number(rec, name)? else {
+fn epoch(
+    value: Option<&Value>,
+    field: &'static str,
+) -> Result<Option<DateTime<Utc>>, NormalizeError> {
+    let Some(secs) = number(value, field)? else {
         return Ok(None);
     };
     i64::try_from(secs)
         .ok()
         .and_then(|s| DateTime::from_timestamp(s, 0))
         .map(Some)
-        .ok_or_else(|| invalid(name, format!("{secs} is not a valid time in epoch seconds")))
+        .ok_or_else(|| {
+            invalid(
+                field,
+                format!("{secs} is not a valid time in epoch seconds"),
+            )
+        })
 }
 
 fn iso(t: DateTime<Utc>) -> String {
@@ -580,10 +672,10 @@ mod tests {
         );
         assert_eq!(get(&d, "aws.vpcflow.az_id"), Some(&json!("euw1-az2")));
         assert_eq!(get(&d, "aws.vpcflow.sublocation_type"), None);
-        assert_eq!(
-            get(&d, "aws.vpcflow.flow_direction"),
-            Some(&json!("egress"))
-        );
+        // Fields ECS carries are not repeated under aws.vpcflow; the originals stay.
+        assert_eq!(get(&d, "aws.vpcflow.flow_direction"), None);
+        assert_eq!(get(&d, "aws.vpcflow.action"), None);
+        assert_eq!(get(&d, "flow-direction"), Some(&json!("egress")));
     }
 
     #[test]
