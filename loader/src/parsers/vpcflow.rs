@@ -100,8 +100,8 @@ fn ecs_fields(rec: &Doc) -> Result<(Doc, Option<DateTime<Utc>>), NormalizeError>
     let mut k = Known::default();
     let mut vpcflow = Map::new();
     for (name, value) in rec {
-        // Fields whose meaning ECS carries are not repeated under `aws.vpcflow`; integers
-        // there are numbers.
+        // Fields whose meaning ECS carries are not repeated under `aws.vpcflow` (except the raw
+        // verdict); integers there are numbers.
         let numeric: Option<&'static str> = match name.as_str() {
             "srcaddr" => {
                 k.srcaddr = Some(value);
@@ -139,9 +139,10 @@ fn ecs_fields(rec: &Doc) -> Result<(Doc, Option<DateTime<Utc>>), NormalizeError>
                 k.end = Some(value);
                 continue;
             }
+            // The raw verdict stays searchable next to event.action (allowed/denied).
             "action" => {
                 k.action = Some(value);
-                continue;
+                None
             }
             "type" => {
                 k.kind = Some(value);
@@ -674,7 +675,7 @@ mod tests {
         assert_eq!(get(&d, "aws.vpcflow.sublocation_type"), None);
         // Fields ECS carries are not repeated under aws.vpcflow; the originals stay.
         assert_eq!(get(&d, "aws.vpcflow.flow_direction"), None);
-        assert_eq!(get(&d, "aws.vpcflow.action"), None);
+        assert_eq!(get(&d, "aws.vpcflow.action"), Some(&json!("ACCEPT")));
         assert_eq!(get(&d, "flow-direction"), Some(&json!("egress")));
     }
 
