@@ -233,6 +233,13 @@ fn request(rec: &Value, ecs: &mut Doc) -> Result<(), NormalizeError> {
         let domain = host_domain(host);
         set(ecs, "url.domain", domain);
         add_related(ecs, "hosts", domain);
+        if let Some(port) = host
+            .rsplit_once(':')
+            .filter(|(name, _)| *name == domain || name.trim_matches(['[', ']']) == domain)
+            .and_then(|(_, port)| port.parse::<u16>().ok())
+        {
+            set(ecs, "url.port", port);
+        }
     }
     Ok(())
 }
@@ -458,6 +465,7 @@ mod tests {
         assert_eq!(get(&d, "url.query"), Some(&json!("item=42&qty=1")));
         assert_eq!(get(&d, "url.original"), Some(&json!("/cart?item=42&qty=1")));
         assert_eq!(get(&d, "url.domain"), Some(&json!("shop.example.com")));
+        assert_eq!(get(&d, "url.port"), Some(&json!(8443)));
         assert_eq!(get(&d, "http.request.method"), Some(&json!("POST")));
         assert_eq!(get(&d, "http.version"), Some(&json!("1.1")));
         assert_eq!(get(&d, "user_agent.original"), Some(&json!("curl/8.5.0")));
@@ -651,6 +659,15 @@ mod tests {
         assert_eq!(host_domain("a.example.com"), "a.example.com");
         assert_eq!(host_domain("[2001:db8::1]:443"), "2001:db8::1");
         assert_eq!(host_domain("2001:db8::1"), "2001:db8::1");
+        let mut rec = alb_allow();
+        rec["httpRequest"]["headers"] = json!([{"name": "Host", "value": "[2001:db8::1]:8080"}]);
+        let (d, _) = one(rec);
+        assert_eq!(get(&d, "url.domain"), Some(&json!("2001:db8::1")));
+        assert_eq!(get(&d, "url.port"), Some(&json!(8080)));
+        let mut rec = alb_allow();
+        rec["httpRequest"]["headers"] = json!([{"name": "Host", "value": "2001:db8::1"}]);
+        let (d, _) = one(rec);
+        assert_eq!(get(&d, "url.port"), None);
     }
 
     #[test]
