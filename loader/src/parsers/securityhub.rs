@@ -394,6 +394,19 @@ fn resource_fields(f: &Value, ecs: &mut Doc) {
         {
             set(ecs, "cloud.instance.id", instance);
         }
+        // The instance's own addresses, so an IP search finds findings about it.
+        for ip in r
+            .get("Details")
+            .and_then(|d| d.get("AwsEc2Instance"))
+            .and_then(|i| i.get("IpV4Addresses"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .filter(|ip| ip.parse::<IpAddr>().is_ok())
+        {
+            add_related(ecs, "ip", ip);
+        }
         let user = get_str(r, "Details.AwsIamAccessKey.PrincipalName")
             .or_else(|| get_str(r, "Details.AwsIamAccessKey.UserName"))
             .or_else(|| get_str(r, "Details.AwsIamUser.UserName"));
@@ -653,7 +666,8 @@ mod tests {
             "Title": "203.0.113.50 is performing SSH brute force attacks against i-0a1b2c3d4e5f60718.",
             "Description": "Brute force.",
             "ProductFields": {"aws/guardduty/service/action/networkConnectionAction/remoteIpDetails/ipAddressV4": "203.0.113.50"},
-            "Resources": [{"Type": "AwsEc2Instance", "Id": "arn:aws:ec2:us-east-1:111122223333:instance/i-0a1b2c3d4e5f60718", "Region": "us-east-1"}],
+            "Resources": [{"Type": "AwsEc2Instance", "Id": "arn:aws:ec2:us-east-1:111122223333:instance/i-0a1b2c3d4e5f60718", "Region": "us-east-1",
+                           "Details": {"AwsEc2Instance": {"IpV4Addresses": ["10.0.0.12", "not-an-ip"]}}}],
             "Action": {
                 "ActionType": "NETWORK_CONNECTION",
                 "NetworkConnectionAction": {
@@ -799,7 +813,10 @@ mod tests {
         f.as_object_mut().map(|m| m.remove("Action"));
         let d = Value::Object(run(f).remove(0).doc);
         assert_eq!(get(&d, "source.ip"), Some(&json!("203.0.113.50")));
-        assert_eq!(get(&d, "related.ip"), Some(&json!(["203.0.113.50"])));
+        assert_eq!(
+            get(&d, "related.ip"),
+            Some(&json!(["10.0.0.12", "203.0.113.50"]))
+        );
     }
 
     #[test]
