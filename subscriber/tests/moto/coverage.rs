@@ -168,6 +168,61 @@ async fn coverage_across_three_accounts_with_one_denied() {
         "{table}"
     );
 
+    // One organizational unit (with a nested one): only the accounts below it.
+    let root = org
+        .list_roots()
+        .send()
+        .await
+        .expect("moto ListRoots")
+        .roots()
+        .first()
+        .and_then(|r| r.id())
+        .expect("root id")
+        .to_owned();
+    let unit = |name: &'static str, parent: String| {
+        let org = org.clone();
+        async move {
+            org.create_organizational_unit()
+                .parent_id(parent)
+                .name(name)
+                .send()
+                .await
+                .expect("moto CreateOrganizationalUnit")
+                .organizational_unit()
+                .and_then(|u| u.id())
+                .expect("OU id")
+                .to_owned()
+        }
+    };
+    let workloads = unit("workloads", root.clone()).await;
+    let nested = unit("workloads-eu", workloads.clone()).await;
+    for (account, target) in [(&a.id, &workloads), (&b.id, &nested)] {
+        org.move_account()
+            .account_id(account)
+            .source_parent_id(&root)
+            .destination_parent_id(target)
+            .send()
+            .await
+            .expect("moto MoveAccount");
+    }
+    let in_unit = coverage::coverage(
+        &AwsOrganization::new(&management.config),
+        &access,
+        &settings,
+        &[REGION.to_owned()],
+        Some(&workloads),
+        options(),
+    )
+    .await
+    .expect("report for the unit");
+    let mut ids: Vec<&str> = in_unit.rows.iter().map(|r| r.account_id.as_str()).collect();
+    ids.sort();
+    let mut expected = vec![a.id.as_str(), b.id.as_str()];
+    expected.sort();
+    assert_eq!(ids, expected);
+    assert!(in_unit.unreachable.is_empty());
+    assert_eq!(in_unit.totals.coverage_percent, 60.0);
+
     // The command line, acting as the management account (moto picks the account from the
     // access key), with every account reachable: 3 of 6 eligible groups subscribed.
     let credentials = management
