@@ -178,8 +178,12 @@ fn main() -> ExitCode {
     match runtime.block_on(run()) {
         Ok(code) => code,
         Err(error) => {
-            tracing::error!("{error:#}");
-            eprintln!("subscriber: {error:#}");
+            // One message: a JSON log line in Lambda, plain text on a terminal.
+            if shared::telemetry::in_lambda() {
+                tracing::error!("{error:#}");
+            } else {
+                eprintln!("subscriber: {error:#}");
+            }
             ExitCode::FAILURE
         }
     }
@@ -198,11 +202,14 @@ async fn run() -> anyhow::Result<ExitCode> {
         concurrency: cli.limits.concurrency,
         deadline: None,
     };
+    if cli.command.is_none() {
+        anyhow::bail!(
+            "no command given: use `subscriber reconcile`, `subscriber remove` or `subscriber coverage` (see --help)"
+        );
+    }
     let config = shared::aws::sdk_config().await;
     match cli.command {
-        None => anyhow::bail!(
-            "no command given: use `subscriber reconcile`, `subscriber remove` or `subscriber coverage` (see --help)"
-        ),
+        None => Ok(ExitCode::FAILURE),
         Some(Command::Reconcile { dry_run }) | Some(Command::Remove { dry_run }) => {
             let remove = matches!(cli.command, Some(Command::Remove { .. }));
             let settings = cli.filter.settings()?;
