@@ -1,6 +1,11 @@
 use clap::Parser;
 use loader::cli::{Cli, run};
 
+/// Normalizing allocates and frees many small strings and maps per record; mimalloc does that
+/// markedly faster than the system allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         eprintln!(
