@@ -320,15 +320,14 @@ impl ObjectState<'_, '_> {
             Item::Record(record) => {
                 self.type_stats().records += 1;
                 self.out.clear();
-                if let Err(e) = self.normalize(record.value) {
-                    self.record_error(record.position, &e);
-                    return;
-                }
-                if self.out.is_empty() {
+                // A record can yield several documents (the findings of one Security Hub
+                // event); those finished before a bad one are still loaded.
+                let result = self.normalize(record.value);
+                if result.is_ok() && self.out.is_empty() {
                     self.type_stats().skipped += 1;
                     return;
                 }
-                let many = self.out.len() > 1;
+                let many = self.out.len() > 1 || result.is_err();
                 let out = std::mem::take(&mut self.out);
                 let mut done = 0;
                 for (i, normalized) in out.into_iter().enumerate() {
@@ -337,6 +336,9 @@ impl ObjectState<'_, '_> {
                     done += 1;
                 }
                 self.type_stats().documents += done;
+                if let Err(e) = result {
+                    self.record_error(record.position, &e);
+                }
             }
         }
     }
