@@ -67,11 +67,6 @@ pub fn detect<'c>(config: &'c Config, key: &str) -> Result<&'c LogType, SkipReas
             log_type: log_type.name.clone(),
         });
     }
-    if log_type.parser.is_none() {
-        return Err(SkipReason::NoNormalizer {
-            log_type: log_type.name.clone(),
-        });
-    }
     Ok(log_type)
 }
 

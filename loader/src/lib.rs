@@ -6,6 +6,8 @@ pub mod config;
 pub mod decode;
 pub mod detect;
 pub mod ecs;
+pub mod exclude;
+pub mod geoip;
 pub mod parsers;
 pub mod pipeline;
 pub mod sink;
