@@ -76,7 +76,8 @@ pub enum Command {
         file: PathBuf,
         #[arg(long)]
         config: Option<PathBuf>,
-        /// The documents expected: the JSON array `loader test` prints.
+        /// The documents expected: the JSON array `loader test` prints (or a golden
+        /// fixture's `expected.json`, documents under `documents`).
         #[arg(long)]
         expected: Option<PathBuf>,
         /// The object key to assume (account, region, `@log_s3key`). Default: the file path.

@@ -120,10 +120,14 @@ pub fn run(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), 
             path: path.display().to_string(),
             source,
         })?;
-        let expected: Value = serde_json::from_str(&text).map_err(|e| CliError::Read {
+        let mut expected: Value = serde_json::from_str(&text).map_err(|e| CliError::Read {
             path: path.display().to_string(),
             source: e.into(),
         })?;
+        // A golden fixture's `expected.json` holds the documents under `documents`.
+        if let Some(docs) = expected.get_mut("documents") {
+            expected = docs.take();
+        }
         drop_unexpected_ingest_time(&expected, &mut actual);
         let mut differences = Vec::new();
         diff("", Some(&expected), Some(&actual), &mut differences);

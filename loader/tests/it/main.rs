@@ -3,3 +3,4 @@
 mod golden;
 mod proptests;
 mod sink;
+mod user_config;
