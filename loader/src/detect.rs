@@ -22,8 +22,6 @@ pub enum SkipReason {
     Unclaimed,
     /// A folder marker (key ending in `/`) or an empty key.
     Folder,
-    /// The type has no normalizer in this build.
-    NoNormalizer { log_type: String },
 }
 
 impl std::fmt::Display for SkipReason {
@@ -37,15 +35,12 @@ impl std::fmt::Display for SkipReason {
             }
             Self::Unclaimed => f.write_str("no log type's s3_key matches the key"),
             Self::Folder => f.write_str("folder marker or empty key"),
-            Self::NoNormalizer { log_type } => {
-                write!(f, "log type {log_type} has no normalizer")
-            }
         }
     }
 }
 
 /// The first type, in configuration order, whose `s3_key` is found in the key; `Err` says why
-/// none is used.
+/// none is used. Types without a Rust parser are loaded from their configuration.
 pub fn detect<'c>(config: &'c Config, key: &str) -> Result<&'c LogType, SkipReason> {
     if key.is_empty() || key.ends_with('/') {
         return Err(SkipReason::Folder);
@@ -64,11 +59,6 @@ pub fn detect<'c>(config: &'c Config, key: &str) -> Result<&'c LogType, SkipReas
         .is_some_and(|re| re.is_match(key))
     {
         return Err(SkipReason::Ignored {
-            log_type: log_type.name.clone(),
-        });
-    }
-    if log_type.parser.is_none() {
-        return Err(SkipReason::NoNormalizer {
             log_type: log_type.name.clone(),
         });
     }

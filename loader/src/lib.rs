@@ -7,6 +7,8 @@ pub mod decode;
 pub mod deliver;
 pub mod detect;
 pub mod ecs;
+pub mod exclude;
+pub mod geoip;
 pub mod lambda;
 pub mod parsers;
 pub mod pipeline;

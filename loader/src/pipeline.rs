@@ -7,15 +7,18 @@ use crate::config::{Config, IndexTime, LogType, ParserKind, Rotation};
 use crate::decode::{self, Item, Position, ReadError, Splitter};
 use crate::detect::{self, SkipReason};
 use crate::ecs::{self, Doc};
+use crate::exclude::{self, Exclusions, Rule};
+use crate::geoip::GeoLookup;
 use crate::parsers::{
-    Context, NormalizeError, Normalized, cloudtrail, cloudwatch, guardduty, linux_secure,
-    securityhub, vpcflow, waf,
+    Context, NormalizeError, Normalized, cloudtrail, cloudwatch, configured, guardduty,
+    linux_secure, securityhub, vpcflow, waf,
 };
 use chrono::{DateTime, Datelike, SecondsFormat, Utc};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::io::Write;
+use std::sync::Arc;
 
 /// A finished document.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,6 +64,8 @@ pub struct TypeStats {
     pub errors: u64,
     /// Records that yield no document on purpose (CONTROL_MESSAGE payloads, ...).
     pub skipped: u64,
+    /// Records left out by an exclusion rule.
+    pub excluded: u64,
 }
 
 /// One reported problem: the object, where in it, and why.
@@ -87,6 +92,8 @@ pub struct Stats {
     pub per_type: BTreeMap<String, TypeStats>,
     /// Skipped objects by reason.
     pub skipped: BTreeMap<String, u64>,
+    /// Excluded records by exclusion rule (its label).
+    pub excluded: BTreeMap<String, u64>,
     pub error_count: u64,
     /// The first [`Stats::MAX_KEPT_ERRORS`] errors in full.
     pub errors: Vec<ErrorReport>,
@@ -139,9 +146,13 @@ impl Stats {
             mine.documents += t.documents;
             mine.errors += t.errors;
             mine.skipped += t.skipped;
+            mine.excluded += t.excluded;
         }
         for (reason, n) in other.skipped {
             *self.skipped.entry(reason).or_default() += n;
+        }
+        for (rule, n) in other.excluded {
+            *self.excluded.entry(rule).or_default() += n;
         }
         self.error_count += other.error_count;
         let room = Self::MAX_KEPT_ERRORS.saturating_sub(self.errors.len());
@@ -162,6 +173,12 @@ impl Stats {
                 "  {name}: objects {}, records {}, documents {}, errors {}, skipped records {}\n",
                 t.objects, t.records, t.documents, t.errors, t.skipped
             ));
+            if t.excluded > 0 {
+                s.push_str(&format!("  {name}: excluded records {}\n", t.excluded));
+            }
+        }
+        for (rule, n) in &self.excluded {
+            s.push_str(&format!("  excluded by {rule}: {n}\n"));
         }
         for (reason, n) in &self.skipped {
             s.push_str(&format!("  skipped objects ({reason}): {n}\n"));
@@ -198,16 +215,39 @@ pub enum Outcome {
 pub struct Pipeline {
     config: Config,
     routes: cloudwatch::Routes,
+    exclusions: Exclusions,
+    geo: Option<Arc<dyn GeoLookup>>,
 }
 
 impl Pipeline {
     pub fn new(config: Config) -> Self {
         let routes = cloudwatch::Routes::from_config(&config);
-        Self { config, routes }
+        Self {
+            config,
+            routes,
+            exclusions: Exclusions::default(),
+            geo: None,
+        }
+    }
+
+    /// Records matching these rules are counted and left out.
+    pub fn with_exclusions(mut self, exclusions: Exclusions) -> Self {
+        self.exclusions = exclusions;
+        self
+    }
+
+    /// The GeoIP lookup of the `geoip` key.
+    pub fn with_geo(mut self, geo: Option<Arc<dyn GeoLookup>>) -> Self {
+        self.geo = geo;
+        self
     }
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    pub fn exclusions(&self) -> &Exclusions {
+        &self.exclusions
     }
 
     /// The log type of the object at `key`, or why it is skipped. Cheap: callers ask before
@@ -236,13 +276,38 @@ impl Pipeline {
                 return Outcome::Skipped(reason);
             }
         };
-        let Some(parser) = log_type.parser else {
-            let reason = SkipReason::NoNormalizer {
-                log_type: log_type.name.clone(),
-            };
-            *stats.skipped.entry(reason.to_string()).or_default() += 1;
-            return Outcome::Skipped(reason);
-        };
+        self.load_as(log_type, key, name, reader, ingested, stats, emit)
+    }
+
+    /// Loads one object as the type named `type_name`, whatever its key (`loader test`).
+    /// `None` when the configuration has no such type.
+    #[allow(clippy::too_many_arguments)]
+    pub fn load_object_as(
+        &self,
+        type_name: &str,
+        key: &str,
+        name: &str,
+        reader: impl Read,
+        ingested: DateTime<Utc>,
+        stats: &mut Stats,
+        emit: &mut dyn FnMut(Document),
+    ) -> Option<Outcome> {
+        let log_type = self.config.get(type_name)?;
+        stats.objects += 1;
+        Some(self.load_as(log_type, key, name, reader, ingested, stats, emit))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn load_as(
+        &self,
+        log_type: &LogType,
+        key: &str,
+        name: &str,
+        reader: impl Read,
+        ingested: DateTime<Utc>,
+        stats: &mut Stats,
+        emit: &mut dyn FnMut(Document),
+    ) -> Outcome {
         stats
             .per_type
             .entry(log_type.name.clone())
@@ -266,7 +331,10 @@ impl Pipeline {
         let mut state = ObjectState {
             pipeline: self,
             log_type,
-            parser,
+            parser: log_type.parser,
+            // Only a user file's mapping of a built-in type costs anything per record.
+            map_builtin: log_type.parser.is_some() && log_type.has_mapping(),
+            exclusions: self.exclusions.for_type(&log_type.name),
             ctx,
             ingested_text,
             name,
@@ -308,7 +376,10 @@ impl Pipeline {
 struct ObjectState<'p, 'e> {
     pipeline: &'p Pipeline,
     log_type: &'p LogType,
-    parser: ParserKind,
+    /// `None`: a configured type, normalized from its `ecs` lines.
+    parser: Option<ParserKind>,
+    map_builtin: bool,
+    exclusions: &'p [Rule],
     ctx: Context<'p>,
     ingested_text: String,
     name: &'p str,
@@ -341,6 +412,14 @@ impl ObjectState<'_, '_> {
             }
             Item::Record(record) => {
                 self.type_stats().records += 1;
+                // Exclusion rules look at the original record, before normalization.
+                if !self.exclusions.is_empty()
+                    && let Some(rule) = exclude::first_match(self.exclusions, &record.value)
+                {
+                    *self.stats.excluded.entry(rule.label.clone()).or_default() += 1;
+                    self.type_stats().excluded += 1;
+                    return;
+                }
                 self.out.clear();
                 // A record can yield several documents (the findings of one Security Hub
                 // event); those finished before a bad one are still loaded.
@@ -379,7 +458,11 @@ impl ObjectState<'_, '_> {
     fn normalize(&mut self, value: Value) -> Result<(), NormalizeError> {
         let ctx = &self.ctx;
         let out = &mut self.out;
-        match self.parser {
+        let geo = self.pipeline.geo.as_deref();
+        let Some(parser) = self.parser else {
+            return configured::normalize(value, self.log_type, geo, ctx, out);
+        };
+        let result = match parser {
             ParserKind::CloudTrail => cloudtrail::normalize(value, ctx, out),
             ParserKind::VpcFlow => vpcflow::normalize(value, ctx, out),
             ParserKind::Waf => waf::normalize(value, ctx, out),
@@ -389,7 +472,13 @@ impl ObjectState<'_, '_> {
             ParserKind::CloudWatch => {
                 cloudwatch::normalize_with(value, ctx, &self.pipeline.routes, out)
             }
+        };
+        if self.map_builtin {
+            for n in out.iter_mut() {
+                configured::apply_mapping(&mut n.doc, self.log_type, geo);
+            }
         }
+        result
     }
 
     /// The index name, computed once per type and local day (records of an object are

@@ -1,9 +1,16 @@
 //! The command line: `loader load PATH...` over local files or folders laid out like the bucket,
-//! and `loader bench` (throughput per core of every built-in type).
+//! `loader bench` (throughput per core of every built-in type), and the commands that check a
+//! user configuration: `check-config`, `test` and `explain`.
 
+mod check_config;
+mod explain;
 mod load;
+mod setup;
+mod test;
 
 pub use load::{load_paths, objects};
+pub use setup::{build_pipeline, load_exclusions};
+pub use test::diff;
 
 use crate::bench;
 use crate::config::{Config, ConfigError};
@@ -45,6 +52,48 @@ pub enum Command {
         /// The load time to record (RFC 3339), for reproducible output. Default: now.
         #[arg(long)]
         ingested: Option<DateTime<Utc>>,
+        /// Exclusion rules (`exclude_log_patterns.csv`): matching records are counted, not loaded.
+        #[arg(long)]
+        exclusions: Option<PathBuf>,
+    },
+    /// Validates the built-in and user definitions (and exclusion rules), lists the types in
+    /// detection order, or prints the effective settings of one type after overrides.
+    CheckConfig {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Print every effective setting of this type, with where it was written.
+        #[arg(long = "type")]
+        type_name: Option<String>,
+        #[arg(long)]
+        exclusions: Option<PathBuf>,
+    },
+    /// Normalizes a sample file as one type and prints the documents (JSON); with
+    /// `--expected`, compares them field by field. Exits non-zero on a difference or a record
+    /// that does not load.
+    Test {
+        #[arg(long = "type")]
+        type_name: String,
+        file: PathBuf,
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The documents expected: the JSON array `loader test` prints (or a golden
+        /// fixture's `expected.json`, documents under `documents`).
+        #[arg(long)]
+        expected: Option<PathBuf>,
+        /// The object key to assume (account, region, `@log_s3key`). Default: the file path.
+        #[arg(long)]
+        key: Option<String>,
+        #[arg(long)]
+        exclusions: Option<PathBuf>,
+        /// The load time to record (RFC 3339). Default: now.
+        #[arg(long)]
+        ingested: Option<DateTime<Utc>>,
+    },
+    /// Says which type an object key is detected as, and why each type matches or not.
+    Explain {
+        key: String,
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Measures records per second on one core, from gzip bytes to bulk lines, on generated
     /// input.
@@ -70,6 +119,12 @@ pub enum CliError {
     Write(io::Error),
     #[error("unknown benchmark type `{0}` (known: {known})", known = bench::TYPES.join(", "))]
     UnknownBenchType(String),
+    #[error(transparent)]
+    Exclusions(#[from] crate::exclude::ExclusionError),
+    #[error("no log type named `{name}` (known: {known})")]
+    UnknownType { name: String, known: String },
+    #[error("{0}")]
+    TestFailed(String),
 }
 
 /// Builds the configuration: the bundled file, and the user's over it.
@@ -99,8 +154,9 @@ pub fn run(cli: Cli, err: &mut dyn Write) -> Result<(), CliError> {
             bulk,
             config,
             ingested,
+            exclusions,
         } => {
-            let pipeline = Pipeline::new(load_config(config.as_deref())?);
+            let pipeline = build_pipeline(config.as_deref(), exclusions.as_deref())?;
             let ingested = ingested.unwrap_or_else(Utc::now);
             let stats = match out {
                 Some(path) => {
@@ -118,6 +174,42 @@ pub fn run(cli: Cli, err: &mut dyn Write) -> Result<(), CliError> {
                 .map_err(CliError::Write)?;
             Ok(())
         }
+        Command::CheckConfig {
+            config,
+            type_name,
+            exclusions,
+        } => check_config::run(
+            config.as_deref(),
+            type_name.as_deref(),
+            exclusions.as_deref(),
+            &mut io::stdout().lock(),
+        ),
+        Command::Test {
+            type_name,
+            file,
+            config,
+            expected,
+            key,
+            exclusions,
+            ingested,
+        } => test::run(
+            &test::Args {
+                type_name,
+                file,
+                config,
+                expected,
+                key,
+                exclusions,
+                ingested: ingested.unwrap_or_else(Utc::now),
+            },
+            &mut io::stdout().lock(),
+            err,
+        ),
+        Command::Explain { key, config } => explain::run(
+            &load_config(config.as_deref())?,
+            &key,
+            &mut io::stdout().lock(),
+        ),
         Command::Bench { records, types } => {
             for t in &types {
                 if !bench::TYPES.contains(&t.as_str()) {

@@ -6,6 +6,7 @@ pub mod ini;
 
 use chrono::FixedOffset;
 use regex::Regex;
+use serde_json::Value;
 
 pub use ini::{Ini, IniError, Origin};
 
@@ -86,6 +87,33 @@ pub enum TimestampFormat {
     Pattern(String),
 }
 
+/// Where the value of an ECS field comes from: `a b c` takes the first of these original
+/// fields that is present, `[a, b]` makes a list of every one present.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EcsSource {
+    First(Vec<String>),
+    List(Vec<String>),
+}
+
+/// One `<ecs.field> = <source fields>` line named by the `ecs` key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EcsMapping {
+    pub field: String,
+    pub source: EcsSource,
+}
+
+/// One effective key of a type after overrides, for `loader check-config`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setting {
+    pub key: String,
+    pub value: String,
+    /// `file:line` where the value was written.
+    pub origin: String,
+}
+
+/// The ECS objects `geoip` may name: their `.ip` gets `.geo` and `.as`.
+pub const GEOIP_TARGETS: &[&str] = &["source", "destination", "client", "server"];
+
 /// One log type, validated.
 #[derive(Debug, Clone)]
 pub struct LogType {
@@ -109,6 +137,22 @@ pub struct LogType {
     pub timestamp_format: TimestampFormat,
     pub timestamp_tz: FixedOffset,
     pub loggroup: Option<Regex>,
+    /// `ecs` and its field lines, in the order `ecs` lists them.
+    pub ecs: Vec<EcsMapping>,
+    /// `static_ecs`: fields set to a fixed value.
+    pub static_ecs: Vec<(String, Value)>,
+    /// `geoip`: ECS objects (`source`, `destination`) whose `.ip` is looked up.
+    pub geoip: Vec<String>,
+    /// Every key visible in the section, resolved, with where it was written.
+    pub settings: Vec<Setting>,
+}
+
+impl LogType {
+    /// Whether the user file maps fields of this type (`ecs`, `static_ecs` or `geoip`). Built-in
+    /// types without one pay nothing for the configured mapping.
+    pub fn has_mapping(&self) -> bool {
+        !self.ecs.is_empty() || !self.static_ecs.is_empty() || !self.geoip.is_empty()
+    }
 }
 
 /// Every type, in detection order.
@@ -143,6 +187,8 @@ const KNOWN_KEYS: &[&str] = &[
     "ecs",
     "static_ecs",
     "geoip",
+    // Deprecated by the es-loader, still read: `timestamp = <key>[,<format>]`.
+    "timestamp",
 ];
 
 impl Config {
@@ -299,17 +345,40 @@ impl SectionReader<'_> {
                 ));
             }
         };
-        let timestamp_format = match self.opt("timestamp_format")?.as_deref() {
+        // The es-loader's older `timestamp = <key>[,<format>]` wins over the newer keys, as
+        // there.
+        let legacy = self.opt("timestamp")?;
+        let (legacy_key, legacy_format) = match legacy.as_deref() {
+            Some(v) => match v.split_once(',') {
+                Some((k, f)) => (Some(k.trim().to_owned()), Some(f.trim().to_owned())),
+                None => (Some(v.to_owned()), None),
+            },
+            None => (None, None),
+        };
+        let format_key = if legacy_format.is_some() {
+            "timestamp"
+        } else {
+            "timestamp_format"
+        };
+        let format_value = match legacy_format {
+            Some(f) => Some(f),
+            None => self.opt("timestamp_format")?,
+        };
+        let timestamp_format = match format_value.as_deref() {
             None | Some("iso8601") => TimestampFormat::Iso8601,
             Some("epoch") => TimestampFormat::Epoch,
             Some("syslog") => TimestampFormat::Syslog,
             Some(pattern) if pattern.contains('%') => TimestampFormat::Pattern(pattern.to_owned()),
             Some(other) => {
                 return Err(self.invalid(
-                    "timestamp_format",
+                    format_key,
                     format!("`{other}` is not iso8601, epoch, syslog or a strftime pattern"),
                 ));
             }
+        };
+        let timestamp_key = match legacy_key {
+            Some(k) => Some(k),
+            None => self.opt("timestamp_key")?,
         };
         Ok(LogType {
             name: self.section.to_owned(),
@@ -328,18 +397,137 @@ impl SectionReader<'_> {
             index_tz: self.offset("index_tz")?,
             doc_id: self.opt("doc_id")?,
             doc_id_suffix: self.opt("doc_id_suffix")?,
-            timestamp_key: self.opt("timestamp_key")?,
+            timestamp_key,
             timestamp_format,
             timestamp_tz: self.offset("timestamp_tz")?,
             loggroup: self.regex("loggroup")?,
+            ecs: self.ecs()?,
+            static_ecs: self.static_ecs()?,
+            geoip: self.geoip()?,
+            settings: self.settings()?,
         })
+    }
+
+    /// The fields listed by `key` (`ecs` or `static_ecs`), each with its own value line.
+    fn listed(&self, key: &str) -> Result<Vec<(String, String)>, ConfigError> {
+        let Some(list) = self.opt(key)? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for field in list.split_whitespace() {
+            let field = field.to_lowercase();
+            if out.iter().any(|(f, _)| *f == field) {
+                continue;
+            }
+            let value = self.opt(&field)?.ok_or_else(|| {
+                self.invalid(
+                    key,
+                    format!("lists `{field}`, but the section has no `{field} = ...` line"),
+                )
+            })?;
+            out.push((field, value));
+        }
+        Ok(out)
+    }
+
+    fn ecs(&self) -> Result<Vec<EcsMapping>, ConfigError> {
+        self.listed("ecs")?
+            .into_iter()
+            .map(|(field, value)| {
+                let source = match list_items(&value) {
+                    Some(items) => EcsSource::List(items),
+                    None => EcsSource::First(value.split_whitespace().map(str::to_owned).collect()),
+                };
+                let empty = match &source {
+                    EcsSource::First(v) | EcsSource::List(v) => v.is_empty(),
+                };
+                if empty {
+                    return Err(self.invalid(&field, "names no source field"));
+                }
+                Ok(EcsMapping { field, source })
+            })
+            .collect()
+    }
+
+    fn static_ecs(&self) -> Result<Vec<(String, Value)>, ConfigError> {
+        Ok(self
+            .listed("static_ecs")?
+            .into_iter()
+            .map(|(field, value)| {
+                let value = match list_items(&value) {
+                    Some(items) => Value::Array(items.into_iter().map(Value::String).collect()),
+                    None => Value::String(value),
+                };
+                (field, value)
+            })
+            .collect())
+    }
+
+    fn geoip(&self) -> Result<Vec<String>, ConfigError> {
+        let Some(value) = self.opt("geoip")? else {
+            return Ok(Vec::new());
+        };
+        value
+            .split_whitespace()
+            .map(|target| {
+                if GEOIP_TARGETS.contains(&target) {
+                    Ok(target.to_owned())
+                } else {
+                    Err(self.invalid(
+                        "geoip",
+                        format!("`{target}` is not one of {}", GEOIP_TARGETS.join(", ")),
+                    ))
+                }
+            })
+            .collect()
+    }
+
+    fn settings(&self) -> Result<Vec<Setting>, ConfigError> {
+        let mut out = Vec::new();
+        for key in self.ini.keys(self.section) {
+            let value = self.ini.get(self.section, key)?.unwrap_or_default();
+            let origin = self
+                .ini
+                .origin(self.section, key)
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            out.push(Setting {
+                key: key.to_owned(),
+                value,
+                origin,
+            });
+        }
+        Ok(out)
     }
 }
 
-/// `+09:00`, `-04:30`, `+0000`, `Z` → an offset.
+/// `[a, b]` → `["a", "b"]`; anything else `None`.
+fn list_items(value: &str) -> Option<Vec<String>> {
+    let inner = value.strip_prefix('[')?.strip_suffix(']')?;
+    Some(
+        inner
+            .split(',')
+            .map(|s| s.trim().trim_matches(|c| c == '\'' || c == '"').to_owned())
+            .filter(|s| !s.is_empty())
+            .collect(),
+    )
+}
+
+/// `+09:00`, `-04:30`, `+0000`, `Z` → an offset; also hours as the es-loader writes them
+/// (`9`, `-4.5`, `0`).
 pub fn parse_offset(value: &str) -> Option<FixedOffset> {
     if value == "Z" || value == "UTC" {
         return FixedOffset::east_opt(0);
+    }
+    let body = value.trim_start_matches(['+', '-']);
+    if !value.contains(':')
+        && (body.len() <= 2 || body.contains('.'))
+        && let Ok(hours) = value.parse::<f64>()
+    {
+        if !hours.is_finite() || hours.abs() >= 24.0 {
+            return None;
+        }
+        return FixedOffset::east_opt((hours * 3600.0).round() as i32);
     }
     let (sign, rest) = match value.as_bytes().first()? {
         b'+' => (1, &value[1..]),
@@ -453,6 +641,115 @@ mod tests {
     }
 
     #[test]
+    fn ecs_static_ecs_geoip_and_the_older_timestamp_key() {
+        let config = Config::with_user_file(
+            "user.ini",
+            "[web]\ns3_key = web/\nindex_name = log-web\ntimestamp = datetime\n\
+timestamp_format = %d/%b/%Y:%H:%M:%S %z\ntimestamp_tz = 9\n\
+ecs = source.ip\n  user.name related.user\nsource.ip = xff remotehost\nuser.name = authuser\n\
+related.user = [authuser, rfc931]\nstatic_ecs = event.category\nevent.category = [web]\ngeoip = source\n",
+        )
+        .expect("valid");
+        assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+        let web = config.get("web").expect("web");
+        assert_eq!(web.timestamp_key.as_deref(), Some("datetime"));
+        assert_eq!(
+            web.timestamp_format,
+            TimestampFormat::Pattern("%d/%b/%Y:%H:%M:%S %z".into())
+        );
+        assert_eq!(web.timestamp_tz.local_minus_utc(), 9 * 3600);
+        assert_eq!(
+            web.ecs,
+            [
+                EcsMapping {
+                    field: "source.ip".into(),
+                    source: EcsSource::First(vec!["xff".into(), "remotehost".into()])
+                },
+                EcsMapping {
+                    field: "user.name".into(),
+                    source: EcsSource::First(vec!["authuser".into()])
+                },
+                EcsMapping {
+                    field: "related.user".into(),
+                    source: EcsSource::List(vec!["authuser".into(), "rfc931".into()])
+                },
+            ]
+        );
+        assert_eq!(
+            web.static_ecs,
+            [("event.category".to_owned(), serde_json::json!(["web"]))]
+        );
+        assert_eq!(web.geoip, ["source"]);
+        assert!(web.has_mapping());
+        let legacy = Config::with_user_file(
+            "user.ini",
+            "[web]\ns3_key = web/\nindex_name = log-web\ntimestamp = time,epoch\n",
+        )
+        .expect("valid");
+        let web = legacy.get("web").expect("web");
+        assert_eq!(web.timestamp_key.as_deref(), Some("time"));
+        assert_eq!(web.timestamp_format, TimestampFormat::Epoch);
+        assert!(!web.has_mapping());
+    }
+
+    #[test]
+    fn mapping_errors_name_file_line_section_and_key() {
+        for (text, expected) in [
+            (
+                "[web]\ns3_key = web/\nindex_name = i\necs = source.ip user.name\nsource.ip = a\n",
+                "user.ini:4: [web] ecs: lists `user.name`, but the section has no `user.name = ...` line",
+            ),
+            (
+                "[web]\ns3_key = web/\nindex_name = i\ngeoip = source host\n",
+                "user.ini:4: [web] geoip: `host` is not one of source, destination, client, server",
+            ),
+            (
+                "[web]\ns3_key = web/\nindex_name = i\ntimestamp = t,soon\n",
+                "user.ini:4: [web] timestamp: `soon` is not iso8601",
+            ),
+            (
+                "[web]\ns3_key = web/\nindex_name = i\nlog_pattern = (?P<a>x\n",
+                "user.ini:4: [web] log_pattern: invalid regular expression `(?P<a>x`",
+            ),
+        ] {
+            let err = Config::with_user_file("user.ini", text)
+                .expect_err(text)
+                .to_string();
+            assert!(err.starts_with(expected), "{err}");
+        }
+    }
+
+    #[test]
+    fn default_inheritance_and_references_across_sections() {
+        let config = Config::with_user_file(
+            "user.ini",
+            "[DEFAULT]\nindex_rotation = daily\nindex_tz = +09:00\n\
+[web]\ns3_key = UserLogs/web/\nindex_name = log-web\n\
+[web-error]\ns3_key = ${web:s3_key}error/\nindex_name = ${web:index_name}-error\nindex_rotation = yearly\n",
+        )
+        .expect("valid");
+        let web = config.get("web").expect("web");
+        assert_eq!(web.index_rotation, Rotation::Daily);
+        assert_eq!(web.index_tz.local_minus_utc(), 9 * 3600);
+        let error = config.get("web-error").expect("web-error");
+        assert_eq!(error.s3_key.as_str(), "UserLogs/web/error/");
+        assert_eq!(error.index_name, "log-web-error");
+        assert_eq!(error.index_rotation, Rotation::Yearly);
+        // The bundled types inherit the user's [DEFAULT] too, unless they set the key.
+        assert_eq!(
+            config.get("cloudtrail").expect("ct").index_rotation,
+            Rotation::Daily
+        );
+        let setting = error
+            .settings
+            .iter()
+            .find(|s| s.key == "index_name")
+            .expect("listed");
+        assert_eq!(setting.value, "log-web-error");
+        assert_eq!(setting.origin, "user.ini:9");
+    }
+
+    #[test]
     fn offsets() {
         assert_eq!(
             parse_offset("+09:00").map(|o| o.local_minus_utc()),
@@ -463,6 +760,17 @@ mod tests {
             Some(-16200)
         );
         assert_eq!(parse_offset("0900"), None);
+        assert_eq!(
+            parse_offset("+0900").map(|o| o.local_minus_utc()),
+            Some(32400)
+        );
+        assert_eq!(parse_offset("9").map(|o| o.local_minus_utc()), Some(32400));
+        assert_eq!(
+            parse_offset("-4.5").map(|o| o.local_minus_utc()),
+            Some(-16200)
+        );
+        assert_eq!(parse_offset("0").map(|o| o.local_minus_utc()), Some(0));
+        assert_eq!(parse_offset("24"), None);
         assert_eq!(parse_offset("+25:00"), None);
     }
 }

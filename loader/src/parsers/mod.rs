@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 
 pub mod cloudtrail;
 pub mod cloudwatch;
+pub mod configured;
 pub mod guardduty;
 pub mod linux_secure;
 pub mod securityhub;
@@ -70,4 +71,7 @@ pub enum NormalizeError {
     MissingField(&'static str),
     #[error("field `{field}` is invalid: {reason}")]
     InvalidField { field: &'static str, reason: String },
+    /// A field named by the configuration (`timestamp_key`, ...).
+    #[error("field `{field}` is invalid: {reason}")]
+    ConfiguredField { field: String, reason: String },
 }

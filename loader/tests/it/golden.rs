@@ -3,6 +3,9 @@
 //! `{"documents": [{"_index", "_id", "_source"}...], "errors": ["substring", ...],
 //! "skipped": null | "substring of the skip reason"}`.
 //!
+//! A type folder may hold a `user.ini`: its cases are loaded with it read over the built-in
+//! configuration (user-defined types such as `apache`).
+//!
 //! Each case is loaded with the ingest time fixed at 2026-01-01T00:00:00Z and compared field by
 //! field; every difference of every case is printed (path, expected, actual) before failing.
 //! `UPDATE_GOLDEN=1` rewrites the expected files from the actual output (review them!);
@@ -187,9 +190,19 @@ fn compare(case: &str, expected: &Value, actual: &Value, problems: &mut Vec<Stri
     }
 }
 
+/// The type folder's `user.ini` over the built-in configuration, or the built-in one alone.
+fn pipeline_for(type_dir: &Path) -> Pipeline {
+    let user = type_dir.join("user.ini");
+    let config = match std::fs::read_to_string(&user) {
+        Ok(text) => Config::with_user_file(&user.display().to_string(), &text)
+            .unwrap_or_else(|e| panic!("{}: {e}", user.display())),
+        Err(_) => Config::builtin().expect("bundled configuration"),
+    };
+    Pipeline::new(config)
+}
+
 #[test]
 fn golden_fixtures() {
-    let pipeline = Pipeline::new(Config::builtin().expect("bundled configuration"));
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();
     let mut problems = Vec::new();
     let mut cases = 0;
@@ -198,6 +211,7 @@ fn golden_fixtures() {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        let pipeline = pipeline_for(&type_dir);
         let type_cases = subdirs(&type_dir);
         if type_cases.len() < 5 {
             problems.push(format!(

@@ -1,6 +1,8 @@
 //! The loader's integration tests: one binary, one module per concern.
 
+mod geoip;
 mod golden;
 mod lambda;
 mod proptests;
 mod sink;
+mod user_config;

@@ -1,0 +1,537 @@
+//! The normalizer of a type defined only in the configuration (no Rust parser), as the
+//! es-loader's `user.ini` describes it: the record's fields (log_pattern groups, JSON, CSV or
+//! header columns) are kept as they are; `timestamp_key` and `timestamp_format` give the event
+//! time; each `<ecs.field> = <candidates>` line of `ecs` copies the first candidate present
+//! with a usable value (a number for numeric fields, an address for `.ip`; `[a, b]`: all of
+//! them, as a list); `static_ecs` sets fixed values; `geoip` adds
+//! `.geo` and `.as` for `source.ip` / `destination.ip`.
+//!
+//! [`apply_mapping`] is the same `ecs` / `static_ecs` / `geoip` step, also run after the Rust
+//! normalizer of a built-in type that a user file maps: there the user's mapping wins.
+
+use super::{Context, NormalizeError, Normalized};
+use crate::config::{EcsMapping, EcsSource, LogType, TimestampFormat};
+use crate::ecs::{self, Doc};
+use crate::geoip::GeoLookup;
+use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use serde_json::Value;
+use std::net::IpAddr;
+
+/// Normalizes one record of a configured type.
+pub fn normalize(
+    record: Value,
+    lt: &LogType,
+    geo: Option<&dyn GeoLookup>,
+    ctx: &Context<'_>,
+    out: &mut Vec<Normalized>,
+) -> Result<(), NormalizeError> {
+    let Value::Object(mut doc) = record else {
+        return Err(NormalizeError::NotAnObject);
+    };
+    let timestamp = match lt.timestamp_key.as_deref() {
+        None => None,
+        Some(key) => Some(event_time(&doc, key, lt, ctx)?),
+    };
+    apply_mapping(&mut doc, lt, geo);
+    if ecs::get_in(&doc, "event.module").is_none() {
+        ecs::set(&mut doc, "event.module", lt.name.as_str());
+    }
+    out.push(Normalized::new(doc, timestamp));
+    Ok(())
+}
+
+fn event_time(
+    doc: &Doc,
+    key: &str,
+    lt: &LogType,
+    ctx: &Context<'_>,
+) -> Result<DateTime<Utc>, NormalizeError> {
+    let invalid = |reason: String| NormalizeError::ConfiguredField {
+        field: key.to_owned(),
+        reason,
+    };
+    let value = lookup(doc, key)
+        .ok_or_else(|| invalid("is missing (it is the timestamp_key of this type)".to_owned()))?;
+    let text = match value {
+        Value::String(s) => s.trim().to_owned(),
+        Value::Number(n) => n.to_string(),
+        other => return Err(invalid(format!("`{other}` is not a time"))),
+    };
+    parse_time(&text, &lt.timestamp_format, lt.timestamp_tz, ctx.ingested).ok_or_else(|| {
+        let format = match &lt.timestamp_format {
+            TimestampFormat::Iso8601 => "iso8601",
+            TimestampFormat::Epoch => "epoch",
+            TimestampFormat::Syslog => "syslog",
+            TimestampFormat::Pattern(p) => p.as_str(),
+        };
+        invalid(format!(
+            "`{text}` does not match timestamp_format `{format}`"
+        ))
+    })
+}
+
+/// A time in `format`; `tz` applies when the text carries no offset; `reference` gives the
+/// year of syslog times.
+pub fn parse_time(
+    text: &str,
+    format: &TimestampFormat,
+    tz: FixedOffset,
+    reference: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let local = |naive: NaiveDateTime| tz.from_local_datetime(&naive).single();
+    let t = match format {
+        TimestampFormat::Epoch => {
+            let n: f64 = text.parse().ok().filter(|n: &f64| n.is_finite())?;
+            // Seconds, milliseconds or microseconds, by magnitude (as the es-loader does).
+            let micros = if n.abs() > 1e15 {
+                n
+            } else if n.abs() > 1e12 {
+                n * 1e3
+            } else {
+                n * 1e6
+            };
+            DateTime::from_timestamp_micros(micros.round() as i64)?.fixed_offset()
+        }
+        TimestampFormat::Iso8601 => DateTime::parse_from_rfc3339(text)
+            .ok()
+            .or_else(|| DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%z").ok())
+            .or_else(|| DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%z").ok())
+            .or_else(|| {
+                NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+                    .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f"))
+                    .ok()
+                    .and_then(local)
+            })
+            .or_else(|| {
+                NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                    .ok()
+                    .and_then(|d| d.and_hms_opt(0, 0, 0))
+                    .and_then(local)
+            })?,
+        TimestampFormat::Syslog => syslog_time(text, tz, reference)?,
+        TimestampFormat::Pattern(pattern) => {
+            // Python's `%f` is microseconds after a dot; chrono's `%.f` reads the dot and any
+            // number of digits.
+            let pattern = pattern.replace(".%f", "%.f");
+            DateTime::parse_from_str(text, &pattern)
+                .ok()
+                .or_else(|| {
+                    NaiveDateTime::parse_from_str(text, &pattern)
+                        .ok()
+                        .and_then(local)
+                })
+                .or_else(|| {
+                    NaiveDate::parse_from_str(text, &pattern)
+                        .ok()
+                        .and_then(|d| d.and_hms_opt(0, 0, 0))
+                        .and_then(local)
+                })?
+        }
+    };
+    Some(t.with_timezone(&Utc))
+}
+
+/// `Mmm dd HH:MM:SS[.ffffff]` without a year: the year of `reference`, or the one before when
+/// that would put the event more than a day after `reference` (a December line read in
+/// January).
+fn syslog_time(
+    text: &str,
+    tz: FixedOffset,
+    reference: DateTime<Utc>,
+) -> Option<DateTime<FixedOffset>> {
+    let mut parts = text.split_whitespace();
+    let month = parts.next()?;
+    let day = parts.next()?;
+    let time = parts.next()?;
+    let at = |year: i32| {
+        let naive = NaiveDateTime::parse_from_str(
+            &format!("{year} {month} {day} {time}"),
+            "%Y %b %d %H:%M:%S%.f",
+        )
+        .ok()?;
+        tz.from_local_datetime(&naive).single()
+    };
+    let year = reference.with_timezone(&tz).year();
+    match at(year) {
+        Some(t) if t.with_timezone(&Utc) <= reference + Duration::days(1) => Some(t),
+        _ => at(year - 1),
+    }
+}
+
+/// A dotted field of the record: a nested path, or a flat key that itself holds dots.
+fn lookup<'a>(doc: &'a Doc, field: &str) -> Option<&'a Value> {
+    doc.get(field).or_else(|| ecs::get_in(doc, field))
+}
+
+/// Present: not null, not an empty string, not `-` (the "no value" of text logs).
+fn present(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::String(s) => {
+            let s = s.trim();
+            !s.is_empty() && s != "-"
+        }
+        _ => true,
+    }
+}
+
+/// ECS fields whose type is a number: a text value is converted, or left out when it is not
+/// one (the original field keeps it).
+fn numeric(field: &str) -> bool {
+    field.ends_with(".port")
+        || field.ends_with(".bytes")
+        || field.ends_with(".packets")
+        || matches!(
+            field,
+            "http.response.status_code"
+                | "process.pid"
+                | "process.parent.pid"
+                | "process.thread.id"
+                | "event.severity"
+                | "event.duration"
+                | "event.sequence"
+                | "event.risk_score"
+        )
+}
+
+/// A value ready for `field`: trimmed text, numbers for numeric fields, valid addresses for
+/// `.ip` fields; `None` drops it.
+fn convert(field: &str, v: &Value) -> Option<Value> {
+    if !present(v) {
+        return None;
+    }
+    if numeric(field) {
+        return match v {
+            Value::Number(_) => Some(v.clone()),
+            Value::String(s) => {
+                let s = s.trim();
+                s.parse::<i64>().map(Value::from).ok().or_else(|| {
+                    s.parse::<f64>()
+                        .ok()
+                        .and_then(|f| serde_json::Number::from_f64(f).map(Value::Number))
+                })
+            }
+            _ => None,
+        };
+    }
+    if field.ends_with(".ip") {
+        let text = v.as_str()?.trim();
+        let text = text
+            .strip_prefix('[')
+            .and_then(|t| t.strip_suffix(']'))
+            .unwrap_or(text);
+        return text
+            .parse::<IpAddr>()
+            .ok()
+            .map(|ip| Value::String(ip.to_string()));
+    }
+    match v {
+        Value::String(s) => Some(Value::String(s.trim().to_owned())),
+        other => Some(other.clone()),
+    }
+}
+
+fn mapped_value(doc: &Doc, m: &EcsMapping) -> Option<Value> {
+    match &m.source {
+        EcsSource::First(candidates) => candidates
+            .iter()
+            .filter_map(|c| lookup(doc, c))
+            .find_map(|v| convert(&m.field, v)),
+        EcsSource::List(fields) => {
+            let items: Vec<Value> = fields
+                .iter()
+                .filter_map(|c| lookup(doc, c))
+                .filter_map(|v| convert(&m.field, v))
+                .collect();
+            (!items.is_empty()).then_some(Value::Array(items))
+        }
+    }
+}
+
+/// `ecs`, `static_ecs` and `geoip` of the type, over `doc`. Values are read from the
+/// document as it is before any of them is set, so one mapping does not feed another.
+pub fn apply_mapping(doc: &mut Doc, lt: &LogType, geo: Option<&dyn GeoLookup>) {
+    let values: Vec<(&str, Value)> = lt
+        .ecs
+        .iter()
+        .filter_map(|m| mapped_value(doc, m).map(|v| (m.field.as_str(), v)))
+        .collect();
+    for (field, value) in values {
+        add_related(doc, field, &value);
+        ecs::set(doc, field, value);
+    }
+    for (field, value) in &lt.static_ecs {
+        ecs::set(doc, field, value.clone());
+    }
+    if let Some(geo) = geo {
+        for target in &lt.geoip {
+            let Some(ip) = ecs::get_in(doc, &format!("{target}.ip"))
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse::<IpAddr>().ok())
+            else {
+                continue;
+            };
+            if let Some(info) = geo.lookup(ip) {
+                if !info.geo.is_empty() {
+                    ecs::set(doc, &format!("{target}.geo"), Value::Object(info.geo));
+                }
+                if !info.asn.is_empty() {
+                    ecs::set(doc, &format!("{target}.as"), Value::Object(info.asn));
+                }
+            }
+        }
+    }
+}
+
+fn add_related(doc: &mut Doc, field: &str, value: &Value) {
+    let kind = match field {
+        "source.ip" | "destination.ip" | "client.ip" | "server.ip" | "host.ip" => "ip",
+        "user.name" | "source.user.name" | "destination.user.name" => "user",
+        _ => return,
+    };
+    match value {
+        Value::String(s) => ecs::add_related(doc, kind, s),
+        Value::Array(items) => {
+            for s in items.iter().filter_map(Value::as_str) {
+                ecs::add_related(doc, kind, s);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::geoip::GeoInfo;
+    use serde_json::json;
+
+    fn lt(extra: &str) -> LogType {
+        let text = format!("[web]\ns3_key = web/\nindex_name = log-web\n{extra}");
+        Config::with_user_file("user.ini", &text)
+            .expect("valid config")
+            .get("web")
+            .expect("web")
+            .clone()
+    }
+
+    fn ctx() -> Context<'static> {
+        Context {
+            s3_key: "web/a.log",
+            key_account: None,
+            key_region: None,
+            ingested: DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+                .expect("time")
+                .with_timezone(&Utc),
+        }
+    }
+
+    fn run(lt: &LogType, record: Value) -> Result<Normalized, NormalizeError> {
+        let mut out = Vec::new();
+        normalize(record, lt, None, &ctx(), &mut out)?;
+        Ok(out.remove(0))
+    }
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s)
+            .expect("time")
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn every_timestamp_format() {
+        let r = utc("2026-01-01T00:00:00Z");
+        let utc0 = FixedOffset::east_opt(0).expect("utc");
+        let jst = FixedOffset::east_opt(9 * 3600).expect("jst");
+        let cases: [(&str, TimestampFormat, FixedOffset, &str); 12] = [
+            (
+                "2024-05-01T10:00:00Z",
+                TimestampFormat::Iso8601,
+                utc0,
+                "2024-05-01T10:00:00Z",
+            ),
+            (
+                "2024-05-01T10:00:00.5+09:00",
+                TimestampFormat::Iso8601,
+                utc0,
+                "2024-05-01T01:00:00.5Z",
+            ),
+            (
+                "2024-05-01T10:00:00+0900",
+                TimestampFormat::Iso8601,
+                utc0,
+                "2024-05-01T01:00:00Z",
+            ),
+            (
+                "2024-05-01 10:00:00",
+                TimestampFormat::Iso8601,
+                jst,
+                "2024-05-01T01:00:00Z",
+            ),
+            (
+                "1714557600",
+                TimestampFormat::Epoch,
+                utc0,
+                "2024-05-01T10:00:00Z",
+            ),
+            (
+                "1714557600123",
+                TimestampFormat::Epoch,
+                utc0,
+                "2024-05-01T10:00:00.123Z",
+            ),
+            (
+                "1714557600.5",
+                TimestampFormat::Epoch,
+                utc0,
+                "2024-05-01T10:00:00.5Z",
+            ),
+            (
+                "May  1 10:00:00",
+                TimestampFormat::Syslog,
+                utc0,
+                "2025-05-01T10:00:00Z",
+            ),
+            (
+                "Dec 31 23:59:59",
+                TimestampFormat::Syslog,
+                jst,
+                "2025-12-31T14:59:59Z",
+            ),
+            (
+                "01/May/2024:10:00:00 +0900",
+                TimestampFormat::Pattern("%d/%b/%Y:%H:%M:%S %z".into()),
+                utc0,
+                "2024-05-01T01:00:00Z",
+            ),
+            (
+                "2024/05/01 10:00:00.250",
+                TimestampFormat::Pattern("%Y/%m/%d %H:%M:%S.%f".into()),
+                jst,
+                "2024-05-01T01:00:00.25Z",
+            ),
+            (
+                "20240501",
+                TimestampFormat::Pattern("%Y%m%d".into()),
+                utc0,
+                "2024-05-01T00:00:00Z",
+            ),
+        ];
+        for (text, format, tz, expected) in cases {
+            assert_eq!(
+                parse_time(text, &format, tz, r),
+                Some(utc(expected)),
+                "{text} {format:?}"
+            );
+        }
+        assert_eq!(
+            parse_time("yesterday", &TimestampFormat::Iso8601, utc0, r),
+            None
+        );
+        assert_eq!(parse_time("12x", &TimestampFormat::Epoch, utc0, r), None);
+    }
+
+    #[test]
+    fn fields_are_kept_and_ecs_lines_map_them() {
+        let t = lt(
+            "timestamp = datetime\ntimestamp_format = %d/%b/%Y:%H:%M:%S %z\n\
+ecs = source.ip user.name http.response.status_code http.response.bytes source.port related.hosts\n\
+source.ip = client remotehost\nuser.name = authuser\nhttp.response.status_code = status\n\
+http.response.bytes = bytes\nsource.port = port\nrelated.hosts = [host1, host2]\n\
+static_ecs = event.kind event.category\nevent.kind = event\nevent.category = [web]\n",
+        );
+        let n = run(
+            &t,
+            json!({"remotehost": "2001:db8::1", "authuser": "alice", "datetime": "10/Oct/2024:13:55:36 -0700",
+                   "status": "404", "bytes": "-", "port": "x", "host1": "a", "host2": "b"}),
+        )
+        .expect("normalizes");
+        assert_eq!(n.timestamp, Some(utc("2024-10-10T20:55:36Z")));
+        let doc = Value::Object(n.doc);
+        assert_eq!(doc["remotehost"], "2001:db8::1");
+        assert_eq!(doc["source"], json!({"ip": "2001:db8::1"}));
+        assert_eq!(doc["user"]["name"], "alice");
+        assert_eq!(doc["http"], json!({"response": {"status_code": 404}}));
+        assert_eq!(doc["related"]["ip"], json!(["2001:db8::1"]));
+        assert_eq!(doc["related"]["user"], json!(["alice"]));
+        assert_eq!(doc["related"]["hosts"], json!(["a", "b"]));
+        assert_eq!(
+            doc["event"],
+            json!({"kind": "event", "category": ["web"], "module": "web"})
+        );
+    }
+
+    #[test]
+    fn the_first_usable_candidate_wins_and_invalid_addresses_are_left_out() {
+        let t = lt("ecs = source.ip\nsource.ip = xff client\n");
+        let doc = run(&t, json!({"xff": "-", "client": "192.0.2.9"}))
+            .expect("ok")
+            .doc;
+        assert_eq!(ecs::get_in(&doc, "source.ip"), Some(&json!("192.0.2.9")));
+        // A present value that is not an address gives way to the next candidate.
+        let doc = run(&t, json!({"xff": "unknown", "client": "192.0.2.9"}))
+            .expect("ok")
+            .doc;
+        assert_eq!(ecs::get_in(&doc, "source.ip"), Some(&json!("192.0.2.9")));
+        let doc = run(&t, json!({"xff": "unknown"})).expect("ok").doc;
+        assert_eq!(ecs::get_in(&doc, "source.ip"), None);
+        assert_eq!(doc.get("xff"), Some(&json!("unknown")));
+        let doc = run(&t, json!({"xff": "[2001:db8::2]"})).expect("ok").doc;
+        assert_eq!(ecs::get_in(&doc, "source.ip"), Some(&json!("2001:db8::2")));
+    }
+
+    #[test]
+    fn nested_json_sources_and_bad_timestamps() {
+        let t = lt(
+            "timestamp_key = meta.time\ntimestamp_format = epoch\necs = user.name\nuser.name = actor.name\n",
+        );
+        let n = run(
+            &t,
+            json!({"meta": {"time": 1714557600}, "actor": {"name": "bob"}}),
+        )
+        .expect("ok");
+        assert_eq!(n.timestamp, Some(utc("2024-05-01T10:00:00Z")));
+        assert_eq!(ecs::get_in(&n.doc, "user.name"), Some(&json!("bob")));
+        let err = run(&t, json!({"meta": {"time": "soon"}})).expect_err("bad time");
+        assert_eq!(
+            err.to_string(),
+            "field `meta.time` is invalid: `soon` does not match timestamp_format `epoch`"
+        );
+        let err = run(&t, json!({"actor": {}})).expect_err("no time");
+        assert!(err.to_string().contains("is missing"), "{err}");
+        assert_eq!(
+            run(&t, json!([1])).expect_err("not an object"),
+            NormalizeError::NotAnObject
+        );
+    }
+
+    #[derive(Debug)]
+    struct FakeGeo;
+    impl GeoLookup for FakeGeo {
+        fn lookup(&self, ip: IpAddr) -> Option<GeoInfo> {
+            (ip.to_string() == "192.0.2.9").then(|| {
+                let mut info = GeoInfo::default();
+                info.geo.insert("country_iso_code".into(), json!("JP"));
+                info.asn.insert("number".into(), json!(64500));
+                info
+            })
+        }
+    }
+
+    #[test]
+    fn geoip_targets_get_geo_and_as() {
+        let t = lt(
+            "ecs = source.ip destination.ip\nsource.ip = src\ndestination.ip = dst\ngeoip = source destination\n",
+        );
+        let mut doc = json!({"src": "192.0.2.9", "dst": "198.51.100.1"})
+            .as_object()
+            .cloned()
+            .expect("object");
+        apply_mapping(&mut doc, &t, Some(&FakeGeo));
+        let doc = Value::Object(doc);
+        assert_eq!(doc["source"]["geo"], json!({"country_iso_code": "JP"}));
+        assert_eq!(doc["source"]["as"], json!({"number": 64500}));
+        assert_eq!(doc["destination"], json!({"ip": "198.51.100.1"}));
+    }
+}

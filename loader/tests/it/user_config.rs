@@ -1,0 +1,502 @@
+//! User configuration end to end: the es-loader's Apache example through `loader test` and
+//! `loader load`, overrides of built-in types, exclusion rules with per-rule counts, and the
+//! `check-config` / `explain` commands, run as the built binary.
+
+use chrono::{DateTime, Utc};
+use loader::config::Config;
+use loader::exclude::Exclusions;
+use loader::pipeline::{Pipeline, Stats, load_bytes};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const INGESTED: &str = "2026-01-01T00:00:00Z";
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+fn apache_ini() -> PathBuf {
+    fixtures().join("apache/user.ini")
+}
+
+fn ingested() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(INGESTED)
+        .expect("time")
+        .with_timezone(&Utc)
+}
+
+fn loader(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_loader"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .env_remove("GEOIP_DATABASE_DIR")
+        .output()
+        .expect("the loader binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The one input object of a fixture case and its key (the path below the case folder).
+fn case_input(case: &Path) -> (PathBuf, String) {
+    let mut stack = vec![case.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("case folder").flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.file_name().is_some_and(|n| n != "expected.json") {
+                let key = p
+                    .strip_prefix(case)
+                    .expect("below the case")
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                return (p, key);
+            }
+        }
+    }
+    panic!("no input object in {}", case.display());
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().expect("UTF-8 path")
+}
+
+#[test]
+fn apache_example_through_loader_test_matches_the_golden_documents() {
+    let ini = apache_ini();
+    for case in [
+        "combined",
+        "common",
+        "ipv6",
+        "dash-bytes",
+        "firehose-date-prefix",
+    ] {
+        let dir = fixtures().join("apache").join(case);
+        let (file, key) = case_input(&dir);
+        let expected = dir.join("expected.json");
+        let out = loader(&[
+            "test",
+            "--type",
+            "apache",
+            p(&file),
+            "--config",
+            p(&ini),
+            "--key",
+            &key,
+            "--expected",
+            p(&expected),
+            "--ingested",
+            INGESTED,
+        ]);
+        let stderr = text(&out.stderr);
+        assert!(out.status.success(), "{case}: {stderr}");
+        assert!(stderr.contains("the documents match"), "{case}: {stderr}");
+        let docs: Value = serde_json::from_slice(&out.stdout).expect("a JSON array");
+        let golden: Value =
+            serde_json::from_str(&std::fs::read_to_string(&expected).expect("golden"))
+                .expect("JSON");
+        assert_eq!(docs, golden["documents"], "{case}");
+        assert_eq!(docs.as_array().map(Vec::len), Some(3), "{case}");
+    }
+}
+
+#[test]
+fn loader_test_reports_differences_and_bad_lines_with_an_exit_code() {
+    let dir = fixtures().join("apache/combined");
+    let (file, key) = case_input(&dir);
+    let mut golden: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).expect("golden"))
+            .expect("JSON");
+    let docs = golden["documents"].take();
+    let mut docs = docs;
+    docs[0]["_source"]["http"]["response"]["status_code"] = Value::from(999);
+    // Without event.ingested in the expected document, the load time is not compared.
+    if let Some(event) = docs[1]["_source"]["event"].as_object_mut() {
+        event.remove("ingested");
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let expected = tmp.path().join("expected.json");
+    std::fs::write(&expected, serde_json::to_vec(&docs).expect("json")).expect("write");
+    let out = loader(&[
+        "test",
+        "--type",
+        "apache",
+        p(&file),
+        "--config",
+        p(&apache_ini()),
+        "--key",
+        &key,
+        "--expected",
+        p(&expected),
+        "--ingested",
+        INGESTED,
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "difference: [0]._source.http.response.status_code: expected 999, actual 200"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("1 differences from"), "{stderr}");
+    assert_eq!(stderr.matches("difference: ").count(), 1, "{stderr}");
+
+    let (file, key) = case_input(&fixtures().join("apache/unmatched-lines"));
+    let out = loader(&[
+        "test",
+        "--type",
+        "apache",
+        p(&file),
+        "--config",
+        p(&apache_ini()),
+        "--key",
+        &key,
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("line 2: the line does not match log_pattern"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("2 records did not load"), "{stderr}");
+    let docs: Value = serde_json::from_slice(&out.stdout).expect("a JSON array");
+    assert_eq!(docs.as_array().map(Vec::len), Some(2));
+
+    let out = loader(&["test", "--type", "nginx", p(&file)]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("no log type named `nginx`"));
+}
+
+#[test]
+fn apache_example_through_loader_load() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out_file = tmp.path().join("docs.ndjson");
+    let out = loader(&[
+        "load",
+        p(&fixtures().join("apache")),
+        "--config",
+        p(&apache_ini()),
+        "--ingested",
+        INGESTED,
+        "--out",
+        p(&out_file),
+    ]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("apache: objects 6, records 19, documents 17, errors 2"),
+        "{stderr}"
+    );
+    let written = std::fs::read_to_string(&out_file).expect("output");
+    let docs: Vec<Value> = written
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("NDJSON"))
+        .collect();
+    // The same documents as the golden cases (ids hash the raw lines), each in its index.
+    let mut golden_ids = BTreeSet::new();
+    for entry in std::fs::read_dir(fixtures().join("apache"))
+        .expect("apache")
+        .flatten()
+    {
+        let expected = entry.path().join("expected.json");
+        if let Ok(text) = std::fs::read_to_string(&expected) {
+            let v: Value = serde_json::from_str(&text).expect("JSON");
+            for d in v["documents"].as_array().expect("documents") {
+                golden_ids.insert(d["_id"].as_str().expect("id").to_owned());
+            }
+        }
+    }
+    let ids: BTreeSet<String> = docs
+        .iter()
+        .map(|d| d["_id"].as_str().expect("id").to_owned())
+        .collect();
+    assert_eq!(ids, golden_ids);
+    assert!(docs.iter().all(|d| d["_index"] == "log-web-apache-2024-05"));
+    let firehose: Vec<&Value> = docs
+        .iter()
+        .filter(|d| {
+            d["_source"]["@log_s3key"]
+                .as_str()
+                .is_some_and(|k| k.contains("/access_log/2024/05/06/13/"))
+        })
+        .collect();
+    assert_eq!(firehose.len(), 3);
+    assert_eq!(firehose[2]["_source"]["source"]["ip"], "2001:db8::61");
+    assert_eq!(firehose[2]["_source"]["user"]["name"], "dave");
+}
+
+fn load_case(pipeline: &Pipeline, case: &str) -> (Vec<loader::pipeline::Document>, Stats) {
+    let (file, key) = case_input(&fixtures().join(case));
+    let bytes = std::fs::read(file).expect("fixture");
+    let (docs, stats, _) = load_bytes(pipeline, &key, &bytes, ingested());
+    (docs, stats)
+}
+
+#[test]
+fn overrides_change_index_names_through_defaults_and_references() {
+    let builtin = Pipeline::new(Config::builtin().expect("config"));
+    let (docs, _) = load_case(&builtin, "cloudtrail/org-trail-management-and-data");
+    assert!(docs.iter().all(|d| d.index == "log-aws-cloudtrail-2024-05"));
+
+    let daily = Pipeline::new(
+        Config::with_user_file("user.ini", "[cloudtrail]\nindex_rotation = daily\n")
+            .expect("config"),
+    );
+    let (docs, _) = load_case(&daily, "cloudtrail/org-trail-management-and-data");
+    assert_eq!(docs.len(), 3);
+    assert!(
+        docs.iter()
+            .all(|d| d.index == "log-aws-cloudtrail-2024-05-01"),
+        "{:?}",
+        docs.iter().map(|d| &d.index).collect::<Vec<_>>()
+    );
+
+    // [DEFAULT] reaches every type; ${section:key} copies another type's value; index_tz moves
+    // the period.
+    let user = "[DEFAULT]\nindex_suffix = org1\n\n[cloudtrail]\nindex_rotation = daily\n\n\
+[vpcflowlogs]\nindex_rotation = ${cloudtrail:index_rotation}\nindex_tz = -09:00\n";
+    let pipeline = Pipeline::new(Config::with_user_file("user.ini", user).expect("config"));
+    let (docs, _) = load_case(&pipeline, "cloudtrail/org-trail-management-and-data");
+    assert!(
+        docs.iter()
+            .all(|d| d.index == "log-aws-cloudtrail-org1-2024-05-01")
+    );
+    let (docs, _) = load_case(&pipeline, "vpcflowlogs/v2-default");
+    assert!(!docs.is_empty());
+    // The flows start at 2024-05-01T00:0x UTC: still April 30th at -09:00.
+    assert!(
+        docs.iter()
+            .all(|d| d.index == "log-aws-vpcflowlogs-org1-2024-04-30"),
+        "{:?}",
+        docs.iter().map(|d| &d.index).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_user_mapping_on_a_built_in_type_wins_after_its_normalizer() {
+    let user = "[cloudtrail]\necs = event.dataset user.name\nevent.dataset = eventSource\n\
+user.name = userIdentity.userName userIdentity.sessionContext.sessionIssuer.userName\n\
+static_ecs = labels.team\nlabels.team = security\n";
+    let pipeline = Pipeline::new(Config::with_user_file("user.ini", user).expect("config"));
+    let (docs, _) = load_case(&pipeline, "cloudtrail/org-trail-management-and-data");
+    let first = &docs[0].source;
+    assert_eq!(
+        loader::ecs::get_in(first, "event.dataset"),
+        first.get("eventSource")
+    );
+    assert!(
+        docs.iter().all(
+            |d| loader::ecs::get_in(&d.source, "labels.team") == Some(&Value::from("security"))
+        )
+    );
+}
+
+const EXCLUSIONS: &str = "log_type,field,pattern,pattern_type,comment
+cloudtrail,userIdentity.invokedBy,.*\\.amazonaws\\.com,regex,calls made by AWS services
+cloudtrail,eventName,GetObject,text,data events
+cloudtrail,eventName,Get,text,exact match only: removes nothing
+vpcflowlogs,srcaddr,203\\.0\\.113\\..*,regex,scanners
+vpcflowlogs,dstport,53,text,DNS
+vpcflowlogs,srcaddr,10.0.1,text,exact match only: removes nothing
+";
+
+#[test]
+fn exclusion_rules_of_both_kinds_with_per_rule_counts() {
+    let exclusions = Exclusions::parse("exclude_log_patterns.csv", EXCLUSIONS).expect("rules");
+    let pipeline = Pipeline::new(Config::builtin().expect("config")).with_exclusions(exclusions);
+
+    let (docs, stats) = load_case(&pipeline, "cloudtrail/org-trail-management-and-data");
+    let names: Vec<&str> = docs
+        .iter()
+        .filter_map(|d| d.source.get("eventName").and_then(Value::as_str))
+        .collect();
+    assert_eq!(names, ["StartInstances"]);
+    assert_eq!(stats.per_type["cloudtrail"].excluded, 2);
+    assert_eq!(stats.per_type["cloudtrail"].records, 3);
+    let counts: Vec<(&str, u64)> = stats
+        .excluded
+        .iter()
+        .map(|(k, v)| (k.as_str(), *v))
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            (
+                "exclude_log_patterns.csv:2 cloudtrail userIdentity.invokedBy=.*\\.amazonaws\\.com (regex)",
+                1
+            ),
+            (
+                "exclude_log_patterns.csv:3 cloudtrail eventName=GetObject (text)",
+                1
+            ),
+        ]
+    );
+
+    let (docs, stats) = load_case(&pipeline, "vpcflowlogs/v2-default");
+    let kept: Vec<(&str, &str)> = docs
+        .iter()
+        .map(|d| {
+            (
+                d.source["srcaddr"].as_str().unwrap_or_default(),
+                d.source["dstaddr"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            ("10.0.1.15", "198.51.100.20"),
+            ("198.51.100.20", "10.0.1.15")
+        ]
+    );
+    assert_eq!(stats.per_type["vpcflowlogs"].excluded, 3);
+    assert_eq!(
+        stats
+            .excluded
+            .get("exclude_log_patterns.csv:5 vpcflowlogs srcaddr=203\\.0\\.113\\..* (regex)"),
+        Some(&2)
+    );
+    assert_eq!(
+        stats
+            .excluded
+            .get("exclude_log_patterns.csv:6 vpcflowlogs dstport=53 (text)"),
+        Some(&1)
+    );
+    assert_eq!(stats.excluded.len(), 2, "{:?}", stats.excluded);
+    assert!(
+        stats.summary().contains(
+            "  excluded by exclude_log_patterns.csv:6 vpcflowlogs dstport=53 (text): 1\n"
+        )
+    );
+}
+
+#[test]
+fn load_with_an_exclusions_file_prints_the_counts() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let csv = tmp.path().join("exclude_log_patterns.csv");
+    std::fs::write(&csv, EXCLUSIONS).expect("write");
+    let out = loader(&[
+        "load",
+        p(&fixtures().join("vpcflowlogs/v2-default")),
+        p(&fixtures().join("cloudtrail/org-trail-management-and-data")),
+        "--exclusions",
+        p(&csv),
+        "--ingested",
+        INGESTED,
+    ]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(text(&out.stdout).lines().count(), 3, "{stderr}");
+    assert!(
+        stderr.contains("  cloudtrail: excluded records 2\n"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("  vpcflowlogs: excluded records 3\n"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("srcaddr=203\\.0\\.113\\..* (regex): 2\n"),
+        "{stderr}"
+    );
+
+    std::fs::write(
+        &csv,
+        "log_type,field,pattern,pattern_type,comment\nwaf,a,b,text,\nwaf,a,b,wildcard,\n",
+    )
+    .expect("write");
+    let out = loader(&["load", p(&fixtures().join("waf")), "--exclusions", p(&csv)]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("exclude_log_patterns.csv:3: pattern_type `wildcard` is not text or regex"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn check_config_shows_effective_settings_and_reports_a_bad_regex_with_its_location() {
+    let out = loader(&["check-config", "--config", p(&apache_ini())]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(stdout.contains("log types"), "{stdout}");
+    assert!(
+        stdout.contains("  apache: s3_key `UserLogs/apache/access.*\\.log`, text, index log-web-apache-2024-05, normalizer configured (10 ecs fields)"),
+        "{stdout}"
+    );
+    let out = loader(&[
+        "check-config",
+        "--config",
+        p(&apache_ini()),
+        "--type",
+        "apache",
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success());
+    let ini = apache_ini().display().to_string();
+    let line = |key: &str| {
+        stdout
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(key))
+            .map(|l| l.split_whitespace().skip(1).collect::<Vec<_>>().join(" "))
+            .unwrap_or_default()
+    };
+    assert_eq!(line("index_name"), format!("= log-web-apache # {ini}:8"));
+    assert!(
+        line("index_rotation").starts_with("= monthly # aws.ini:"),
+        "{stdout}"
+    );
+    assert!(line("timestamp").starts_with("= datetime # "), "{stdout}");
+    assert!(
+        stdout.contains("# ecs source.ip <- first present of remotehost\n"),
+        "{stdout}"
+    );
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let bad = tmp.path().join("user.ini");
+    std::fs::write(
+        &bad,
+        "[apache]\ns3_key = UserLogs/apache/\nindex_name = log-web-apache\n\nlog_pattern = ^(?P<host>\\S+ [\n",
+    )
+    .expect("write");
+    let out = loader(&["check-config", "--config", p(&bad)]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{}:5: [apache] log_pattern: invalid regular expression `^(?P<host>\\S+ [`",
+            bad.display()
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn explain_names_the_type_and_why_the_others_do_not_match() {
+    let out = loader(&[
+        "explain",
+        "UserLogs/apache/access_log/2024/05/06/13/apache-access-1-2024-05-06-13-05-12-x.log.gz",
+        "--config",
+        p(&apache_ini()),
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success());
+    assert!(
+        stdout.contains("result: detected as `apache` (normalized from its configuration)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("  cloudtrail: s3_key `"), "{stdout}");
+    assert!(stdout.contains("does not match"), "{stdout}");
+    let out = loader(&["explain", "UserLogs/apache/access.log"]);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("result: not loaded: no log type's s3_key matches the key"),
+        "{stdout}"
+    );
+}
