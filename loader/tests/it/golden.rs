@@ -211,6 +211,10 @@ fn golden_fixtures() {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        // `events/` holds the Lambda's trigger events, not a log type.
+        if type_name == "events" {
+            continue;
+        }
         let pipeline = pipeline_for(&type_dir);
         let type_cases = subdirs(&type_dir);
         if type_cases.len() < 5 {
