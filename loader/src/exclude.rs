@@ -53,21 +53,19 @@ pub struct Rule {
 
 impl Rule {
     /// Whether the original record has the field with a matching value. A list matches when
-    /// one of its items does.
+    /// one of its items does, also on the way (`findings.Id` looks into every finding).
     pub fn matches(&self, record: &Value) -> bool {
-        let mut value = record;
-        for part in &self.path {
-            value = match value {
-                Value::Object(map) => match map.get(part) {
-                    Some(v) => v,
-                    None => return false,
-                },
-                _ => return false,
-            };
-        }
-        match value {
-            Value::Array(items) => items.iter().any(|v| self.matches_scalar(v)),
-            v => self.matches_scalar(v),
+        self.matches_at(record, &self.path)
+    }
+
+    fn matches_at(&self, value: &Value, path: &[String]) -> bool {
+        match (value, path.split_first()) {
+            (Value::Array(items), _) => items.iter().any(|v| self.matches_at(v, path)),
+            (Value::Object(map), Some((first, rest))) => {
+                map.get(first).is_some_and(|v| self.matches_at(v, rest))
+            }
+            (v, None) => self.matches_scalar(v),
+            _ => false,
         }
     }
 
@@ -287,6 +285,17 @@ cloudtrail,userIdentity.invokedBy,.*\\.amazonaws\\.com,regex,sample3\n";
         let rules = ex.for_type("t");
         assert!(rules[0].matches(&json!({"port": 22})));
         assert!(rules[1].matches(&json!({"ips": ["192.0.2.1", "10.0.0.1"]})));
+        let nested = Exclusions::parse(
+            "x.csv",
+            "log_type,field,pattern,pattern_type,comment
+t,detail.findings.Id,f-2,text,
+",
+        )
+        .expect("valid");
+        let rule = &nested.for_type("t")[0];
+        assert!(rule.matches(&json!({"detail": {"findings": [{"Id": "f-1"}, {"Id": "f-2"}]}})));
+        assert!(!rule.matches(&json!({"detail": {"findings": [{"Id": "f-1"}]}})));
+        assert!(!rule.matches(&json!({"detail": {"findings": {"Id": {"x": "f-2"}}}})));
         assert_eq!(
             first_match(rules, &json!({"port": "22"})).map(|r| r.field.as_str()),
             Some("port")

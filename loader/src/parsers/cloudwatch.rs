@@ -1,21 +1,30 @@
 //! CloudWatch Logs subscription payloads written by the collector: one document per log event,
 //! the message handed to the parser its log group maps to (`loggroup` of a type in the
-//! configuration: CloudTrail, VPC Flow Logs in the default format, Linux secure logs), anything
-//! else a generic document with the message (and the message parsed as JSON in `json` when it
+//! configuration: CloudTrail, VPC Flow Logs in the default format, Linux secure logs, and types
+//! defined in a user file, parsed by their `log_pattern` or as JSON), anything else a generic
+//! document with the message (and the message parsed as JSON in `json` when it
 //! is JSON). CONTROL_MESSAGE payloads yield nothing.
 
-use super::{Context, NormalizeError, Normalized, cloudtrail, linux_secure, vpcflow};
-use crate::config::{Config, ParserKind};
+use super::{Context, NormalizeError, Normalized, cloudtrail, configured, linux_secure, vpcflow};
+use crate::config::{Config, FileFormat, LogType, ParserKind};
 use crate::ecs::{Doc, get_in, set, set_opt};
 use chrono::{DateTime, TimeZone, Utc};
 use regex::Regex;
 use serde_json::{Map, Value};
 use std::sync::OnceLock;
 
+/// How the messages of a routed log group are parsed.
+#[derive(Debug, Clone)]
+enum Target {
+    Builtin(ParserKind),
+    /// A type of the user file: `log_pattern` (text) or JSON, then its `ecs` lines.
+    Configured(Box<LogType>),
+}
+
 /// Log-group patterns and the type their messages are parsed as, in configuration order.
 #[derive(Debug, Clone, Default)]
 pub struct Routes {
-    routes: Vec<(Regex, ParserKind, String)>,
+    routes: Vec<(Regex, Target, String)>,
 }
 
 impl Routes {
@@ -24,22 +33,26 @@ impl Routes {
             .types
             .iter()
             .filter_map(|t| {
-                let kind = t.parser?;
-                let routable = matches!(
-                    kind,
-                    ParserKind::CloudTrail | ParserKind::VpcFlow | ParserKind::LinuxSecure
-                );
-                Some((t.loggroup.clone()?, kind, t.name.clone())).filter(|_| routable)
+                let target = match t.parser {
+                    Some(
+                        kind @ (ParserKind::CloudTrail
+                        | ParserKind::VpcFlow
+                        | ParserKind::LinuxSecure),
+                    ) => Target::Builtin(kind),
+                    Some(_) => return None,
+                    None => Target::Configured(Box::new(t.clone())),
+                };
+                Some((t.loggroup.clone()?, target, t.name.clone()))
             })
             .collect();
         Self { routes }
     }
 
-    fn route(&self, log_group: &str) -> Option<(ParserKind, &str)> {
+    fn route(&self, log_group: &str) -> Option<(&Target, &str)> {
         self.routes
             .iter()
             .find(|(re, _, _)| re.is_match(log_group))
-            .map(|(_, kind, name)| (*kind, name.as_str()))
+            .map(|(_, target, name)| (target, name.as_str()))
     }
 }
 
@@ -118,7 +131,10 @@ pub fn normalize_with(
             .map(str::to_owned);
         let start = out.len();
         let parse_error = match route {
-            Some((kind, type_name)) => dispatch(kind, type_name, &message, event_time, ctx, out),
+            Some((Target::Builtin(kind), type_name)) => {
+                dispatch(*kind, type_name, &message, event_time, ctx, out)
+            }
+            Some((Target::Configured(lt), _)) => configured_message(lt, &message, ctx, out),
             None => Err("no parser for this log group".to_owned()),
         };
         if let Err(reason) = parse_error {
@@ -150,6 +166,44 @@ pub fn normalize_with(
                 n.id.clone_from(&event_id);
             }
         }
+    }
+    Ok(())
+}
+
+/// A message of a log group routed to a configured type: split like a line of its objects
+/// (`log_pattern` groups, or a JSON object), then normalized from its configuration.
+fn configured_message(
+    lt: &LogType,
+    message: &str,
+    ctx: &Context<'_>,
+    out: &mut Vec<Normalized>,
+) -> Result<(), String> {
+    let record = match (lt.file_format, &lt.log_pattern) {
+        (FileFormat::Json, _) => serde_json::from_str::<Value>(message)
+            .map_err(|e| format!("the message is not JSON: {e}"))?,
+        (_, Some(re)) => {
+            let caps = re
+                .captures(message.trim_end())
+                .ok_or_else(|| "the message does not match log_pattern".to_owned())?;
+            let mut map = Map::new();
+            for name in re.capture_names().flatten() {
+                if let Some(m) = caps.name(name) {
+                    map.insert(name.to_owned(), Value::String(m.as_str().to_owned()));
+                }
+            }
+            Value::Object(map)
+        }
+        (_, None) => {
+            let mut map = Map::new();
+            map.insert("message".to_owned(), Value::String(message.to_owned()));
+            Value::Object(map)
+        }
+    };
+    let start = out.len();
+    configured::normalize(record, lt, None, ctx, out).map_err(|e| e.to_string())?;
+    for n in &mut out[start..] {
+        n.doc
+            .insert("@log_type".to_owned(), Value::String(lt.name.clone()));
     }
     Ok(())
 }
@@ -328,6 +382,67 @@ mod tests {
             out[0].timestamp.map(|t| t.timestamp_millis()),
             Some(1714521600000)
         );
+    }
+
+    #[test]
+    fn log_groups_of_configured_types() {
+        let config = Config::with_user_file(
+            "user.ini",
+            "[apache]\ns3_key = UserLogs/apache/\nfile_format = text\nindex_name = log-web-apache\n\
+loggroup = (?i)/apache/access\n\
+log_pattern = ^(?P<client>\\S+) \\[(?P<time>[^\\]]+)\\] (?P<status>\\d+)$$\n\
+ecs = source.ip http.response.status_code\nsource.ip = client\nhttp.response.status_code = status\n\
+[app]\ns3_key = UserLogs/app/\nindex_name = log-app\nloggroup = ^/app/orders$$\n\
+timestamp_key = ts\ntimestamp_format = epoch\necs = user.name\nuser.name = who\n",
+        )
+        .expect("config");
+        let routes = Routes::from_config(&config);
+        let mut out = Vec::new();
+        normalize_with(
+            payload(
+                "/ec2/apache/access_log",
+                "111122223333",
+                &["192.0.2.1 [01/May/2024:00:00:00 +0000] 404", "garbage"],
+            ),
+            &ctx(),
+            &routes,
+            &mut out,
+        )
+        .expect("payload");
+        assert_eq!(out.len(), 2);
+        let d = Value::Object(out[0].doc.clone());
+        assert_eq!(get(&d, "@log_type"), Some(&json!("apache")));
+        assert_eq!(get(&d, "source.ip"), Some(&json!("192.0.2.1")));
+        assert_eq!(get(&d, "http.response.status_code"), Some(&json!(404)));
+        assert_eq!(get(&d, "event.module"), Some(&json!("apache")));
+        // No timestamp_key: the log event's time.
+        assert_eq!(
+            out[0].timestamp.map(|t| t.timestamp_millis()),
+            Some(1714521600000)
+        );
+        let bad = Value::Object(out[1].doc.clone());
+        assert_eq!(get(&bad, "@log_type"), None);
+        assert_eq!(
+            get(&bad, "error.message"),
+            Some(&json!("the message does not match log_pattern"))
+        );
+
+        let mut out = Vec::new();
+        normalize_with(
+            payload(
+                "/app/orders",
+                "111122223333",
+                &[r#"{"ts": 1714557600, "who": "alice"}"#],
+            ),
+            &ctx(),
+            &routes,
+            &mut out,
+        )
+        .expect("payload");
+        let d = Value::Object(out[0].doc.clone());
+        assert_eq!(get(&d, "@log_type"), Some(&json!("app")));
+        assert_eq!(get(&d, "user.name"), Some(&json!("alice")));
+        assert_eq!(out[0].timestamp.map(|t| t.timestamp()), Some(1714557600));
     }
 
     #[test]

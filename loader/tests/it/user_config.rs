@@ -500,3 +500,108 @@ fn explain_names_the_type_and_why_the_others_do_not_match() {
         "{stdout}"
     );
 }
+
+/// Every key of a custom type, on JSON, CSV and header-named text objects.
+#[test]
+fn every_key_of_a_custom_type_works() {
+    let user = r#"
+[DEFAULT]
+index_tz = +09:00
+site = tokyo
+
+[audit]
+s3_key = ^UserLogs/audit/
+s3_key_ignored = /test-
+file_format = json
+json_delimiter = entries
+index_name = log-app-audit
+index_suffix = ${site}
+index_rotation = weekly
+doc_id = request.id
+doc_id_suffix = seq
+timestamp_key = at
+timestamp_format = iso8601
+timestamp_tz = -05:00
+ecs = user.name source.ip
+user.name = actor.name actor.id
+source.ip = [client, proxy]
+static_ecs = event.category
+event.category = [iam]
+
+[billing]
+s3_key = UserLogs/billing/
+file_format = csv
+csv_delimiter = ;
+index_name = log-billing
+index_rotation = yearly
+index_time = event_ingested
+timestamp_key = day
+timestamp_format = %Y%m%d
+
+[batch]
+s3_key = UserLogs/batch/
+file_format = text
+text_header_line_number = 2
+index_name = log-batch
+index_rotation = daily
+timestamp_key = epoch_ms
+timestamp_format = epoch
+ecs = process.pid
+process.pid = pid
+"#;
+    let pipeline = Pipeline::new(Config::with_user_file("user.ini", user).expect("config"))
+        .with_exclusions(
+            Exclusions::parse(
+                "x.csv",
+                "log_type,field,pattern,pattern_type,comment\naudit,actor.name,svc-.*,regex,\nbatch,job,cleanup,text,\n",
+            )
+            .expect("rules"),
+        );
+
+    let audit = br#"{"entries": [
+        {"request": {"id": "r-1"}, "seq": 1, "at": "2024-12-31T22:00:00", "actor": {"id": "u-7"}, "client": "192.0.2.1", "proxy": "198.51.100.2"},
+        {"request": {"id": "r-2"}, "at": "2024-05-01T00:00:00Z", "actor": {"name": "svc-backup"}}
+    ]}"#;
+    let (docs, stats, _) = load_bytes(&pipeline, "UserLogs/audit/2024/app.json", audit, ingested());
+    assert_eq!(docs.len(), 1, "{:?}", stats.errors);
+    assert_eq!(stats.per_type["audit"].excluded, 1);
+    let d = &docs[0];
+    assert_eq!(d.id, "r-1_1");
+    // 22:00 at -05:00 is 03:00 UTC on 2025-01-01, noon in Tokyo: ISO week 1 of 2025.
+    assert_eq!(d.index, "log-app-audit-tokyo-2025-w01");
+    assert_eq!(d.source["@timestamp"], "2025-01-01T03:00:00.000Z");
+    assert_eq!(d.source["user"]["name"], "u-7");
+    assert_eq!(
+        d.source["source"]["ip"],
+        serde_json::json!(["192.0.2.1", "198.51.100.2"])
+    );
+    assert_eq!(d.source["event"]["category"], serde_json::json!(["iam"]));
+    let (_, _, outcome) = load_bytes(
+        &pipeline,
+        "UserLogs/audit/test-1/app.json",
+        audit,
+        ingested(),
+    );
+    assert!(
+        matches!(outcome, loader::pipeline::Outcome::Skipped(_)),
+        "{outcome:?}"
+    );
+
+    let billing = b"day;account;cost\n20240501;111122223333;12.5\n20240502;;3\n";
+    let (docs, stats, _) = load_bytes(&pipeline, "UserLogs/billing/may.csv", billing, ingested());
+    assert_eq!(docs.len(), 2, "{:?}", stats.errors);
+    // index_time = event_ingested: the load year in Tokyo, not the event's.
+    assert!(docs.iter().all(|d| d.index == "log-billing-2026"));
+    assert_eq!(docs[0].source["cost"], "12.5");
+    assert_eq!(docs[1].source.get("account"), None);
+    // No timestamp_tz: the day is taken in UTC.
+    assert_eq!(docs[1].source["@timestamp"], "2024-05-02T00:00:00.000Z");
+
+    let batch = b"# batch runner v2\njob pid epoch_ms\nbackup 4242 1714557600123\ncleanup 99 1714557601000\n";
+    let (docs, stats, _) = load_bytes(&pipeline, "UserLogs/batch/host1.log", batch, ingested());
+    assert_eq!(docs.len(), 1, "{:?}", stats.errors);
+    assert_eq!(stats.per_type["batch"].excluded, 1);
+    assert_eq!(docs[0].source["process"]["pid"], 4242);
+    assert_eq!(docs[0].source["@timestamp"], "2024-05-01T10:00:00.123Z");
+    assert_eq!(docs[0].index, "log-batch-2024-05-01");
+}
