@@ -226,8 +226,38 @@ fn convert(field: &str, v: &Value) -> Option<Value> {
             .map(|ip| Value::String(ip.to_string()));
     }
     match v {
+        // ECS wants `1.1`; access-log patterns capture `HTTP/1.1` (the es-loader's Apache example
+        // even captures the space before it).
+        Value::String(s) if field == "http.version" => {
+            let s = s.trim();
+            Some(Value::String(
+                s.strip_prefix("HTTP/").unwrap_or(s).to_owned(),
+            ))
+        }
         Value::String(s) => Some(Value::String(s.trim().to_owned())),
         other => Some(other.clone()),
+    }
+}
+
+/// A request target mapped to `url.path` (`/a?b=c`, as simple access-log patterns capture it)
+/// is split: ECS keeps the query in `url.query`, unless the type maps that itself.
+fn split_query(values: &mut Vec<(&str, Value)>) {
+    if values.iter().any(|(f, _)| *f == "url.query") {
+        return;
+    }
+    let Some(query) = values.iter_mut().find_map(|(f, v)| match v {
+        Value::String(path) if *f == "url.path" => {
+            let at = path.find('?')?;
+            let query = path[at + 1..].to_owned();
+            path.truncate(at);
+            Some(query)
+        }
+        _ => None,
+    }) else {
+        return;
+    };
+    if !query.is_empty() {
+        values.push(("url.query", Value::String(query)));
     }
 }
 
@@ -251,11 +281,12 @@ fn mapped_value(doc: &Doc, m: &EcsMapping) -> Option<Value> {
 /// `ecs`, `static_ecs` and `geoip` of the type, over `doc`. Values are read from the
 /// document as it is before any of them is set, so one mapping does not feed another.
 pub fn apply_mapping(doc: &mut Doc, lt: &LogType, geo: Option<&dyn GeoLookup>) {
-    let values: Vec<(&str, Value)> = lt
+    let mut values: Vec<(&str, Value)> = lt
         .ecs
         .iter()
         .filter_map(|m| mapped_value(doc, m).map(|v| (m.field.as_str(), v)))
         .collect();
+    split_query(&mut values);
     for (field, value) in values {
         add_related(doc, field, &value);
         ecs::set(doc, field, value);

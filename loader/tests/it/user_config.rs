@@ -605,3 +605,73 @@ process.pid = pid
     assert_eq!(docs[0].source["@timestamp"], "2024-05-01T10:00:00.123Z");
     assert_eq!(docs[0].index, "log-batch-2024-05-01");
 }
+
+/// The `[apache]` section exactly as the es-loader documentation writes it (its own
+/// `log_pattern`, `timestamp = datetime`), over common-format access-log lines.
+const DOCUMENTED_APACHE_SECTION: &str = r#"[apache]
+s3_key = UserLogs/apache/access.*\.log
+file_format = text
+index_name = log-web-apache
+log_pattern = (?P<remotehost>.*) (?P<rfc931>.*) (?P<authuser>.*) \[(?P<datetime>.*?)\] \"(?P<request_method>.*) (?P<request_path>.*)(?P<request_version> HTTP/.*)\" (?P<status>.*) (?P<bytes>.*)
+timestamp = datetime
+timestamp_format = %d/%b/%Y:%H:%M:%S %z
+ecs = source.ip user.name http.request.method url.path http.version http.response.status_code http.response.bytes
+source.ip = remotehost
+user.name = authuser
+http.request.method = request_method
+url.path = request_path
+http.version = request_version
+http.response.status_code = status
+http.response.bytes = bytes
+geoip = source
+"#;
+
+#[test]
+fn the_documented_apache_section_loads_common_format_lines_as_is() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let ini = tmp.path().join("user.ini");
+    std::fs::write(&ini, DOCUMENTED_APACHE_SECTION).expect("write");
+    let logs = tmp.path().join("bucket/UserLogs/apache");
+    std::fs::create_dir_all(&logs).expect("mkdir");
+    std::fs::write(
+        logs.join("access.log"),
+        "192.0.2.10 - alice [01/May/2024:10:00:00 +0900] \"GET /index.html HTTP/1.1\" 200 2326\n\
+         2001:db8::5 - - [01/May/2024:10:00:01 +0000] \"POST /login?next=%2F HTTP/2.0\" 302 -\n",
+    )
+    .expect("write");
+    let out = loader(&[
+        "load",
+        "--config",
+        p(&ini),
+        "--ingested",
+        INGESTED,
+        p(&tmp.path().join("bucket")),
+    ]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let docs: Vec<Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("NDJSON"))
+        .collect();
+    assert_eq!(docs.len(), 2, "{stderr}");
+    let first = &docs[0];
+    assert_eq!(first["_index"], "log-web-apache-2024-05");
+    let src = &first["_source"];
+    assert_eq!(src["@timestamp"], "2024-05-01T01:00:00.000Z");
+    assert_eq!(src["source"]["ip"], "192.0.2.10");
+    assert_eq!(src["user"]["name"], "alice");
+    assert_eq!(src["http"]["request"]["method"], "GET");
+    assert_eq!(src["http"]["version"], "1.1");
+    assert_eq!(src["http"]["response"]["status_code"], 200);
+    assert_eq!(src["http"]["response"]["bytes"], 2326);
+    assert_eq!(src["url"]["path"], "/index.html");
+    // The original fields stay next to the ECS ones.
+    assert_eq!(src["request_version"], " HTTP/1.1");
+    let second = &docs[1]["_source"];
+    assert_eq!(second["source"]["ip"], "2001:db8::5");
+    assert_eq!(second["url"]["path"], "/login");
+    assert_eq!(second["url"]["query"], "next=%2F");
+    assert_eq!(second["http"]["version"], "2.0");
+    assert!(second["http"]["response"].get("bytes").is_none());
+    assert!(second.get("user").is_none(), "`-` is no user");
+}
