@@ -5,7 +5,6 @@ use loader::cli::{Cli, run};
 use loader::deliver::S3Source;
 use loader::lambda::Handler;
 use loader::lambda::settings::LambdaSettings;
-use loader::pipeline::Pipeline;
 use loader::sink::{BulkSink, SinkConfig};
 use std::sync::Arc;
 
@@ -35,13 +34,13 @@ fn run_lambda() -> anyhow::Result<()> {
         let settings = LambdaSettings::from_env()?;
         let aws = shared::aws::sdk_config().await;
         let s3 = shared::aws::s3_client(&aws);
-        let config = settings.load_config(&s3).await?;
+        let pipeline = settings.load_pipeline(&s3).await?;
         let sink_config = SinkConfig::from_env(None)?;
         let sink = BulkSink::connect(&sink_config, settings.quarantine(s3.clone()))
             .await
             .context("setting up the OpenSearch sink")?;
         let handler = Handler::new(
-            Arc::new(Pipeline::new(config)),
+            Arc::new(pipeline),
             S3Source::new(s3),
             sink,
             settings.handler,

@@ -8,17 +8,26 @@
 //!   the object came from); `QUARANTINE_PREFIX`: their prefix (default `quarantine/`, outside
 //!   `AWSLogs/` so quarantined entries never trigger the loader);
 //! - `LOADER_CONFIG`: the user configuration file, a path or an `s3://bucket/key` URL; without
-//!   it, `/opt/user.ini` (a Lambda layer) when that file exists.
+//!   it, `/opt/user.ini` (a Lambda layer) when that file exists;
+//! - `LOADER_EXCLUSIONS`: the `exclude_log_patterns.csv` rules, a path or an `s3://bucket/key`
+//!   URL; without it, `/opt/exclude_log_patterns.csv` when that file exists;
+//! - `GEOIP_DATABASE_DIR`: the folder of `GeoLite2-City.mmdb` / `GeoLite2-ASN.mmdb` for types
+//!   with `geoip` (a layer puts them under `/opt`).
 
 use crate::config::{Config, ConfigError};
 use crate::deliver::ChunkLimits;
+use crate::exclude::Exclusions;
+use crate::geoip;
 use crate::lambda::HandlerSettings;
+use crate::pipeline::Pipeline;
 use crate::sink::{Quarantine, QuarantineError, QuarantinedDocument, S3Quarantine};
 use futures::future::BoxFuture;
 use std::path::{Path, PathBuf};
 
 /// Where a Lambda layer puts the user configuration file.
 pub const LAYER_USER_FILE: &str = "/opt/user.ini";
+/// Where a Lambda layer puts the exclusion rules.
+pub const LAYER_EXCLUSIONS_FILE: &str = "/opt/exclude_log_patterns.csv";
 pub const DEFAULT_QUARANTINE_PREFIX: &str = "quarantine/";
 
 /// Where the user configuration file is read from.
@@ -44,6 +53,7 @@ pub struct LambdaSettings {
     pub quarantine_bucket: Option<String>,
     pub quarantine_prefix: String,
     pub user_config: Option<ConfigLocation>,
+    pub exclusions: Option<ConfigLocation>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +66,12 @@ pub enum SettingsError {
     },
     #[error("cannot read the user configuration {location}: {reason}")]
     ReadConfig { location: String, reason: String },
+    #[error("exclusion rules {location}: {source}")]
+    Exclusions {
+        location: String,
+        #[source]
+        source: Box<crate::exclude::ExclusionError>,
+    },
     #[error("user configuration {location}: {source}")]
     Config {
         location: String,
@@ -105,23 +121,28 @@ impl LambdaSettings {
                 max_bytes: positive("LOADER_CHUNK_BYTES", ChunkLimits::DEFAULT_MAX_BYTES)?,
             },
         };
-        let user_config = match get("LOADER_CONFIG") {
-            Some(v) => Some(parse_location(&v).ok_or_else(|| SettingsError::BadValue {
-                name: "LOADER_CONFIG",
-                value: v.clone(),
-                reason: "expected a path or s3://bucket/key".into(),
-            })?),
-            None if exists(Path::new(LAYER_USER_FILE)) => {
-                Some(ConfigLocation::File(PathBuf::from(LAYER_USER_FILE)))
+        let location = |name: &'static str, layer_file: &str| match get(name) {
+            Some(v) => parse_location(&v)
+                .map(Some)
+                .ok_or_else(|| SettingsError::BadValue {
+                    name,
+                    value: v.clone(),
+                    reason: "expected a path or s3://bucket/key".into(),
+                }),
+            None if exists(Path::new(layer_file)) => {
+                Ok(Some(ConfigLocation::File(PathBuf::from(layer_file))))
             }
-            None => None,
+            None => Ok(None),
         };
+        let user_config = location("LOADER_CONFIG", LAYER_USER_FILE)?;
+        let exclusions = location("LOADER_EXCLUSIONS", LAYER_EXCLUSIONS_FILE)?;
         Ok(Self {
             handler,
             quarantine_bucket: get("QUARANTINE_BUCKET"),
             quarantine_prefix: get("QUARANTINE_PREFIX")
                 .unwrap_or_else(|| DEFAULT_QUARANTINE_PREFIX.to_owned()),
             user_config,
+            exclusions,
         })
     }
 
@@ -149,33 +170,7 @@ impl LambdaSettings {
             });
         };
         let name = location.to_string();
-        let read_err = |reason: String| SettingsError::ReadConfig {
-            location: name.clone(),
-            reason,
-        };
-        let text = match location {
-            ConfigLocation::File(path) => tokio::fs::read_to_string(path)
-                .await
-                .map_err(|e| read_err(e.to_string()))?,
-            ConfigLocation::S3 { bucket, key } => {
-                let object = s3
-                    .get_object()
-                    .bucket(bucket)
-                    .key(key)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        read_err(aws_sdk_s3::error::DisplayErrorContext(&e).to_string())
-                    })?;
-                let bytes = object
-                    .body
-                    .collect()
-                    .await
-                    .map_err(|e| read_err(e.to_string()))?
-                    .into_bytes();
-                String::from_utf8(bytes.to_vec()).map_err(|e| read_err(e.to_string()))?
-            }
-        };
+        let text = read_location(location, s3).await?;
         let config =
             Config::with_user_file(&name, &text).map_err(|source| SettingsError::Config {
                 location: name.clone(),
@@ -185,6 +180,71 @@ impl LambdaSettings {
             tracing::warn!("{warning}");
         }
         Ok(config)
+    }
+
+    /// The exclusion rules, when a file is configured; rules for types `config` does not
+    /// define are warned about.
+    pub async fn load_exclusions(
+        &self,
+        s3: &aws_sdk_s3::Client,
+        config: &Config,
+    ) -> Result<Exclusions, SettingsError> {
+        let Some(location) = &self.exclusions else {
+            return Ok(Exclusions::default());
+        };
+        let name = location.to_string();
+        let text = read_location(location, s3).await?;
+        let exclusions =
+            Exclusions::parse(&name, &text).map_err(|source| SettingsError::Exclusions {
+                location: name.clone(),
+                source: Box::new(source),
+            })?;
+        for warning in exclusions.warnings(config) {
+            tracing::warn!("{warning}");
+        }
+        Ok(exclusions)
+    }
+
+    /// The pipeline of the function: configuration, exclusion rules and GeoIP.
+    pub async fn load_pipeline(&self, s3: &aws_sdk_s3::Client) -> Result<Pipeline, SettingsError> {
+        let config = self.load_config(s3).await?;
+        let exclusions = self.load_exclusions(s3, &config).await?;
+        let geo = geoip::from_env(&config);
+        Ok(Pipeline::new(config)
+            .with_exclusions(exclusions)
+            .with_geo(geo))
+    }
+}
+
+/// The text of a file named by the environment: a local path or an S3 object.
+async fn read_location(
+    location: &ConfigLocation,
+    s3: &aws_sdk_s3::Client,
+) -> Result<String, SettingsError> {
+    let read_err = |reason: String| SettingsError::ReadConfig {
+        location: location.to_string(),
+        reason,
+    };
+    match location {
+        ConfigLocation::File(path) => tokio::fs::read_to_string(path)
+            .await
+            .map_err(|e| read_err(e.to_string())),
+        ConfigLocation::S3 { bucket, key } => {
+            let object = s3
+                .get_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .map_err(|e| read_err(aws_sdk_s3::error::DisplayErrorContext(&e).to_string()))?;
+            let bytes = object
+                .body
+                .collect()
+                .await
+                .map_err(|e| read_err(e.to_string()))?
+                .into_bytes();
+            String::from_utf8(bytes.to_vec()).map_err(|e| read_err(e.to_string()))
+        }
     }
 }
 
@@ -261,10 +321,17 @@ mod tests {
         assert_eq!(s.quarantine_bucket, None);
         assert_eq!(s.quarantine_prefix, "quarantine/");
         assert_eq!(s.user_config, None);
+        assert_eq!(s.exclusions, None);
         let s = settings(&[], true).expect("layer file");
         assert_eq!(
             s.user_config,
             Some(ConfigLocation::File(PathBuf::from("/opt/user.ini")))
+        );
+        assert_eq!(
+            s.exclusions,
+            Some(ConfigLocation::File(PathBuf::from(
+                "/opt/exclude_log_patterns.csv"
+            )))
         );
     }
 
@@ -310,6 +377,7 @@ mod tests {
             ("LOADER_CONCURRENCY", "0"),
             ("LOADER_CHUNK_BYTES", "lots"),
             ("LOADER_CONFIG", "s3://only-bucket"),
+            ("LOADER_EXCLUSIONS", "s3://"),
         ] {
             let err = settings(&[(name, value)], false)
                 .expect_err(name)
@@ -352,5 +420,33 @@ mod tests {
             .expect_err("missing file")
             .to_string();
         assert!(missing.contains("/nonexistent/user.ini"), "{missing}");
+    }
+
+    #[tokio::test]
+    async fn exclusion_rules_apply_to_the_pipeline() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("exclude_log_patterns.csv");
+        std::fs::write(
+            &path,
+            "log_type,field,pattern,pattern_type,comment\n\
+             cloudtrail,eventName,GetObject,text,noisy\n",
+        )
+        .expect("write");
+        let s =
+            settings(&[("LOADER_EXCLUSIONS", &path.display().to_string())], false).expect("valid");
+        let conf = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .build();
+        let client = aws_sdk_s3::Client::from_conf(conf);
+        let pipeline = s.load_pipeline(&client).await.expect("pipeline");
+        assert_eq!(pipeline.exclusions().for_type("cloudtrail").len(), 1);
+
+        std::fs::write(&path, "log_type,field,pattern,pattern_type,comment\nx,y\n").expect("write");
+        let err = s
+            .load_pipeline(&client)
+            .await
+            .expect_err("malformed row")
+            .to_string();
+        assert!(err.contains("exclude_log_patterns.csv"), "{err}");
     }
 }
