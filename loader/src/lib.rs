@@ -6,6 +6,7 @@ pub mod config;
 pub mod decode;
 pub mod detect;
 pub mod ecs;
+pub mod json_write;
 pub mod parsers;
 pub mod pipeline;
 pub mod sink;

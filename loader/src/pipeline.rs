@@ -7,6 +7,7 @@ use crate::config::{Config, IndexTime, LogType, ParserKind, Rotation};
 use crate::decode::{self, Item, Position, ReadError, Splitter};
 use crate::detect::{self, SkipReason};
 use crate::ecs::{self, Doc};
+use crate::json_write;
 use crate::parsers::{
     Context, NormalizeError, Normalized, cloudtrail, cloudwatch, guardduty, linux_secure,
     securityhub, vpcflow, waf,
@@ -29,11 +30,11 @@ impl Document {
     /// `{"_index": .., "_id": .., "_source": {..}}` and a newline.
     pub fn write_ndjson(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
         out.extend_from_slice(b"{\"_index\":");
-        serde_json::to_writer(&mut *out, &self.index)?;
+        json_write::write_str(out, &self.index);
         out.extend_from_slice(b",\"_id\":");
-        serde_json::to_writer(&mut *out, &self.id)?;
+        json_write::write_str(out, &self.id);
         out.extend_from_slice(b",\"_source\":");
-        serde_json::to_writer(&mut *out, &self.source)?;
+        json_write::write_map(out, &self.source);
         out.extend_from_slice(b"}\n");
         Ok(())
     }
@@ -42,11 +43,11 @@ impl Document {
     /// loading an object twice never overwrites or duplicates.
     pub fn write_bulk(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
         out.extend_from_slice(b"{\"create\":{\"_index\":");
-        serde_json::to_writer(&mut *out, &self.index)?;
+        json_write::write_str(out, &self.index);
         out.extend_from_slice(b",\"_id\":");
-        serde_json::to_writer(&mut *out, &self.id)?;
+        json_write::write_str(out, &self.id);
         out.extend_from_slice(b"}}\n");
-        serde_json::to_writer(&mut *out, &self.source)?;
+        json_write::write_map(out, &self.source);
         out.push(b'\n');
         Ok(())
     }
@@ -474,8 +475,7 @@ fn hash_id(raw: Option<&[u8]>, nth: Option<usize>, doc: &Doc) -> String {
     match raw {
         Some(raw) => h.update(raw),
         None => {
-            let bytes = serde_json::to_vec(doc).unwrap_or_default();
-            h.update(&bytes);
+            h.update(&json_write::map_to_vec(doc));
         }
     }
     if let Some(n) = nth {
