@@ -53,66 +53,98 @@ pub fn map_to_vec(map: &Map<String, Value>) -> Vec<u8> {
 
 /// Appends a JSON string literal with serde_json's escapes: `\"`, `\\`, `\b`, `\f`, `\n`, `\r`,
 /// `\t`, other control characters as `\u00xx`; everything else as it is.
+#[inline]
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
+    if needs_escape(bytes) {
+        write_escaped(out, bytes);
+        return;
+    }
     out.reserve(bytes.len() + 2);
     out.push(b'"');
-    if !needs_escape(bytes) {
-        out.extend_from_slice(bytes);
-    } else {
-        let mut start = 0;
-        for (i, &b) in bytes.iter().enumerate() {
-            let escape: &[u8] = match b {
-                b'"' => b"\\\"",
-                b'\\' => b"\\\\",
-                0x08 => b"\\b",
-                0x0c => b"\\f",
-                b'\n' => b"\\n",
-                b'\r' => b"\\r",
-                b'\t' => b"\\t",
-                0..0x20 => {
-                    out.extend_from_slice(&bytes[start..i]);
-                    const HEX: &[u8; 16] = b"0123456789abcdef";
-                    out.extend_from_slice(b"\\u00");
-                    out.push(HEX[usize::from(b >> 4)]);
-                    out.push(HEX[usize::from(b & 0xf)]);
-                    start = i + 1;
-                    continue;
-                }
-                _ => continue,
-            };
-            out.extend_from_slice(&bytes[start..i]);
-            out.extend_from_slice(escape);
-            start = i + 1;
-        }
-        out.extend_from_slice(&bytes[start..]);
+    out.extend_from_slice(bytes);
+    out.push(b'"');
+}
+
+/// The rare string that needs escapes, out of the way of the common one.
+#[cold]
+#[inline(never)]
+fn write_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.push(b'"');
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0..0x20 => {
+                out.extend_from_slice(&bytes[start..i]);
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(b >> 4)]);
+                out.push(HEX[usize::from(b & 0xf)]);
+                start = i + 1;
+                continue;
+            }
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        out.extend_from_slice(escape);
+        start = i + 1;
     }
+    out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
 }
 
 /// Whether any byte needs an escape, eight bytes at a time: a byte below 0x20, `"` or `\\`
 /// sets the high bit of its lane in one of the three masks (borrows can only add lanes above
 /// a lane already set, so the answer is exact).
+#[inline]
 fn needs_escape(bytes: &[u8]) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
     let mut chunks = bytes.chunks_exact(8);
     let mut found = 0u64;
     for chunk in &mut chunks {
         let mut lane = [0u8; 8];
         lane.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(lane);
-        let quote = x ^ (ONES * u64::from(b'"'));
-        let backslash = x ^ (ONES * u64::from(b'\\'));
-        found |= (x.wrapping_sub(ONES * 0x20) & !x)
-            | (quote.wrapping_sub(ONES) & !quote)
-            | (backslash.wrapping_sub(ONES) & !backslash);
+        found |= escape_lanes(u64::from_le_bytes(lane));
     }
-    found & HIGH != 0
-        || chunks
-            .remainder()
-            .iter()
-            .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        if bytes.len() >= 8 {
+            // The last eight bytes, overlapping bytes already checked.
+            let mut lane = [0u8; 8];
+            lane.copy_from_slice(&bytes[bytes.len() - 8..]);
+            found |= escape_lanes(u64::from_le_bytes(lane));
+        } else {
+            // Most names and values are this short: their bytes shifted into a lane of
+            // spaces (which need no escape), without a copy call.
+            let lane = rest
+                .iter()
+                .rev()
+                .fold(0x2020_2020_2020_2020u64, |lane, &b| {
+                    (lane << 8) | u64::from(b)
+                });
+            found |= escape_lanes(lane);
+        }
+    }
+    found != 0
+}
+
+/// The high bit of each lane of `x` that holds a byte below 0x20, `"` or `\\`.
+#[inline]
+fn escape_lanes(x: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let quote = x ^ (ONES * u64::from(b'"'));
+    let backslash = x ^ (ONES * u64::from(b'\\'));
+    ((x.wrapping_sub(ONES * 0x20) & !x)
+        | (quote.wrapping_sub(ONES) & !quote)
+        | (backslash.wrapping_sub(ONES) & !backslash))
+        & HIGH
 }
 
 #[cfg(test)]
