@@ -253,6 +253,7 @@ impl Pipeline {
             emit,
             out: Vec::new(),
             index_cache: std::cell::RefCell::new(None),
+            time_cache: std::cell::RefCell::new(None),
         };
         let splitter = Splitter::for_type(log_type);
         let result = decode::decompress(reader)
@@ -295,6 +296,9 @@ struct ObjectState<'p, 'e> {
     emit: &'e mut dyn FnMut(Document),
     out: Vec<Normalized>,
     index_cache: std::cell::RefCell<Option<(String, i32, String)>>,
+    /// The last `@timestamp` written: records of an object come in time order, many in the
+    /// same millisecond.
+    time_cache: std::cell::RefCell<Option<(DateTime<Utc>, String)>>,
 }
 
 impl ObjectState<'_, '_> {
@@ -390,6 +394,19 @@ impl ObjectState<'_, '_> {
         index
     }
 
+    /// [`format_time`], remembering the last time formatted.
+    fn time_text(&self, time: DateTime<Utc>) -> String {
+        let mut cache = self.time_cache.borrow_mut();
+        if let Some((cached, text)) = cache.as_ref()
+            && *cached == time
+        {
+            return text.clone();
+        }
+        let text = format_time(time);
+        *cache = Some((time, text.clone()));
+        text
+    }
+
     /// Adds the common fields, the id and the index.
     fn finish(&self, n: Normalized, raw: Option<&[u8]>, nth: Option<usize>) -> Document {
         let mut doc = n.doc;
@@ -416,7 +433,7 @@ impl ObjectState<'_, '_> {
         }
         doc.insert(
             "@timestamp".to_owned(),
-            Value::String(format_time(timestamp)),
+            Value::String(self.time_text(timestamp)),
         );
         ecs::set(&mut doc, "event.ingested", self.ingested_text.clone());
         ecs::set(&mut doc, "cloud.provider", "aws");
@@ -482,7 +499,8 @@ fn hash_id(raw: Option<&[u8]>, nth: Option<usize>, doc: &Doc) -> String {
         h.update(b"\0");
         h.update(n.to_string().as_bytes());
     }
-    format!("{:032x}", h.digest128())
+    // The 32 lowercase hex digits of `{:032x}`, without the formatting machinery.
+    hex::encode(h.digest128().to_be_bytes())
 }
 
 fn format_time(t: DateTime<Utc>) -> String {
