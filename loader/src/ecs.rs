@@ -16,12 +16,10 @@ pub fn set(doc: &mut Doc, dotted: &str, value: impl Into<Value>) {
 
 fn put(doc: &mut Doc, dotted: &str, value: Value) {
     match dotted.as_bytes().iter().position(|&b| b == b'.') {
-        None => match doc.get_mut(dotted) {
-            Some(slot) => *slot = value,
-            None => {
-                doc.insert(dotted.to_owned(), value);
-            }
-        },
+        None => {
+            // One search; the field is new almost always.
+            doc.insert(dotted.to_owned(), value);
+        }
         Some(dot) => {
             let (head, rest) = (&dotted[..dot], &dotted[dot + 1..]);
             if let Some(Value::Object(inner)) = doc.get_mut(head) {

@@ -410,7 +410,12 @@ impl ValueScanner<'_> {
         if text.first() != Some(&b'{') {
             return None;
         }
-        let value = serde_json::from_slice::<Value>(text).ok()?;
+        // Checking UTF-8 once for the line is cheaper than string by string while parsing.
+        let value = match std::str::from_utf8(text) {
+            Ok(text) => serde_json::from_str::<Value>(text),
+            Err(_) => serde_json::from_slice::<Value>(text),
+        }
+        .ok()?;
         self.slow_line = None;
         self.start_line = self.line;
         (self.on_item)(Item::Record(Record {
