@@ -500,7 +500,13 @@ fn hash_id(raw: Option<&[u8]>, nth: Option<usize>, doc: &Doc) -> String {
         h.update(n.to_string().as_bytes());
     }
     // The 32 lowercase hex digits of `{:032x}`, without the formatting machinery.
-    hex::encode(h.digest128().to_be_bytes())
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = String::with_capacity(32);
+    for byte in h.digest128().to_be_bytes() {
+        id.push(char::from(HEX[usize::from(byte >> 4)]));
+        id.push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
+    id
 }
 
 fn format_time(t: DateTime<Utc>) -> String {
@@ -592,6 +598,7 @@ mod tests {
         let doc = Doc::new();
         let a = hash_id(Some(b"line"), None, &doc);
         assert_eq!(a, hash_id(Some(b"line"), None, &doc));
+        assert_eq!(a, format!("{:032x}", xxhash_rust::xxh3::xxh3_128(b"line")));
         assert_eq!(a.len(), 32);
         assert_ne!(a, hash_id(Some(b"line"), Some(0), &doc));
         assert_ne!(
