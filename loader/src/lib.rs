@@ -9,6 +9,7 @@ pub mod detect;
 pub mod ecs;
 pub mod exclude;
 pub mod geoip;
+pub mod json_write;
 pub mod lambda;
 pub mod parsers;
 pub mod pipeline;

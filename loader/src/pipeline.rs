@@ -9,6 +9,7 @@ use crate::detect::{self, SkipReason};
 use crate::ecs::{self, Doc};
 use crate::exclude::{self, Exclusions, Rule};
 use crate::geoip::GeoLookup;
+use crate::json_write;
 use crate::parsers::{
     Context, NormalizeError, Normalized, cloudtrail, cloudwatch, configured, guardduty,
     linux_secure, securityhub, vpcflow, waf,
@@ -32,11 +33,11 @@ impl Document {
     /// `{"_index": .., "_id": .., "_source": {..}}` and a newline.
     pub fn write_ndjson(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
         out.extend_from_slice(b"{\"_index\":");
-        serde_json::to_writer(&mut *out, &self.index)?;
+        json_write::write_str(out, &self.index);
         out.extend_from_slice(b",\"_id\":");
-        serde_json::to_writer(&mut *out, &self.id)?;
+        json_write::write_str(out, &self.id);
         out.extend_from_slice(b",\"_source\":");
-        serde_json::to_writer(&mut *out, &self.source)?;
+        json_write::write_map(out, &self.source);
         out.extend_from_slice(b"}\n");
         Ok(())
     }
@@ -45,11 +46,11 @@ impl Document {
     /// loading an object twice never overwrites or duplicates.
     pub fn write_bulk(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
         out.extend_from_slice(b"{\"create\":{\"_index\":");
-        serde_json::to_writer(&mut *out, &self.index)?;
+        json_write::write_str(out, &self.index);
         out.extend_from_slice(b",\"_id\":");
-        serde_json::to_writer(&mut *out, &self.id)?;
+        json_write::write_str(out, &self.id);
         out.extend_from_slice(b"}}\n");
-        serde_json::to_writer(&mut *out, &self.source)?;
+        json_write::write_map(out, &self.source);
         out.push(b'\n');
         Ok(())
     }
@@ -342,6 +343,7 @@ impl Pipeline {
             emit,
             out: Vec::new(),
             index_cache: std::cell::RefCell::new(None),
+            time_cache: std::cell::RefCell::new(None),
         };
         let splitter = Splitter::for_type(log_type);
         let result = decode::decompress(reader)
@@ -387,6 +389,9 @@ struct ObjectState<'p, 'e> {
     emit: &'e mut dyn FnMut(Document),
     out: Vec<Normalized>,
     index_cache: std::cell::RefCell<Option<(String, i32, String)>>,
+    /// The last `@timestamp` written: records of an object come in time order, many in the
+    /// same millisecond.
+    time_cache: std::cell::RefCell<Option<(DateTime<Utc>, String)>>,
 }
 
 impl ObjectState<'_, '_> {
@@ -500,6 +505,19 @@ impl ObjectState<'_, '_> {
         index
     }
 
+    /// [`format_time`], remembering the last time formatted.
+    fn time_text(&self, time: DateTime<Utc>) -> String {
+        let mut cache = self.time_cache.borrow_mut();
+        if let Some((cached, text)) = cache.as_ref()
+            && *cached == time
+        {
+            return text.clone();
+        }
+        let text = format_time(time);
+        *cache = Some((time, text.clone()));
+        text
+    }
+
     /// Adds the common fields, the id and the index.
     fn finish(&self, n: Normalized, raw: Option<&[u8]>, nth: Option<usize>) -> Document {
         let mut doc = n.doc;
@@ -526,7 +544,7 @@ impl ObjectState<'_, '_> {
         }
         doc.insert(
             "@timestamp".to_owned(),
-            Value::String(format_time(timestamp)),
+            Value::String(self.time_text(timestamp)),
         );
         ecs::set(&mut doc, "event.ingested", self.ingested_text.clone());
         ecs::set(&mut doc, "cloud.provider", "aws");
@@ -585,15 +603,21 @@ fn hash_id(raw: Option<&[u8]>, nth: Option<usize>, doc: &Doc) -> String {
     match raw {
         Some(raw) => h.update(raw),
         None => {
-            let bytes = serde_json::to_vec(doc).unwrap_or_default();
-            h.update(&bytes);
+            h.update(&json_write::map_to_vec(doc));
         }
     }
     if let Some(n) = nth {
         h.update(b"\0");
         h.update(n.to_string().as_bytes());
     }
-    format!("{:032x}", h.digest128())
+    // The 32 lowercase hex digits of `{:032x}`, without the formatting machinery.
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = String::with_capacity(32);
+    for byte in h.digest128().to_be_bytes() {
+        id.push(char::from(HEX[usize::from(byte >> 4)]));
+        id.push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
+    id
 }
 
 fn format_time(t: DateTime<Utc>) -> String {
@@ -685,6 +709,7 @@ mod tests {
         let doc = Doc::new();
         let a = hash_id(Some(b"line"), None, &doc);
         assert_eq!(a, hash_id(Some(b"line"), None, &doc));
+        assert_eq!(a, format!("{:032x}", xxhash_rust::xxh3::xxh3_128(b"line")));
         assert_eq!(a.len(), 32);
         assert_ne!(a, hash_id(Some(b"line"), Some(0), &doc));
         assert_ne!(

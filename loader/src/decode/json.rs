@@ -320,6 +320,8 @@ struct ValueScanner<'f> {
     start_line: u64,
     at_line_start: bool,
     last_significant: u8,
+    /// The line [`ValueScanner::whole_line`] could not take.
+    slow_line: Option<u64>,
     on_item: &'f mut dyn FnMut(Item<'_>),
 }
 
@@ -387,10 +389,55 @@ impl ValueScanner<'_> {
         self.reset();
     }
 
+    /// Between records of a JSON lines object, a whole line of `chunk` that holds exactly one
+    /// object is parsed in place, without the byte scan and the copy; anything else (another
+    /// shape, invalid JSON, a line the chunk does not end) is left to the scanner, which then
+    /// reports exactly what it always did. Returns the bytes taken, line break included.
+    fn whole_line(&mut self, rest: &[u8]) -> Option<usize> {
+        if !self.at_line_start
+            || self.json_lines != Some(true)
+            || self.slow_line == Some(self.line)
+            || self.depth != 0
+            || self.scalar
+            || self.in_string
+        {
+            return None;
+        }
+        // Tried once per line: when it fails, the scanner takes the whole line.
+        self.slow_line = Some(self.line);
+        let end = memchr::memchr(b'\n', rest)?;
+        let text = trim_ascii(&rest[..end]);
+        if text.first() != Some(&b'{') {
+            return None;
+        }
+        // Checking UTF-8 once for the line is cheaper than string by string while parsing.
+        let value = match std::str::from_utf8(text) {
+            Ok(text) => serde_json::from_str::<Value>(text),
+            Err(_) => serde_json::from_slice::<Value>(text),
+        }
+        .ok()?;
+        self.slow_line = None;
+        self.start_line = self.line;
+        (self.on_item)(Item::Record(Record {
+            value,
+            raw: Some(text),
+            position: Position::Line(self.start_line),
+        }));
+        self.top_object = true;
+        self.last_significant = b'}';
+        self.line += 1;
+        self.at_line_start = true;
+        Some(end + 1)
+    }
+
     /// Scans one chunk.
     fn scan(&mut self, chunk: &[u8]) {
         let mut i = 0;
         while i < chunk.len() {
+            if let Some(taken) = self.whole_line(&chunk[i..]) {
+                i += taken;
+                continue;
+            }
             let b = chunk[i];
             if self.depth == 0 && !self.scalar {
                 if self.json_lines.is_none() && self.first_seen && !b.is_ascii_whitespace() {
@@ -514,10 +561,7 @@ impl ValueScanner<'_> {
 }
 
 fn memchr_newline(bytes: &[u8]) -> usize {
-    bytes
-        .iter()
-        .position(|&b| b == b'\n')
-        .unwrap_or(bytes.len())
+    memchr::memchr(b'\n', bytes).unwrap_or(bytes.len())
 }
 
 fn trim_ascii(bytes: &[u8]) -> &[u8] {
@@ -551,6 +595,7 @@ pub(super) fn split_values(
         start_line: 1,
         at_line_start: true,
         last_significant: 0,
+        slow_line: None,
         on_item,
     };
     loop {
@@ -738,5 +783,39 @@ mod tests {
             })
             .expect("ok");
         assert_eq!(n, 200);
+    }
+
+    /// Whole lines parsed in place must give what the byte scanner gives: the same input read
+    /// one byte at a time (no line is ever whole in a chunk) is the reference.
+    #[test]
+    fn whole_lines_in_a_chunk_match_the_byte_scanner() {
+        let data: &[u8] = b"{\"a\":1}\n  {\"a\":2} \r\n{\"a\": 3\n{\"a\":4}{\"a\":5}\n\"s\"\n[7]\n\n{\"a\":\"\\u00e9\\\"}\"}\n{\"a\":\"x\n{\"a\":9}\nnot json\n\x0c{\"a\":10}\n{\"a\":11}\n{\"a\":12}";
+        let collect = |reader: &mut dyn std::io::BufRead| {
+            let mut items = Vec::new();
+            let result = Splitter::JsonValues.split(reader, &mut |item| {
+                items.push(match item {
+                    Item::Record(r) => format!(
+                        "record {:?} {} {}",
+                        r.position,
+                        r.value,
+                        String::from_utf8_lossy(r.raw.unwrap_or_default())
+                    ),
+                    Item::Error(e) => format!("error {:?} {}", e.position, e.reason),
+                });
+            });
+            (items, result.err().map(|e| e.to_string()))
+        };
+        let reference = collect(&mut std::io::BufReader::with_capacity(1, data));
+        let whole = collect(&mut &data[..]);
+        assert_eq!(whole, reference);
+        assert_eq!(
+            reference
+                .0
+                .iter()
+                .filter(|i| i.starts_with("record"))
+                .count(),
+            11,
+            "{reference:?}"
+        );
     }
 }

@@ -3,6 +3,7 @@
 use super::{Item, MAX_RECORD_BYTES, Position, ReadError, Record, RecordError};
 use regex::Regex;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::io::{self, BufRead};
 
 /// Reads one line into `line` (without the line break); keeps at most `MAX_RECORD_BYTES` and
@@ -21,7 +22,7 @@ fn read_line(reader: &mut dyn BufRead, line: &mut Vec<u8>) -> io::Result<Option<
             break;
         }
         any = true;
-        let (take, done) = match buf.iter().position(|&b| b == b'\n') {
+        let (take, done) = match memchr::memchr(b'\n', buf) {
             Some(p) => (p, true),
             None => (buf.len(), false),
         };
@@ -54,6 +55,7 @@ pub(super) fn split_lines(
     let mut line = Vec::with_capacity(1024);
     let mut number: u64 = 0;
     let mut fields: Vec<String> = Vec::new();
+    let mut order: Vec<usize> = Vec::new();
     loop {
         let oversized = match read_line(reader, &mut line) {
             Ok(Some(oversized)) => oversized,
@@ -73,6 +75,7 @@ pub(super) fn split_lines(
                     .split_ascii_whitespace()
                     .map(str::to_owned)
                     .collect();
+                order = sorted_order(&fields);
             }
             continue;
         }
@@ -86,12 +89,15 @@ pub(super) fn split_lines(
             }));
             continue;
         }
-        let text = String::from_utf8_lossy(&line);
+        let text = match std::str::from_utf8(&line) {
+            Ok(text) => Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(&line),
+        };
         if text.trim().is_empty() {
             continue;
         }
         let value = if named_fields {
-            named_record(&fields, &text)
+            named_record(&fields, &order, &text)
         } else if let Some(re) = pattern {
             pattern_record(re, &text)
         } else {
@@ -110,18 +116,26 @@ pub(super) fn split_lines(
     }
 }
 
-/// Space-separated values named by the header; `-` means absent.
-fn named_record(fields: &[String], text: &str) -> Result<Value, String> {
+/// The positions of the header's fields in name order (ties in header order).
+fn sorted_order(fields: &[String]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..fields.len()).collect();
+    order.sort_by(|&a, &b| fields[a].cmp(&fields[b]));
+    order
+}
+
+/// Space-separated values named by the header; `-` means absent. The map is built from the
+/// fields in name order (`order`), which spares a search per field; a name the header repeats
+/// keeps its last value, as inserting field by field would.
+fn named_record(fields: &[String], order: &[usize], text: &str) -> Result<Value, String> {
     if fields.is_empty() {
         return Err("no header line names the fields".to_owned());
     }
-    let mut map = Map::new();
+    let mut values: Vec<&str> = Vec::with_capacity(fields.len());
     let mut count = 0;
-    for (i, value) in text.split_ascii_whitespace().enumerate() {
+    for value in text.split_ascii_whitespace() {
         count += 1;
-        let Some(name) = fields.get(i) else { continue };
-        if value != "-" {
-            map.insert(name.clone(), Value::String(value.to_owned()));
+        if values.len() < fields.len() {
+            values.push(value);
         }
     }
     if count != fields.len() {
@@ -130,6 +144,14 @@ fn named_record(fields: &[String], text: &str) -> Result<Value, String> {
             fields.len()
         ));
     }
+    let map: Map<String, Value> = order
+        .iter()
+        .filter_map(|&i| {
+            let value = *values.get(i)?;
+            let name = fields.get(i)?;
+            (value != "-").then(|| (name.clone(), Value::String(value.to_owned())))
+        })
+        .collect();
     Ok(Value::Object(map))
 }
 
@@ -263,6 +285,18 @@ mod tests {
         );
         let (records, errors) = run(&splitter, b"version srcaddr\n");
         assert!(records.is_empty() && errors.is_empty());
+    }
+
+    #[test]
+    fn a_repeated_header_name_keeps_its_last_present_value() {
+        let splitter = Splitter::Text {
+            header_lines: 1,
+            named_fields: true,
+            pattern: None,
+        };
+        let (records, errors) = run(&splitter, b"b a b c a\n1 2 3 - -\n");
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(records[0].0, json!({"a": "2", "b": "3"}));
     }
 
     #[test]

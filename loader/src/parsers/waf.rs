@@ -7,9 +7,8 @@
 //! record has no natural id: the pipeline hashes the raw record.
 
 use super::{Context, NormalizeError, Normalized};
-use crate::ecs::{Doc, add_related, get};
+use crate::ecs::{Doc, add_related, get, set, set_opt};
 use chrono::{DateTime, Utc};
-use serde_json::Map;
 use serde_json::Value;
 use std::net::IpAddr;
 
@@ -316,38 +315,6 @@ fn host_domain(host: &str) -> &str {
             name
         }
         _ => host,
-    }
-}
-
-/// Sets a dotted field like [`crate::ecs::set`], without allocating the names of objects that
-/// already exist: a WAF document gets about forty fields, once per request.
-fn set(doc: &mut Doc, dotted: &str, value: impl Into<Value>) {
-    put(doc, dotted, value.into());
-}
-
-fn put(doc: &mut Doc, dotted: &str, value: Value) {
-    match dotted.split_once('.') {
-        None => {
-            doc.insert(dotted.to_owned(), value);
-        }
-        Some((head, rest)) => {
-            if !matches!(doc.get(head), Some(Value::Object(_))) {
-                doc.insert(head.to_owned(), Value::Object(Map::new()));
-            }
-            if let Some(Value::Object(inner)) = doc.get_mut(head) {
-                put(inner, rest, value);
-            }
-        }
-    }
-}
-
-/// Like [`crate::ecs::set_opt`]: only present, non-empty values.
-fn set_opt<V: Into<Value>>(doc: &mut Doc, dotted: &str, value: Option<V>) {
-    if let Some(v) = value {
-        let v = v.into();
-        if !matches!(&v, Value::String(s) if s.is_empty()) && !v.is_null() {
-            put(doc, dotted, v);
-        }
     }
 }
 

@@ -89,7 +89,7 @@ impl BulkItem {
         Ok(Self::new(
             doc.index.clone(),
             doc.id.clone(),
-            serde_json::to_vec(&doc.source)?,
+            crate::json_write::map_to_vec(&doc.source),
             origin,
         ))
     }
