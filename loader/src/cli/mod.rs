@@ -1,7 +1,10 @@
 //! The command line: `loader load PATH...` over local files or folders laid out like the bucket,
 //! and `loader bench` (throughput per core of every built-in type).
 
+pub mod list;
 mod load;
+pub mod progress;
+pub mod report;
 
 pub use load::{load_paths, objects};
 
