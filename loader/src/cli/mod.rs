@@ -5,6 +5,7 @@ pub mod list;
 mod load;
 pub mod progress;
 pub mod report;
+pub mod sources;
 
 pub use load::{load_paths, objects};
 
@@ -58,6 +59,10 @@ pub enum Command {
         /// Only these types (default: all benchmarked types).
         #[arg(long = "type")]
         types: Vec<String>,
+        /// Write the generated gzip objects under this folder (at their bucket keys) instead of
+        /// measuring: the input of the end-to-end benchmark (`loader load DIR --opensearch ..`).
+        #[arg(long, value_name = "DIR")]
+        write: Option<PathBuf>,
     },
 }
 
@@ -121,7 +126,11 @@ pub fn run(cli: Cli, err: &mut dyn Write) -> Result<(), CliError> {
                 .map_err(CliError::Write)?;
             Ok(())
         }
-        Command::Bench { records, types } => {
+        Command::Bench {
+            records,
+            types,
+            write,
+        } => {
             for t in &types {
                 if !bench::TYPES.contains(&t.as_str()) {
                     return Err(CliError::UnknownBenchType(t.clone()));
@@ -133,6 +142,26 @@ pub fn run(cli: Cli, err: &mut dyn Write) -> Result<(), CliError> {
                 .copied()
                 .filter(|t| types.is_empty() || types.iter().any(|s| s == t))
                 .collect();
+            if let Some(dir) = write {
+                for t in selected {
+                    let (key, raw) = bench::generate(t, records);
+                    let path = dir.join(&key);
+                    if let Some(parent) = path.parent() {
+                        std::fs::create_dir_all(parent).map_err(CliError::Write)?;
+                    }
+                    let gz = bench::gzip(&raw);
+                    std::fs::write(&path, &gz).map_err(CliError::Write)?;
+                    writeln!(
+                        err,
+                        "{t}: {} ({records} records, {:.1} MB, gzip {:.1} MB)",
+                        path.display(),
+                        raw.len() as f64 / 1e6,
+                        gz.len() as f64 / 1e6
+                    )
+                    .map_err(CliError::Write)?;
+                }
+                return Ok(());
+            }
             for t in selected {
                 let result = bench::run(&pipeline, t, records);
                 writeln!(err, "{result}").map_err(CliError::Write)?;
