@@ -16,6 +16,9 @@ fn main() -> anyhow::Result<()> {
     }
     shared::telemetry::init_tracing();
     let cli = Cli::parse();
-    run(cli, &mut std::io::stderr())?;
+    if let Err(e) = run(cli, &mut std::io::stderr()) {
+        eprintln!("loader: {e}");
+        std::process::exit(e.exit_code());
+    }
     Ok(())
 }

@@ -1,13 +1,19 @@
-//! The command line: `loader load PATH...` over local files or folders laid out like the bucket,
-//! and `loader bench` (throughput per core of every built-in type).
+//! The command line: `loader load` (local paths, S3 prefixes, lists, a queue -> NDJSON or
+//! OpenSearch) and `loader bench` (throughput per core of every built-in type).
 
+pub mod deliver;
 pub mod list;
 mod load;
 pub mod progress;
 pub mod report;
+pub mod run;
 pub mod sources;
 
 pub use load::{load_paths, objects};
+
+use crate::sink::{BulkSink, FolderQuarantine, SinkConfig};
+use progress::Progress;
+use std::sync::{Arc, Mutex};
 
 use crate::bench;
 use crate::config::{Config, ConfigError};
@@ -31,18 +37,44 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Loads local files, or folders laid out like the bucket (the path below the folder is the
-    /// object key), and writes the documents as NDJSON. A summary goes to stderr.
+    /// Loads objects and writes their documents to OpenSearch (`--opensearch`) or as NDJSON
+    /// (stdout or `--out`). Sources: local files or folders laid out like the bucket (the path
+    /// below the folder is the object key), `s3://bucket/prefix`, a `--list` file, a `--queue`.
+    /// Objects finished and failed go to report files; the exit code is 1 when any failed.
     Load {
-        /// Files or folders.
-        #[arg(required = true)]
-        paths: Vec<PathBuf>,
+        /// Files, folders, or `s3://bucket/prefix` URLs.
+        #[arg(required_unless_present_any = ["list", "queue"], value_name = "PATH|S3_URL")]
+        sources: Vec<String>,
+        /// A list of objects, one per line: `s3://bucket/key`, a key (of `--bucket`), a local
+        /// path, or a line of `aws s3 ls --recursive`. The failed-objects file of a run is one.
+        #[arg(long, value_name = "FILE")]
+        list: Option<PathBuf>,
+        /// The bucket of plain keys in `--list`.
+        #[arg(long, value_name = "NAME")]
+        bucket: Option<String>,
+        /// Drain this SQS queue (name or URL), such as the dead-letter queue: each message's
+        /// objects are loaded and the message deleted when all of them loaded.
+        #[arg(long, value_name = "NAME|URL")]
+        queue: Option<String>,
+        /// Send the documents to this OpenSearch endpoint (authentication, limits and TLS from
+        /// the `OPENSEARCH_*` environment) instead of writing NDJSON.
+        #[arg(long, value_name = "URL", conflicts_with_all = ["out", "bulk"])]
+        opensearch: Option<String>,
+        /// Folder for documents OpenSearch refuses (default: `quarantine` in the report folder).
+        #[arg(long, value_name = "DIR", requires = "opensearch")]
+        quarantine: Option<PathBuf>,
         /// Write to this file instead of stdout.
         #[arg(long)]
         out: Option<PathBuf>,
         /// Write OpenSearch bulk lines (`{"create":{..}}` + document) instead of documents.
         #[arg(long)]
         bulk: bool,
+        /// Objects loaded at once (default: the number of cores).
+        #[arg(long, value_name = "N")]
+        concurrency: Option<usize>,
+        /// Folder of the report files (default: next to the list, else the current folder).
+        #[arg(long, value_name = "DIR")]
+        report_dir: Option<PathBuf>,
         /// A user configuration file in the es-loader's INI dialect, read over the built-in one.
         #[arg(long)]
         config: Option<PathBuf>,
@@ -76,8 +108,112 @@ pub enum CliError {
     Read { path: String, source: io::Error },
     #[error("cannot write the output: {0}")]
     Write(io::Error),
+    #[error(transparent)]
+    Report(#[from] report::ReportError),
+    #[error(transparent)]
+    Source(#[from] sources::SourceError),
+    #[error(transparent)]
+    SinkConfig(#[from] crate::sink::ConfigError),
+    #[error("cannot set up the OpenSearch sink: {0}")]
+    Sink(#[from] crate::sink::TransportError),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(io::Error),
+    #[error(
+        "{failed} object(s) failed and {problems} other problem(s): see the summary; rerun the failed objects with --list {list}"
+    )]
+    NotAllLoaded {
+        failed: u64,
+        problems: usize,
+        list: String,
+    },
     #[error("unknown benchmark type `{0}` (known: {known})", known = bench::TYPES.join(", "))]
     UnknownBenchType(String),
+}
+
+impl CliError {
+    /// The process exit code: 1 when the run finished but not everything loaded (the report
+    /// files say what), 2 when it could not run.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CliError::NotAllLoaded { .. } => 1,
+            _ => 2,
+        }
+    }
+}
+
+/// The sink options of `loader load`.
+struct LoadOutput {
+    opensearch: Option<String>,
+    quarantine: Option<PathBuf>,
+    out: Option<PathBuf>,
+    bulk: bool,
+}
+
+/// Sets up the sink and runs the load.
+async fn load(
+    pipeline: Arc<Pipeline>,
+    sources: run::Sources,
+    output: LoadOutput,
+    concurrency: usize,
+    ingested: DateTime<Utc>,
+) -> Result<run::RunSummary, CliError> {
+    let report = sources.report_paths();
+    let out = match &output.opensearch {
+        Some(endpoint) => {
+            let config = SinkConfig::from_env(Some(endpoint))?;
+            let folder = output
+                .quarantine
+                .clone()
+                .unwrap_or_else(|| report.dir().join("quarantine"));
+            let sink = BulkSink::connect(&config, Arc::new(FolderQuarantine::new(folder))).await?;
+            deliver::Output::OpenSearch(Arc::new(sink))
+        }
+        None => {
+            let writer: Box<dyn Write + Send> = match &output.out {
+                Some(path) => {
+                    Box::new(BufWriter::new(File::create(path).map_err(CliError::Write)?))
+                }
+                None => Box::new(io::stdout()),
+            };
+            deliver::Output::Ndjson {
+                writer: Arc::new(Mutex::new(writer)),
+                bulk: output.bulk,
+            }
+        }
+    };
+    let s3 = if sources.args.iter().any(|a| a.starts_with("s3://"))
+        || sources.list.is_some()
+        || sources.queue.is_some()
+    {
+        Some(shared::aws::s3_client(&shared::aws::sdk_config().await))
+    } else {
+        None
+    };
+    let delivery = Arc::new(deliver::CliDelivery {
+        pipeline,
+        s3,
+        output: out,
+        ingested,
+    });
+    let progress = Arc::new(Progress::new());
+    let summary = run::run(
+        &sources,
+        delivery,
+        concurrency,
+        Arc::clone(&progress),
+        parse_queue_message,
+    )
+    .await;
+    progress.finish();
+    summary
+}
+
+/// The objects of a queue message.
+fn parse_queue_message(body: &str) -> Result<Vec<list::Target>, String> {
+    Err(format!(
+        "queue messages are not understood yet ({} bytes)",
+        body.len()
+    ))
 }
 
 /// Builds the configuration: the bundled file, and the user's over it.
@@ -102,29 +238,61 @@ pub fn load_config(user: Option<&Path>) -> Result<Config, CliError> {
 pub fn run(cli: Cli, err: &mut dyn Write) -> Result<(), CliError> {
     match cli.command {
         Command::Load {
-            paths,
+            sources,
+            list,
+            bucket,
+            queue,
+            opensearch,
+            quarantine,
             out,
             bulk,
+            concurrency,
+            report_dir,
             config,
             ingested,
         } => {
-            let pipeline = Pipeline::new(load_config(config.as_deref())?);
-            let ingested = ingested.unwrap_or_else(Utc::now);
-            let stats = match out {
-                Some(path) => {
-                    let file = File::create(&path).map_err(CliError::Write)?;
-                    let mut w = BufWriter::new(file);
-                    load_paths(&pipeline, &paths, bulk, ingested, &mut w)?
-                }
-                None => {
-                    let stdout = io::stdout();
-                    let mut w = stdout.lock();
-                    load_paths(&pipeline, &paths, bulk, ingested, &mut w)?
-                }
+            let pipeline = Arc::new(Pipeline::new(load_config(config.as_deref())?));
+            let sources = run::Sources {
+                args: sources,
+                list,
+                bucket,
+                queue,
+                report_dir,
             };
-            err.write_all(stats.summary().as_bytes())
+            let concurrency = concurrency
+                .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
+                .unwrap_or(1);
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(CliError::Runtime)?;
+            let summary = runtime.block_on(load(
+                pipeline,
+                sources,
+                LoadOutput {
+                    opensearch,
+                    quarantine,
+                    out,
+                    bulk,
+                },
+                concurrency,
+                ingested.unwrap_or_else(Utc::now),
+            ))?;
+            err.write_all(summary.text().as_bytes())
                 .map_err(CliError::Write)?;
-            Ok(())
+            if summary.success() {
+                Ok(())
+            } else {
+                Err(CliError::NotAllLoaded {
+                    failed: summary.failed,
+                    problems: summary.problems.len(),
+                    list: summary
+                        .report
+                        .as_ref()
+                        .map(|r| r.failed.display().to_string())
+                        .unwrap_or_default(),
+                })
+            }
         }
         Command::Bench {
             records,
