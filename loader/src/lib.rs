@@ -4,6 +4,7 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod decode;
+pub mod deliver;
 pub mod detect;
 pub mod ecs;
 pub mod parsers;

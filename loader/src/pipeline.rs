@@ -106,6 +106,22 @@ impl Stats {
         }
     }
 
+    /// Counts an object skipped without reading it (its key says it holds nothing to load).
+    pub fn count_skipped(&mut self, reason: &SkipReason) {
+        self.objects += 1;
+        *self.skipped.entry(reason.to_string()).or_default() += 1;
+    }
+
+    /// Counts an object of `log_type` that could not be opened at all.
+    pub fn count_unreadable(&mut self, log_type: &str, report: ErrorReport) {
+        self.objects += 1;
+        self.per_type
+            .entry(log_type.to_owned())
+            .or_default()
+            .objects += 1;
+        self.error(Some(log_type), report);
+    }
+
     pub fn documents(&self) -> u64 {
         self.per_type.values().map(|t| t.documents).sum()
     }
@@ -192,6 +208,12 @@ impl Pipeline {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The log type of the object at `key`, or why it is skipped. Cheap: callers ask before
+    /// opening an object, so a skipped one is never downloaded.
+    pub fn log_type_of(&self, key: &str) -> Result<&LogType, SkipReason> {
+        detect::detect(&self.config, key)
     }
 
     /// Loads one object. `key` is the (decoded) object key used for detection; `name` names the

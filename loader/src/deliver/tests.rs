@@ -1,0 +1,358 @@
+use super::*;
+use crate::config::Config;
+use crate::sink::{ObjectFailure, SinkError, WriteOutcome};
+use futures::future::BoxFuture;
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+use std::sync::Mutex;
+
+const BUCKET: &str = "logs";
+
+fn pipeline() -> Arc<Pipeline> {
+    Arc::new(Pipeline::new(Config::builtin().expect("built-in config")))
+}
+
+fn ingested() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+        .expect("time")
+        .with_timezone(&Utc)
+}
+
+fn cloudtrail_key(n: u32) -> String {
+    format!(
+        "AWSLogs/o-abcdef1234/111122223333/CloudTrail/us-east-1/2024/05/01/111122223333_CloudTrail_us-east-1_20240501T0000Z_{n}.json.gz"
+    )
+}
+
+/// A CloudTrail object with `n` events `<prefix>-0..n`.
+fn cloudtrail(prefix: &str, n: usize) -> Vec<u8> {
+    let records: Vec<serde_json::Value> = (0..n)
+        .map(|i| {
+            serde_json::json!({
+                "eventID": format!("{prefix}-{i}"),
+                "eventTime": "2024-05-01T00:00:00Z",
+                "eventName": "ListUsers",
+                "eventSource": "iam.amazonaws.com",
+            })
+        })
+        .collect();
+    gzip(&serde_json::to_vec(&serde_json::json!({ "Records": records })).expect("json"))
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(bytes).expect("gzip");
+    enc.finish().expect("gzip")
+}
+
+/// Objects in memory; counts how often each is opened.
+#[derive(Default)]
+struct FakeSource {
+    objects: HashMap<String, Vec<u8>>,
+    opened: Mutex<Vec<String>>,
+    /// Serve bodies as async streams (as S3 does) instead of blocking readers.
+    streamed: bool,
+}
+
+impl FakeSource {
+    fn with(mut self, key: &str, body: Vec<u8>) -> Self {
+        self.objects.insert(key.to_owned(), body);
+        self
+    }
+}
+
+impl ObjectSource for FakeSource {
+    fn open<'a>(&'a self, object: &'a ObjectRef) -> BoxFuture<'a, Result<ObjectBody, SourceError>> {
+        Box::pin(async move {
+            self.opened.lock().expect("lock").push(object.key.clone());
+            match self.objects.get(&object.key) {
+                Some(body) if self.streamed => Ok(ObjectBody {
+                    reader: BodyReader::Async(Box::new(std::io::Cursor::new(body.clone()))),
+                    size: None,
+                }),
+                Some(body) => Ok(ObjectBody::from_bytes(body.clone())),
+                None => Err(SourceError {
+                    object: object.name(),
+                    reason: "NoSuchKey: The specified key does not exist.".into(),
+                    not_found: true,
+                }),
+            }
+        })
+    }
+}
+
+/// Records every chunk; fails every chunk holding a document of an object in `fail`.
+#[derive(Default)]
+struct FakeSink {
+    chunks: Mutex<Vec<Vec<BulkItem>>>,
+    fail: HashSet<String>,
+}
+
+impl DocumentSink for FakeSink {
+    fn write(&self, items: Vec<BulkItem>) -> BoxFuture<'_, WriteOutcome> {
+        Box::pin(async move {
+            let mut outcome = WriteOutcome::default();
+            let mut failed_objects: Vec<Arc<str>> = Vec::new();
+            for item in &items {
+                if self.fail.contains(&*item.origin.object) {
+                    outcome.stats.failed += 1;
+                    if !failed_objects.contains(&item.origin.object) {
+                        failed_objects.push(Arc::clone(&item.origin.object));
+                    }
+                } else {
+                    outcome.stats.created += 1;
+                }
+            }
+            outcome.failures = failed_objects
+                .into_iter()
+                .map(|object| ObjectFailure {
+                    error: SinkError::RetriesExhausted {
+                        object: object.to_string(),
+                        items: 1,
+                        attempts: 3,
+                        elapsed: Duration::from_secs(1),
+                        last_error: "HTTP 503".into(),
+                    },
+                    object,
+                })
+                .collect();
+            self.chunks.lock().expect("lock").push(items);
+            outcome
+        })
+    }
+}
+
+impl FakeSink {
+    fn ids(&self) -> Vec<String> {
+        self.chunks
+            .lock()
+            .expect("lock")
+            .iter()
+            .flatten()
+            .map(|i| i.id.clone())
+            .collect()
+    }
+
+    fn chunk_sizes(&self) -> Vec<usize> {
+        self.chunks
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(Vec::len)
+            .collect()
+    }
+}
+
+async fn deliver(
+    source: &FakeSource,
+    sink: &FakeSink,
+    key: &str,
+    limits: ChunkLimits,
+) -> ObjectReport {
+    deliver_quietly(
+        &pipeline(),
+        source,
+        sink,
+        &ObjectRef::s3(BUCKET, key),
+        ingested(),
+        limits,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn chunking_keeps_order_and_counts() {
+    let key = cloudtrail_key(1);
+    let body = cloudtrail("e", 23);
+    let source = FakeSource {
+        streamed: true,
+        ..FakeSource::default()
+    }
+    .with(&key, body.clone());
+    let sink = FakeSink::default();
+    let limits = ChunkLimits {
+        max_docs: 5,
+        max_bytes: usize::MAX,
+    };
+    let report = deliver(&source, &sink, &key, limits).await;
+
+    assert_eq!(report.outcome, DeliveryOutcome::Loaded);
+    assert_eq!(report.log_type.as_deref(), Some("cloudtrail"));
+    assert_eq!(sink.chunk_sizes(), [5, 5, 5, 5, 3]);
+    let expected: Vec<String> = (0..23).map(|i| format!("e-{i}")).collect();
+    assert_eq!(sink.ids(), expected);
+    assert_eq!(report.stats.records(), 23);
+    assert_eq!(report.stats.documents(), 23);
+    assert_eq!(report.sink.created, 23);
+    assert_eq!(report.input_bytes, body.len() as u64);
+    // Origins name the object and the document's place in it.
+    let chunks = sink.chunks.lock().expect("lock");
+    let last = chunks.last().and_then(|c| c.last()).expect("an item");
+    assert_eq!(&*last.origin.object, format!("s3://{BUCKET}/{key}"));
+    assert_eq!(last.origin.record, 22);
+}
+
+#[tokio::test]
+async fn chunks_are_cut_by_bytes_too() {
+    let key = cloudtrail_key(2);
+    let source = FakeSource::default().with(&key, cloudtrail("b", 10));
+    let sink = FakeSink::default();
+    // Each document is well over 100 bytes: one per chunk.
+    let limits = ChunkLimits {
+        max_docs: 1000,
+        max_bytes: 100,
+    };
+    let report = deliver(&source, &sink, &key, limits).await;
+    assert_eq!(report.outcome, DeliveryOutcome::Loaded);
+    assert_eq!(sink.chunk_sizes(), vec![1; 10]);
+}
+
+#[tokio::test]
+async fn one_broken_object_fails_only_itself() {
+    let keys: Vec<String> = (10..13).map(cloudtrail_key).collect();
+    let mut truncated = cloudtrail("broken", 200);
+    truncated.truncate(truncated.len() / 2);
+    let source = FakeSource::default()
+        .with(&keys[0], cloudtrail("a", 3))
+        .with(&keys[1], truncated)
+        .with(&keys[2], cloudtrail("c", 4));
+    let sink = FakeSink::default();
+    let mut reports = Vec::new();
+    for key in &keys {
+        reports.push(deliver(&source, &sink, key, ChunkLimits::default()).await);
+    }
+    assert_eq!(reports[0].outcome, DeliveryOutcome::Loaded);
+    assert_eq!(reports[2].outcome, DeliveryOutcome::Loaded);
+    match &reports[1].outcome {
+        DeliveryOutcome::Failed(reason) => {
+            assert!(
+                reason.contains(&format!("s3://{BUCKET}/{}", keys[1])),
+                "{reason}"
+            );
+        }
+        other => panic!("truncated gzip: {other:?}"),
+    }
+    assert_eq!(reports[0].sink.created + reports[2].sink.created, 7);
+}
+
+#[tokio::test]
+async fn a_skipped_object_is_never_opened() {
+    let key =
+        "AWSLogs/o-abcdef1234/111122223333/CloudTrail-Digest/us-east-1/2024/05/01/digest.json.gz";
+    let source = FakeSource::default().with(key, b"digest".to_vec());
+    let sink = FakeSink::default();
+    let report = deliver(&source, &sink, key, ChunkLimits::default()).await;
+    assert!(
+        matches!(&report.outcome, DeliveryOutcome::Skipped(r) if r.contains("digest")),
+        "{:?}",
+        report.outcome
+    );
+    assert!(!report.outcome.is_failed());
+    assert!(source.opened.lock().expect("lock").is_empty());
+    assert_eq!(report.stats.objects, 1);
+    assert_eq!(report.stats.skipped.values().sum::<u64>(), 1);
+    assert!(report.metrics(Metrics::new("t")).is_none());
+}
+
+#[tokio::test]
+async fn an_object_that_cannot_be_opened_fails_naming_it() {
+    let key = cloudtrail_key(3);
+    let report = deliver(
+        &FakeSource::default(),
+        &FakeSink::default(),
+        &key,
+        ChunkLimits::default(),
+    )
+    .await;
+    match &report.outcome {
+        DeliveryOutcome::Failed(reason) => {
+            assert!(reason.contains(&format!("s3://{BUCKET}/{key}")), "{reason}");
+            assert!(reason.contains("NoSuchKey"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(report.stats.error_count, 1);
+}
+
+#[tokio::test]
+async fn a_sink_failure_fails_the_object_and_stops_reading_it() {
+    let key = cloudtrail_key(4);
+    let name = format!("s3://{BUCKET}/{key}");
+    let source = FakeSource::default().with(&key, cloudtrail("s", 500));
+    let sink = FakeSink {
+        fail: HashSet::from([name.clone()]),
+        ..FakeSink::default()
+    };
+    let limits = ChunkLimits {
+        max_docs: 10,
+        max_bytes: usize::MAX,
+    };
+    let report = deliver(&source, &sink, &key, limits).await;
+    match &report.outcome {
+        DeliveryOutcome::Failed(reason) => {
+            assert!(
+                reason.contains(&name) && reason.contains("HTTP 503"),
+                "{reason}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // The first failed chunk ends the delivery: nothing more is written.
+    assert_eq!(sink.chunk_sizes(), [10]);
+    assert_eq!(report.sink.failed, 10);
+}
+
+#[tokio::test]
+async fn bad_records_are_counted_but_do_not_fail_the_object() {
+    let key = cloudtrail_key(5);
+    let json = br#"{"Records":[{"eventID":"ok-1","eventTime":"2024-05-01T00:00:00Z"},42,{"eventID":"ok-2","eventTime":"2024-05-01T00:00:00Z"}]}"#;
+    let source = FakeSource::default().with(&key, gzip(json));
+    let sink = FakeSink::default();
+    let report = deliver(&source, &sink, &key, ChunkLimits::default()).await;
+    assert_eq!(report.outcome, DeliveryOutcome::Loaded);
+    assert_eq!(sink.ids(), ["ok-1", "ok-2"]);
+    assert_eq!(report.stats.records(), 3);
+    assert_eq!(report.stats.error_count, 1);
+    assert_eq!(
+        report.stats.errors[0].object,
+        format!("s3://{BUCKET}/{key}")
+    );
+}
+
+#[tokio::test]
+async fn metrics_carry_the_es_loader_names_and_the_log_type() {
+    let key = cloudtrail_key(6);
+    let body = cloudtrail("m", 7);
+    let source = FakeSource::default().with(&key, body.clone());
+    let sink = FakeSink::default();
+    let report = deliver(&source, &sink, &key, ChunkLimits::default()).await;
+    let metrics = report.metrics(Metrics::new("Test")).expect("metrics");
+    let emf = metrics.to_emf(0);
+    assert_eq!(emf["logtype"], "cloudtrail");
+    assert_eq!(emf["_aws"]["CloudWatchMetrics"][0]["Namespace"], "Test");
+    assert_eq!(metrics.value("InputLogFileSize"), Some(body.len() as f64));
+    assert_eq!(metrics.value("TotalLogFileCount"), Some(1.0));
+    assert_eq!(metrics.value("TotalLogCount"), Some(7.0));
+    assert_eq!(metrics.value("SuccessLogLoadCount"), Some(7.0));
+    assert_eq!(metrics.value("ErrorLogLoadCount"), Some(0.0));
+    for name in [
+        "OutputDataSize",
+        "TotalDurationTime",
+        "EsResponseTime",
+        "DuplicateLogCount",
+        "QuarantinedLogCount",
+        "RetryCount",
+    ] {
+        assert!(metrics.value(name).is_some(), "{name} missing");
+    }
+}
+
+#[test]
+fn object_names() {
+    assert_eq!(ObjectRef::s3("b", "a b/c").name(), "s3://b/a b/c");
+    assert_eq!(
+        ObjectRef::local("/data/AWSLogs/x", "AWSLogs/x").name(),
+        "/data/AWSLogs/x"
+    );
+    assert_eq!(ObjectRef::new(None, "AWSLogs/x").name(), "AWSLogs/x");
+}
