@@ -10,53 +10,17 @@
 //! Blank lines and lines starting with `#` are ignored. The failed-objects file a run writes is
 //! itself a list (one `s3://bucket/key` or path per line), so it can be loaded again as it is.
 
-use std::fmt;
-use std::path::PathBuf;
+pub use crate::deliver::ObjectRef as Target;
+use std::path::Path;
 
-/// One object to load, as the user named it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Target {
-    /// A local file. `key` is what type detection sees: the path below the folder given on the
-    /// command line, or the path itself for a file named directly.
-    Local { path: PathBuf, key: String },
-    /// An object of a bucket; `key` is decoded (as S3 stores it).
-    S3 { bucket: String, key: String },
-}
-
-impl Target {
-    /// A local file named by its path (its own key).
-    pub fn local(path: impl Into<PathBuf>) -> Self {
-        let path = path.into();
-        let key = path
-            .to_string_lossy()
-            .trim_start_matches("./")
-            .replace('\\', "/");
-        Target::Local { path, key }
-    }
-
-    pub fn s3(bucket: impl Into<String>, key: impl Into<String>) -> Self {
-        Target::S3 {
-            bucket: bucket.into(),
-            key: key.into(),
-        }
-    }
-
-    /// The key type detection sees.
-    pub fn key(&self) -> &str {
-        match self {
-            Target::Local { key, .. } | Target::S3 { key, .. } => key,
-        }
-    }
-}
-
-impl fmt::Display for Target {
-    /// `s3://bucket/key` or the local path: the form a `--list` line accepts back.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Target::Local { path, .. } => write!(f, "{}", path.display()),
-            Target::S3 { bucket, key } => write!(f, "s3://{bucket}/{key}"),
-        }
-    }
+/// A local file named by its path, which is also its key (what type detection sees).
+pub fn local_file(path: impl AsRef<Path>) -> Target {
+    let path = path.as_ref();
+    let key = path
+        .to_string_lossy()
+        .trim_start_matches("./")
+        .replace('\\', "/");
+    Target::local(path, key)
 }
 
 /// A command-line argument or list line that names no object.
@@ -140,7 +104,7 @@ pub fn parse_line(line: &str, bucket: Option<&str>) -> Result<Option<Target>, Li
     }
     Ok(Some(match bucket {
         Some(bucket) => Target::s3(bucket, key.trim_start_matches('/')),
-        None => Target::local(key),
+        None => local_file(key),
     }))
 }
 
@@ -185,10 +149,7 @@ mod tests {
         );
         assert_eq!(
             parse_line("  ./samples/a.json ", None),
-            Ok(Some(Target::Local {
-                path: PathBuf::from("./samples/a.json"),
-                key: "samples/a.json".into()
-            }))
+            Ok(Some(Target::local("./samples/a.json", "samples/a.json")))
         );
         assert_eq!(
             parse_line("s3:///key", None),
@@ -249,7 +210,7 @@ mod tests {
     fn a_target_prints_as_a_line_that_parses_back_to_it() {
         for t in [
             Target::s3("b", "AWSLogs/1/some key.gz"),
-            Target::local("samples/AWSLogs/x.json"),
+            local_file("samples/AWSLogs/x.json"),
         ] {
             assert_eq!(parse_line(&t.to_string(), None), Ok(Some(t)));
         }

@@ -1,7 +1,6 @@
 //! The command line: `loader load` (local paths, S3 prefixes, lists, a queue -> NDJSON or
 //! OpenSearch) and `loader bench` (throughput per core of every built-in type).
 
-pub mod deliver;
 pub mod list;
 mod load;
 pub mod progress;
@@ -11,9 +10,10 @@ pub mod sources;
 
 pub use load::{load_paths, objects};
 
+use crate::deliver::{ChunkLimits, DocumentSink, LocalSource, NdjsonFormat, NdjsonSink, S3Source};
 use crate::sink::{BulkSink, FolderQuarantine, SinkConfig};
 use progress::Progress;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::bench;
 use crate::config::{Config, ConfigError};
@@ -158,42 +158,50 @@ async fn load(
     ingested: DateTime<Utc>,
 ) -> Result<run::RunSummary, CliError> {
     let report = sources.report_paths();
-    let out = match &output.opensearch {
+    let mut ndjson: Option<Arc<NdjsonSink<Box<dyn Write + Send>>>> = None;
+    let sink: Arc<dyn DocumentSink> = match &output.opensearch {
         Some(endpoint) => {
             let config = SinkConfig::from_env(Some(endpoint))?;
             let folder = output
                 .quarantine
                 .clone()
                 .unwrap_or_else(|| report.dir().join("quarantine"));
-            let sink = BulkSink::connect(&config, Arc::new(FolderQuarantine::new(folder))).await?;
-            deliver::Output::OpenSearch(Arc::new(sink))
+            Arc::new(BulkSink::connect(&config, Arc::new(FolderQuarantine::new(folder))).await?)
         }
         None => {
             let writer: Box<dyn Write + Send> = match &output.out {
-                Some(path) => {
-                    Box::new(BufWriter::new(File::create(path).map_err(CliError::Write)?))
-                }
+                Some(path) => Box::new(BufWriter::with_capacity(
+                    1 << 20,
+                    File::create(path).map_err(CliError::Write)?,
+                )),
                 None => Box::new(io::stdout()),
             };
-            deliver::Output::Ndjson {
-                writer: Arc::new(Mutex::new(writer)),
-                bulk: output.bulk,
-            }
+            let format = if output.bulk {
+                NdjsonFormat::Bulk
+            } else {
+                NdjsonFormat::Documents
+            };
+            let sink = Arc::new(NdjsonSink::new(writer, format));
+            ndjson = Some(Arc::clone(&sink));
+            sink
         }
     };
-    let s3 = if sources.args.iter().any(|a| a.starts_with("s3://"))
-        || sources.list.is_some()
-        || sources.queue.is_some()
-    {
-        Some(shared::aws::s3_client(&shared::aws::sdk_config().await))
+    let s3 = if sources.needs_aws() {
+        Some(S3Source::new(shared::aws::s3_client(
+            &shared::aws::sdk_config().await,
+        )))
     } else {
         None
     };
-    let delivery = Arc::new(deliver::CliDelivery {
+    let delivery = Arc::new(run::Delivery {
         pipeline,
-        s3,
-        output: out,
+        source: Arc::new(sources::CliSource {
+            s3,
+            local: LocalSource::new(),
+        }),
+        sink,
         ingested,
+        limits: ChunkLimits::default(),
     });
     let progress = Arc::new(Progress::new());
     let summary = run::run(
@@ -205,7 +213,13 @@ async fn load(
     )
     .await;
     progress.finish();
-    summary
+    let mut summary = summary?;
+    if let Some(ndjson) = ndjson {
+        ndjson.flush().map_err(CliError::Write)?;
+        // The sink counters of NDJSON output only repeat the document count.
+        summary.sink = None;
+    }
+    Ok(summary)
 }
 
 /// The objects of a queue message.

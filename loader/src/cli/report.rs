@@ -195,7 +195,7 @@ pub fn debug_line(object: &str, reason: &str, time: DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::list::{Target, parse_list};
+    use crate::cli::list::{Target, local_file, parse_list};
 
     #[test]
     fn paths_next_to_the_list_or_in_the_report_dir() {
@@ -222,7 +222,7 @@ mod tests {
             .with_timezone(&Utc);
         let ok = Target::s3("logs", "AWSLogs/1/ok.json.gz");
         let bad = Target::s3("logs", "AWSLogs/1/bad key.json.gz");
-        let local = Target::local("samples/x.log");
+        let local = local_file("samples/x.log");
         report.finished(&ok.to_string()).expect("finished");
         report
             .failed(&bad.to_string(), "truncated gzip", time)

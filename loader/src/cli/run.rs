@@ -4,15 +4,16 @@
 //! loaded.
 
 use super::CliError;
-use super::deliver::{Delivery, ObjectOutcome, ObjectResult};
 use super::list::{BadLine, Target, parse_line, parse_s3_url};
 use super::progress::Progress;
 use super::report::{Report, ReportPaths};
 use super::sources::{Queue, QueueMessage, list_prefix};
-use crate::pipeline::Stats;
+use crate::deliver::{ChunkLimits, DeliveryOutcome, DocumentSink, ObjectSource, deliver_quietly};
+use crate::pipeline::{Pipeline, Stats};
 use crate::sink::SinkStats;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures::StreamExt;
+use shared::metrics::Metrics;
 use std::collections::HashSet;
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -38,12 +39,21 @@ impl Sources {
         ReportPaths::new(self.list.as_deref(), self.report_dir.as_deref())
     }
 
-    fn needs_aws(&self) -> bool {
+    pub fn needs_aws(&self) -> bool {
         self.queue.is_some()
             || self.bucket.is_some()
             || self.args.iter().any(|a| a.starts_with("s3://"))
             || self.list.is_some()
     }
+}
+
+/// How each object is loaded: the delivery core's pieces.
+pub struct Delivery {
+    pub pipeline: Arc<Pipeline>,
+    pub source: Arc<dyn ObjectSource>,
+    pub sink: Arc<dyn DocumentSink>,
+    pub ingested: DateTime<Utc>,
+    pub limits: ChunkLimits,
 }
 
 /// What a run did.
@@ -127,7 +137,7 @@ pub type MessageParser = fn(&str) -> Result<Vec<Target>, String>;
 /// Runs a load over `sources` with `delivery`; the report files are written as objects finish.
 pub async fn run(
     sources: &Sources,
-    delivery: Arc<dyn Delivery>,
+    delivery: Arc<Delivery>,
     concurrency: usize,
     progress: Arc<Progress>,
     parse_message: MessageParser,
@@ -173,41 +183,46 @@ pub async fn run(
         ..RunSummary::default()
     };
     let mut sink_total = SinkStats::default();
-    let mut sink_used = false;
     let mut results = tokio_stream_of(rx)
         .map(|job| {
-            let delivery = Arc::clone(&delivery);
+            let d = Arc::clone(&delivery);
             async move {
-                let result = delivery.deliver(&job.target).await;
-                (job, result)
+                let report = deliver_quietly(
+                    &d.pipeline,
+                    &*d.source,
+                    &*d.sink,
+                    &job.target,
+                    d.ingested,
+                    d.limits,
+                )
+                .await;
+                (job, report)
             }
         })
         .buffer_unordered(concurrency.max(1));
     let mut since_flush = 0u32;
-    while let Some((job, result)) = results.next().await {
+    while let Some((job, object)) = results.next().await {
         while let Ok((what, reason)) = problem_rx.try_recv() {
             record_problem(&mut report, &mut summary, &what, &reason)?;
         }
-        let ObjectResult {
-            outcome,
-            stats,
-            sink,
-        } = result;
-        let name = job.target.to_string();
-        let failed = matches!(outcome, ObjectOutcome::Failed(_));
-        progress.object_done(stats.records(), stats.documents(), failed);
-        summary.stats.merge(stats);
-        if let Some(sink) = sink {
-            sink_total.merge(&sink);
-            sink_used = true;
-        }
-        match &outcome {
-            ObjectOutcome::Failed(reason) => {
-                progress.suspend(|| tracing::warn!(object = %name, %reason, "object failed"));
+        // The per-object log line and metrics, printed above the bar.
+        progress.suspend(|| {
+            object.log();
+            if let Some(mut metrics) = object.metrics(Metrics::from_env()) {
+                metrics.flush();
+            }
+        });
+        let name = job.target.name();
+        let failed = object.outcome.is_failed();
+        progress.object_done(object.stats.records(), object.stats.documents(), failed);
+        sink_total.merge(&object.sink);
+        summary.stats.merge(object.stats);
+        match &object.outcome {
+            DeliveryOutcome::Failed(reason) => {
                 report.failed(&name, reason, Utc::now())?;
                 summary.failed += 1;
             }
-            ObjectOutcome::Loaded | ObjectOutcome::Skipped(_) => {
+            DeliveryOutcome::Loaded | DeliveryOutcome::Skipped(_) => {
                 report.finished(&name)?;
                 summary.finished += 1;
             }
@@ -232,9 +247,7 @@ pub async fn run(
         record_problem(&mut report, &mut summary, &what, &reason)?;
     }
     report.flush()?;
-    if sink_used {
-        summary.sink = Some(sink_total);
-    }
+    summary.sink = Some(sink_total);
     Ok(summary)
 }
 
@@ -337,7 +350,7 @@ async fn produce(
             Ok(found) => {
                 progress.discovered(found.len() as u64);
                 for (path, key) in found {
-                    if !send(Target::Local { path, key }).await {
+                    if !send(Target::local(path, key)).await {
                         return;
                     }
                 }

@@ -3,7 +3,9 @@
 //! drain (receive, and delete the messages whose objects all loaded).
 
 use super::list::Target;
+use crate::deliver::{LocalSource, ObjectBody, ObjectRef, ObjectSource, S3Source};
 use aws_sdk_s3::error::DisplayErrorContext;
+use futures::future::BoxFuture;
 use tokio::sync::mpsc;
 
 /// A source that cannot be read, named.
@@ -154,5 +156,31 @@ impl Queue {
                     aws_sdk_sqs::error::DisplayErrorContext(&e)
                 )
             })
+    }
+}
+
+/// Local files and S3 objects in one run: an object with a bucket is read from S3, any other
+/// from its local path.
+pub struct CliSource {
+    pub s3: Option<S3Source>,
+    pub local: LocalSource,
+}
+
+impl ObjectSource for CliSource {
+    fn open<'a>(
+        &'a self,
+        object: &'a ObjectRef,
+    ) -> BoxFuture<'a, Result<ObjectBody, crate::deliver::SourceError>> {
+        match (&object.bucket, &self.s3) {
+            (None, _) => self.local.open(object),
+            (Some(_), Some(s3)) => s3.open(object),
+            (Some(_), None) => Box::pin(async move {
+                Err(crate::deliver::SourceError {
+                    object: object.name(),
+                    reason: "no S3 client was set up for this run".to_owned(),
+                    not_found: false,
+                })
+            }),
+        }
     }
 }
