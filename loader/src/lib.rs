@@ -7,6 +7,7 @@ pub mod decode;
 pub mod deliver;
 pub mod detect;
 pub mod ecs;
+pub mod lambda;
 pub mod parsers;
 pub mod pipeline;
 pub mod sink;

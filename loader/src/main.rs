@@ -1,5 +1,13 @@
+use anyhow::Context as _;
 use clap::Parser;
+use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use loader::cli::{Cli, run};
+use loader::deliver::S3Source;
+use loader::lambda::Handler;
+use loader::lambda::settings::LambdaSettings;
+use loader::pipeline::Pipeline;
+use loader::sink::{BulkSink, SinkConfig};
+use std::sync::Arc;
 
 /// Normalizing allocates and frees many small strings and maps per record; mimalloc does that
 /// markedly faster than the system allocator.
@@ -7,18 +15,53 @@ use loader::cli::{Cli, run};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<()> {
-    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
-        eprintln!(
-            "loader: running as a Lambda function is not supported by this build yet: the SQS \
-             handler comes with the delivery to OpenSearch; use `loader load PATH...` locally"
-        );
-        std::process::exit(2);
-    }
     shared::telemetry::init_tracing();
+    if shared::telemetry::in_lambda() {
+        return run_lambda();
+    }
     let cli = Cli::parse();
     if let Err(e) = run(cli, &mut std::io::stderr()) {
         eprintln!("loader: {e}");
         std::process::exit(e.exit_code());
     }
     Ok(())
+}
+
+/// The Lambda function: clients, configuration and sink are built once per execution
+/// environment, then every invocation reuses them.
+fn run_lambda() -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let settings = LambdaSettings::from_env()?;
+        let aws = shared::aws::sdk_config().await;
+        let s3 = shared::aws::s3_client(&aws);
+        let config = settings.load_config(&s3).await?;
+        let sink_config = SinkConfig::from_env(None)?;
+        let sink = BulkSink::connect(&sink_config, settings.quarantine(s3.clone()))
+            .await
+            .context("setting up the OpenSearch sink")?;
+        let handler = Handler::new(
+            Arc::new(Pipeline::new(config)),
+            S3Source::new(s3),
+            sink,
+            settings.handler,
+        );
+        let handler = &handler;
+        lambda_runtime::run(service_fn(
+            move |event: LambdaEvent<serde_json::Value>| async move {
+                handler
+                    .handle(event.payload)
+                    .await
+                    .map_err(|error| Diagnostic {
+                        error_type: error.kind().to_owned(),
+                        error_message: error.to_string(),
+                    })
+            },
+        ))
+        .await
+        .map_err(|error| anyhow::anyhow!(error))
+    })
 }

@@ -494,4 +494,6 @@ impl Chunker {
 }
 
 #[cfg(test)]
+pub(crate) mod fakes;
+#[cfg(test)]
 mod tests;

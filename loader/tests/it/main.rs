@@ -2,5 +2,6 @@
 
 mod cli;
 mod golden;
+mod lambda;
 mod proptests;
 mod sink;

@@ -1,0 +1,198 @@
+use super::*;
+use crate::config::Config;
+use crate::deliver::fakes::{FakeSink, FakeSource, cloudtrail, cloudtrail_key};
+use serde_json::json;
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+
+const BUCKET: &str = "logs";
+
+fn handler(
+    source: FakeSource,
+    sink: FakeSink,
+    concurrency: usize,
+) -> Handler<FakeSource, FakeSink> {
+    let pipeline = Arc::new(Pipeline::new(Config::builtin().expect("built-in config")));
+    let settings = HandlerSettings {
+        concurrency,
+        ..HandlerSettings::default()
+    };
+    Handler::new(pipeline, source, sink, settings)
+}
+
+/// An S3 notification body for `keys`, keys encoded as S3 does.
+fn s3_body(keys: &[&str]) -> String {
+    let records: Vec<Value> = keys
+        .iter()
+        .map(|k| {
+            json!({
+                "eventSource": "aws:s3",
+                "eventName": "ObjectCreated:Put",
+                "s3": {"bucket": {"name": BUCKET}, "object": {"key": k.replace('/', "%2F")}},
+            })
+        })
+        .collect();
+    json!({ "Records": records }).to_string()
+}
+
+fn sqs_event(bodies: &[String]) -> SqsEvent {
+    let records: Vec<Value> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| {
+            json!({
+                "messageId": format!("m{i}"),
+                "receiptHandle": format!("r{i}"),
+                "body": body,
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:111122223333:objects",
+                "awsRegion": "us-east-1",
+            })
+        })
+        .collect();
+    serde_json::from_value(json!({ "Records": records })).expect("SQS event")
+}
+
+fn failed_ids(response: &SqsBatchResponse) -> Vec<&str> {
+    response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_broken_object_fails_exactly_its_message() {
+    let keys: Vec<String> = (20..23).map(cloudtrail_key).collect();
+    let mut broken = cloudtrail("x", 100);
+    broken.truncate(broken.len() / 2);
+    let source = FakeSource::default()
+        .with(&keys[0], cloudtrail("a", 2))
+        .with(&keys[1], broken)
+        .with(&keys[2], cloudtrail("c", 3));
+    let h = handler(source, FakeSink::default(), 4);
+    let bodies: Vec<String> = keys.iter().map(|k| s3_body(&[k])).collect();
+    let response = h.handle_sqs(sqs_event(&bodies)).await.expect("handled");
+    assert_eq!(failed_ids(&response), ["m1"]);
+    // Records before the cut may be loaded already; the redelivery then finds them (409).
+    let mut ids: Vec<String> = h
+        .sink()
+        .ids()
+        .into_iter()
+        .filter(|id| !id.starts_with("x-"))
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["a-0", "a-1", "c-0", "c-1", "c-2"]);
+}
+
+#[tokio::test]
+async fn a_body_that_names_nothing_fails_its_message_only() {
+    let key = cloudtrail_key(30);
+    let source = FakeSource::default().with(&key, cloudtrail("ok", 1));
+    let h = handler(source, FakeSink::default(), 4);
+    let test_event = json!({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": BUCKET});
+    let bodies = vec![
+        r#"{"unexpected":true}"#.to_owned(),
+        s3_body(&[&key]),
+        test_event.to_string(),
+    ];
+    let response = h.handle_sqs(sqs_event(&bodies)).await.expect("handled");
+    assert_eq!(failed_ids(&response), ["m0"]);
+    assert_eq!(h.sink().ids(), ["ok-0"]);
+}
+
+#[tokio::test]
+async fn sns_and_eventbridge_bodies_load_their_objects() {
+    let k1 = cloudtrail_key(40);
+    let k2 = cloudtrail_key(41);
+    let source = FakeSource::default()
+        .with(&k1, cloudtrail("sns", 1))
+        .with(&k2, cloudtrail("eb", 1));
+    let h = handler(source, FakeSink::default(), 4);
+    let sns = json!({"Type": "Notification", "MessageId": "x", "Message": s3_body(&[&k1])});
+    let eb = json!({
+        "version": "0", "id": "e", "detail-type": "Object Created", "source": "aws.s3",
+        "detail": {"bucket": {"name": BUCKET}, "object": {"key": k2}},
+    });
+    let response = h
+        .handle_sqs(sqs_event(&[sns.to_string(), eb.to_string()]))
+        .await
+        .expect("handled");
+    assert!(failed_ids(&response).is_empty());
+    let mut ids = h.sink().ids();
+    ids.sort();
+    assert_eq!(ids, ["eb-0", "sns-0"]);
+}
+
+#[tokio::test]
+async fn an_object_named_twice_is_loaded_once_and_fails_both_messages() {
+    let key = cloudtrail_key(50);
+    let name = format!("s3://{BUCKET}/{key}");
+    let source = FakeSource::default().with(&key, cloudtrail("d", 1));
+    let sink = FakeSink {
+        fail: HashSet::from([name]),
+        ..FakeSink::default()
+    };
+    let h = handler(source, sink, 4);
+    let body = s3_body(&[&key]);
+    let response = h
+        .handle_sqs(sqs_event(&[body.clone(), body]))
+        .await
+        .expect("handled");
+    assert_eq!(failed_ids(&response), ["m0", "m1"]);
+    assert_eq!(h.source.opened.lock().expect("lock").len(), 1);
+}
+
+#[tokio::test]
+async fn objects_run_concurrently_up_to_the_bound() {
+    let keys: Vec<String> = (60..68).map(cloudtrail_key).collect();
+    let mut source = FakeSource::default();
+    for (i, k) in keys.iter().enumerate() {
+        source = source.with(k, cloudtrail(&format!("p{i}"), 3));
+    }
+    let h = handler(source, FakeSink::default(), 2);
+    let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let response = h
+        .handle_sqs(sqs_event(&[s3_body(&refs)]))
+        .await
+        .expect("handled");
+    assert!(failed_ids(&response).is_empty());
+    assert_eq!(h.sink().ids().len(), 24);
+    assert!(h.sink().max_in_flight.load(Ordering::SeqCst) <= 2);
+}
+
+#[tokio::test]
+async fn direct_events_fail_the_invocation_when_an_object_fails() {
+    let good = cloudtrail_key(70);
+    let missing = cloudtrail_key(71);
+    let source = FakeSource::default().with(&good, cloudtrail("g", 1));
+    let h = handler(source, FakeSink::default(), 4);
+
+    let ok: Value = serde_json::from_str(&s3_body(&[&good])).expect("json");
+    let answer = h.handle(ok).await.expect("loads");
+    assert_eq!(answer, json!({"loaded": 1, "skipped": 0}));
+
+    let bad: Value = serde_json::from_str(&s3_body(&[&good, &missing])).expect("json");
+    let err = h.handle(bad).await.expect_err("one object is missing");
+    assert_eq!(err.kind(), "ObjectsFailed");
+    assert!(
+        err.to_string()
+            .contains(&format!("s3://{BUCKET}/{missing}")),
+        "{err}"
+    );
+
+    let unknown = h.handle(json!({"hello": 1})).await.expect_err("unknown");
+    assert_eq!(unknown.kind(), "BadEvent");
+}
+
+#[tokio::test]
+async fn the_sqs_answer_is_a_partial_batch_response() {
+    let h = handler(FakeSource::default(), FakeSink::default(), 4);
+    let event = sqs_event(&["nonsense".to_owned()]);
+    let value = serde_json::to_value(event).expect("json");
+    let answer = h.handle(value).await.expect("handled");
+    assert_eq!(
+        answer,
+        json!({"batchItemFailures": [{"itemIdentifier": "m0"}]})
+    );
+}

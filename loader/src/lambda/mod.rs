@@ -1,0 +1,9 @@
+//! The loader as a Lambda function on the object-created queue: [`events`] reads what a message
+//! names, [`handler`] loads it and answers SQS per message, [`settings`] reads the function's
+//! environment.
+
+pub mod events;
+pub mod handler;
+pub mod settings;
+
+pub use handler::{Handler, HandlerError, HandlerSettings};

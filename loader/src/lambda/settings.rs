@@ -1,0 +1,356 @@
+//! The Lambda's settings, from its environment (OpenSearch settings are the sink's own, see
+//! [`crate::sink::SinkConfig::from_env`]):
+//!
+//! - `LOADER_CONCURRENCY`: objects of one invocation loaded at once (default 4);
+//! - `LOADER_CHUNK_DOCUMENTS`, `LOADER_CHUNK_BYTES`: documents handed to the sink at a time
+//!   (default 5,000 documents or 8 MiB);
+//! - `QUARANTINE_BUCKET`: bucket for documents OpenSearch refuses for good (default: the bucket
+//!   the object came from); `QUARANTINE_PREFIX`: their prefix (default `quarantine/`, outside
+//!   `AWSLogs/` so quarantined entries never trigger the loader);
+//! - `LOADER_CONFIG`: the user configuration file, a path or an `s3://bucket/key` URL; without
+//!   it, `/opt/user.ini` (a Lambda layer) when that file exists.
+
+use crate::config::{Config, ConfigError};
+use crate::deliver::ChunkLimits;
+use crate::lambda::HandlerSettings;
+use crate::sink::{Quarantine, QuarantineError, QuarantinedDocument, S3Quarantine};
+use futures::future::BoxFuture;
+use std::path::{Path, PathBuf};
+
+/// Where a Lambda layer puts the user configuration file.
+pub const LAYER_USER_FILE: &str = "/opt/user.ini";
+pub const DEFAULT_QUARANTINE_PREFIX: &str = "quarantine/";
+
+/// Where the user configuration file is read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigLocation {
+    File(PathBuf),
+    S3 { bucket: String, key: String },
+}
+
+impl std::fmt::Display for ConfigLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::File(path) => write!(f, "{}", path.display()),
+            Self::S3 { bucket, key } => write!(f, "s3://{bucket}/{key}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LambdaSettings {
+    pub handler: HandlerSettings,
+    /// `None`: each document is quarantined in the bucket of its object.
+    pub quarantine_bucket: Option<String>,
+    pub quarantine_prefix: String,
+    pub user_config: Option<ConfigLocation>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("environment variable {name}={value:?}: {reason}")]
+    BadValue {
+        name: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("cannot read the user configuration {location}: {reason}")]
+    ReadConfig { location: String, reason: String },
+    #[error("user configuration {location}: {source}")]
+    Config {
+        location: String,
+        #[source]
+        source: Box<ConfigError>,
+    },
+}
+
+impl LambdaSettings {
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Self::from_lookup(|name| std::env::var(name).ok(), |p| p.is_file())
+    }
+
+    /// Reads the settings through `env`; `exists` tells whether the layer file is there.
+    /// Empty values count as unset, so a template can pass `""` for "default".
+    pub fn from_lookup(
+        env: impl Fn(&str) -> Option<String>,
+        exists: impl Fn(&Path) -> bool,
+    ) -> Result<Self, SettingsError> {
+        let get = |name: &str| {
+            env(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let positive = |name: &'static str, default: usize| -> Result<usize, SettingsError> {
+            match get(name) {
+                None => Ok(default),
+                Some(v) => match v.parse::<usize>() {
+                    Ok(n) if n > 0 => Ok(n),
+                    Ok(_) => Err(SettingsError::BadValue {
+                        name,
+                        value: v,
+                        reason: "must be at least 1".into(),
+                    }),
+                    Err(e) => Err(SettingsError::BadValue {
+                        name,
+                        value: v,
+                        reason: e.to_string(),
+                    }),
+                },
+            }
+        };
+        let handler = HandlerSettings {
+            concurrency: positive("LOADER_CONCURRENCY", super::handler::DEFAULT_CONCURRENCY)?,
+            chunk: ChunkLimits {
+                max_docs: positive("LOADER_CHUNK_DOCUMENTS", ChunkLimits::DEFAULT_MAX_DOCS)?,
+                max_bytes: positive("LOADER_CHUNK_BYTES", ChunkLimits::DEFAULT_MAX_BYTES)?,
+            },
+        };
+        let user_config = match get("LOADER_CONFIG") {
+            Some(v) => Some(parse_location(&v).ok_or_else(|| SettingsError::BadValue {
+                name: "LOADER_CONFIG",
+                value: v.clone(),
+                reason: "expected a path or s3://bucket/key".into(),
+            })?),
+            None if exists(Path::new(LAYER_USER_FILE)) => {
+                Some(ConfigLocation::File(PathBuf::from(LAYER_USER_FILE)))
+            }
+            None => None,
+        };
+        Ok(Self {
+            handler,
+            quarantine_bucket: get("QUARANTINE_BUCKET"),
+            quarantine_prefix: get("QUARANTINE_PREFIX")
+                .unwrap_or_else(|| DEFAULT_QUARANTINE_PREFIX.to_owned()),
+            user_config,
+        })
+    }
+
+    /// The quarantine these settings describe.
+    pub fn quarantine(&self, client: aws_sdk_s3::Client) -> std::sync::Arc<dyn Quarantine> {
+        match &self.quarantine_bucket {
+            Some(bucket) => std::sync::Arc::new(S3Quarantine::new(
+                client,
+                bucket.clone(),
+                &self.quarantine_prefix,
+            )),
+            None => std::sync::Arc::new(ObjectBucketQuarantine {
+                client,
+                prefix: self.quarantine_prefix.clone(),
+            }),
+        }
+    }
+
+    /// The built-in configuration with the user file read over it, when there is one.
+    pub async fn load_config(&self, s3: &aws_sdk_s3::Client) -> Result<Config, SettingsError> {
+        let Some(location) = &self.user_config else {
+            return Config::builtin().map_err(|source| SettingsError::Config {
+                location: "built-in".into(),
+                source: Box::new(source),
+            });
+        };
+        let name = location.to_string();
+        let read_err = |reason: String| SettingsError::ReadConfig {
+            location: name.clone(),
+            reason,
+        };
+        let text = match location {
+            ConfigLocation::File(path) => tokio::fs::read_to_string(path)
+                .await
+                .map_err(|e| read_err(e.to_string()))?,
+            ConfigLocation::S3 { bucket, key } => {
+                let object = s3
+                    .get_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        read_err(aws_sdk_s3::error::DisplayErrorContext(&e).to_string())
+                    })?;
+                let bytes = object
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| read_err(e.to_string()))?
+                    .into_bytes();
+                String::from_utf8(bytes.to_vec()).map_err(|e| read_err(e.to_string()))?
+            }
+        };
+        let config =
+            Config::with_user_file(&name, &text).map_err(|source| SettingsError::Config {
+                location: name.clone(),
+                source: Box::new(source),
+            })?;
+        for warning in &config.warnings {
+            tracing::warn!("{warning}");
+        }
+        Ok(config)
+    }
+}
+
+/// `s3://bucket/key` or a path.
+pub fn parse_location(value: &str) -> Option<ConfigLocation> {
+    match value.strip_prefix("s3://") {
+        Some(rest) => {
+            let (bucket, key) = rest.split_once('/')?;
+            (!bucket.is_empty() && !key.is_empty()).then(|| ConfigLocation::S3 {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+            })
+        }
+        None => Some(ConfigLocation::File(PathBuf::from(value))),
+    }
+}
+
+/// The bucket of an `s3://bucket/key` object name.
+pub fn bucket_of(object: &str) -> Option<&str> {
+    object
+        .strip_prefix("s3://")
+        .and_then(|rest| rest.split_once('/'))
+        .map(|(bucket, _)| bucket)
+        .filter(|b| !b.is_empty())
+}
+
+/// Quarantines each document under a prefix of the bucket its object came from (the log
+/// bucket), for deployments that set no `QUARANTINE_BUCKET`.
+struct ObjectBucketQuarantine {
+    client: aws_sdk_s3::Client,
+    prefix: String,
+}
+
+impl Quarantine for ObjectBucketQuarantine {
+    fn put<'a>(
+        &'a self,
+        doc: &'a QuarantinedDocument<'a>,
+    ) -> BoxFuture<'a, Result<String, QuarantineError>> {
+        Box::pin(async move {
+            let Some(bucket) = bucket_of(&doc.origin.object) else {
+                return Err(QuarantineError::S3 {
+                    bucket: String::new(),
+                    key: crate::sink::quarantine::entry_name(doc),
+                    reason: format!(
+                        "{} is not an S3 object and QUARANTINE_BUCKET is not set",
+                        doc.origin.object
+                    ),
+                });
+            };
+            S3Quarantine::new(self.client.clone(), bucket, &self.prefix)
+                .put(doc)
+                .await
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)], layer: bool) -> Result<LambdaSettings, SettingsError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        LambdaSettings::from_lookup(|n| vars.get(n).cloned(), |_| layer)
+    }
+
+    #[test]
+    fn defaults() {
+        let s = settings(&[], false).expect("defaults");
+        assert_eq!(s.handler, HandlerSettings::default());
+        assert_eq!(s.quarantine_bucket, None);
+        assert_eq!(s.quarantine_prefix, "quarantine/");
+        assert_eq!(s.user_config, None);
+        let s = settings(&[], true).expect("layer file");
+        assert_eq!(
+            s.user_config,
+            Some(ConfigLocation::File(PathBuf::from("/opt/user.ini")))
+        );
+    }
+
+    #[test]
+    fn values_from_the_environment() {
+        let s = settings(
+            &[
+                ("LOADER_CONCURRENCY", "8"),
+                ("LOADER_CHUNK_DOCUMENTS", "100"),
+                ("LOADER_CHUNK_BYTES", "1048576"),
+                ("QUARANTINE_BUCKET", "logs"),
+                ("QUARANTINE_PREFIX", "rejected/"),
+                ("LOADER_CONFIG", "s3://config-bucket/loader/user.ini"),
+            ],
+            true,
+        )
+        .expect("valid");
+        assert_eq!(s.handler.concurrency, 8);
+        assert_eq!(s.handler.chunk.max_docs, 100);
+        assert_eq!(s.handler.chunk.max_bytes, 1 << 20);
+        assert_eq!(s.quarantine_bucket.as_deref(), Some("logs"));
+        assert_eq!(s.quarantine_prefix, "rejected/");
+        assert_eq!(
+            s.user_config,
+            Some(ConfigLocation::S3 {
+                bucket: "config-bucket".into(),
+                key: "loader/user.ini".into()
+            })
+        );
+        // An empty value means the default.
+        let s = settings(
+            &[("QUARANTINE_BUCKET", ""), ("LOADER_CONCURRENCY", " ")],
+            false,
+        )
+        .expect("valid");
+        assert_eq!(s.quarantine_bucket, None);
+        assert_eq!(s.handler.concurrency, 4);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        for (name, value) in [
+            ("LOADER_CONCURRENCY", "0"),
+            ("LOADER_CHUNK_BYTES", "lots"),
+            ("LOADER_CONFIG", "s3://only-bucket"),
+        ] {
+            let err = settings(&[(name, value)], false)
+                .expect_err(name)
+                .to_string();
+            assert!(err.contains(name) && err.contains(value), "{err}");
+        }
+    }
+
+    #[test]
+    fn buckets_of_object_names() {
+        assert_eq!(bucket_of("s3://logs/AWSLogs/x"), Some("logs"));
+        assert_eq!(bucket_of("/tmp/x"), None);
+        assert_eq!(bucket_of("s3:///x"), None);
+    }
+
+    #[tokio::test]
+    async fn the_user_file_is_read_over_the_built_in_types() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("user.ini");
+        std::fs::write(
+            &path,
+            "[apache]\ns3_key = /apache/\nfile_format = text\nindex_name = log-apache\n",
+        )
+        .expect("write");
+        let s = settings(&[("LOADER_CONFIG", &path.display().to_string())], false).expect("valid");
+        let conf = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .build();
+        let config = s
+            .load_config(&aws_sdk_s3::Client::from_conf(conf.clone()))
+            .await
+            .expect("config");
+        assert!(config.get("apache").is_some());
+        assert!(config.get("cloudtrail").is_some());
+
+        let missing = settings(&[("LOADER_CONFIG", "/nonexistent/user.ini")], false)
+            .expect("valid")
+            .load_config(&aws_sdk_s3::Client::from_conf(conf))
+            .await
+            .expect_err("missing file")
+            .to_string();
+        assert!(missing.contains("/nonexistent/user.ini"), "{missing}");
+    }
+}

@@ -1,0 +1,326 @@
+//! The Lambda handler against moto and osmem: an object put into a bucket whose notification
+//! goes to an SQS queue; the message received from that queue, given to the handler in-process
+//! (moto cannot run Lambda code), loads the object into OpenSearch.
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
+use aws_sdk_sqs::types::{Message, QueueAttributeName};
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use loader::config::Config;
+use loader::deliver::{ChunkLimits, S3Source};
+use loader::lambda::{Handler, HandlerSettings};
+use loader::pipeline::Pipeline;
+use loader::sink::{BulkSink, S3Quarantine, SinkConfig};
+use opensearch::http::transport::Transport;
+use opensearch::{CountParts, OpenSearch};
+use serde_json::{Value, json};
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+const REGION: &str = "us-east-1";
+
+struct Env {
+    s3: aws_sdk_s3::Client,
+    sqs: aws_sdk_sqs::Client,
+    bucket: String,
+    queue_url: String,
+    /// The CloudTrail index prefix of this test, so tests sharing osmem never count each other.
+    index: String,
+}
+
+/// A bucket whose ObjectCreated notifications go to a fresh queue.
+async fn setup(what: &str) -> Env {
+    let config = tests::moto_config(REGION).await;
+    let s3 = shared::aws::s3_client(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let bucket = tests::unique_name(&format!("lambda-{what}"));
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(tests::unique_name("objects"))
+        .send()
+        .await
+        .expect("CreateQueue")
+        .queue_url
+        .expect("queue URL");
+    let queue_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("GetQueueAttributes")
+        .attributes
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .expect("queue ARN");
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("CreateBucket");
+    s3.put_bucket_notification_configuration()
+        .bucket(&bucket)
+        .notification_configuration(
+            NotificationConfiguration::builder()
+                .queue_configurations(
+                    QueueConfiguration::builder()
+                        .queue_arn(queue_arn)
+                        .events(Event::S3ObjectCreated)
+                        .build()
+                        .expect("queue configuration"),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("PutBucketNotificationConfiguration");
+    Env {
+        s3,
+        sqs,
+        bucket,
+        queue_url,
+        index: tests::unique_name(&format!("log-test-lambda-{what}")).to_ascii_lowercase(),
+    }
+}
+
+impl Env {
+    /// The handler as `main` builds it, with the CloudTrail index renamed for this test.
+    async fn handler(&self) -> Handler<S3Source, BulkSink> {
+        let user = format!("[cloudtrail]\nindex_name = {}\n", self.index);
+        let config = Config::with_user_file("user.ini", &user).expect("user file");
+        let mut sink_config = SinkConfig::new(tests::opensearch_url());
+        sink_config.retry.max_elapsed = Duration::from_secs(30);
+        let quarantine = Arc::new(S3Quarantine::new(
+            self.s3.clone(),
+            &self.bucket,
+            "quarantine/",
+        ));
+        let sink = BulkSink::connect(&sink_config, quarantine)
+            .await
+            .expect("sink");
+        let settings = HandlerSettings {
+            concurrency: 2,
+            // Small chunks, so an object goes to the sink in several writes.
+            chunk: ChunkLimits {
+                max_docs: 7,
+                max_bytes: 1 << 20,
+            },
+        };
+        Handler::new(
+            Arc::new(Pipeline::new(config)),
+            S3Source::new(self.s3.clone()),
+            sink,
+            settings,
+        )
+    }
+
+    async fn put(&self, key: &str, body: Vec<u8>) {
+        self.s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(body.into())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("PutObject {key}: {e:?}"));
+    }
+
+    /// Receives messages until `n` of them name objects (moto may also send the s3:TestEvent
+    /// of the configuration first; it is kept, the handler must ignore it).
+    async fn receive(&self, n: usize) -> Vec<Message> {
+        let mut messages = Vec::new();
+        let mut with_objects = 0;
+        for _ in 0..20 {
+            let got = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .expect("ReceiveMessage")
+                .messages
+                .unwrap_or_default();
+            for m in got {
+                if !m.body().unwrap_or_default().contains("s3:TestEvent") {
+                    with_objects += 1;
+                }
+                messages.push(m);
+            }
+            if with_objects >= n {
+                return messages;
+            }
+        }
+        panic!("only {with_objects} of {n} notifications arrived: {messages:?}");
+    }
+
+    async fn count(&self) -> u64 {
+        let client =
+            OpenSearch::new(Transport::single_node(&tests::opensearch_url()).expect("osmem URL"));
+        let pattern = format!("{}-*", self.index);
+        let _ = client
+            .indices()
+            .refresh(opensearch::indices::IndicesRefreshParts::Index(&[&pattern]))
+            .send()
+            .await;
+        let answer: Value = client
+            .count(CountParts::Index(&[&pattern]))
+            .send()
+            .await
+            .expect("_count request")
+            .json()
+            .await
+            .expect("_count answer");
+        answer["count"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no count for {pattern}: {answer}"))
+    }
+}
+
+/// The Lambda event SQS would hand the function for `messages`.
+fn sqs_event(messages: &[Message]) -> SqsEvent {
+    let records: Vec<Value> = messages
+        .iter()
+        .map(|m| {
+            json!({
+                "messageId": m.message_id(),
+                "receiptHandle": m.receipt_handle(),
+                "body": m.body(),
+                "md5OfBody": m.md5_of_body(),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:objects",
+                "awsRegion": REGION,
+            })
+        })
+        .collect();
+    serde_json::from_value(json!({ "Records": records })).expect("SQS event")
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = GzEncoder::new(Vec::new(), Compression::default());
+    enc.write_all(bytes).expect("gzip");
+    enc.finish().expect("gzip")
+}
+
+/// A CloudTrail object of `n` events with ids `<prefix>-<i>`.
+fn cloudtrail(prefix: &str, n: usize) -> Vec<u8> {
+    let records: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({
+                "eventVersion": "1.09",
+                "eventID": format!("{prefix}-{i}"),
+                "eventTime": "2024-05-01T10:00:00Z",
+                "eventName": "GetObject",
+                "eventSource": "s3.amazonaws.com",
+                "awsRegion": REGION,
+                "sourceIPAddress": "198.51.100.7",
+                "recipientAccountId": "111122223333",
+            })
+        })
+        .collect();
+    gzip(&serde_json::to_vec(&json!({ "Records": records })).expect("json"))
+}
+
+/// A CloudTrail key; the name carries a space and a `+`, which S3 notifications encode.
+fn key(n: usize) -> String {
+    format!(
+        "AWSLogs/o-abcdef1234/111122223333/CloudTrail/us-east-1/2024/05/01/111122223333_CloudTrail_us-east-1_20240501T1000Z_obj {n}+x.json.gz"
+    )
+}
+
+fn failed_ids(response: &SqsBatchResponse) -> Vec<String> {
+    response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn an_object_notified_through_sqs_is_loaded_once_however_often_delivered() {
+    let env = setup("one").await;
+    env.put(&key(1), cloudtrail("one", 25)).await;
+    let messages = env.receive(1).await;
+    let handler = env.handler().await;
+
+    let response = handler
+        .handle_sqs(sqs_event(&messages))
+        .await
+        .expect("handled");
+    assert!(failed_ids(&response).is_empty(), "{response:?}");
+    assert_eq!(env.count().await, 25);
+
+    // SQS delivers at least once: the same batch again leaves the same count.
+    let again = handler
+        .handle_sqs(sqs_event(&messages))
+        .await
+        .expect("handled");
+    assert!(failed_ids(&again).is_empty());
+    assert_eq!(env.count().await, 25);
+}
+
+#[tokio::test]
+async fn a_batch_with_one_broken_object_reports_exactly_its_message() {
+    let env = setup("three").await;
+    // Cut inside the first compressed block: no record can be read from it.
+    let mut broken = cloudtrail("broken", 50);
+    broken.truncate(30);
+    env.put(&key(1), cloudtrail("first", 11)).await;
+    env.put(&key(2), broken).await;
+    env.put(&key(3), cloudtrail("third", 13)).await;
+    let messages = env.receive(3).await;
+    let broken_message = messages
+        .iter()
+        .find(|m| {
+            let body = m.body().unwrap_or_default();
+            body.contains("obj+2%2Bx") || body.contains("obj%202%2Bx")
+        })
+        .and_then(|m| m.message_id().map(str::to_owned))
+        .unwrap_or_else(|| panic!("no notification for the broken object: {messages:?}"));
+
+    let handler = env.handler().await;
+    let response = handler
+        .handle_sqs(sqs_event(&messages))
+        .await
+        .expect("handled");
+    assert_eq!(failed_ids(&response), [broken_message]);
+    assert_eq!(env.count().await, 24);
+
+    // The answer Lambda sends back to SQS.
+    let answer = handler
+        .handle(serde_json::to_value(sqs_event(&messages)).expect("json"))
+        .await
+        .expect("handled");
+    assert_eq!(
+        answer["batchItemFailures"],
+        json!([{ "itemIdentifier": failed_ids(&response)[0] }])
+    );
+}
+
+#[tokio::test]
+async fn an_object_deleted_before_loading_fails_its_message() {
+    let env = setup("gone").await;
+    env.put(&key(9), cloudtrail("gone", 2)).await;
+    let messages = env.receive(1).await;
+    env.s3
+        .delete_object()
+        .bucket(&env.bucket)
+        .key(key(9))
+        .send()
+        .await
+        .expect("DeleteObject");
+    let handler = env.handler().await;
+    let response = handler
+        .handle_sqs(sqs_event(&messages))
+        .await
+        .expect("handled");
+    let object_message: Vec<String> = messages
+        .iter()
+        .filter(|m| !m.body().unwrap_or_default().contains("s3:TestEvent"))
+        .filter_map(|m| m.message_id().map(str::to_owned))
+        .collect();
+    assert_eq!(failed_ids(&response), object_message);
+    assert_eq!(env.count().await, 0);
+}
