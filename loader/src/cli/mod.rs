@@ -222,12 +222,14 @@ async fn load(
     Ok(summary)
 }
 
-/// The objects of a queue message.
+/// The objects of a queue message: the Lambda's event parser, so the CLI drains exactly what
+/// the function would have loaded (a dead-letter queue holds the function's messages).
 fn parse_queue_message(body: &str) -> Result<Vec<list::Target>, String> {
-    Err(format!(
-        "queue messages are not understood yet ({} bytes)",
-        body.len()
-    ))
+    let notice = crate::lambda::events::parse_body(body).map_err(|e| e.to_string())?;
+    for reason in &notice.ignored {
+        tracing::info!(%reason, "part of a queue message ignored");
+    }
+    Ok(notice.objects)
 }
 
 /// Builds the configuration: the bundled file, and the user's over it.

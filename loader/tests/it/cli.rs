@@ -275,3 +275,133 @@ async fn a_list_in_aws_s3_ls_format_with_a_bucket_loads_to_ndjson() {
         [format!("s3://{bucket}/{}", cloudtrail_key("missing"))]
     );
 }
+
+/// A queue that receives the bucket's ObjectCreated notifications, as in the deployment.
+async fn notified_bucket(
+    s3: &aws_sdk_s3::Client,
+    sqs: &aws_sdk_sqs::Client,
+) -> (String, String, String) {
+    use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let queue_name = tests::unique_name("cli-dlq");
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(&queue_name)
+        .send()
+        .await
+        .expect("CreateQueue")
+        .queue_url
+        .expect("queue URL");
+    let queue_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("GetQueueAttributes")
+        .attributes
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .expect("queue ARN");
+    let bucket = new_bucket(s3, "cli-queue").await;
+    s3.put_bucket_notification_configuration()
+        .bucket(&bucket)
+        .notification_configuration(
+            NotificationConfiguration::builder()
+                .queue_configurations(
+                    QueueConfiguration::builder()
+                        .queue_arn(queue_arn)
+                        .events(Event::S3ObjectCreated)
+                        .build()
+                        .expect("queue configuration"),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("PutBucketNotificationConfiguration");
+    (bucket, queue_name, queue_url)
+}
+
+/// Messages still in the queue, visible or being handled.
+async fn messages_left(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> u64 {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .expect("GetQueueAttributes")
+        .attributes
+        .unwrap_or_default();
+    [
+        QueueAttributeName::ApproximateNumberOfMessages,
+        QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+    ]
+    .iter()
+    .map(|name| {
+        attrs
+            .get(name)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("no {name:?} in {attrs:?}"))
+    })
+    .sum()
+}
+
+#[tokio::test]
+async fn draining_a_queue_deletes_the_loaded_messages_and_keeps_the_broken_ones() {
+    let config = tests::moto_config("us-east-1").await;
+    let s3 = shared::aws::s3_client(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let (bucket, queue_name, queue_url) = notified_bucket(&s3, &sqs).await;
+    let index = tests::unique_name("log-test-cli-queue").to_ascii_lowercase();
+    let work = tempfile::tempdir().expect("tempdir");
+    let user = user_config(work.path(), &index);
+
+    // Keys with a space and a `+`, which notifications encode.
+    let good = [cloudtrail_key("q one"), cloudtrail_key("q+two")];
+    for (i, key) in good.iter().enumerate() {
+        put(&s3, &bucket, key, cloudtrail_object(&format!("queue{i}"))).await;
+    }
+    let bad_key = cloudtrail_key("q three");
+    let full = cloudtrail_object("queue-bad");
+    put(&s3, &bucket, &bad_key, full[..full.len() / 2].to_vec()).await;
+    // A message that is no event at all: reported and kept.
+    sqs.send_message()
+        .queue_url(&queue_url)
+        .message_body("not an event")
+        .send()
+        .await
+        .expect("SendMessage");
+    let before = messages_left(&sqs, &queue_url).await;
+    assert!(before >= 4, "the notifications arrived: {before}");
+
+    let reports = work.path().join("reports");
+    let out = run(loader()
+        .args(["load", "--queue", &queue_name])
+        .args(["--opensearch", &tests::opensearch_url()])
+        .arg("--config")
+        .arg(&user)
+        .arg("--report-dir")
+        .arg(&reports));
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        lines(&reports.join("loader-load.error.log")),
+        [format!("s3://{bucket}/{bad_key}")]
+    );
+    let mut finished = lines(&reports.join("loader-load.finish.log"));
+    finished.sort();
+    let mut expected: Vec<String> = good.iter().map(|k| format!("s3://{bucket}/{k}")).collect();
+    expected.sort();
+    assert_eq!(finished, expected);
+    assert_eq!(count(&format!("{index}-*")).await, 2 * RECORDS as u64);
+    // The broken object's message and the message that is no event stay in the queue.
+    assert_eq!(messages_left(&sqs, &queue_url).await, 2);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("queue: 2 messages loaded and deleted"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("not JSON"), "{stderr}");
+}
