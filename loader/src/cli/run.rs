@@ -457,3 +457,107 @@ async fn drain(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::deliver::{LocalSource, NdjsonFormat, NdjsonSink};
+    use std::io::Write;
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(data).expect("gzip into memory");
+        enc.finish().expect("gzip into memory")
+    }
+
+    fn cloudtrail(n: usize) -> Vec<u8> {
+        let records: Vec<String> = (0..n)
+            .map(|i| {
+                format!(
+                    r#"{{"eventID":"e{i}","eventTime":"2024-05-01T00:00:00Z","eventName":"ListUsers","eventSource":"iam.amazonaws.com"}}"#
+                )
+            })
+            .collect();
+        gzip(format!(r#"{{"Records":[{}]}}"#, records.join(",")).as_bytes())
+    }
+
+    async fn load(sources: &Sources) -> (RunSummary, Vec<u8>) {
+        let sink = Arc::new(NdjsonSink::new(Vec::new(), NdjsonFormat::Bulk));
+        let delivery = Arc::new(Delivery {
+            pipeline: Arc::new(Pipeline::new(Config::builtin().expect("config"))),
+            source: Arc::new(LocalSource::new()),
+            sink: Arc::clone(&sink) as Arc<dyn DocumentSink>,
+            ingested: Utc::now(),
+            limits: ChunkLimits::default(),
+        });
+        let summary = run(sources, delivery, 2, Arc::new(Progress::hidden()), |_| {
+            Err("no queue here".into())
+        })
+        .await
+        .expect("runs");
+        let out = Arc::try_unwrap(sink)
+            .ok()
+            .expect("the run let go of the sink")
+            .into_inner()
+            .expect("output");
+        (summary, out)
+    }
+
+    #[tokio::test]
+    async fn a_failed_local_object_is_listed_and_its_list_reloads_only_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let logs = dir
+            .path()
+            .join("bucket/AWSLogs/111122223333/CloudTrail/us-east-1/2024/05/01");
+        std::fs::create_dir_all(&logs).expect("mkdir");
+        std::fs::write(logs.join("good.json.gz"), cloudtrail(5)).expect("write");
+        let full = cloudtrail(300);
+        let bad = logs.join("bad.json.gz");
+        std::fs::write(&bad, &full[..full.len() / 2]).expect("write");
+        let reports = dir.path().join("reports");
+        let sources = Sources {
+            args: vec![
+                dir.path().join("bucket").display().to_string(),
+                dir.path().join("missing").display().to_string(),
+            ],
+            report_dir: Some(reports.clone()),
+            ..Sources::default()
+        };
+        let (summary, out) = load(&sources).await;
+        assert!(!summary.success());
+        assert_eq!((summary.finished, summary.failed), (1, 1));
+        assert_eq!(summary.problems.len(), 1, "{:?}", summary.problems);
+        assert!(
+            summary.problems[0].contains("missing"),
+            "{:?}",
+            summary.problems
+        );
+        let paths = summary.report.expect("report paths");
+        let failed = std::fs::read_to_string(&paths.failed).expect("failed list");
+        assert_eq!(failed, format!("{}\n", bad.display()));
+        let text = String::from_utf8(out).expect("utf8");
+        assert!(text.lines().filter(|l| l.contains("\"create\"")).count() >= 5);
+
+        // Fixed, then only the failed list is loaded again.
+        std::fs::write(&bad, &full).expect("write");
+        let rerun = Sources {
+            list: Some(paths.failed.clone()),
+            report_dir: Some(reports.join("rerun")),
+            ..Sources::default()
+        };
+        let (summary, out) = load(&rerun).await;
+        assert!(summary.success(), "{}", summary.text());
+        assert_eq!((summary.finished, summary.failed), (1, 0));
+        assert_eq!(summary.stats.documents(), 300);
+        let text = String::from_utf8(out).expect("utf8");
+        assert_eq!(text.lines().count(), 600);
+        let finished = std::fs::read_to_string(
+            reports
+                .join("rerun")
+                .join("loader-load.error.log.finish.log"),
+        )
+        .expect("finished list");
+        assert_eq!(finished, format!("{}\n", bad.display()));
+    }
+}
