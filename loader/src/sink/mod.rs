@@ -86,12 +86,17 @@ impl BulkItem {
         doc: &crate::pipeline::Document,
         origin: Origin,
     ) -> serde_json::Result<Self> {
-        Ok(Self::new(
-            doc.index.clone(),
-            doc.id.clone(),
-            serde_json::to_vec(&doc.source)?,
-            origin,
-        ))
+        // Serialized into a reused buffer, then copied once at its exact size: growing a fresh
+        // Vec for every document reallocates it several times.
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let source = SCRATCH.with(|scratch| {
+            let mut buf = scratch.borrow_mut();
+            buf.clear();
+            serde_json::to_writer(&mut *buf, &doc.source).map(|()| buf.to_vec())
+        })?;
+        Ok(Self::new(doc.index.clone(), doc.id.clone(), source, origin))
     }
 }
 
