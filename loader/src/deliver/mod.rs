@@ -373,6 +373,10 @@ where
             )
         }
     };
+    let mut stats = stats;
+    if sink_failure.is_some() {
+        forget_abort(&mut stats, &log_type);
+    }
     let outcome = match (sink_failure, pipeline_outcome) {
         (Some(reason), _) => DeliveryOutcome::Failed(reason),
         (None, Outcome::Failed { reason, .. }) => {
@@ -393,6 +397,25 @@ where
     }
 }
 
+/// Why the read stops once the sink failed the object.
+const ABORTED: &str = "delivery stopped: the sink failed this object";
+
+/// Removes the read error the abort itself caused: the object's failure is the sink's, and
+/// its documents are counted by the sink, not as bad records.
+fn forget_abort(stats: &mut Stats, log_type: &str) {
+    if let Some(pos) = stats
+        .errors
+        .iter()
+        .rposition(|e| e.reason.contains(ABORTED))
+    {
+        stats.errors.remove(pos);
+        stats.error_count = stats.error_count.saturating_sub(1);
+        if let Some(t) = stats.per_type.get_mut(log_type) {
+            t.errors = t.errors.saturating_sub(1);
+        }
+    }
+}
+
 /// Counts the bytes read, and stops the read with an error once the delivery was aborted (the
 /// sink failed), so the pipeline does not normalize the rest of an object for nothing.
 struct GuardedReader {
@@ -404,9 +427,7 @@ struct GuardedReader {
 impl Read for GuardedReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         if self.abort.load(Ordering::Relaxed) {
-            return Err(std::io::Error::other(
-                "delivery stopped: the sink failed this object",
-            ));
+            return Err(std::io::Error::other(ABORTED));
         }
         let n = self.inner.read(buf)?;
         self.counted.fetch_add(n as u64, Ordering::Relaxed);

@@ -150,7 +150,7 @@ async fn an_object_that_cannot_be_opened_fails_naming_it() {
 async fn a_sink_failure_fails_the_object_and_stops_reading_it() {
     let key = cloudtrail_key(4);
     let name = format!("s3://{BUCKET}/{key}");
-    let source = FakeSource::default().with(&key, cloudtrail("s", 500));
+    let source = FakeSource::default().with(&key, cloudtrail("s", 20_000));
     let sink = FakeSink {
         fail: HashSet::from([name.clone()]),
         ..FakeSink::default()
@@ -172,6 +172,8 @@ async fn a_sink_failure_fails_the_object_and_stops_reading_it() {
     // The first failed chunk ends the delivery: nothing more is written.
     assert_eq!(sink.chunk_sizes(), [10]);
     assert_eq!(report.sink.failed, 10);
+    // The documents count as not loaded by the sink, not as bad records.
+    assert_eq!(report.stats.error_count, 0, "{:?}", report.stats.errors);
 }
 
 #[tokio::test]

@@ -14,6 +14,10 @@ use loader::pipeline::{Document, Outcome, Pipeline, Stats};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
+/// Folders of `fixtures/` that hold no log objects: the Lambda's event shapes (read by the
+/// unit tests of `loader::lambda::events`).
+const NOT_LOG_TYPES: &[&str] = &["events"];
+
 fn fixtures_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
@@ -198,6 +202,9 @@ fn golden_fixtures() {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        if NOT_LOG_TYPES.contains(&type_name.as_str()) {
+            continue;
+        }
         let type_cases = subdirs(&type_dir);
         if type_cases.len() < 5 {
             problems.push(format!(

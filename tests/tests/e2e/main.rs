@@ -3,5 +3,6 @@
 mod cfn;
 mod deploy_script;
 mod harness;
+mod log_event;
 mod stacksets;
 mod templates;

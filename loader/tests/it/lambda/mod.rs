@@ -19,6 +19,8 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod binary;
+
 const REGION: &str = "us-east-1";
 
 struct Env {
