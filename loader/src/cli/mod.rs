@@ -193,17 +193,20 @@ async fn load(
     } else {
         None
     };
+    let progress = Arc::new(Progress::new());
     let delivery = Arc::new(run::Delivery {
         pipeline,
         source: Arc::new(sources::CliSource {
             s3,
             local: LocalSource::new(),
         }),
-        sink,
+        sink: Arc::new(progress::CountingSink {
+            inner: sink,
+            progress: Arc::clone(&progress),
+        }),
         ingested,
         limits: ChunkLimits::default(),
     });
-    let progress = Arc::new(Progress::new());
     let summary = run::run(
         &sources,
         delivery,

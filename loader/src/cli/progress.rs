@@ -2,8 +2,12 @@
 //! documents per second. Drawn only when stderr is a terminal; a redirected run stays quiet
 //! (its logs remain the tracing lines).
 
+use crate::deliver::DocumentSink;
+use crate::sink::{BulkItem, WriteOutcome};
+use futures::future::BoxFuture;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -63,10 +67,15 @@ impl Progress {
         self.redraw();
     }
 
+    /// Documents handed to the sink (counted as they go, so a large object shows progress).
+    pub fn documents_sent(&self, n: u64) {
+        self.documents.fetch_add(n, Ordering::Relaxed);
+        self.redraw();
+    }
+
     /// One object is done.
-    pub fn object_done(&self, records: u64, documents: u64, failed: bool) {
+    pub fn object_done(&self, records: u64, failed: bool) {
         self.records.fetch_add(records, Ordering::Relaxed);
-        self.documents.fetch_add(documents, Ordering::Relaxed);
         if failed {
             self.failed.fetch_add(1, Ordering::Relaxed);
         }
@@ -113,6 +122,19 @@ impl Default for Progress {
     }
 }
 
+/// A sink that counts the documents going through it for the bar.
+pub struct CountingSink {
+    pub inner: Arc<dyn DocumentSink>,
+    pub progress: Arc<Progress>,
+}
+
+impl DocumentSink for CountingSink {
+    fn write(&self, items: Vec<BulkItem>) -> BoxFuture<'_, WriteOutcome> {
+        self.progress.documents_sent(items.len() as u64);
+        self.inner.write(items)
+    }
+}
+
 /// The text after the bar: `(listing) records R, documents D (X/s), failed F`.
 pub fn message(
     records: u64,
@@ -155,8 +177,9 @@ mod tests {
     fn counters_add_up() {
         let p = Progress::hidden();
         p.discovered(3);
-        p.object_done(5, 4, false);
-        p.object_done(2, 0, true);
+        p.documents_sent(4);
+        p.object_done(5, false);
+        p.object_done(2, true);
         p.listing_done();
         assert_eq!(p.done(), 2);
         assert_eq!(p.documents(), 4);

@@ -214,7 +214,7 @@ pub async fn run(
         });
         let name = job.target.name();
         let failed = object.outcome.is_failed();
-        progress.object_done(object.stats.records(), object.stats.documents(), failed);
+        progress.object_done(object.stats.records(), failed);
         sink_total.merge(&object.sink);
         summary.stats.merge(object.stats);
         match &object.outcome {
