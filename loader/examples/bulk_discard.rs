@@ -75,6 +75,8 @@ async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, hyper::Error> {
     let is_bulk = req.uri().path().ends_with("/_bulk");
+    // The sink asks for status and error only (`filter_path`), as OpenSearch then answers.
+    let short = req.uri().query().is_some_and(|q| q.contains("filter_path"));
     let gzip = req
         .headers()
         .get(hyper::header::CONTENT_ENCODING)
@@ -106,7 +108,7 @@ async fn handle(
     counters
         .bytes_plain
         .fetch_add(plain.len() as u64, Ordering::Relaxed);
-    match answer(&plain) {
+    match answer(&plain, short) {
         Ok((items, answer)) => {
             counters.items.fetch_add(items, Ordering::Relaxed);
             Ok(json(StatusCode::OK, answer))
@@ -121,8 +123,8 @@ async fn handle(
 }
 
 /// The `_bulk` answer for an NDJSON body: one `created` item per action line, naming its index
-/// and id. Every action but `delete` is followed by a document line, which is skipped.
-fn answer(body: &[u8]) -> Result<(u64, Vec<u8>), String> {
+/// and id (only the status when `short`, as `filter_path` asks). Every action but `delete` is followed by a document line, which is skipped.
+fn answer(body: &[u8], short: bool) -> Result<(u64, Vec<u8>), String> {
     let mut out = Vec::with_capacity(64 + body.len() / 8);
     out.extend_from_slice(br#"{"took":0,"errors":false,"items":["#);
     let mut lines = body.split(|&b| b == b'\n').filter(|l| !l.is_empty());
@@ -138,6 +140,12 @@ fn answer(body: &[u8]) -> Result<(u64, Vec<u8>), String> {
         }
         if n > 0 {
             out.push(b',');
+        }
+        if short {
+            serde_json::to_writer(&mut out, &serde_json::json!({op: {"status": 201}}))
+                .map_err(|e| e.to_string())?;
+            n += 1;
+            continue;
         }
         let item = serde_json::json!({
             op: {
