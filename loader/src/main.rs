@@ -19,7 +19,10 @@ fn main() -> anyhow::Result<()> {
         return run_lambda();
     }
     let cli = Cli::parse();
-    run(cli, &mut std::io::stderr())?;
+    if let Err(e) = run(cli, &mut std::io::stderr()) {
+        eprintln!("loader: {e}");
+        std::process::exit(e.exit_code());
+    }
     Ok(())
 }
 

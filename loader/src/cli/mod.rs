@@ -1,16 +1,26 @@
-//! The command line: `loader load PATH...` over local files or folders laid out like the bucket,
-//! `loader bench` (throughput per core of every built-in type), and the commands that check a
-//! user configuration: `check-config`, `test` and `explain`.
+//! The command line: `loader load` (local paths, S3 prefixes, lists, a queue -> NDJSON or
+//! OpenSearch), `loader bench` (throughput per core of every built-in type), and the commands
+//! that check a user configuration: `check-config`, `test` and `explain`.
 
 mod check_config;
 mod explain;
+pub mod list;
 mod load;
+pub mod progress;
+pub mod report;
+pub mod run;
 mod setup;
+pub mod sources;
 mod test;
 
 pub use load::{load_paths, objects};
 pub use setup::{build_pipeline, load_exclusions};
 pub use test::diff;
+
+use crate::deliver::{ChunkLimits, DocumentSink, LocalSource, NdjsonFormat, NdjsonSink, S3Source};
+use crate::sink::{BulkSink, FolderQuarantine, SinkConfig};
+use progress::Progress;
+use std::sync::Arc;
 
 use crate::bench;
 use crate::config::{Config, ConfigError};
@@ -34,18 +44,44 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Loads local files, or folders laid out like the bucket (the path below the folder is the
-    /// object key), and writes the documents as NDJSON. A summary goes to stderr.
+    /// Loads objects and writes their documents to OpenSearch (`--opensearch`) or as NDJSON
+    /// (stdout or `--out`). Sources: local files or folders laid out like the bucket (the path
+    /// below the folder is the object key), `s3://bucket/prefix`, a `--list` file, a `--queue`.
+    /// Objects finished and failed go to report files; the exit code is 1 when any failed.
     Load {
-        /// Files or folders.
-        #[arg(required = true)]
-        paths: Vec<PathBuf>,
+        /// Files, folders, or `s3://bucket/prefix` URLs.
+        #[arg(required_unless_present_any = ["list", "queue"], value_name = "PATH|S3_URL")]
+        sources: Vec<String>,
+        /// A list of objects, one per line: `s3://bucket/key`, a key (of `--bucket`), a local
+        /// path, or a line of `aws s3 ls --recursive`. The failed-objects file of a run is one.
+        #[arg(long, value_name = "FILE")]
+        list: Option<PathBuf>,
+        /// The bucket of plain keys in `--list`.
+        #[arg(long, value_name = "NAME")]
+        bucket: Option<String>,
+        /// Drain this SQS queue (name or URL), such as the dead-letter queue: each message's
+        /// objects are loaded and the message deleted when all of them loaded.
+        #[arg(long, value_name = "NAME|URL")]
+        queue: Option<String>,
+        /// Send the documents to this OpenSearch endpoint (authentication, limits and TLS from
+        /// the `OPENSEARCH_*` environment) instead of writing NDJSON.
+        #[arg(long, value_name = "URL", conflicts_with_all = ["out", "bulk"])]
+        opensearch: Option<String>,
+        /// Folder for documents OpenSearch refuses (default: `quarantine` in the report folder).
+        #[arg(long, value_name = "DIR", requires = "opensearch")]
+        quarantine: Option<PathBuf>,
         /// Write to this file instead of stdout.
         #[arg(long)]
         out: Option<PathBuf>,
         /// Write OpenSearch bulk lines (`{"create":{..}}` + document) instead of documents.
         #[arg(long)]
         bulk: bool,
+        /// Objects loaded at once (default: the number of cores).
+        #[arg(long, value_name = "N")]
+        concurrency: Option<usize>,
+        /// Folder of the report files (default: next to the list, else the current folder).
+        #[arg(long, value_name = "DIR")]
+        report_dir: Option<PathBuf>,
         /// A user configuration file in the es-loader's INI dialect, read over the built-in one.
         #[arg(long)]
         config: Option<PathBuf>,
@@ -104,6 +140,10 @@ pub enum Command {
         /// Only these types (default: all benchmarked types).
         #[arg(long = "type")]
         types: Vec<String>,
+        /// Write the generated gzip objects under this folder (at their bucket keys) instead of
+        /// measuring: the input of the end-to-end benchmark (`loader load DIR --opensearch ..`).
+        #[arg(long, value_name = "DIR")]
+        write: Option<PathBuf>,
     },
 }
 
@@ -117,6 +157,24 @@ pub enum CliError {
     Read { path: String, source: io::Error },
     #[error("cannot write the output: {0}")]
     Write(io::Error),
+    #[error(transparent)]
+    Report(#[from] report::ReportError),
+    #[error(transparent)]
+    Source(#[from] sources::SourceError),
+    #[error(transparent)]
+    SinkConfig(#[from] crate::sink::ConfigError),
+    #[error("cannot set up the OpenSearch sink: {0}")]
+    Sink(#[from] crate::sink::TransportError),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(io::Error),
+    #[error(
+        "{failed} object(s) failed and {problems} other problem(s): see the summary; rerun the failed objects with --list {list}"
+    )]
+    NotAllLoaded {
+        failed: u64,
+        problems: usize,
+        list: String,
+    },
     #[error("unknown benchmark type `{0}` (known: {known})", known = bench::TYPES.join(", "))]
     UnknownBenchType(String),
     #[error(transparent)]
@@ -125,6 +183,111 @@ pub enum CliError {
     UnknownType { name: String, known: String },
     #[error("{0}")]
     TestFailed(String),
+}
+
+impl CliError {
+    /// The process exit code: 1 when the run finished but not everything loaded (the report
+    /// files say what) or `loader test` found differences, 2 when it could not run.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CliError::NotAllLoaded { .. } | CliError::TestFailed(_) => 1,
+            _ => 2,
+        }
+    }
+}
+
+/// The sink options of `loader load`.
+struct LoadOutput {
+    opensearch: Option<String>,
+    quarantine: Option<PathBuf>,
+    out: Option<PathBuf>,
+    bulk: bool,
+}
+
+/// Sets up the sink and runs the load.
+async fn load(
+    pipeline: Arc<Pipeline>,
+    sources: run::Sources,
+    output: LoadOutput,
+    concurrency: usize,
+    ingested: DateTime<Utc>,
+) -> Result<run::RunSummary, CliError> {
+    let report = sources.report_paths();
+    let mut ndjson: Option<Arc<NdjsonSink<Box<dyn Write + Send>>>> = None;
+    let sink: Arc<dyn DocumentSink> = match &output.opensearch {
+        Some(endpoint) => {
+            let config = SinkConfig::from_env(Some(endpoint))?;
+            let folder = output
+                .quarantine
+                .clone()
+                .unwrap_or_else(|| report.dir().join("quarantine"));
+            Arc::new(BulkSink::connect(&config, Arc::new(FolderQuarantine::new(folder))).await?)
+        }
+        None => {
+            let writer: Box<dyn Write + Send> = match &output.out {
+                Some(path) => Box::new(BufWriter::with_capacity(
+                    1 << 20,
+                    File::create(path).map_err(CliError::Write)?,
+                )),
+                None => Box::new(io::stdout()),
+            };
+            let format = if output.bulk {
+                NdjsonFormat::Bulk
+            } else {
+                NdjsonFormat::Documents
+            };
+            let sink = Arc::new(NdjsonSink::new(writer, format));
+            ndjson = Some(Arc::clone(&sink));
+            sink
+        }
+    };
+    let s3 = if sources.needs_aws() {
+        Some(S3Source::new(shared::aws::s3_client(
+            &shared::aws::sdk_config().await,
+        )))
+    } else {
+        None
+    };
+    let progress = Arc::new(Progress::new());
+    let delivery = Arc::new(run::Delivery {
+        pipeline,
+        source: Arc::new(sources::CliSource {
+            s3,
+            local: LocalSource::new(),
+        }),
+        sink: Arc::new(progress::CountingSink {
+            inner: sink,
+            progress: Arc::clone(&progress),
+        }),
+        ingested,
+        limits: ChunkLimits::default(),
+    });
+    let summary = run::run(
+        &sources,
+        delivery,
+        concurrency,
+        Arc::clone(&progress),
+        parse_queue_message,
+    )
+    .await;
+    progress.finish();
+    let mut summary = summary?;
+    if let Some(ndjson) = ndjson {
+        ndjson.flush().map_err(CliError::Write)?;
+        // The sink counters of NDJSON output only repeat the document count.
+        summary.sink = None;
+    }
+    Ok(summary)
+}
+
+/// The objects of a queue message: the Lambda's event parser, so the CLI drains exactly what
+/// the function would have loaded (a dead-letter queue holds the function's messages).
+fn parse_queue_message(body: &str) -> Result<Vec<list::Target>, String> {
+    let notice = crate::lambda::events::parse_body(body).map_err(|e| e.to_string())?;
+    for reason in &notice.ignored {
+        tracing::info!(%reason, "part of a queue message ignored");
+    }
+    Ok(notice.objects)
 }
 
 /// Builds the configuration: the bundled file, and the user's over it.
@@ -149,30 +312,62 @@ pub fn load_config(user: Option<&Path>) -> Result<Config, CliError> {
 pub fn run(cli: Cli, err: &mut dyn Write) -> Result<(), CliError> {
     match cli.command {
         Command::Load {
-            paths,
+            sources,
+            list,
+            bucket,
+            queue,
+            opensearch,
+            quarantine,
             out,
             bulk,
+            concurrency,
+            report_dir,
             config,
             ingested,
             exclusions,
         } => {
-            let pipeline = build_pipeline(config.as_deref(), exclusions.as_deref())?;
-            let ingested = ingested.unwrap_or_else(Utc::now);
-            let stats = match out {
-                Some(path) => {
-                    let file = File::create(&path).map_err(CliError::Write)?;
-                    let mut w = BufWriter::new(file);
-                    load_paths(&pipeline, &paths, bulk, ingested, &mut w)?
-                }
-                None => {
-                    let stdout = io::stdout();
-                    let mut w = stdout.lock();
-                    load_paths(&pipeline, &paths, bulk, ingested, &mut w)?
-                }
+            let pipeline = Arc::new(build_pipeline(config.as_deref(), exclusions.as_deref())?);
+            let sources = run::Sources {
+                args: sources,
+                list,
+                bucket,
+                queue,
+                report_dir,
             };
-            err.write_all(stats.summary().as_bytes())
+            let concurrency = concurrency
+                .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
+                .unwrap_or(1);
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(CliError::Runtime)?;
+            let summary = runtime.block_on(load(
+                pipeline,
+                sources,
+                LoadOutput {
+                    opensearch,
+                    quarantine,
+                    out,
+                    bulk,
+                },
+                concurrency,
+                ingested.unwrap_or_else(Utc::now),
+            ))?;
+            err.write_all(summary.text().as_bytes())
                 .map_err(CliError::Write)?;
-            Ok(())
+            if summary.success() {
+                Ok(())
+            } else {
+                Err(CliError::NotAllLoaded {
+                    failed: summary.failed,
+                    problems: summary.problems.len(),
+                    list: summary
+                        .report
+                        .as_ref()
+                        .map(|r| r.failed.display().to_string())
+                        .unwrap_or_default(),
+                })
+            }
         }
         Command::CheckConfig {
             config,
@@ -210,7 +405,11 @@ pub fn run(cli: Cli, err: &mut dyn Write) -> Result<(), CliError> {
             &key,
             &mut io::stdout().lock(),
         ),
-        Command::Bench { records, types } => {
+        Command::Bench {
+            records,
+            types,
+            write,
+        } => {
             for t in &types {
                 if !bench::TYPES.contains(&t.as_str()) {
                     return Err(CliError::UnknownBenchType(t.clone()));
@@ -222,6 +421,26 @@ pub fn run(cli: Cli, err: &mut dyn Write) -> Result<(), CliError> {
                 .copied()
                 .filter(|t| types.is_empty() || types.iter().any(|s| s == t))
                 .collect();
+            if let Some(dir) = write {
+                for t in selected {
+                    let (key, raw) = bench::generate(t, records);
+                    let path = dir.join(&key);
+                    if let Some(parent) = path.parent() {
+                        std::fs::create_dir_all(parent).map_err(CliError::Write)?;
+                    }
+                    let gz = bench::gzip(&raw);
+                    std::fs::write(&path, &gz).map_err(CliError::Write)?;
+                    writeln!(
+                        err,
+                        "{t}: {} ({records} records, {:.1} MB, gzip {:.1} MB)",
+                        path.display(),
+                        raw.len() as f64 / 1e6,
+                        gz.len() as f64 / 1e6
+                    )
+                    .map_err(CliError::Write)?;
+                }
+                return Ok(());
+            }
             for t in selected {
                 let result = bench::run(&pipeline, t, records);
                 writeln!(err, "{result}").map_err(CliError::Write)?;

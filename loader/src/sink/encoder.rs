@@ -33,7 +33,10 @@ pub fn check_item(item: &BulkItem, limit: usize) -> Result<(), EncodeError> {
     if item.source.iter().all(u8::is_ascii_whitespace) {
         return Err(EncodeError::EmptySource);
     }
-    if let Some(pos) = item.source.iter().position(|b| *b == b'\n') {
+    // `contains` on bytes is a vectorized search; the position is only wanted when there is one.
+    if item.source.contains(&b'\n')
+        && let Some(pos) = item.source.iter().position(|b| *b == b'\n')
+    {
         return Err(EncodeError::NewlineInSource(pos));
     }
     let size = encoded_len(item);
@@ -57,8 +60,10 @@ pub fn encode_item(item: &BulkItem, out: &mut Vec<u8>) {
 
 /// The uncompressed bulk body for `items`.
 pub fn encode_body<'a>(items: impl IntoIterator<Item = &'a BulkItem>) -> Vec<u8> {
-    let items = items.into_iter();
-    let mut out = Vec::with_capacity(items.size_hint().0 * 256);
+    let items: Vec<&BulkItem> = items.into_iter().collect();
+    // The exact size: a body of several MB grown by doubling is copied and faulted in again
+    // at each step.
+    let mut out = Vec::with_capacity(items.iter().map(|i| encoded_len(i)).sum());
     for item in items {
         encode_item(item, &mut out);
     }

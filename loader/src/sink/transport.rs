@@ -47,6 +47,11 @@ pub enum TransportError {
     Build(String),
 }
 
+/// The answer is cut to what the sink reads (per-item status and error): a full answer repeats
+/// index, id, version and shard counts for every document, about ten times the bytes to
+/// receive and parse.
+const BULK_QUERY: [(&str, &str); 1] = [("filter_path", "errors,items.*.status,items.*.error")];
+
 /// `POST <endpoint>/_bulk` through the `opensearch` crate.
 #[derive(Debug, Clone)]
 pub struct OpenSearchTransport {
@@ -130,7 +135,7 @@ impl BulkTransport for OpenSearchTransport {
                     Method::Post,
                     "/_bulk",
                     headers,
-                    Option::<&()>::None,
+                    Some(&BULK_QUERY),
                     Some(body),
                     None,
                 )

@@ -1,0 +1,407 @@
+//! `loader load` as users run it: the built binary against moto (S3, SQS) and osmem-server.
+
+use flate2::{Compression, write::GzEncoder};
+use opensearch::http::transport::Transport;
+use opensearch::{CountParts, OpenSearch};
+use serde_json::Value;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const RECORDS: usize = 20;
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut enc = GzEncoder::new(Vec::new(), Compression::default());
+    enc.write_all(data).expect("gzip into memory");
+    enc.finish().expect("gzip into memory")
+}
+
+/// A CloudTrail object of `RECORDS` records whose event ids are unique to `tag`.
+fn cloudtrail_object(tag: &str) -> Vec<u8> {
+    let records: Vec<String> = (0..RECORDS)
+        .map(|i| {
+            format!(
+                r#"{{"eventVersion":"1.09","eventTime":"2024-05-01T00:00:{i:02}Z","eventSource":"iam.amazonaws.com","eventName":"ListUsers","awsRegion":"us-east-1","sourceIPAddress":"198.51.100.{i}","eventID":"{tag}-{i}","recipientAccountId":"111122223333","userIdentity":{{"type":"IAMUser","userName":"alice"}}}}"#
+            )
+        })
+        .collect();
+    gzip(format!(r#"{{"Records":[{}]}}"#, records.join(",")).as_bytes())
+}
+
+fn cloudtrail_key(name: &str) -> String {
+    format!(
+        "AWSLogs/o-abc123defg/111122223333/CloudTrail/us-east-1/2024/05/01/111122223333_CloudTrail_us-east-1_{name}.json.gz"
+    )
+}
+
+/// A user configuration that sends CloudTrail to an index of this test alone.
+fn user_config(dir: &Path, index: &str) -> PathBuf {
+    let path = dir.join("user.ini");
+    std::fs::write(&path, format!("[cloudtrail]\nindex_name = {index}\n")).expect("user.ini");
+    path
+}
+
+/// The built loader with the AWS settings of the test servers.
+fn loader() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_loader"));
+    cmd.env("AWS_ENDPOINT_URL", tests::moto_endpoint())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_SESSION_TOKEN", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_LAMBDA_RUNTIME_API")
+        .env_remove("OPENSEARCH_ENDPOINT")
+        .env_remove("OPENSEARCH_AUTH")
+        .env("RUST_LOG", "warn");
+    cmd
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("the loader binary runs");
+    eprintln!(
+        "loader exited with {:?}\n--- stderr ---\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    read(path).lines().map(str::to_owned).collect()
+}
+
+async fn count(index_pattern: &str) -> u64 {
+    let client =
+        OpenSearch::new(Transport::single_node(&tests::opensearch_url()).expect("osmem URL"));
+    let _ = client
+        .indices()
+        .refresh(opensearch::indices::IndicesRefreshParts::Index(&[
+            index_pattern,
+        ]))
+        .send()
+        .await;
+    let answer: Value = client
+        .count(CountParts::Index(&[index_pattern]))
+        .send()
+        .await
+        .expect("_count request")
+        .json()
+        .await
+        .expect("_count answer");
+    answer["count"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no count for {index_pattern}: {answer}"))
+}
+
+async fn new_bucket(s3: &aws_sdk_s3::Client, what: &str) -> String {
+    let bucket = tests::unique_name(what).to_ascii_lowercase();
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("create bucket");
+    bucket
+}
+
+async fn put(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: Vec<u8>) {
+    s3.put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(body.into())
+        .send()
+        .await
+        .expect("put object");
+}
+
+#[tokio::test]
+async fn s3_prefix_run_writes_the_failed_list_and_a_rerun_of_it_loads_the_fixed_object() {
+    let config = tests::moto_config("us-east-1").await;
+    let s3 = shared::aws::s3_client(&config);
+    let bucket = new_bucket(&s3, "cli-prefix").await;
+    let index = tests::unique_name("log-test-cli").to_ascii_lowercase();
+    let work = tempfile::tempdir().expect("tempdir");
+    let user = user_config(work.path(), &index);
+
+    let good = [cloudtrail_key("a"), cloudtrail_key("b")];
+    for (i, key) in good.iter().enumerate() {
+        put(&s3, &bucket, key, cloudtrail_object(&format!("good{i}"))).await;
+    }
+    // A key with a space, cut short: gzip that ends in the middle.
+    let bad_key = cloudtrail_key("c with space");
+    let full = cloudtrail_object("fixed");
+    put(&s3, &bucket, &bad_key, full[..full.len() / 2].to_vec()).await;
+    // No log type claims it: skipped, which counts as finished.
+    put(&s3, &bucket, "AWSLogs/notes/readme.txt", b"hello".to_vec()).await;
+
+    let first = work.path().join("first");
+    let out = run(loader()
+        .args(["load", &format!("s3://{bucket}/AWSLogs/")])
+        .args(["--opensearch", &tests::opensearch_url()])
+        .arg("--config")
+        .arg(&user)
+        .arg("--report-dir")
+        .arg(&first)
+        .args(["--concurrency", "2"]));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a failed object makes exit code 1"
+    );
+    let failed_list = first.join("loader-load.error.log");
+    assert_eq!(lines(&failed_list), [format!("s3://{bucket}/{bad_key}")]);
+    let mut finished = lines(&first.join("loader-load.finish.log"));
+    finished.sort();
+    let mut expected: Vec<String> = good
+        .iter()
+        .chain(std::iter::once(&"AWSLogs/notes/readme.txt".to_owned()))
+        .map(|k| format!("s3://{bucket}/{k}"))
+        .collect();
+    expected.sort();
+    assert_eq!(finished, expected);
+    let debug = lines(&first.join("loader-load.error_debug.log"));
+    assert_eq!(debug.len(), 1, "{debug:?}");
+    let entry: Value = serde_json::from_str(&debug[0]).expect("debug line is JSON");
+    assert_eq!(entry["object"], format!("s3://{bucket}/{bad_key}"));
+    assert!(
+        entry["reason"].as_str().is_some_and(|r| !r.is_empty()),
+        "{entry}"
+    );
+    assert!(entry["time"].is_string(), "{entry}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("objects finished: 3, failed: 1"),
+        "{stderr}"
+    );
+
+    // The object is fixed; the failed list loads exactly it.
+    put(&s3, &bucket, &bad_key, full).await;
+    let second = work.path().join("second");
+    let out = run(loader()
+        .args(["load", "--list"])
+        .arg(&failed_list)
+        .args(["--opensearch", &tests::opensearch_url()])
+        .arg("--config")
+        .arg(&user)
+        .arg("--report-dir")
+        .arg(&second));
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        lines(&second.join("loader-load.error.log.finish.log")),
+        [format!("s3://{bucket}/{bad_key}")]
+    );
+    assert!(read(&second.join("loader-load.error.log.error.log")).is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("objects finished: 1, failed: 0"),
+        "{stderr}"
+    );
+    assert_eq!(count(&format!("{index}-*")).await, 3 * RECORDS as u64);
+
+    // Loading everything again adds nothing: the ids are deterministic.
+    let third = work.path().join("third");
+    let out = run(loader()
+        .args(["load", &format!("s3://{bucket}/AWSLogs/")])
+        .args(["--opensearch", &tests::opensearch_url()])
+        .arg("--config")
+        .arg(&user)
+        .arg("--report-dir")
+        .arg(&third));
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("duplicates {}", 3 * RECORDS)),
+        "{stderr}"
+    );
+    assert_eq!(count(&format!("{index}-*")).await, 3 * RECORDS as u64);
+    assert_eq!(count(&format!("{index}-2024-05")).await, 3 * RECORDS as u64);
+}
+
+#[tokio::test]
+async fn a_list_in_aws_s3_ls_format_with_a_bucket_loads_to_ndjson() {
+    let config = tests::moto_config("us-east-1").await;
+    let s3 = shared::aws::s3_client(&config);
+    let bucket = new_bucket(&s3, "cli-list").await;
+    let keys = [cloudtrail_key("one"), cloudtrail_key("two words")];
+    for (i, key) in keys.iter().enumerate() {
+        put(&s3, &bucket, key, cloudtrail_object(&format!("list{i}"))).await;
+    }
+    let work = tempfile::tempdir().expect("tempdir");
+    let list = work.path().join("keys.txt");
+    std::fs::write(
+        &list,
+        format!(
+            "2024-05-01 12:00:00       1234 {}\n\n2024-05-01 12:00:01     987654 {}\n",
+            keys[0], keys[1]
+        ),
+    )
+    .expect("list");
+    let ndjson = work.path().join("out.ndjson");
+    let out = run(loader()
+        .args(["load", "--list"])
+        .arg(&list)
+        .args(["--bucket", &bucket, "--bulk", "--out"])
+        .arg(&ndjson));
+    assert_eq!(out.status.code(), Some(0));
+    let text = read(&ndjson);
+    let creates = text
+        .lines()
+        .filter(|l| l.starts_with(r#"{"create":"#))
+        .count();
+    assert_eq!(creates, 2 * RECORDS);
+    // The report files sit next to the list, named after it.
+    let mut finished = lines(&work.path().join("keys.txt.finish.log"));
+    finished.sort();
+    let mut expected: Vec<String> = keys.iter().map(|k| format!("s3://{bucket}/{k}")).collect();
+    expected.sort();
+    assert_eq!(finished, expected);
+    assert!(read(&work.path().join("keys.txt.error.log")).is_empty());
+
+    // A key that does not exist fails, and the run says so in its exit code.
+    std::fs::write(&list, format!("{}\n", cloudtrail_key("missing"))).expect("list");
+    let out = run(loader()
+        .args(["load", "--list"])
+        .arg(&list)
+        .args(["--bucket", &bucket, "--out"])
+        .arg(&ndjson));
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        lines(&work.path().join("keys.txt.error.log")),
+        [format!("s3://{bucket}/{}", cloudtrail_key("missing"))]
+    );
+}
+
+/// A queue that receives the bucket's ObjectCreated notifications, as in the deployment.
+async fn notified_bucket(
+    s3: &aws_sdk_s3::Client,
+    sqs: &aws_sdk_sqs::Client,
+) -> (String, String, String) {
+    use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let queue_name = tests::unique_name("cli-dlq");
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(&queue_name)
+        .send()
+        .await
+        .expect("CreateQueue")
+        .queue_url
+        .expect("queue URL");
+    let queue_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("GetQueueAttributes")
+        .attributes
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .expect("queue ARN");
+    let bucket = new_bucket(s3, "cli-queue").await;
+    s3.put_bucket_notification_configuration()
+        .bucket(&bucket)
+        .notification_configuration(
+            NotificationConfiguration::builder()
+                .queue_configurations(
+                    QueueConfiguration::builder()
+                        .queue_arn(queue_arn)
+                        .events(Event::S3ObjectCreated)
+                        .build()
+                        .expect("queue configuration"),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("PutBucketNotificationConfiguration");
+    (bucket, queue_name, queue_url)
+}
+
+/// Messages still in the queue, visible or being handled.
+async fn messages_left(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> u64 {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .expect("GetQueueAttributes")
+        .attributes
+        .unwrap_or_default();
+    [
+        QueueAttributeName::ApproximateNumberOfMessages,
+        QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+    ]
+    .iter()
+    .map(|name| {
+        attrs
+            .get(name)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("no {name:?} in {attrs:?}"))
+    })
+    .sum()
+}
+
+#[tokio::test]
+async fn draining_a_queue_deletes_the_loaded_messages_and_keeps_the_broken_ones() {
+    let config = tests::moto_config("us-east-1").await;
+    let s3 = shared::aws::s3_client(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let (bucket, queue_name, queue_url) = notified_bucket(&s3, &sqs).await;
+    let index = tests::unique_name("log-test-cli-queue").to_ascii_lowercase();
+    let work = tempfile::tempdir().expect("tempdir");
+    let user = user_config(work.path(), &index);
+
+    // Keys with a space and a `+`, which notifications encode.
+    let good = [cloudtrail_key("q one"), cloudtrail_key("q+two")];
+    for (i, key) in good.iter().enumerate() {
+        put(&s3, &bucket, key, cloudtrail_object(&format!("queue{i}"))).await;
+    }
+    let bad_key = cloudtrail_key("q three");
+    let full = cloudtrail_object("queue-bad");
+    put(&s3, &bucket, &bad_key, full[..full.len() / 2].to_vec()).await;
+    // A message that is no event at all: reported and kept.
+    sqs.send_message()
+        .queue_url(&queue_url)
+        .message_body("not an event")
+        .send()
+        .await
+        .expect("SendMessage");
+    let before = messages_left(&sqs, &queue_url).await;
+    assert!(before >= 4, "the notifications arrived: {before}");
+
+    let reports = work.path().join("reports");
+    let out = run(loader()
+        .args(["load", "--queue", &queue_name])
+        .args(["--opensearch", &tests::opensearch_url()])
+        .arg("--config")
+        .arg(&user)
+        .arg("--report-dir")
+        .arg(&reports));
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        lines(&reports.join("loader-load.error.log")),
+        [format!("s3://{bucket}/{bad_key}")]
+    );
+    let mut finished = lines(&reports.join("loader-load.finish.log"));
+    finished.sort();
+    let mut expected: Vec<String> = good.iter().map(|k| format!("s3://{bucket}/{k}")).collect();
+    expected.sort();
+    assert_eq!(finished, expected);
+    assert_eq!(count(&format!("{index}-*")).await, 2 * RECORDS as u64);
+    // The broken object's message and the message that is no event stay in the queue.
+    assert_eq!(messages_left(&sqs, &queue_url).await, 2);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("queue: 2 messages loaded and deleted"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("not JSON"), "{stderr}");
+}
