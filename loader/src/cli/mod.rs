@@ -13,7 +13,7 @@ mod setup;
 pub mod sources;
 mod test;
 
-pub use load::{load_paths, objects};
+pub use load::objects;
 pub use setup::{build_pipeline, load_exclusions};
 pub use test::diff;
 
@@ -295,7 +295,7 @@ pub fn load_config(user: Option<&Path>) -> Result<Config, CliError> {
     let config = match user {
         None => Config::builtin()?,
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|source| CliError::ReadConfig {
+            let text = setup::read_text(path).map_err(|source| CliError::ReadConfig {
                 path: path.display().to_string(),
                 source,
             })?;

@@ -216,8 +216,8 @@ impl LambdaSettings {
     }
 }
 
-/// The text of a file named by the environment: a local path or an S3 object.
-async fn read_location(
+/// The text of a configuration file: a local path or an S3 object.
+pub async fn read_location(
     location: &ConfigLocation,
     s3: &aws_sdk_s3::Client,
 ) -> Result<String, SettingsError> {

@@ -405,3 +405,52 @@ async fn draining_a_queue_deletes_the_loaded_messages_and_keeps_the_broken_ones(
     );
     assert!(stderr.contains("not JSON"), "{stderr}");
 }
+
+#[tokio::test]
+async fn configuration_and_exclusions_are_read_from_s3_urls() {
+    let config = tests::moto_config("us-east-1").await;
+    let s3 = shared::aws::s3_client(&config);
+    let bucket = new_bucket(&s3, "cli-config").await;
+    put(
+        &s3,
+        &bucket,
+        "loader/user.ini",
+        b"[cloudtrail]\nindex_rotation = daily\n".to_vec(),
+    )
+    .await;
+    put(
+        &s3,
+        &bucket,
+        "loader/exclude_log_patterns.csv",
+        b"log_type,field,pattern,pattern_type,comment\ncloudtrail,eventName,ListBuckets,text,noise\n"
+            .to_vec(),
+    )
+    .await;
+    let out = run(loader().args([
+        "check-config",
+        "--type",
+        "cloudtrail",
+        "--config",
+        &format!("s3://{bucket}/loader/user.ini"),
+        "--exclusions",
+        &format!("s3://{bucket}/loader/exclude_log_patterns.csv"),
+    ]));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("index_rotation          = daily"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("ListBuckets"), "{stdout}");
+
+    // A missing object is an error that names it.
+    let out = run(loader().args([
+        "check-config",
+        "--config",
+        &format!("s3://{bucket}/loader/missing.ini"),
+    ]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!("s3://{bucket}/loader/missing.ini"))
+    );
+}

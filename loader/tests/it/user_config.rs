@@ -28,7 +28,10 @@ fn ingested() -> DateTime<Utc> {
 }
 
 fn loader(args: &[&str]) -> Output {
+    // `load` writes its report files into the working folder.
+    let cwd = tempfile::tempdir().expect("tempdir");
     Command::new(env!("CARGO_BIN_EXE_loader"))
+        .current_dir(cwd.path())
         .args(args)
         .env("RUST_LOG", "warn")
         .env_remove("GEOIP_DATABASE_DIR")
