@@ -74,3 +74,67 @@ pub fn unique_name(prefix: &str) -> String {
         .unwrap_or(0);
     format!("{prefix}-{}-{n}-{nanos}", std::process::id())
 }
+
+/// A bucket whose ObjectCreated notifications go to a queue, as in the deployment.
+pub struct NotifiedBucket {
+    pub bucket: String,
+    pub queue_name: String,
+    pub queue_url: String,
+}
+
+/// Creates a bucket and a queue named after `what`, and sends the bucket's ObjectCreated
+/// notifications to the queue.
+pub async fn notified_bucket(
+    s3: &aws_sdk_s3::Client,
+    sqs: &aws_sdk_sqs::Client,
+    what: &str,
+) -> NotifiedBucket {
+    use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let queue_name = unique_name(&format!("{what}-objects"));
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(&queue_name)
+        .send()
+        .await
+        .expect("CreateQueue")
+        .queue_url
+        .expect("queue URL");
+    let queue_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("GetQueueAttributes")
+        .attributes
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .expect("queue ARN");
+    let bucket = unique_name(what).to_ascii_lowercase();
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("CreateBucket");
+    s3.put_bucket_notification_configuration()
+        .bucket(&bucket)
+        .notification_configuration(
+            NotificationConfiguration::builder()
+                .queue_configurations(
+                    QueueConfiguration::builder()
+                        .queue_arn(queue_arn)
+                        .events(Event::S3ObjectCreated)
+                        .build()
+                        .expect("queue configuration"),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("PutBucketNotificationConfiguration");
+    NotifiedBucket {
+        bucket,
+        queue_name,
+        queue_url,
+    }
+}

@@ -276,52 +276,6 @@ async fn a_list_in_aws_s3_ls_format_with_a_bucket_loads_to_ndjson() {
     );
 }
 
-/// A queue that receives the bucket's ObjectCreated notifications, as in the deployment.
-async fn notified_bucket(
-    s3: &aws_sdk_s3::Client,
-    sqs: &aws_sdk_sqs::Client,
-) -> (String, String, String) {
-    use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
-    use aws_sdk_sqs::types::QueueAttributeName;
-    let queue_name = tests::unique_name("cli-dlq");
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(&queue_name)
-        .send()
-        .await
-        .expect("CreateQueue")
-        .queue_url
-        .expect("queue URL");
-    let queue_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&queue_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("GetQueueAttributes")
-        .attributes
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        .expect("queue ARN");
-    let bucket = new_bucket(s3, "cli-queue").await;
-    s3.put_bucket_notification_configuration()
-        .bucket(&bucket)
-        .notification_configuration(
-            NotificationConfiguration::builder()
-                .queue_configurations(
-                    QueueConfiguration::builder()
-                        .queue_arn(queue_arn)
-                        .events(Event::S3ObjectCreated)
-                        .build()
-                        .expect("queue configuration"),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .expect("PutBucketNotificationConfiguration");
-    (bucket, queue_name, queue_url)
-}
-
 /// Messages still in the queue, visible or being handled.
 async fn messages_left(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> u64 {
     use aws_sdk_sqs::types::QueueAttributeName;
@@ -354,7 +308,11 @@ async fn draining_a_queue_deletes_the_loaded_messages_and_keeps_the_broken_ones(
     let config = tests::moto_config("us-east-1").await;
     let s3 = shared::aws::s3_client(&config);
     let sqs = aws_sdk_sqs::Client::new(&config);
-    let (bucket, queue_name, queue_url) = notified_bucket(&s3, &sqs).await;
+    let tests::NotifiedBucket {
+        bucket,
+        queue_name,
+        queue_url,
+    } = tests::notified_bucket(&s3, &sqs, "cli-queue").await;
     let index = tests::unique_name("log-test-cli-queue").to_ascii_lowercase();
     let work = tempfile::tempdir().expect("tempdir");
     let user = user_config(work.path(), &index);

@@ -4,8 +4,6 @@
 //! `_search` finds the event's message. Both handlers run in-process, as `main` builds them
 //! (moto cannot run Lambda code).
 
-use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
-use aws_sdk_sqs::types::QueueAttributeName;
 use base64::Engine;
 use collector::{Collector, Invocation, Outcome, S3Store};
 use flate2::Compression;
@@ -55,46 +53,9 @@ async fn a_subscription_log_event_is_found_in_opensearch() {
     let sqs = aws_sdk_sqs::Client::new(&config);
 
     // The central bucket, notifying the object-created queue.
-    let bucket = tests::unique_name("e2e-logs");
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(tests::unique_name("e2e-objects"))
-        .send()
-        .await
-        .expect("CreateQueue")
-        .queue_url
-        .expect("queue URL");
-    let queue_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&queue_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("GetQueueAttributes")
-        .attributes
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        .expect("queue ARN");
-    s3.create_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .expect("CreateBucket");
-    s3.put_bucket_notification_configuration()
-        .bucket(&bucket)
-        .notification_configuration(
-            NotificationConfiguration::builder()
-                .queue_configurations(
-                    QueueConfiguration::builder()
-                        .queue_arn(queue_arn)
-                        .events(Event::S3ObjectCreated)
-                        .build()
-                        .expect("queue configuration"),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .expect("PutBucketNotificationConfiguration");
+    let tests::NotifiedBucket {
+        bucket, queue_url, ..
+    } = tests::notified_bucket(&s3, &sqs, "e2e-logs").await;
 
     // The collector stores the payload as delivered.
     let token = tests::unique_name("needle").replace('-', "");

@@ -3,8 +3,7 @@
 //! (moto cannot run Lambda code), loads the object into OpenSearch.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
-use aws_sdk_sqs::types::{Message, QueueAttributeName};
+use aws_sdk_sqs::types::Message;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use loader::config::Config;
@@ -37,46 +36,9 @@ async fn setup(what: &str) -> Env {
     let config = tests::moto_config(REGION).await;
     let s3 = shared::aws::s3_client(&config);
     let sqs = aws_sdk_sqs::Client::new(&config);
-    let bucket = tests::unique_name(&format!("lambda-{what}"));
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(tests::unique_name("objects"))
-        .send()
-        .await
-        .expect("CreateQueue")
-        .queue_url
-        .expect("queue URL");
-    let queue_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&queue_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("GetQueueAttributes")
-        .attributes
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        .expect("queue ARN");
-    s3.create_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .expect("CreateBucket");
-    s3.put_bucket_notification_configuration()
-        .bucket(&bucket)
-        .notification_configuration(
-            NotificationConfiguration::builder()
-                .queue_configurations(
-                    QueueConfiguration::builder()
-                        .queue_arn(queue_arn)
-                        .events(Event::S3ObjectCreated)
-                        .build()
-                        .expect("queue configuration"),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .expect("PutBucketNotificationConfiguration");
+    let tests::NotifiedBucket {
+        bucket, queue_url, ..
+    } = tests::notified_bucket(&s3, &sqs, &format!("lambda-{what}")).await;
     Env {
         s3,
         sqs,
