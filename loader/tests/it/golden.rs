@@ -11,7 +11,9 @@
 //! `UPDATE_GOLDEN=1` rewrites the expected files from the actual output (review them!);
 //! `GOLDEN_FILTER=<text>` limits the run (and the rewrite) to cases whose path contains it.
 
+// Field by field, the same comparison as `loader test --expected`.
 use chrono::{DateTime, Utc};
+use loader::cli::diff;
 use loader::config::Config;
 use loader::pipeline::{Document, Outcome, Pipeline, Stats};
 use serde_json::{Value, json};
@@ -110,41 +112,6 @@ fn run_case(
         .map(|e| Value::String(e.to_string()))
         .collect();
     json!({"documents": docs, "errors": errors, "skipped": skipped})
-}
-
-fn show(v: Option<&Value>) -> String {
-    match v {
-        None => "(absent)".to_owned(),
-        Some(v) => v.to_string(),
-    }
-}
-
-/// Field-by-field differences, as `path: expected X, actual Y`.
-fn diff(path: &str, expected: Option<&Value>, actual: Option<&Value>, out: &mut Vec<String>) {
-    match (expected, actual) {
-        (Some(Value::Object(e)), Some(Value::Object(a))) => {
-            let mut keys: Vec<&String> = e.keys().chain(a.keys()).collect();
-            keys.sort();
-            keys.dedup();
-            for k in keys {
-                diff(&format!("{path}.{k}"), e.get(k), a.get(k), out);
-            }
-        }
-        (Some(Value::Array(e)), Some(Value::Array(a))) => {
-            if e.len() != a.len() {
-                out.push(format!(
-                    "{path}: expected {} items, actual {}",
-                    e.len(),
-                    a.len()
-                ));
-            }
-            for i in 0..e.len().max(a.len()) {
-                diff(&format!("{path}[{i}]"), e.get(i), a.get(i), out);
-            }
-        }
-        (e, a) if e == a => {}
-        (e, a) => out.push(format!("{path}: expected {}, actual {}", show(e), show(a))),
-    }
 }
 
 fn compare(case: &str, expected: &Value, actual: &Value, problems: &mut Vec<String>) {
