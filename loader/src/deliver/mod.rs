@@ -327,7 +327,7 @@ where
             let mut chunker = Chunker::new(Arc::from(name.as_str()), limits, tx, abort);
             let outcome =
                 pipeline.load_object(&key, &name, reader, ingested, &mut stats, &mut |doc| {
-                    chunker.push(&doc)
+                    chunker.push(doc)
                 });
             chunker.finish();
             (outcome, stats)
@@ -468,7 +468,7 @@ impl Chunker {
         }
     }
 
-    fn push(&mut self, doc: &Document) {
+    fn push(&mut self, doc: Document) {
         if self.abort.load(Ordering::Relaxed) {
             return;
         }
@@ -478,18 +478,9 @@ impl Chunker {
             record: self.next,
         };
         self.next += 1;
-        match BulkItem::from_document(doc, origin) {
-            Ok(item) => {
-                self.bytes += item.source.len();
-                self.items.push(item);
-            }
-            // A map of JSON values always serializes; kept as an error path, not a panic.
-            Err(error) => {
-                tracing::error!(object = %self.object, %error, "document not serializable");
-                self.abort.store(true, Ordering::Relaxed);
-                return;
-            }
-        }
+        let item = BulkItem::from_document(doc, origin);
+        self.bytes += item.source.len();
+        self.items.push(item);
         if self.items.len() >= self.limits.max_docs || self.bytes >= self.limits.max_bytes {
             self.send();
         }

@@ -174,7 +174,7 @@ mod tests {
         let items: Vec<BulkItem> = docs
             .iter()
             .enumerate()
-            .map(|(i, d)| BulkItem::from_document(d, Origin::new("o", i as u64)).expect("json"))
+            .map(|(i, d)| BulkItem::from_document(d.clone(), Origin::new("o", i as u64)))
             .collect();
         for (format, bulk) in [(NdjsonFormat::Documents, false), (NdjsonFormat::Bulk, true)] {
             let mut expected = Vec::new();
@@ -201,9 +201,9 @@ mod tests {
     #[tokio::test]
     async fn a_write_error_fails_every_object_of_the_chunk() {
         let items = vec![
-            BulkItem::from_document(&doc("a"), Origin::new("o1", 0)).expect("json"),
-            BulkItem::from_document(&doc("b"), Origin::new("o2", 0)).expect("json"),
-            BulkItem::from_document(&doc("c"), Origin::new("o2", 1)).expect("json"),
+            BulkItem::from_document(doc("a"), Origin::new("o1", 0)),
+            BulkItem::from_document(doc("b"), Origin::new("o2", 0)),
+            BulkItem::from_document(doc("c"), Origin::new("o2", 1)),
         ];
         let outcome =
             DocumentSink::write(&NdjsonSink::new(Broken, NdjsonFormat::Bulk), items).await;

@@ -81,17 +81,11 @@ impl BulkItem {
         }
     }
 
-    /// The item for a finished pipeline document; `origin` names its object and record.
-    pub fn from_document(
-        doc: &crate::pipeline::Document,
-        origin: Origin,
-    ) -> serde_json::Result<Self> {
-        Ok(Self::new(
-            doc.index.clone(),
-            doc.id.clone(),
-            crate::json_write::map_to_vec(&doc.source),
-            origin,
-        ))
+    /// The item for a finished pipeline document (its index and id move over); `origin` names
+    /// its object and record.
+    pub fn from_document(doc: crate::pipeline::Document, origin: Origin) -> Self {
+        let source = crate::json_write::map_to_vec(&doc.source);
+        Self::new(doc.index, doc.id, source, origin)
     }
 }
 
@@ -108,7 +102,7 @@ mod tests {
             id: "abc".into(),
             source,
         };
-        let item = BulkItem::from_document(&doc, Origin::new("s3://b/k", 7)).expect("serializable");
+        let item = BulkItem::from_document(doc, Origin::new("s3://b/k", 7));
         assert_eq!(item.index, "log-aws-waf-2024-05");
         assert_eq!(item.id, "abc");
         assert_eq!(item.source, br#"{"message":"a\nb"}"#.to_vec());
