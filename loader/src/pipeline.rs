@@ -239,6 +239,7 @@ impl Pipeline {
 
     /// The GeoIP lookup of the `geoip` key.
     pub fn with_geo(mut self, geo: Option<Arc<dyn GeoLookup>>) -> Self {
+        self.routes = self.routes.with_geo(geo.clone());
         self.geo = geo;
         self
     }

@@ -8,10 +8,11 @@
 use super::{Context, NormalizeError, Normalized, cloudtrail, configured, linux_secure, vpcflow};
 use crate::config::{Config, FileFormat, LogType, ParserKind};
 use crate::ecs::{Doc, get_in, set, set_opt};
+use crate::geoip::GeoLookup;
 use chrono::{DateTime, TimeZone, Utc};
 use regex::Regex;
 use serde_json::{Map, Value};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 /// How the messages of a routed log group are parsed.
 #[derive(Debug, Clone)]
@@ -25,6 +26,8 @@ enum Target {
 #[derive(Debug, Clone, Default)]
 pub struct Routes {
     routes: Vec<(Regex, Target, String)>,
+    /// For the `geoip` key of configured types, as in their own objects.
+    geo: Option<Arc<dyn GeoLookup>>,
 }
 
 impl Routes {
@@ -45,7 +48,13 @@ impl Routes {
                 Some((t.loggroup.clone()?, target, t.name.clone()))
             })
             .collect();
-        Self { routes }
+        Self { routes, geo: None }
+    }
+
+    /// The same routes with GeoIP for the configured types that ask for it.
+    pub fn with_geo(mut self, geo: Option<Arc<dyn GeoLookup>>) -> Self {
+        self.geo = geo;
+        self
     }
 
     fn route(&self, log_group: &str) -> Option<(&Target, &str)> {
@@ -134,7 +143,9 @@ pub fn normalize_with(
             Some((Target::Builtin(kind), type_name)) => {
                 dispatch(*kind, type_name, &message, event_time, ctx, out)
             }
-            Some((Target::Configured(lt), _)) => configured_message(lt, &message, ctx, out),
+            Some((Target::Configured(lt), _)) => {
+                configured_message(lt, &message, routes.geo.as_deref(), ctx, out)
+            }
             None => Err("no parser for this log group".to_owned()),
         };
         if let Err(reason) = parse_error {
@@ -175,6 +186,7 @@ pub fn normalize_with(
 fn configured_message(
     lt: &LogType,
     message: &str,
+    geo: Option<&dyn GeoLookup>,
     ctx: &Context<'_>,
     out: &mut Vec<Normalized>,
 ) -> Result<(), String> {
@@ -200,7 +212,7 @@ fn configured_message(
         }
     };
     let start = out.len();
-    configured::normalize(record, lt, None, ctx, out).map_err(|e| e.to_string())?;
+    configured::normalize(record, lt, geo, ctx, out).map_err(|e| e.to_string())?;
     for n in &mut out[start..] {
         n.doc
             .insert("@log_type".to_owned(), Value::String(lt.name.clone()));
@@ -464,5 +476,36 @@ timestamp_key = ts\ntimestamp_format = epoch\necs = user.name\nuser.name = who\n
             normalize(json!({"logGroup": "g"}), &ctx(), &mut out),
             Err(NormalizeError::MissingField("owner"))
         );
+    }
+
+    #[derive(Debug)]
+    struct OneCountry;
+    impl GeoLookup for OneCountry {
+        fn lookup(&self, _ip: std::net::IpAddr) -> Option<crate::geoip::GeoInfo> {
+            let mut info = crate::geoip::GeoInfo::default();
+            info.geo.insert("country_iso_code".into(), json!("JP"));
+            Some(info)
+        }
+    }
+
+    #[test]
+    fn routed_configured_types_get_geoip_like_their_objects() {
+        let config = Config::with_user_file(
+            "user.ini",
+            "[web]\ns3_key = UserLogs/web/\nindex_name = log-web\nloggroup = ^/web$$\n\
+             file_format = json\necs = source.ip\nsource.ip = client\ngeoip = source\n",
+        )
+        .expect("config");
+        let routes = Routes::from_config(&config).with_geo(Some(Arc::new(OneCountry)));
+        let mut out = Vec::new();
+        normalize_with(
+            payload("/web", "111122223333", &[r#"{"client": "192.0.2.9"}"#]),
+            &ctx(),
+            &routes,
+            &mut out,
+        )
+        .expect("payload");
+        let d = Value::Object(out[0].doc.clone());
+        assert_eq!(get(&d, "source.geo.country_iso_code"), Some(&json!("JP")));
     }
 }
