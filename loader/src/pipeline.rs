@@ -218,14 +218,22 @@ pub struct Pipeline {
     routes: cloudwatch::Routes,
     exclusions: Exclusions,
     geo: Option<Arc<dyn GeoLookup>>,
+    /// A built-in type that log groups route to has a user mapping: CloudWatch Logs documents
+    /// are then checked for it (otherwise they pay nothing).
+    routed_mapping: bool,
 }
 
 impl Pipeline {
     pub fn new(config: Config) -> Self {
         let routes = cloudwatch::Routes::from_config(&config);
+        let routed_mapping = config
+            .types
+            .iter()
+            .any(|t| t.parser.is_some() && t.loggroup.is_some() && t.has_mapping());
         Self {
             config,
             routes,
+            routed_mapping,
             exclusions: Exclusions::default(),
             geo: None,
         }
@@ -476,7 +484,23 @@ impl ObjectState<'_, '_> {
             ParserKind::GuardDuty => guardduty::normalize(value, ctx, out),
             ParserKind::LinuxSecure => linux_secure::normalize(value, ctx, out),
             ParserKind::CloudWatch => {
-                cloudwatch::normalize_with(value, ctx, &self.pipeline.routes, out)
+                let result = cloudwatch::normalize_with(value, ctx, &self.pipeline.routes, out);
+                // Messages a log group routes to a built-in type (CloudTrail, VPC flow, secure
+                // logs) get that type's user mapping, as its own objects do.
+                if self.pipeline.routed_mapping {
+                    for n in out.iter_mut() {
+                        if let Some(lt) = n
+                            .doc
+                            .get("@log_type")
+                            .and_then(Value::as_str)
+                            .and_then(|name| self.pipeline.config.get(name))
+                            .filter(|lt| lt.parser.is_some() && lt.has_mapping())
+                        {
+                            configured::apply_mapping(&mut n.doc, lt, geo);
+                        }
+                    }
+                }
+                result
             }
         };
         if self.map_builtin {

@@ -297,6 +297,24 @@ static_ecs = labels.team\nlabels.team = security\n";
             |d| loader::ecs::get_in(&d.source, "labels.team") == Some(&Value::from("security"))
         )
     );
+
+    // CloudTrail events that arrive through a CloudWatch Logs group get the same mapping.
+    let (docs, _) = load_case(&pipeline, "cloudwatchlogs/cloudtrail-log-group");
+    let routed: Vec<_> = docs
+        .iter()
+        .filter(|d| d.index.starts_with("log-aws-cloudtrail-"))
+        .collect();
+    assert!(!routed.is_empty());
+    for d in routed {
+        assert_eq!(
+            loader::ecs::get_in(&d.source, "labels.team"),
+            Some(&Value::from("security"))
+        );
+        assert_eq!(
+            loader::ecs::get_in(&d.source, "event.dataset"),
+            d.source.get("eventSource")
+        );
+    }
 }
 
 const EXCLUSIONS: &str = "log_type,field,pattern,pattern_type,comment
