@@ -1,8 +1,7 @@
 //! `loader load` as users run it: the built binary against moto (S3, SQS) and osmem-server.
 
+use crate::sink::count;
 use flate2::{Compression, write::GzEncoder};
-use opensearch::http::transport::Transport;
-use opensearch::{CountParts, OpenSearch};
 use serde_json::Value;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -74,29 +73,6 @@ fn read(path: &Path) -> String {
 
 fn lines(path: &Path) -> Vec<String> {
     read(path).lines().map(str::to_owned).collect()
-}
-
-async fn count(index_pattern: &str) -> u64 {
-    let client =
-        OpenSearch::new(Transport::single_node(&tests::opensearch_url()).expect("osmem URL"));
-    let _ = client
-        .indices()
-        .refresh(opensearch::indices::IndicesRefreshParts::Index(&[
-            index_pattern,
-        ]))
-        .send()
-        .await;
-    let answer: Value = client
-        .count(CountParts::Index(&[index_pattern]))
-        .send()
-        .await
-        .expect("_count request")
-        .json()
-        .await
-        .expect("_count answer");
-    answer["count"]
-        .as_u64()
-        .unwrap_or_else(|| panic!("no count for {index_pattern}: {answer}"))
 }
 
 async fn new_bucket(s3: &aws_sdk_s3::Client, what: &str) -> String {

@@ -11,8 +11,6 @@ use loader::deliver::{ChunkLimits, S3Source};
 use loader::lambda::{Handler, HandlerSettings};
 use loader::pipeline::Pipeline;
 use loader::sink::{BulkSink, S3Quarantine, SinkConfig};
-use opensearch::http::transport::Transport;
-use opensearch::{CountParts, OpenSearch};
 use serde_json::{Value, json};
 use std::io::Write;
 use std::sync::Arc;
@@ -121,25 +119,7 @@ impl Env {
     }
 
     async fn count(&self) -> u64 {
-        let client =
-            OpenSearch::new(Transport::single_node(&tests::opensearch_url()).expect("osmem URL"));
-        let pattern = format!("{}-*", self.index);
-        let _ = client
-            .indices()
-            .refresh(opensearch::indices::IndicesRefreshParts::Index(&[&pattern]))
-            .send()
-            .await;
-        let answer: Value = client
-            .count(CountParts::Index(&[&pattern]))
-            .send()
-            .await
-            .expect("_count request")
-            .json()
-            .await
-            .expect("_count answer");
-        answer["count"]
-            .as_u64()
-            .unwrap_or_else(|| panic!("no count for {pattern}: {answer}"))
+        crate::sink::count(&format!("{}-*", self.index)).await
     }
 }
 

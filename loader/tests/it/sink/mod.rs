@@ -82,8 +82,9 @@ fn client() -> OpenSearch {
     OpenSearch::new(Transport::single_node(&tests::opensearch_url()).expect("osmem URL"))
 }
 
-/// Documents in `index`, read straight from osmem (never through the proxy).
-async fn count(index: &str) -> u64 {
+/// Documents in `index` (a name or pattern), read straight from osmem (never through the
+/// proxy).
+pub(crate) async fn count(index: &str) -> u64 {
     let client = client();
     let _ = client
         .indices()
