@@ -277,15 +277,15 @@ impl Pipeline {
         stats: &mut Stats,
         emit: &mut dyn FnMut(Document),
     ) -> Outcome {
-        stats.objects += 1;
-        let log_type = match detect::detect(&self.config, key) {
+        let log_type = match self.log_type_of(key) {
             Ok(t) => t,
             Err(reason) => {
                 tracing::info!(object = name, %reason, "object skipped");
-                *stats.skipped.entry(reason.to_string()).or_default() += 1;
+                stats.count_skipped(&reason);
                 return Outcome::Skipped(reason);
             }
         };
+        stats.objects += 1;
         self.load_as(log_type, key, name, reader, ingested, stats, emit)
     }
 

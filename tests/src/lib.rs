@@ -138,3 +138,37 @@ pub async fn notified_bucket(
         queue_url,
     }
 }
+
+/// Receives messages from the queue until `n` of them are object notifications, and returns all
+/// it received (moto may first send the s3:TestEvent of the notification configuration; it is
+/// kept, since handlers must ignore it). Panics when they do not arrive.
+pub async fn receive_notifications(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    n: usize,
+) -> Vec<aws_sdk_sqs::types::Message> {
+    let mut messages = Vec::new();
+    let mut with_objects = 0;
+    for _ in 0..20 {
+        let got = sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("ReceiveMessage")
+            .messages
+            .unwrap_or_default();
+        for m in got {
+            if !m.body().unwrap_or_default().contains("s3:TestEvent") {
+                with_objects += 1;
+            }
+            messages.push(m);
+        }
+        if with_objects >= n {
+            return messages;
+        }
+    }
+    panic!("only {with_objects} of {n} notifications arrived: {messages:?}");
+}

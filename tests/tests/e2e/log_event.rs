@@ -81,26 +81,7 @@ async fn a_subscription_log_event_is_found_in_opensearch() {
     };
 
     // The queue holds the bucket's notification (after moto's s3:TestEvent, if it sends one).
-    let mut messages = Vec::new();
-    for _ in 0..20 {
-        let got = sqs
-            .receive_message()
-            .queue_url(&queue_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .expect("ReceiveMessage")
-            .messages
-            .unwrap_or_default();
-        messages.extend(got);
-        if messages
-            .iter()
-            .any(|m| m.body().is_some_and(|b| b.contains("ObjectCreated")))
-        {
-            break;
-        }
-    }
+    let messages = tests::receive_notifications(&sqs, &queue_url, 1).await;
     let records: Vec<Value> = messages
         .iter()
         .map(|m| {

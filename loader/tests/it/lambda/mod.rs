@@ -88,34 +88,9 @@ impl Env {
             .unwrap_or_else(|e| panic!("PutObject {key}: {e:?}"));
     }
 
-    /// Receives messages until `n` of them name objects (moto may also send the s3:TestEvent
-    /// of the configuration first; it is kept, the handler must ignore it).
+    /// Receives messages until `n` of them name objects.
     async fn receive(&self, n: usize) -> Vec<Message> {
-        let mut messages = Vec::new();
-        let mut with_objects = 0;
-        for _ in 0..20 {
-            let got = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.queue_url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(1)
-                .send()
-                .await
-                .expect("ReceiveMessage")
-                .messages
-                .unwrap_or_default();
-            for m in got {
-                if !m.body().unwrap_or_default().contains("s3:TestEvent") {
-                    with_objects += 1;
-                }
-                messages.push(m);
-            }
-            if with_objects >= n {
-                return messages;
-            }
-        }
-        panic!("only {with_objects} of {n} notifications arrived: {messages:?}");
+        tests::receive_notifications(&self.sqs, &self.queue_url, n).await
     }
 
     async fn count(&self) -> u64 {
