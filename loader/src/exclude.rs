@@ -69,6 +69,15 @@ impl Rule {
         }
     }
 
+    /// [`Rule::matches`] for a flat record of text fields (a text object whose header names
+    /// its fields), read through `field` (`None` = absent): only a one-part field name can match.
+    pub fn matches_flat<'v>(&self, field: &dyn Fn(&str) -> Option<&'v str>) -> bool {
+        match self.path.as_slice() {
+            [name] => field(name).is_some_and(|v| self.matches_text(v)),
+            _ => false,
+        }
+    }
+
     fn matches_scalar(&self, value: &Value) -> bool {
         let owned;
         let text = match value {
@@ -86,6 +95,10 @@ impl Rule {
             }
             _ => return false,
         };
+        self.matches_text(text)
+    }
+
+    fn matches_text(&self, text: &str) -> bool {
         match &self.matcher {
             Matcher::Text(t) => t == text,
             Matcher::Regex(re) => re.is_match(text),
@@ -240,6 +253,14 @@ impl Exclusions {
 /// The first rule that excludes `record`.
 pub fn first_match<'r>(rules: &'r [Rule], record: &Value) -> Option<&'r Rule> {
     rules.iter().find(|r| r.matches(record))
+}
+
+/// [`first_match`] for a flat record of text fields (see [`Rule::matches_flat`]).
+pub fn first_match_flat<'r, 'v>(
+    rules: &'r [Rule],
+    field: &dyn Fn(&str) -> Option<&'v str>,
+) -> Option<&'r Rule> {
+    rules.iter().find(|r| r.matches_flat(field))
 }
 
 #[cfg(test)]

@@ -51,6 +51,12 @@ pub fn map_to_vec(map: &Map<String, Value>) -> Vec<u8> {
     out
 }
 
+/// Appends an unsigned integer, as serde_json writes it.
+#[inline]
+pub fn write_u64(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+}
+
 /// Appends a JSON string literal with serde_json's escapes: `\"`, `\\`, `\b`, `\f`, `\n`, `\r`,
 /// `\t`, other control characters as `\u00xx`; everything else as it is.
 #[inline]

@@ -4,7 +4,7 @@
 //! call [`Pipeline::load_object`].
 
 use crate::config::{Config, IndexTime, LogType, ParserKind, Rotation};
-use crate::decode::{self, Item, Position, ReadError, Splitter};
+use crate::decode::{self, FieldsItem, Item, Position, ReadError, Splitter};
 use crate::detect::{self, SkipReason};
 use crate::ecs::{self, Doc};
 use crate::exclude::{self, Exclusions, Rule};
@@ -26,7 +26,58 @@ use std::sync::Arc;
 pub struct Document {
     pub index: String,
     pub id: String,
-    pub source: Doc,
+    pub source: Source,
+}
+
+/// A document's `_source`: fields, or the JSON object a parser wrote straight to bytes (VPC
+/// flow logs, the highest-volume type, are never built as a map).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    Fields(Doc),
+    Json(Vec<u8>),
+}
+
+impl Source {
+    /// Appends the compact JSON.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        match self {
+            Self::Fields(doc) => json_write::write_map(out, doc),
+            Self::Json(json) => out.extend_from_slice(json),
+        }
+    }
+
+    /// The compact JSON, without a copy when it is already bytes.
+    pub fn into_json(self) -> Vec<u8> {
+        match self {
+            Self::Fields(doc) => json_write::map_to_vec(&doc),
+            Self::Json(json) => json,
+        }
+    }
+
+    /// The fields, read back when the source is bytes. The pipeline writes only JSON objects;
+    /// anything else would be a bug, shown as an empty document rather than a crash.
+    pub fn into_fields(self) -> Doc {
+        match self {
+            Self::Fields(doc) => doc,
+            Self::Json(json) => serde_json::from_slice(&json).unwrap_or_default(),
+        }
+    }
+
+    /// [`Source::into_fields`] without giving up the source.
+    pub fn fields(&self) -> std::borrow::Cow<'_, Doc> {
+        match self {
+            Self::Fields(doc) => std::borrow::Cow::Borrowed(doc),
+            Self::Json(json) => {
+                std::borrow::Cow::Owned(serde_json::from_slice(json).unwrap_or_default())
+            }
+        }
+    }
+}
+
+impl From<Doc> for Source {
+    fn from(doc: Doc) -> Self {
+        Self::Fields(doc)
+    }
 }
 
 impl Document {
@@ -37,7 +88,7 @@ impl Document {
         out.extend_from_slice(b",\"_id\":");
         json_write::write_str(out, &self.id);
         out.extend_from_slice(b",\"_source\":");
-        json_write::write_map(out, &self.source);
+        self.source.write(out);
         out.extend_from_slice(b"}\n");
         Ok(())
     }
@@ -50,7 +101,7 @@ impl Document {
         out.extend_from_slice(b",\"_id\":");
         json_write::write_str(out, &self.id);
         out.extend_from_slice(b"}}\n");
-        json_write::write_map(out, &self.source);
+        self.source.write(out);
         out.push(b'\n');
         Ok(())
     }
@@ -67,6 +118,17 @@ pub struct TypeStats {
     pub skipped: u64,
     /// Records left out by an exclusion rule.
     pub excluded: u64,
+}
+
+impl TypeStats {
+    pub fn add(&mut self, other: &TypeStats) {
+        self.objects += other.objects;
+        self.records += other.records;
+        self.documents += other.documents;
+        self.errors += other.errors;
+        self.skipped += other.skipped;
+        self.excluded += other.excluded;
+    }
 }
 
 /// One reported problem: the object, where in it, and why.
@@ -141,13 +203,7 @@ impl Stats {
     pub fn merge(&mut self, other: Stats) {
         self.objects += other.objects;
         for (name, t) in other.per_type {
-            let mine = self.per_type.entry(name).or_default();
-            mine.objects += t.objects;
-            mine.records += t.records;
-            mine.documents += t.documents;
-            mine.errors += t.errors;
-            mine.skipped += t.skipped;
-            mine.excluded += t.excluded;
+            self.per_type.entry(name).or_default().add(&t);
         }
         for (reason, n) in other.skipped {
             *self.skipped.entry(reason).or_default() += n;
@@ -351,16 +407,48 @@ impl Pipeline {
             stats,
             emit,
             out: Vec::new(),
+            counts: TypeStats::default(),
+            flow: None,
+            flow_capacity: 1024,
             index_cache: std::cell::RefCell::new(None),
             time_cache: std::cell::RefCell::new(None),
         };
         let splitter = Splitter::for_type(log_type);
+        // Flow logs go straight from a line's values to JSON, unless the user's mapping or
+        // document id needs the document as fields.
+        let direct_flow = match splitter {
+            Splitter::Text {
+                header_lines,
+                named_fields: true,
+                ..
+            } if log_type.parser == Some(ParserKind::VpcFlow)
+                && !state.map_builtin
+                && log_type.doc_id.is_none() =>
+            {
+                Some(header_lines)
+            }
+            _ => None,
+        };
         let result = decode::decompress(reader)
             .map_err(|source| ReadError::Io {
                 position: "the start".to_owned(),
                 source,
             })
-            .and_then(|mut reader| splitter.split(&mut reader, &mut |item| state.item(item)));
+            .and_then(|mut reader| match direct_flow {
+                Some(header_lines) => {
+                    decode::split_named_fields(&mut reader, header_lines, &mut |item| {
+                        state.flow_item(item)
+                    })
+                }
+                None => splitter.split(&mut reader, &mut |item| state.item(item)),
+            });
+        let counts = std::mem::take(&mut state.counts);
+        state
+            .stats
+            .per_type
+            .entry(log_type.name.clone())
+            .or_default()
+            .add(&counts);
         match result {
             Ok(()) => Outcome::Loaded {
                 log_type: log_type.name.clone(),
@@ -397,6 +485,10 @@ struct ObjectState<'p, 'e> {
     stats: &'p mut Stats,
     emit: &'e mut dyn FnMut(Document),
     out: Vec<Normalized>,
+    counts: TypeStats,
+    /// The flow log writer of the object's header (the direct path of [`ObjectState::flow_item`]).
+    flow: Option<vpcflow::Writer>,
+    flow_capacity: usize,
     index_cache: std::cell::RefCell<Option<(String, i32, String)>>,
     /// The last `@timestamp` written: records of an object come in time order, many in the
     /// same millisecond.
@@ -404,11 +496,10 @@ struct ObjectState<'p, 'e> {
 }
 
 impl ObjectState<'_, '_> {
+    /// This object's counters, added to the run's when the object is done (a lookup by name
+    /// per record would cost an allocation each).
     fn type_stats(&mut self) -> &mut TypeStats {
-        self.stats
-            .per_type
-            .entry(self.log_type.name.clone())
-            .or_default()
+        &mut self.counts
     }
 
     fn item(&mut self, item: Item<'_>) {
@@ -430,8 +521,7 @@ impl ObjectState<'_, '_> {
                 if !self.exclusions.is_empty()
                     && let Some(rule) = exclude::first_match(self.exclusions, &record.value)
                 {
-                    *self.stats.excluded.entry(rule.label.clone()).or_default() += 1;
-                    self.type_stats().excluded += 1;
+                    self.count_excluded(rule);
                     return;
                 }
                 self.out.clear();
@@ -555,9 +645,12 @@ impl ObjectState<'_, '_> {
             .unwrap_or(self.log_type);
         let id = configured_id(&doc, lt)
             .or(n.id)
-            .unwrap_or_else(|| hash_id(raw, nth, &doc));
+            .unwrap_or_else(|| match raw {
+                Some(raw) => hash_id(raw, nth),
+                None => hash_id(&json_write::map_to_vec(&doc), nth),
+            });
         let event_time = n.timestamp;
-        let timestamp = event_time.unwrap_or(self.ctx.ingested);
+        let (timestamp, index) = self.placed(lt, event_time);
         if event_time.is_none() {
             // Say so, instead of silently dating the event at load time.
             let tags = doc
@@ -586,15 +679,97 @@ impl ObjectState<'_, '_> {
             "@log_s3key".to_owned(),
             Value::String(self.ctx.s3_key.to_owned()),
         );
+        Document {
+            index,
+            id,
+            source: Source::Fields(doc),
+        }
+    }
+
+    /// `@timestamp` (the event time, or the ingest time for a record without one) and the
+    /// index of a document.
+    fn placed(&self, lt: &LogType, event_time: Option<DateTime<Utc>>) -> (DateTime<Utc>, String) {
+        let timestamp = event_time.unwrap_or(self.ctx.ingested);
         let index_time = match lt.index_time {
             IndexTime::Timestamp => timestamp,
             IndexTime::Ingested => self.ctx.ingested,
         };
-        Document {
-            index: self.index_for(lt, index_time),
-            id,
-            source: doc,
+        (timestamp, self.index_for(lt, index_time))
+    }
+
+    /// A line of a flow log object, written straight to its document's JSON by
+    /// [`vpcflow::Writer`] with the fields [`ObjectState::finish`] adds to the others.
+    fn flow_item(&mut self, item: FieldsItem<'_>) {
+        let (values, raw, position) = match item {
+            FieldsItem::Header(names) => {
+                self.flow = Some(vpcflow::Writer::new(names));
+                return;
+            }
+            FieldsItem::Error(e) => return self.item(Item::Error(e)),
+            FieldsItem::Line {
+                values,
+                raw,
+                position,
+            } => (values, raw, position),
+        };
+        self.counts.records += 1;
+        let Some(mut writer) = self.flow.take() else {
+            let e = NormalizeError::MissingField("the header line");
+            return self.record_error(position, &e);
+        };
+        if !self.exclusions.is_empty()
+            && let Some(rule) =
+                exclude::first_match_flat(self.exclusions, &|name| writer.value_of(name, values))
+        {
+            self.count_excluded(rule);
+        } else {
+            self.write_flow(&mut writer, values, raw, position);
         }
+        self.flow = Some(writer);
+    }
+
+    fn write_flow(
+        &mut self,
+        writer: &mut vpcflow::Writer,
+        values: &[&str],
+        raw: &[u8],
+        position: Position,
+    ) {
+        let common = vpcflow::Common {
+            ingested: &self.ingested_text,
+            key_account: self.ctx.key_account,
+            key_region: self.ctx.key_region,
+        };
+        let mut json = Vec::with_capacity(self.flow_capacity);
+        let event_time = match writer.write(values, Some(&common), &mut json) {
+            Ok(t) => t,
+            Err(e) => return self.record_error(position, &e),
+        };
+        let lt = self.log_type;
+        let (timestamp, index) = self.placed(lt, event_time);
+        json.extend_from_slice(br#","@timestamp":"#);
+        json_write::write_str(&mut json, &self.time_text(timestamp));
+        if event_time.is_none() {
+            json.extend_from_slice(br#","tags":["_timestamp_from_ingest"]"#);
+        }
+        json.extend_from_slice(br#","@log_type":"#);
+        json_write::write_str(&mut json, &lt.name);
+        json.extend_from_slice(br#","@log_s3key":"#);
+        json_write::write_str(&mut json, self.ctx.s3_key);
+        json.push(b'}');
+        // The next document is about as long: one allocation, no growing.
+        self.flow_capacity = json.len() + 64;
+        (self.emit)(Document {
+            index,
+            id: hash_id(raw, None),
+            source: Source::Json(json),
+        });
+        self.counts.documents += 1;
+    }
+
+    fn count_excluded(&mut self, rule: &Rule) {
+        *self.stats.excluded.entry(rule.label.clone()).or_default() += 1;
+        self.counts.excluded += 1;
     }
 }
 
@@ -622,15 +797,10 @@ fn scalar_text(v: &Value) -> Option<String> {
 /// xxh3-128 of the raw record (plus the document's place when one record yields several), or
 /// of the normalized document when the format keeps no raw bytes. Deterministic, so loading
 /// the same object twice gives the same ids.
-fn hash_id(raw: Option<&[u8]>, nth: Option<usize>, doc: &Doc) -> String {
+fn hash_id(bytes: &[u8], nth: Option<usize>) -> String {
     use xxhash_rust::xxh3::Xxh3;
     let mut h = Xxh3::new();
-    match raw {
-        Some(raw) => h.update(raw),
-        None => {
-            h.update(&json_write::map_to_vec(doc));
-        }
-    }
+    h.update(bytes);
     if let Some(n) = nth {
         h.update(b"\0");
         h.update(n.to_string().as_bytes());
@@ -731,16 +901,12 @@ mod tests {
 
     #[test]
     fn hash_ids_are_stable_and_distinct_per_document() {
-        let doc = Doc::new();
-        let a = hash_id(Some(b"line"), None, &doc);
-        assert_eq!(a, hash_id(Some(b"line"), None, &doc));
+        let a = hash_id(b"line", None);
+        assert_eq!(a, hash_id(b"line", None));
         assert_eq!(a, format!("{:032x}", xxhash_rust::xxh3::xxh3_128(b"line")));
         assert_eq!(a.len(), 32);
-        assert_ne!(a, hash_id(Some(b"line"), Some(0), &doc));
-        assert_ne!(
-            hash_id(Some(b"line"), Some(0), &doc),
-            hash_id(Some(b"line"), Some(1), &doc)
-        );
+        assert_ne!(a, hash_id(b"line", Some(0)));
+        assert_ne!(hash_id(b"line", Some(0)), hash_id(b"line", Some(1)));
     }
 
     #[test]
@@ -750,7 +916,7 @@ mod tests {
         let d = Document {
             index: "i".into(),
             id: "x\"y".into(),
-            source,
+            source: source.into(),
         };
         let mut out = Vec::new();
         d.write_bulk(&mut out).expect("bulk");

@@ -101,7 +101,7 @@ pub fn run(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), 
     let mut actual = Value::Array(
         documents
             .into_iter()
-            .map(|d| json!({"_index": d.index, "_id": d.id, "_source": Value::Object(d.source)}))
+            .map(|d| json!({"_index": d.index, "_id": d.id, "_source": Value::Object(d.source.into_fields())}))
             .collect(),
     );
     let text = serde_json::to_string_pretty(&actual).map_err(|e| CliError::Write(e.into()))?;

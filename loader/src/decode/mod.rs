@@ -9,6 +9,8 @@
 mod json;
 mod text;
 
+pub use text::{FieldsItem, split_named_fields};
+
 use crate::config::{FileFormat, LogType};
 use flate2::read::{MultiGzDecoder, ZlibDecoder};
 use regex::Regex;

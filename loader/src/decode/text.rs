@@ -45,17 +45,27 @@ fn read_line(reader: &mut dyn BufRead, line: &mut Vec<u8>) -> io::Result<Option<
     Ok(Some(oversized))
 }
 
-pub(super) fn split_lines(
+/// One line of a text object, as [`for_each_line`] hands it over.
+enum Line<'a> {
+    /// A header line (1-based number) with its text.
+    Header(u64, &'a str),
+    Data {
+        text: &'a str,
+        raw: &'a [u8],
+        position: Position,
+    },
+    Error(RecordError),
+}
+
+/// Reads the lines of a text object: header lines, then data lines (blank ones skipped, an
+/// oversized one reported), each as text (invalid UTF-8 replaced).
+fn for_each_line(
     reader: &mut dyn BufRead,
     header_lines: usize,
-    named_fields: bool,
-    pattern: Option<&Regex>,
-    on_item: &mut dyn FnMut(Item<'_>),
+    on_line: &mut dyn FnMut(Line<'_>),
 ) -> Result<(), ReadError> {
     let mut line = Vec::with_capacity(1024);
     let mut number: u64 = 0;
-    let mut fields: Vec<String> = Vec::new();
-    let mut order: Vec<usize> = Vec::new();
     loop {
         let oversized = match read_line(reader, &mut line) {
             Ok(Some(oversized)) => oversized,
@@ -70,17 +80,11 @@ pub(super) fn split_lines(
         number += 1;
         let position = Position::Line(number);
         if number as usize <= header_lines {
-            if named_fields && number as usize == header_lines {
-                fields = String::from_utf8_lossy(&line)
-                    .split_ascii_whitespace()
-                    .map(str::to_owned)
-                    .collect();
-                order = sorted_order(&fields);
-            }
+            on_line(Line::Header(number, &String::from_utf8_lossy(&line)));
             continue;
         }
         if oversized {
-            on_item(Item::Error(RecordError {
+            on_line(Line::Error(RecordError {
                 position,
                 reason: format!(
                     "line longer than {} MiB, skipped",
@@ -96,24 +100,142 @@ pub(super) fn split_lines(
         if text.trim().is_empty() {
             continue;
         }
-        let value = if named_fields {
-            named_record(&fields, &order, &text)
-        } else if let Some(re) = pattern {
-            pattern_record(re, &text)
-        } else {
-            let mut map = Map::new();
-            map.insert("message".to_owned(), Value::String(text.into_owned()));
-            Ok(Value::Object(map))
-        };
-        match value {
-            Ok(value) => on_item(Item::Record(Record {
-                value,
-                raw: Some(&line),
+        on_line(Line::Data {
+            text: &text,
+            raw: &line,
+            position,
+        });
+    }
+}
+
+/// One line of a text object whose last header line names its space-separated fields.
+#[derive(Debug)]
+pub enum FieldsItem<'a> {
+    /// The field names, before the first line.
+    Header(&'a [String]),
+    /// A line's values in header order (`-` = absent), with its bytes as in the object.
+    Line {
+        values: &'a [&'a str],
+        raw: &'a [u8],
+        position: Position,
+    },
+    Error(RecordError),
+}
+
+/// Splits a text object with a header line naming its fields, handing each line's values
+/// without building a record: the fast path of high-volume types.
+pub fn split_named_fields(
+    reader: &mut dyn BufRead,
+    header_lines: usize,
+    on_item: &mut dyn FnMut(FieldsItem<'_>),
+) -> Result<(), ReadError> {
+    let mut fields: Vec<String> = Vec::new();
+    let mut values: Vec<&str> = Vec::new();
+    for_each_line(reader, header_lines, &mut |line| match line {
+        Line::Header(number, text) => {
+            if number as usize == header_lines {
+                fields = text.split_ascii_whitespace().map(str::to_owned).collect();
+                on_item(FieldsItem::Header(&fields));
+            }
+        }
+        Line::Data {
+            text,
+            raw,
+            position,
+        } => {
+            if fields.is_empty() {
+                on_item(FieldsItem::Error(RecordError {
+                    position,
+                    reason: "no header line names the fields".to_owned(),
+                }));
+                return;
+            }
+            let mut line_values = std::mem::take(&mut values);
+            line_values.clear();
+            line_values.extend(text.split_ascii_whitespace());
+            if line_values.len() == fields.len() {
+                on_item(FieldsItem::Line {
+                    values: &line_values,
+                    raw,
+                    position,
+                });
+            } else {
+                on_item(FieldsItem::Error(RecordError {
+                    position,
+                    reason: format!(
+                        "{} fields where the header names {}",
+                        line_values.len(),
+                        fields.len()
+                    ),
+                }));
+            }
+            // The buffer is kept for the next line, emptied of its borrows.
+            line_values.clear();
+            values = reuse(line_values);
+        }
+        Line::Error(e) => on_item(FieldsItem::Error(e)),
+    })
+}
+
+/// An empty vector's allocation, free of the lifetime of what it held.
+fn reuse<'b>(mut v: Vec<&str>) -> Vec<&'b str> {
+    v.clear();
+    v.into_iter().map(|_| "").collect()
+}
+
+pub(super) fn split_lines(
+    reader: &mut dyn BufRead,
+    header_lines: usize,
+    named_fields: bool,
+    pattern: Option<&Regex>,
+    on_item: &mut dyn FnMut(Item<'_>),
+) -> Result<(), ReadError> {
+    if named_fields {
+        let mut order: Vec<usize> = Vec::new();
+        let mut names: Vec<String> = Vec::new();
+        return split_named_fields(reader, header_lines, &mut |item| match item {
+            FieldsItem::Header(fields) => {
+                names = fields.to_vec();
+                order = sorted_order(fields);
+            }
+            FieldsItem::Line {
+                values,
+                raw,
+                position,
+            } => on_item(Item::Record(Record {
+                value: named_record(&names, &order, values),
+                raw: Some(raw),
                 position,
             })),
-            Err(reason) => on_item(Item::Error(RecordError { position, reason })),
-        }
+            FieldsItem::Error(e) => on_item(Item::Error(e)),
+        });
     }
+    for_each_line(reader, header_lines, &mut |line| match line {
+        Line::Header(..) => {}
+        Line::Error(e) => on_item(Item::Error(e)),
+        Line::Data {
+            text,
+            raw,
+            position,
+        } => {
+            let value = match pattern {
+                Some(re) => pattern_record(re, text),
+                None => {
+                    let mut map = Map::new();
+                    map.insert("message".to_owned(), Value::String(text.to_owned()));
+                    Ok(Value::Object(map))
+                }
+            };
+            match value {
+                Ok(value) => on_item(Item::Record(Record {
+                    value,
+                    raw: Some(raw),
+                    position,
+                })),
+                Err(reason) => on_item(Item::Error(RecordError { position, reason })),
+            }
+        }
+    })
 }
 
 /// The positions of the header's fields in name order (ties in header order).
@@ -123,27 +245,10 @@ fn sorted_order(fields: &[String]) -> Vec<usize> {
     order
 }
 
-/// Space-separated values named by the header; `-` means absent. The map is built from the
-/// fields in name order (`order`), which spares a search per field; a name the header repeats
-/// keeps its last value, as inserting field by field would.
-fn named_record(fields: &[String], order: &[usize], text: &str) -> Result<Value, String> {
-    if fields.is_empty() {
-        return Err("no header line names the fields".to_owned());
-    }
-    let mut values: Vec<&str> = Vec::with_capacity(fields.len());
-    let mut count = 0;
-    for value in text.split_ascii_whitespace() {
-        count += 1;
-        if values.len() < fields.len() {
-            values.push(value);
-        }
-    }
-    if count != fields.len() {
-        return Err(format!(
-            "{count} fields where the header names {}",
-            fields.len()
-        ));
-    }
+/// Values named by the header (as many as it names); `-` means absent. The map is built from
+/// the fields in name order (`order`), which spares a search per field; a name the header
+/// repeats keeps its last value, as inserting field by field would.
+fn named_record(fields: &[String], order: &[usize], values: &[&str]) -> Value {
     let map: Map<String, Value> = order
         .iter()
         .filter_map(|&i| {
@@ -152,7 +257,7 @@ fn named_record(fields: &[String], order: &[usize], text: &str) -> Result<Value,
             (value != "-").then(|| (name.clone(), Value::String(value.to_owned())))
         })
         .collect();
-    Ok(Value::Object(map))
+    Value::Object(map)
 }
 
 fn pattern_record(re: &Regex, text: &str) -> Result<Value, String> {

@@ -164,7 +164,7 @@ mod tests {
         Document {
             index: "log-aws-waf-2024-05".into(),
             id: id.into(),
-            source,
+            source: source.into(),
         }
     }
 

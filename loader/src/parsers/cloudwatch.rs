@@ -238,9 +238,10 @@ fn dispatch(
             cloudtrail::normalize(value, ctx, out).map_err(|e| e.to_string())?;
         }
         ParserKind::VpcFlow => {
-            let record = vpcflow::record_from_default_line(message)
+            let values = vpcflow::default_line_values(message)
                 .ok_or_else(|| "not a default-format flow log line".to_owned())?;
-            vpcflow::normalize(record, ctx, out).map_err(|e| e.to_string())?;
+            vpcflow::normalize_fields(&vpcflow::DEFAULT_FIELDS, &values, out)
+                .map_err(|e| e.to_string())?;
         }
         ParserKind::LinuxSecure => {
             let mut doc = Doc::new();

@@ -7,6 +7,10 @@
 //! the pipeline then adds what is common to every type (`@timestamp` from
 //! [`Normalized::timestamp`], `event.ingested`, `cloud.provider`, account and region from the key
 //! when the record has none), the `_id` and the index name.
+//!
+//! VPC flow logs, the highest-volume type, also write a line's values straight to the
+//! document's JSON ([`vpcflow::Writer`]), common fields included; the pipeline takes that path
+//! whenever nothing needs the document as fields (a user mapping or `doc_id` of the type).
 
 use crate::ecs::Doc;
 use chrono::{DateTime, Utc};

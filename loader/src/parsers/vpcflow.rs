@@ -1,14 +1,19 @@
 //! VPC Flow Logs and Transit Gateway flow logs (versions 2 to 8, any custom field order).
 //!
-//! The splitter hands one record per line as a JSON object mapping each header field name
-//! (`srcaddr`, `account-id`, `tgw-id`, ...) to its string value, with `-` values left out. The
-//! original fields stay in the document; the ECS fields are added next to them, and every
-//! field without an ECS home is kept typed under `aws.vpcflow.<name_with_underscores>`.
+//! Flow logs are the highest-volume type, so a record is written straight to the JSON of its
+//! document, without building a map: a [`Writer`] learns once per object what each column of
+//! the header means, then writes each line's values. The original fields stay in the document
+//! (`-` = absent); the ECS fields are added next to them, and every field without an ECS home
+//! is kept typed under `aws.vpcflow.<name_with_underscores>`. Records that arrive as maps
+//! (objects whose type has a user mapping, CloudWatch Logs lines) go through the same writer
+//! and are read back, so there is one normalizer.
 
-use super::{Context, NormalizeError, Normalized};
-use crate::ecs::{Doc, set};
+use super::{NormalizeError, Normalized};
+use crate::ecs::Doc;
+use crate::json_write::{write_str, write_u64};
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde_json::{Map, Value};
+use serde_json::Value;
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 /// Field names of the default (version 2) format, in order.
@@ -29,357 +34,642 @@ pub const DEFAULT_FIELDS: [&str; 14] = [
     "log-status",
 ];
 
-/// Turns one line of the default format (as CloudWatch Logs delivers it, without a header) into
-/// the record shape [`normalize`] expects. `None` when the line does not have the 14 fields of
-/// the default format or does not start with a version number.
-pub fn record_from_default_line(line: &str) -> Option<Value> {
-    let mut parts = line.split_ascii_whitespace();
-    let mut record = Map::new();
-    for name in DEFAULT_FIELDS {
-        let value = parts.next()?;
-        if value != "-" {
-            record.insert(name.to_owned(), Value::String(value.to_owned()));
-        }
-    }
-    if parts.next().is_some() {
-        return None;
-    }
-    let version = record.get("version")?.as_str()?;
-    if version.is_empty() || !version.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    Some(Value::Object(record))
+/// Top-level keys of the document that belong to ECS or to the pipeline: a header field with
+/// one of these names stays only under `aws.vpcflow`, so no key is written twice.
+const RESERVED: &[&str] = &[
+    "@timestamp",
+    "@log_type",
+    "@log_s3key",
+    "tags",
+    "event",
+    "source",
+    "destination",
+    "network",
+    "cloud",
+    "orchestrator",
+    "container",
+    "related",
+    "aws",
+];
+
+/// What a column means to the normalizer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    SrcAddr,
+    DstAddr,
+    SrcPort,
+    DstPort,
+    Protocol,
+    Bytes,
+    Packets,
+    Start,
+    End,
+    Kind,
+    FlowDirection,
+    Account,
+    Region,
+    Instance,
+    EcsClusterName,
+    EcsContainerId,
+    RejectReason,
+    Action,
+    LogStatus,
+    PktSrcAddr,
+    PktDstAddr,
+    TcpFlags,
+    /// An integer kept as a number under `aws.vpcflow`.
+    Number(&'static str),
+    /// Kept as text under `aws.vpcflow`.
+    Text,
+    /// A name the header repeats: only its last column counts.
+    Repeated,
 }
 
-/// Normalizes one flow log record into one document.
-pub fn normalize(
-    record: Value,
-    _ctx: &Context<'_>,
+impl Role {
+    fn of(name: &str) -> Self {
+        match name {
+            "srcaddr" => Self::SrcAddr,
+            "dstaddr" => Self::DstAddr,
+            "srcport" => Self::SrcPort,
+            "dstport" => Self::DstPort,
+            "protocol" => Self::Protocol,
+            "bytes" => Self::Bytes,
+            "packets" => Self::Packets,
+            "start" => Self::Start,
+            "end" => Self::End,
+            "type" => Self::Kind,
+            "flow-direction" => Self::FlowDirection,
+            "account-id" => Self::Account,
+            "region" => Self::Region,
+            "instance-id" => Self::Instance,
+            "ecs-cluster-name" => Self::EcsClusterName,
+            "ecs-container-id" => Self::EcsContainerId,
+            "reject-reason" => Self::RejectReason,
+            "action" => Self::Action,
+            "log-status" => Self::LogStatus,
+            "pkt-srcaddr" => Self::PktSrcAddr,
+            "pkt-dstaddr" => Self::PktDstAddr,
+            "tcp-flags" => Self::TcpFlags,
+            "version" => Self::Number("version"),
+            "traffic-path" => Self::Number("traffic-path"),
+            "packets-lost-no-route" => Self::Number("packets-lost-no-route"),
+            "packets-lost-blackhole" => Self::Number("packets-lost-blackhole"),
+            "packets-lost-mtu-exceeded" => Self::Number("packets-lost-mtu-exceeded"),
+            "packets-lost-ttl-expired" => Self::Number("packets-lost-ttl-expired"),
+            _ => Self::Text,
+        }
+    }
+
+    /// Whether the field is also kept under `aws.vpcflow`: those whose meaning ECS carries are
+    /// not repeated there, except the raw verdict, the status and the packet addresses.
+    fn under_vpcflow(self) -> bool {
+        matches!(
+            self,
+            Self::Action
+                | Self::LogStatus
+                | Self::PktSrcAddr
+                | Self::PktDstAddr
+                | Self::TcpFlags
+                | Self::Number(_)
+                | Self::Text
+        )
+    }
+}
+
+/// One column of the header, with its JSON keys written once.
+#[derive(Debug, Clone)]
+struct Column {
+    name: String,
+    role: Role,
+    /// `"name":` for the original field; `None` for a reserved or repeated name.
+    top_key: Option<Box<[u8]>>,
+    /// `"name_with_underscores":` under `aws.vpcflow`; `None` when the field is not kept there.
+    vpcflow_key: Option<Box<[u8]>>,
+}
+
+/// What the pipeline adds to every document, written where it belongs (`event.ingested`,
+/// `cloud.*`) so the document needs no second pass.
+#[derive(Debug, Clone, Copy)]
+pub struct Common<'a> {
+    /// `event.ingested`, formatted.
+    pub ingested: &'a str,
+    /// `cloud.account.id` and `cloud.region` when the record has none.
+    pub key_account: Option<&'a str>,
+    pub key_region: Option<&'a str>,
+}
+
+/// Writes flow log records of one header layout as JSON documents.
+#[derive(Debug, Clone)]
+pub struct Writer {
+    columns: Vec<Column>,
+    /// Records of one object mostly share their capture window: its texts are kept.
+    start_text: TimeText,
+    end_text: TimeText,
+}
+
+#[derive(Debug, Clone, Default)]
+struct TimeText {
+    secs: Option<i64>,
+    text: String,
+}
+
+impl TimeText {
+    fn get(&mut self, t: DateTime<Utc>) -> &str {
+        let secs = t.timestamp();
+        if self.secs != Some(secs) {
+            self.text = t.to_rfc3339_opts(SecondsFormat::Secs, true);
+            self.secs = Some(secs);
+        }
+        &self.text
+    }
+}
+
+/// The values of one record that have an ECS home, by role.
+#[derive(Default)]
+struct Flow<'v> {
+    srcaddr: Option<&'v str>,
+    dstaddr: Option<&'v str>,
+    srcport: Option<&'v str>,
+    dstport: Option<&'v str>,
+    protocol: Option<&'v str>,
+    bytes: Option<&'v str>,
+    packets: Option<&'v str>,
+    start: Option<&'v str>,
+    end: Option<&'v str>,
+    kind: Option<&'v str>,
+    flow_direction: Option<&'v str>,
+    account: Option<&'v str>,
+    region: Option<&'v str>,
+    instance: Option<&'v str>,
+    ecs_cluster_name: Option<&'v str>,
+    ecs_container_id: Option<&'v str>,
+    reject_reason: Option<&'v str>,
+    action: Option<&'v str>,
+    log_status: Option<&'v str>,
+    pkt_srcaddr: Option<&'v str>,
+    pkt_dstaddr: Option<&'v str>,
+    tcp_flags: Option<&'v str>,
+}
+
+/// `-` (and an empty value) means the field is absent.
+fn present(value: &str) -> Option<&str> {
+    (!value.is_empty() && value != "-").then_some(value)
+}
+
+fn json_key(name: &str) -> Box<[u8]> {
+    let mut key = Vec::with_capacity(name.len() + 3);
+    write_str(&mut key, name);
+    key.push(b':');
+    key.into_boxed_slice()
+}
+
+impl Writer {
+    /// Learns the header's field names (in column order).
+    pub fn new<S: AsRef<str>>(names: &[S]) -> Self {
+        let mut columns: Vec<Column> = Vec::with_capacity(names.len());
+        for (i, name) in names.iter().enumerate() {
+            let name = name.as_ref();
+            let repeated = names[i + 1..].iter().any(|later| later.as_ref() == name);
+            let role = if repeated {
+                Role::Repeated
+            } else {
+                Role::of(name)
+            };
+            columns.push(Column {
+                name: name.to_owned(),
+                role,
+                top_key: (!repeated && !RESERVED.contains(&name)).then(|| json_key(name)),
+                vpcflow_key: None,
+            });
+        }
+        // Keys under aws.vpcflow replace `-` by `_`, so two names can meet (`a-b`, `a_b`): the
+        // last in name order wins, as it would in a map filled in that order.
+        // `tcp_flags_array` is the normalizer's own when the header has tcp-flags.
+        let has_tcp_flags = columns.iter().any(|c| c.role == Role::TcpFlags);
+        let mut order: Vec<usize> = (0..columns.len()).collect();
+        order.sort_by(|&a, &b| columns[a].name.cmp(&columns[b].name));
+        let mut taken: Vec<String> = Vec::new();
+        for &i in order.iter().rev() {
+            let column = &mut columns[i];
+            if !column.role.under_vpcflow() {
+                continue;
+            }
+            let key = column.name.replace('-', "_");
+            if taken.contains(&key) || (has_tcp_flags && key == "tcp_flags_array") {
+                continue;
+            }
+            column.vpcflow_key = Some(json_key(&key));
+            taken.push(key);
+        }
+        Self {
+            columns,
+            start_text: TimeText::default(),
+            end_text: TimeText::default(),
+        }
+    }
+
+    /// The header's number of fields.
+    pub fn width(&self) -> usize {
+        self.columns.len()
+    }
+
+    /// The value of the field `name` in `values` (a line of this layout), for exclusion rules;
+    /// `None` when absent.
+    pub fn value_of<'v>(&self, name: &str, values: &[&'v str]) -> Option<&'v str> {
+        let i = self.columns.iter().rposition(|c| c.name == name)?;
+        values.get(i).copied().and_then(present)
+    }
+
+    /// Writes the document of one record, `values` in column order, as a JSON object left
+    /// open: the caller adds its own fields (each after a comma) and the closing brace. With
+    /// `common`, the pipeline's `event.ingested` and `cloud.*` are written too. Returns the
+    /// event time (`start`). On error nothing is left in `out`.
+    pub fn write(
+        &mut self,
+        values: &[&str],
+        common: Option<&Common<'_>>,
+        out: &mut Vec<u8>,
+    ) -> Result<Option<DateTime<Utc>>, NormalizeError> {
+        let mark = out.len();
+        let result = self.write_fields(values, common, out);
+        if result.is_err() {
+            out.truncate(mark);
+        }
+        result
+    }
+
+    fn write_fields(
+        &mut self,
+        values: &[&str],
+        common: Option<&Common<'_>>,
+        out: &mut Vec<u8>,
+    ) -> Result<Option<DateTime<Utc>>, NormalizeError> {
+        if values.len() != self.columns.len() {
+            return Err(NormalizeError::InvalidField {
+                field: "record",
+                reason: format!(
+                    "{} fields where the header names {}",
+                    values.len(),
+                    self.columns.len()
+                ),
+            });
+        }
+        let mut f = Flow::default();
+        for (column, value) in self.columns.iter().zip(values) {
+            let Some(value) = present(value) else {
+                continue;
+            };
+            let slot = match column.role {
+                Role::SrcAddr => &mut f.srcaddr,
+                Role::DstAddr => &mut f.dstaddr,
+                Role::SrcPort => &mut f.srcport,
+                Role::DstPort => &mut f.dstport,
+                Role::Protocol => &mut f.protocol,
+                Role::Bytes => &mut f.bytes,
+                Role::Packets => &mut f.packets,
+                Role::Start => &mut f.start,
+                Role::End => &mut f.end,
+                Role::Kind => &mut f.kind,
+                Role::FlowDirection => &mut f.flow_direction,
+                Role::Account => &mut f.account,
+                Role::Region => &mut f.region,
+                Role::Instance => &mut f.instance,
+                Role::EcsClusterName => &mut f.ecs_cluster_name,
+                Role::EcsContainerId => &mut f.ecs_container_id,
+                Role::RejectReason => &mut f.reject_reason,
+                Role::Action => &mut f.action,
+                Role::LogStatus => &mut f.log_status,
+                Role::PktSrcAddr => &mut f.pkt_srcaddr,
+                Role::PktDstAddr => &mut f.pkt_dstaddr,
+                Role::TcpFlags => &mut f.tcp_flags,
+                Role::Number(_) | Role::Text | Role::Repeated => continue,
+            };
+            *slot = Some(value);
+        }
+
+        // Everything that can make the record invalid is checked before writing.
+        let src = ip(f.srcaddr, "srcaddr")?;
+        let dst = ip(f.dstaddr, "dstaddr")?;
+        let pkt_src = ip(f.pkt_srcaddr, "pkt-srcaddr")?;
+        let pkt_dst = ip(f.pkt_dstaddr, "pkt-dstaddr")?;
+        let srcport = port(f.srcport, "srcport")?;
+        let dstport = port(f.dstport, "dstport")?;
+        let protocol = number(f.protocol, "protocol")?;
+        let bytes = number(f.bytes, "bytes")?;
+        let packets = number(f.packets, "packets")?;
+        let start = epoch(f.start, "start")?;
+        let end = epoch(f.end, "end")?;
+        let tcp_flags = number(f.tcp_flags, "tcp-flags")?;
+
+        out.extend_from_slice(
+            br#"{"event":{"module":"aws","dataset":"aws.vpcflow","kind":"event","category":["network"],"type":"#,
+        );
+        let verdict = match f.action {
+            Some(a) if a.eq_ignore_ascii_case("ACCEPT") => Some(("allowed", "success")),
+            Some(a) if a.eq_ignore_ascii_case("REJECT") => Some(("denied", "failure")),
+            _ => None,
+        };
+        if matches!(f.log_status, Some("NODATA" | "SKIPDATA")) {
+            // No traffic (NODATA) or records the service could not capture (SKIPDATA): a
+            // report about the capture window, not a connection.
+            out.extend_from_slice(br#"["info"]"#);
+        } else {
+            match verdict {
+                Some((action, _)) => {
+                    out.extend_from_slice(br#"["connection","#);
+                    write_str(out, action);
+                    out.push(b']');
+                }
+                None => out.extend_from_slice(br#"["connection"]"#),
+            }
+        }
+        if let Some((action, outcome)) = verdict {
+            out.extend_from_slice(br#","action":"#);
+            write_str(out, action);
+            out.extend_from_slice(br#","outcome":"#);
+            write_str(out, outcome);
+        }
+        if let Some(start) = start {
+            out.extend_from_slice(br#","start":"#);
+            write_str(out, self.start_text.get(start));
+        }
+        if let Some(end) = end {
+            out.extend_from_slice(br#","end":"#);
+            write_str(out, self.end_text.get(end));
+        }
+        if let (Some(start), Some(end)) = (start, end)
+            && let Some(nanos) = (end - start).num_nanoseconds()
+            && let Ok(nanos) = u64::try_from(nanos)
+        {
+            out.extend_from_slice(br#","duration":"#);
+            write_u64(out, nanos);
+        }
+        if let Some(reason) = f.reject_reason {
+            out.extend_from_slice(br#","reason":"#);
+            write_str(out, reason);
+        }
+        if let Some(common) = common {
+            out.extend_from_slice(br#","ingested":"#);
+            write_str(out, common.ingested);
+        }
+        out.push(b'}');
+
+        for (column, value) in self.columns.iter().zip(values) {
+            if let (Some(key), Some(value)) = (&column.top_key, present(value)) {
+                out.push(b',');
+                out.extend_from_slice(key);
+                write_str(out, value);
+            }
+        }
+
+        let mut source = Object::open(out, br#","source":{"#);
+        if let Some(src) = src {
+            source.text(out, br#""ip":"#, src);
+            source.text(out, br#""address":"#, src);
+        }
+        if let Some(port) = srcport {
+            source.number(out, br#""port":"#, u64::from(port));
+        }
+        if let Some(bytes) = bytes {
+            source.number(out, br#""bytes":"#, bytes);
+        }
+        if let Some(packets) = packets {
+            source.number(out, br#""packets":"#, packets);
+        }
+        source.close(out);
+
+        let mut destination = Object::open(out, br#","destination":{"#);
+        if let Some(dst) = dst {
+            destination.text(out, br#""ip":"#, dst);
+            destination.text(out, br#""address":"#, dst);
+        }
+        if let Some(port) = dstport {
+            destination.number(out, br#""port":"#, u64::from(port));
+        }
+        destination.close(out);
+
+        let mut network = Object::open(out, br#","network":{"#);
+        if let Some(proto) = protocol {
+            network.key(out, br#""iana_number":"#);
+            out.push(b'"');
+            write_u64(out, proto);
+            out.push(b'"');
+            if let Some(name) = u8::try_from(proto).ok().and_then(transport_name) {
+                network.text(out, br#""transport":"#, name);
+            }
+        }
+        if let Some(bytes) = bytes {
+            network.number(out, br#""bytes":"#, bytes);
+        }
+        if let Some(packets) = packets {
+            network.number(out, br#""packets":"#, packets);
+        }
+        let network_type = match f.kind {
+            Some(t) if t.eq_ignore_ascii_case("IPv4") => Some("ipv4"),
+            Some(t) if t.eq_ignore_ascii_case("IPv6") => Some("ipv6"),
+            Some(_) => None,
+            None => src
+                .or(dst)
+                .map(|a| if a.contains(':') { "ipv6" } else { "ipv4" }),
+        };
+        if let Some(t) = network_type {
+            network.text(out, br#""type":"#, t);
+        }
+        match f.flow_direction {
+            Some("ingress") => network.text(out, br#""direction":"#, "inbound"),
+            Some("egress") => network.text(out, br#""direction":"#, "outbound"),
+            _ => {}
+        }
+        network.close(out);
+
+        let mut cloud = Object::open(out, br#","cloud":{"#);
+        if let Some(account) = f.account.or(common.and_then(|c| c.key_account)) {
+            cloud.key(out, br#""account":{"id":"#);
+            write_str(out, account);
+            out.push(b'}');
+        }
+        if let Some(region) = f.region.or(common.and_then(|c| c.key_region)) {
+            cloud.text(out, br#""region":"#, region);
+        }
+        if let Some(instance) = f.instance {
+            cloud.key(out, br#""instance":{"id":"#);
+            write_str(out, instance);
+            out.push(b'}');
+        }
+        if common.is_some() {
+            cloud.text(out, br#""provider":"#, "aws");
+        }
+        cloud.close(out);
+
+        if let Some(cluster) = f.ecs_cluster_name {
+            out.extend_from_slice(br#","orchestrator":{"type":"ecs","cluster":{"name":"#);
+            write_str(out, cluster);
+            out.extend_from_slice(b"}}");
+        }
+        if let Some(container) = f.ecs_container_id {
+            out.extend_from_slice(br#","container":{"id":"#);
+            write_str(out, container);
+            out.push(b'}');
+        }
+
+        let mut related: [Option<&str>; 4] = [None; 4];
+        let mut n = 0;
+        for addr in [src, dst, pkt_src, pkt_dst].into_iter().flatten() {
+            if !related[..n].contains(&Some(addr)) {
+                related[n] = Some(addr);
+                n += 1;
+            }
+        }
+        if n > 0 {
+            out.extend_from_slice(br#","related":{"ip":["#);
+            for (i, addr) in related[..n].iter().flatten().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_str(out, addr);
+            }
+            out.extend_from_slice(b"]}");
+        }
+
+        let mut vpcflow = Object::open(out, br#","aws":{"vpcflow":{"#);
+        for (column, value) in self.columns.iter().zip(values) {
+            let (Some(key), Some(value)) = (&column.vpcflow_key, present(value)) else {
+                continue;
+            };
+            match column.role {
+                Role::Number(field) => {
+                    let n = number(Some(value), field)?;
+                    vpcflow.number(out, key, n.unwrap_or_default());
+                }
+                Role::TcpFlags => vpcflow.number(out, key, tcp_flags.unwrap_or_default()),
+                _ => vpcflow.text(out, key, value),
+            }
+        }
+        if let Some(flags) = tcp_flags
+            && flags & 0x3f != 0
+        {
+            vpcflow.key(out, br#""tcp_flags_array":["#);
+            let mut first = true;
+            for (bit, name) in TCP_FLAGS {
+                if flags & bit != 0 {
+                    if !first {
+                        out.push(b',');
+                    }
+                    first = false;
+                    write_str(out, name);
+                }
+            }
+            out.push(b']');
+        }
+        if vpcflow.close(out) {
+            out.push(b'}');
+        }
+        Ok(start)
+    }
+}
+
+/// A nested object that is left out when nothing is written into it.
+struct Object {
+    mark: usize,
+    empty: bool,
+}
+
+impl Object {
+    /// Writes `,"name":{`; `open` ends with the brace.
+    fn open(out: &mut Vec<u8>, open: &[u8]) -> Self {
+        let mark = out.len();
+        out.extend_from_slice(open);
+        Self { mark, empty: true }
+    }
+
+    fn key(&mut self, out: &mut Vec<u8>, key: &[u8]) {
+        if !self.empty {
+            out.push(b',');
+        }
+        self.empty = false;
+        out.extend_from_slice(key);
+    }
+
+    fn text(&mut self, out: &mut Vec<u8>, key: &[u8], value: &str) {
+        self.key(out, key);
+        write_str(out, value);
+    }
+
+    fn number(&mut self, out: &mut Vec<u8>, key: &[u8], value: u64) {
+        self.key(out, key);
+        write_u64(out, value);
+    }
+
+    /// Closes the object, or takes it back out when empty. Whether it was kept.
+    fn close(self, out: &mut Vec<u8>) -> bool {
+        if self.empty {
+            out.truncate(self.mark);
+            false
+        } else {
+            out.push(b'}');
+            true
+        }
+    }
+}
+
+/// The values of a default-format line (as CloudWatch Logs delivers it, without a header), in
+/// [`DEFAULT_FIELDS`] order. `None` when the line does not have the 14 fields of the default
+/// format or does not start with a version number.
+pub fn default_line_values(line: &str) -> Option<Vec<&str>> {
+    let values: Vec<&str> = line.split_ascii_whitespace().collect();
+    let version = values.first()?;
+    (values.len() == DEFAULT_FIELDS.len() && version.bytes().all(|b| b.is_ascii_digit()))
+        .then_some(values)
+}
+
+/// Normalizes one record given as values of the named fields (`-` = absent) into a document
+/// read back as fields, for the paths that work on maps.
+pub fn normalize_fields<S: AsRef<str>>(
+    names: &[S],
+    values: &[&str],
     out: &mut Vec<Normalized>,
 ) -> Result<(), NormalizeError> {
-    let Value::Object(mut doc) = record else {
-        return Err(NormalizeError::NotAnObject);
-    };
-    let (ecs, timestamp) = ecs_fields(&doc)?;
-    merge(&mut doc, ecs);
+    let mut json = Vec::with_capacity(1024);
+    let timestamp = Writer::new(names).write(values, None, &mut json)?;
+    json.push(b'}');
+    let doc: Doc = serde_json::from_slice(&json).map_err(|e| NormalizeError::InvalidField {
+        field: "record",
+        reason: format!("the document written is not JSON: {e}"),
+    })?;
     out.push(Normalized::new(doc, timestamp));
     Ok(())
 }
 
-/// The fields of one record that have an ECS home, found in one pass over the record.
-#[derive(Default)]
-struct Known<'a> {
-    srcaddr: Option<&'a Value>,
-    dstaddr: Option<&'a Value>,
-    srcport: Option<&'a Value>,
-    dstport: Option<&'a Value>,
-    protocol: Option<&'a Value>,
-    bytes: Option<&'a Value>,
-    packets: Option<&'a Value>,
-    start: Option<&'a Value>,
-    end: Option<&'a Value>,
-    action: Option<&'a Value>,
-    log_status: Option<&'a Value>,
-    kind: Option<&'a Value>,
-    flow_direction: Option<&'a Value>,
-    account: Option<&'a Value>,
-    region: Option<&'a Value>,
-    instance: Option<&'a Value>,
-    ecs_cluster_name: Option<&'a Value>,
-    ecs_container_id: Option<&'a Value>,
-    reject_reason: Option<&'a Value>,
-    tcp_flags: Option<&'a Value>,
-    pkt_srcaddr: Option<&'a Value>,
-    pkt_dstaddr: Option<&'a Value>,
-}
-
-/// Builds the ECS fields of one record; the record itself is only read. Flow logs are the
-/// highest-volume type, so the record is walked once and the objects are built directly
-/// rather than through dotted paths.
-fn ecs_fields(rec: &Doc) -> Result<(Doc, Option<DateTime<Utc>>), NormalizeError> {
-    let mut k = Known::default();
-    let mut vpcflow = Map::new();
-    for (name, value) in rec {
-        // Fields whose meaning ECS carries are not repeated under `aws.vpcflow` (except the raw
-        // verdict); integers there are numbers.
-        let numeric: Option<&'static str> = match name.as_str() {
-            "srcaddr" => {
-                k.srcaddr = Some(value);
-                continue;
-            }
-            "dstaddr" => {
-                k.dstaddr = Some(value);
-                continue;
-            }
-            "srcport" => {
-                k.srcport = Some(value);
-                continue;
-            }
-            "dstport" => {
-                k.dstport = Some(value);
-                continue;
-            }
-            "protocol" => {
-                k.protocol = Some(value);
-                continue;
-            }
-            "bytes" => {
-                k.bytes = Some(value);
-                continue;
-            }
-            "packets" => {
-                k.packets = Some(value);
-                continue;
-            }
-            "start" => {
-                k.start = Some(value);
-                continue;
-            }
-            "end" => {
-                k.end = Some(value);
-                continue;
-            }
-            // The raw verdict stays searchable next to event.action (allowed/denied).
-            "action" => {
-                k.action = Some(value);
-                None
-            }
-            "type" => {
-                k.kind = Some(value);
-                continue;
-            }
-            "flow-direction" => {
-                k.flow_direction = Some(value);
-                continue;
-            }
-            "account-id" => {
-                k.account = Some(value);
-                continue;
-            }
-            "region" => {
-                k.region = Some(value);
-                continue;
-            }
-            "instance-id" => {
-                k.instance = Some(value);
-                continue;
-            }
-            "ecs-cluster-name" => {
-                k.ecs_cluster_name = Some(value);
-                continue;
-            }
-            "ecs-container-id" => {
-                k.ecs_container_id = Some(value);
-                continue;
-            }
-            "reject-reason" => {
-                k.reject_reason = Some(value);
-                continue;
-            }
-            "log-status" => {
-                k.log_status = Some(value);
-                None
-            }
-            "pkt-srcaddr" => {
-                k.pkt_srcaddr = Some(value);
-                None
-            }
-            "pkt-dstaddr" => {
-                k.pkt_dstaddr = Some(value);
-                None
-            }
-            "tcp-flags" => {
-                k.tcp_flags = Some(value);
-                Some("tcp-flags")
-            }
-            "version" => Some("version"),
-            "traffic-path" => Some("traffic-path"),
-            "packets-lost-no-route" => Some("packets-lost-no-route"),
-            "packets-lost-blackhole" => Some("packets-lost-blackhole"),
-            "packets-lost-mtu-exceeded" => Some("packets-lost-mtu-exceeded"),
-            "packets-lost-ttl-expired" => Some("packets-lost-ttl-expired"),
-            _ => None,
-        };
-        let typed = match numeric {
-            Some(field) => match number(Some(value), field)? {
-                Some(n) => Value::from(n),
-                None => continue,
-            },
-            None => value.clone(),
-        };
-        vpcflow.insert(name.replace('-', "_"), typed);
-    }
-
-    let mut event = Map::new();
-    put(&mut event, "module", "aws");
-    put(&mut event, "dataset", "aws.vpcflow");
-    put(&mut event, "kind", "event");
-    put(&mut event, "category", vec!["network"]);
-    let mut event_type = vec!["connection"];
-    match text(k.action) {
-        Some(a) if a.eq_ignore_ascii_case("ACCEPT") => {
-            put(&mut event, "action", "allowed");
-            put(&mut event, "outcome", "success");
-            event_type.push("allowed");
-        }
-        Some(a) if a.eq_ignore_ascii_case("REJECT") => {
-            put(&mut event, "action", "denied");
-            put(&mut event, "outcome", "failure");
-            event_type.push("denied");
-        }
-        _ => {}
-    }
-    if matches!(text(k.log_status), Some("NODATA" | "SKIPDATA")) {
-        // No traffic (NODATA) or records the service could not capture (SKIPDATA): a
-        // report about the capture window, not a connection.
-        event_type = vec!["info"];
-    }
-    put(&mut event, "type", event_type);
-
-    let mut related = Vec::new();
-    let mut source = Map::new();
-    let mut destination = Map::new();
-    let src = ip(k.srcaddr, "srcaddr")?;
-    let dst = ip(k.dstaddr, "dstaddr")?;
-    if let Some(src) = src {
-        put(&mut source, "ip", src);
-        put(&mut source, "address", src);
-        related.push(src);
-    }
-    if let Some(dst) = dst {
-        put(&mut destination, "ip", dst);
-        put(&mut destination, "address", dst);
-        if !related.contains(&dst) {
-            related.push(dst);
-        }
-    }
-    for addr in [
-        ip(k.pkt_srcaddr, "pkt-srcaddr")?,
-        ip(k.pkt_dstaddr, "pkt-dstaddr")?,
-    ]
-    .into_iter()
-    .flatten()
-    {
-        if !related.contains(&addr) {
-            related.push(addr);
-        }
-    }
-    if let Some(port) = port(k.srcport, "srcport")? {
-        put(&mut source, "port", port);
-    }
-    if let Some(port) = port(k.dstport, "dstport")? {
-        put(&mut destination, "port", port);
-    }
-
-    let mut network = Map::new();
-    if let Some(proto) = number(k.protocol, "protocol")? {
-        put(&mut network, "iana_number", proto.to_string());
-        if let Some(name) = u8::try_from(proto).ok().and_then(transport_name) {
-            put(&mut network, "transport", name);
-        }
-    }
-    if let Some(bytes) = number(k.bytes, "bytes")? {
-        put(&mut network, "bytes", bytes);
-        put(&mut source, "bytes", bytes);
-    }
-    if let Some(packets) = number(k.packets, "packets")? {
-        put(&mut network, "packets", packets);
-        put(&mut source, "packets", packets);
-    }
-    let network_type = match text(k.kind) {
-        Some(t) if t.eq_ignore_ascii_case("IPv4") => Some("ipv4"),
-        Some(t) if t.eq_ignore_ascii_case("IPv6") => Some("ipv6"),
-        Some(_) => None,
-        None => src
-            .or(dst)
-            .map(|a| if a.contains(':') { "ipv6" } else { "ipv4" }),
+/// Normalizes one flow log record given as a map (field name to value) into one document.
+pub fn normalize(
+    record: Value,
+    _ctx: &super::Context<'_>,
+    out: &mut Vec<Normalized>,
+) -> Result<(), NormalizeError> {
+    let Value::Object(map) = record else {
+        return Err(NormalizeError::NotAnObject);
     };
-    if let Some(t) = network_type {
-        put(&mut network, "type", t);
+    let mut names: Vec<&str> = Vec::with_capacity(map.len());
+    let mut texts: Vec<Cow<'_, str>> = Vec::with_capacity(map.len());
+    for (name, value) in &map {
+        let text = match value {
+            Value::String(s) => Cow::Borrowed(s.as_str()),
+            Value::Number(n) => Cow::Owned(n.to_string()),
+            Value::Bool(b) => Cow::Owned(b.to_string()),
+            Value::Null => Cow::Borrowed("-"),
+            Value::Array(_) | Value::Object(_) => {
+                return Err(NormalizeError::ConfiguredField {
+                    field: name.clone(),
+                    reason: "a flow log field is a single value, not a list or an object"
+                        .to_owned(),
+                });
+            }
+        };
+        names.push(name);
+        texts.push(text);
     }
-    match text(k.flow_direction) {
-        Some("ingress") => put(&mut network, "direction", "inbound"),
-        Some("egress") => put(&mut network, "direction", "outbound"),
-        _ => {}
-    }
-
-    let start = epoch(k.start, "start")?;
-    let end = epoch(k.end, "end")?;
-    if let Some(start) = start {
-        put(&mut event, "start", iso(start));
-    }
-    if let Some(end) = end {
-        put(&mut event, "end", iso(end));
-    }
-    if let (Some(start), Some(end)) = (start, end)
-        && let Some(nanos) = (end - start).num_nanoseconds()
-        && nanos >= 0
-    {
-        put(&mut event, "duration", nanos);
-    }
-    if let Some(reason) = text(k.reject_reason) {
-        put(&mut event, "reason", reason);
-    }
-
-    let mut ecs = Doc::new();
-    let mut cloud = Map::new();
-    if let Some(account) = text(k.account) {
-        let mut id = Map::new();
-        put(&mut id, "id", account);
-        cloud.insert("account".to_owned(), Value::Object(id));
-    }
-    if let Some(region) = text(k.region) {
-        put(&mut cloud, "region", region);
-    }
-    if let Some(instance) = text(k.instance) {
-        let mut id = Map::new();
-        put(&mut id, "id", instance);
-        cloud.insert("instance".to_owned(), Value::Object(id));
-    }
-    if !cloud.is_empty() {
-        ecs.insert("cloud".to_owned(), Value::Object(cloud));
-    }
-    if let Some(cluster) = text(k.ecs_cluster_name) {
-        set(&mut ecs, "orchestrator.type", "ecs");
-        set(&mut ecs, "orchestrator.cluster.name", cluster);
-    }
-    if let Some(container) = text(k.ecs_container_id) {
-        set(&mut ecs, "container.id", container);
-    }
-    if let Some(flags) = number(k.tcp_flags, "tcp-flags")? {
-        let names = tcp_flag_names(flags);
-        if !names.is_empty() {
-            vpcflow.insert("tcp_flags_array".to_owned(), Value::from(names));
-        }
-    }
-
-    ecs.insert("event".to_owned(), Value::Object(event));
-    if !source.is_empty() {
-        ecs.insert("source".to_owned(), Value::Object(source));
-    }
-    if !destination.is_empty() {
-        ecs.insert("destination".to_owned(), Value::Object(destination));
-    }
-    if !network.is_empty() {
-        ecs.insert("network".to_owned(), Value::Object(network));
-    }
-    if !related.is_empty() {
-        set(&mut ecs, "related.ip", related);
-    }
-    if !vpcflow.is_empty() {
-        set(&mut ecs, "aws.vpcflow", Value::Object(vpcflow));
-    }
-    Ok((ecs, start))
-}
-
-fn put(map: &mut Doc, key: &str, value: impl Into<Value>) {
-    map.insert(key.to_owned(), value.into());
-}
-
-fn text(value: Option<&Value>) -> Option<&str> {
-    value
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty() && *s != "-")
+    let values: Vec<&str> = texts.iter().map(Cow::as_ref).collect();
+    normalize_fields(&names, &values, out)
 }
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> NormalizeError {
@@ -390,23 +680,17 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> NormalizeError {
 }
 
 /// An unsigned integer field; a present but non-numeric value is an error for the record.
-fn number(value: Option<&Value>, field: &'static str) -> Result<Option<u64>, NormalizeError> {
+fn number(value: Option<&str>, field: &'static str) -> Result<Option<u64>, NormalizeError> {
     match value {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_u64()
-            .map(Some)
-            .ok_or_else(|| invalid(field, format!("`{n}` is not a non-negative integer"))),
-        Some(Value::String(s)) if s.is_empty() || s == "-" => Ok(None),
-        Some(Value::String(s)) => s
+        None => Ok(None),
+        Some(s) => s
             .parse::<u64>()
             .map(Some)
             .map_err(|_| invalid(field, format!("`{s}` is not a non-negative integer"))),
-        Some(other) => Err(invalid(field, format!("`{other}` is not an integer"))),
     }
 }
 
-fn port(value: Option<&Value>, field: &'static str) -> Result<Option<u16>, NormalizeError> {
+fn port(value: Option<&str>, field: &'static str) -> Result<Option<u16>, NormalizeError> {
     match number(value, field) {
         Ok(Some(n)) => u16::try_from(n)
             .map(Some)
@@ -416,17 +700,14 @@ fn port(value: Option<&Value>, field: &'static str) -> Result<Option<u16>, Norma
             field,
             format!(
                 "`{}` is not a port number",
-                value.map(ToString::to_string).unwrap_or_default()
+                Value::from(value.unwrap_or_default())
             ),
         )),
     }
 }
 
-fn ip<'a>(
-    value: Option<&'a Value>,
-    field: &'static str,
-) -> Result<Option<&'a str>, NormalizeError> {
-    match text(value) {
+fn ip<'a>(value: Option<&'a str>, field: &'static str) -> Result<Option<&'a str>, NormalizeError> {
+    match value {
         None => Ok(None),
         Some(s) if s.parse::<IpAddr>().is_ok() => Ok(Some(s)),
         Some(s) => Err(invalid(field, format!("`{s}` is not an IP address"))),
@@ -434,7 +715,7 @@ fn ip<'a>(
 }
 
 fn epoch(
-    value: Option<&Value>,
+    value: Option<&str>,
     field: &'static str,
 ) -> Result<Option<DateTime<Utc>>, NormalizeError> {
     let Some(secs) = number(value, field)? else {
@@ -450,22 +731,6 @@ fn epoch(
                 format!("{secs} is not a valid time in epoch seconds"),
             )
         })
-}
-
-fn iso(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-/// Adds the ECS fields to the record: objects present on both sides are merged key by key.
-fn merge(doc: &mut Doc, ecs: Doc) {
-    for (key, value) in ecs {
-        match (doc.get_mut(&key), value) {
-            (Some(Value::Object(existing)), Value::Object(new)) => existing.extend(new),
-            (_, value) => {
-                doc.insert(key, value);
-            }
-        }
-    }
 }
 
 /// `network.transport` for an IANA protocol number (lowercase keyword names as in ECS).
@@ -516,27 +781,22 @@ pub fn transport_name(number: u8) -> Option<&'static str> {
     })
 }
 
-/// Names of the TCP flags VPC Flow Logs reports (bitwise OR over the aggregation window).
-fn tcp_flag_names(flags: u64) -> Vec<&'static str> {
-    [
-        (0x01, "fin"),
-        (0x02, "syn"),
-        (0x04, "rst"),
-        (0x08, "psh"),
-        (0x10, "ack"),
-        (0x20, "urg"),
-    ]
-    .into_iter()
-    .filter(|(bit, _)| flags & bit != 0)
-    .map(|(_, name)| name)
-    .collect()
-}
+/// The TCP flags VPC Flow Logs reports (bitwise OR over the aggregation window), by bit.
+const TCP_FLAGS: [(u64, &str); 6] = [
+    (0x01, "fin"),
+    (0x02, "syn"),
+    (0x04, "rst"),
+    (0x08, "psh"),
+    (0x10, "ack"),
+    (0x20, "urg"),
+];
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ecs::get;
-    use serde_json::json;
+    use crate::parsers::Context;
+    use serde_json::{Map, json};
 
     fn ctx() -> Context<'static> {
         Context {
@@ -818,32 +1078,160 @@ mod tests {
     }
 
     #[test]
-    fn default_line_to_record() {
-        let rec = record_from_default_line(
+    fn default_line_values_need_fourteen_fields_and_a_version() {
+        let values = default_line_values(
             "2 111122223333 eni-0a1b 192.0.2.1 198.51.100.2 443 49152 6 3 180 1714521600 1714521660 ACCEPT OK",
         )
         .expect("default line");
-        assert_eq!(rec["srcaddr"], json!("192.0.2.1"));
-        assert_eq!(rec["log-status"], json!("OK"));
-        let nodata = record_from_default_line(
-            "2 111122223333 eni-0a1b - - - - - - - 1714521600 1714521660 - NODATA",
-        )
-        .expect("nodata line");
-        assert_eq!(nodata.get("srcaddr"), None);
-        assert_eq!(nodata["log-status"], json!("NODATA"));
-        assert_eq!(record_from_default_line("2 111122223333 eni-0a1b"), None);
-        assert_eq!(record_from_default_line("hello world"), None);
+        assert_eq!(values[3], "192.0.2.1");
+        assert_eq!(values[13], "OK");
+        let mut out = Vec::new();
+        normalize_fields(&DEFAULT_FIELDS, &values, &mut out).expect("normalizes");
+        let d = Value::Object(out.remove(0).doc);
+        assert_eq!(get(&d, "source.ip"), Some(&json!("192.0.2.1")));
+        assert!(
+            default_line_values(
+                "2 111122223333 eni-0a1b - - - - - - - 1714521600 1714521660 - NODATA"
+            )
+            .is_some()
+        );
+        assert_eq!(default_line_values("2 111122223333 eni-0a1b"), None);
+        assert_eq!(default_line_values("hello world"), None);
+        assert_eq!(default_line_values(""), None);
         assert_eq!(
-            record_from_default_line(
+            default_line_values(
                 "x 111122223333 eni-0a1b - - - - - - - 1714521600 1714521660 - NODATA"
             ),
             None
         );
         assert_eq!(
-            record_from_default_line(
+            default_line_values(
                 "2 111122223333 eni-0a1b - - - - - - - 1714521600 1714521660 - NODATA extra"
             ),
             None
         );
+    }
+
+    /// Writes one line directly, closed, and checks it is JSON without a repeated key (a
+    /// repeated key would make the re-serialized map shorter).
+    fn direct(header: &str, line: &str, common: Option<&Common<'_>>) -> Doc {
+        let names: Vec<&str> = header.split(' ').collect();
+        let values: Vec<&str> = line.split(' ').collect();
+        let mut out = b"garbage".to_vec();
+        Writer::new(&names)
+            .write(&values, common, &mut out)
+            .expect("record writes");
+        out.push(b'}');
+        let json = &out[7..];
+        let doc: Doc = serde_json::from_slice(json).expect("valid JSON");
+        assert_eq!(
+            crate::json_write::map_to_vec(&doc).len(),
+            json.len(),
+            "no key written twice: {}",
+            String::from_utf8_lossy(json)
+        );
+        doc
+    }
+
+    #[test]
+    fn direct_writing_equals_the_map_path() {
+        let cases = [
+            (
+                V2,
+                "2 111122223333 eni-0123456789abcdef0 192.0.2.10 198.51.100.20 49152 443 6 10 5200 1714521600 1714521660 ACCEPT OK",
+            ),
+            (
+                V2,
+                "2 111122223333 eni-0123456789abcdef0 - - - - - - - 1714521600 1714521660 - NODATA",
+            ),
+            (
+                "version vpc-id instance-id account-id type srcaddr dstaddr srcport dstport pkt-srcaddr pkt-dstaddr protocol bytes packets start end action tcp-flags log-status region flow-direction traffic-path reject-reason ecs-cluster-name ecs-container-id",
+                "5 vpc-0a1b i-0a1b 111122223333 IPv6 2001:db8::1 2001:db8::2 443 51234 2001:db8::9 2001:db8::2 17 3400 8 1714521600 1714521620 REJECT 63 OK eu-west-1 ingress 8 BPA web 3f2a",
+            ),
+            // Odd headers: a repeated name (the last wins), reserved names, colliding keys.
+            (
+                "srcaddr event a-b a_b tcp_flags_array tcp-flags srcaddr start",
+                "192.0.2.1 x 1 2 y 2 198.51.100.1 1714521600",
+            ),
+        ];
+        for (header, line) in cases {
+            let mut out = Vec::new();
+            normalize(record(header, line), &ctx(), &mut out).expect("map path");
+            let mapped = out.remove(0).doc;
+            assert_eq!(direct(header, line, None), mapped, "{line}");
+        }
+        let d = direct(cases[3].0, cases[3].1, None);
+        assert_eq!(d.get("srcaddr"), Some(&json!("198.51.100.1")));
+        assert_eq!(
+            d.get("event").and_then(|e| e.get("module")),
+            Some(&json!("aws"))
+        );
+        let d = Value::Object(d);
+        assert_eq!(get(&d, "aws.vpcflow.event"), Some(&json!("x")));
+        assert_eq!(get(&d, "aws.vpcflow.a_b"), Some(&json!("2")));
+        assert_eq!(
+            get(&d, "aws.vpcflow.tcp_flags_array"),
+            Some(&json!(["syn"]))
+        );
+    }
+
+    #[test]
+    fn common_fields_go_into_event_and_cloud() {
+        let common = Common {
+            ingested: "2026-01-01T00:00:00.000Z",
+            key_account: Some("444455556666"),
+            key_region: Some("ap-northeast-1"),
+        };
+        let d = Value::Object(direct(
+            "version srcaddr start region",
+            "2 192.0.2.1 1714521600 eu-west-1",
+            Some(&common),
+        ));
+        assert_eq!(
+            get(&d, "event.ingested"),
+            Some(&json!("2026-01-01T00:00:00.000Z"))
+        );
+        assert_eq!(get(&d, "cloud.provider"), Some(&json!("aws")));
+        assert_eq!(get(&d, "cloud.account.id"), Some(&json!("444455556666")));
+        assert_eq!(get(&d, "cloud.region"), Some(&json!("eu-west-1")));
+    }
+
+    #[test]
+    fn an_invalid_record_writes_nothing() {
+        let names: Vec<&str> = V2.split(' ').collect();
+        let mut writer = Writer::new(&names);
+        let mut out = b"kept".to_vec();
+        let bad = "2 111122223333 eni-0 192.0.2.1 192.0.2.2 1 443 6 1 40 1714521600 1714521660 ACCEPT OK x";
+        let values: Vec<&str> = bad.split(' ').collect();
+        let err = writer
+            .write(&values, None, &mut out)
+            .expect_err("one field too many");
+        assert!(
+            err.to_string()
+                .contains("15 fields where the header names 14"),
+            "{err}"
+        );
+        let values: Vec<&str> = V2.split(' ').map(|_| "x").collect();
+        writer
+            .write(&values, None, &mut out)
+            .expect_err("nothing is valid");
+        let bad_version = "v2 111122223333 eni-0 192.0.2.1 192.0.2.2 1 443 6 1 40 1714521600 1714521660 ACCEPT OK";
+        let values: Vec<&str> = bad_version.split(' ').collect();
+        let err = writer
+            .write(&values, None, &mut out)
+            .expect_err("version is a number");
+        assert!(
+            matches!(
+                err,
+                NormalizeError::InvalidField {
+                    field: "version",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(out, b"kept");
+        assert_eq!(writer.value_of("srcaddr", &values), Some("192.0.2.1"));
+        assert_eq!(writer.value_of("nope", &values), None);
     }
 }

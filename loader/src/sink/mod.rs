@@ -84,8 +84,7 @@ impl BulkItem {
     /// The item for a finished pipeline document (its index and id move over); `origin` names
     /// its object and record.
     pub fn from_document(doc: crate::pipeline::Document, origin: Origin) -> Self {
-        let source = crate::json_write::map_to_vec(&doc.source);
-        Self::new(doc.index, doc.id, source, origin)
+        Self::new(doc.index, doc.id, doc.source.into_json(), origin)
     }
 }
 
@@ -100,7 +99,7 @@ mod tests {
         let doc = crate::pipeline::Document {
             index: "log-aws-waf-2024-05".into(),
             id: "abc".into(),
-            source,
+            source: source.into(),
         };
         let item = BulkItem::from_document(doc, Origin::new("s3://b/k", 7));
         assert_eq!(item.index, "log-aws-waf-2024-05");

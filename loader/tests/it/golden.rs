@@ -104,7 +104,7 @@ fn run_case(
     }
     let docs: Vec<Value> = documents
         .into_iter()
-        .map(|d| json!({"_index": d.index, "_id": d.id, "_source": Value::Object(d.source)}))
+        .map(|d| json!({"_index": d.index, "_id": d.id, "_source": Value::Object(d.source.into_fields())}))
         .collect();
     let errors: Vec<Value> = stats
         .errors

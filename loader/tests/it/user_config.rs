@@ -287,15 +287,15 @@ user.name = userIdentity.userName userIdentity.sessionContext.sessionIssuer.user
 static_ecs = labels.team\nlabels.team = security\n";
     let pipeline = Pipeline::new(Config::with_user_file("user.ini", user).expect("config"));
     let (docs, _) = load_case(&pipeline, "cloudtrail/org-trail-management-and-data");
-    let first = &docs[0].source;
+    let first = docs[0].source.fields();
     assert_eq!(
-        loader::ecs::get_in(first, "event.dataset"),
+        loader::ecs::get_in(&first, "event.dataset"),
         first.get("eventSource")
     );
     assert!(
-        docs.iter().all(
-            |d| loader::ecs::get_in(&d.source, "labels.team") == Some(&Value::from("security"))
-        )
+        docs.iter()
+            .all(|d| loader::ecs::get_in(&d.source.fields(), "labels.team")
+                == Some(&Value::from("security")))
     );
 
     // CloudTrail events that arrive through a CloudWatch Logs group get the same mapping.
@@ -307,12 +307,12 @@ static_ecs = labels.team\nlabels.team = security\n";
     assert!(!routed.is_empty());
     for d in routed {
         assert_eq!(
-            loader::ecs::get_in(&d.source, "labels.team"),
+            loader::ecs::get_in(&d.source.fields(), "labels.team"),
             Some(&Value::from("security"))
         );
         assert_eq!(
-            loader::ecs::get_in(&d.source, "event.dataset"),
-            d.source.get("eventSource")
+            loader::ecs::get_in(&d.source.fields(), "event.dataset"),
+            d.source.fields().get("eventSource")
         );
     }
 }
@@ -332,9 +332,15 @@ fn exclusion_rules_of_both_kinds_with_per_rule_counts() {
     let pipeline = Pipeline::new(Config::builtin().expect("config")).with_exclusions(exclusions);
 
     let (docs, stats) = load_case(&pipeline, "cloudtrail/org-trail-management-and-data");
-    let names: Vec<&str> = docs
+    let names: Vec<String> = docs
         .iter()
-        .filter_map(|d| d.source.get("eventName").and_then(Value::as_str))
+        .filter_map(|d| {
+            let fields = d.source.fields();
+            fields
+                .get("eventName")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
         .collect();
     assert_eq!(names, ["StartInstances"]);
     assert_eq!(stats.per_type["cloudtrail"].excluded, 2);
@@ -359,20 +365,19 @@ fn exclusion_rules_of_both_kinds_with_per_rule_counts() {
     );
 
     let (docs, stats) = load_case(&pipeline, "vpcflowlogs/v2-default");
-    let kept: Vec<(&str, &str)> = docs
+    let kept: Vec<(String, String)> = docs
         .iter()
         .map(|d| {
-            (
-                d.source["srcaddr"].as_str().unwrap_or_default(),
-                d.source["dstaddr"].as_str().unwrap_or_default(),
-            )
+            let fields = d.source.fields();
+            let text = |name: &str| fields[name].as_str().unwrap_or_default().to_owned();
+            (text("srcaddr"), text("dstaddr"))
         })
         .collect();
     assert_eq!(
         kept,
         [
-            ("10.0.1.15", "198.51.100.20"),
-            ("198.51.100.20", "10.0.1.15")
+            ("10.0.1.15".to_owned(), "198.51.100.20".to_owned()),
+            ("198.51.100.20".to_owned(), "10.0.1.15".to_owned())
         ]
     );
     assert_eq!(stats.per_type["vpcflowlogs"].excluded, 3);
@@ -590,13 +595,16 @@ process.pid = pid
     assert_eq!(d.id, "r-1_1");
     // 22:00 at -05:00 is 03:00 UTC on 2025-01-01, noon in Tokyo: ISO week 1 of 2025.
     assert_eq!(d.index, "log-app-audit-tokyo-2025-w01");
-    assert_eq!(d.source["@timestamp"], "2025-01-01T03:00:00.000Z");
-    assert_eq!(d.source["user"]["name"], "u-7");
+    assert_eq!(d.source.fields()["@timestamp"], "2025-01-01T03:00:00.000Z");
+    assert_eq!(d.source.fields()["user"]["name"], "u-7");
     assert_eq!(
-        d.source["source"]["ip"],
+        d.source.fields()["source"]["ip"],
         serde_json::json!(["192.0.2.1", "198.51.100.2"])
     );
-    assert_eq!(d.source["event"]["category"], serde_json::json!(["iam"]));
+    assert_eq!(
+        d.source.fields()["event"]["category"],
+        serde_json::json!(["iam"])
+    );
     let (_, _, outcome) = load_bytes(
         &pipeline,
         "UserLogs/audit/test-1/app.json",
@@ -613,17 +621,23 @@ process.pid = pid
     assert_eq!(docs.len(), 2, "{:?}", stats.errors);
     // index_time = event_ingested: the load year in Tokyo, not the event's.
     assert!(docs.iter().all(|d| d.index == "log-billing-2026"));
-    assert_eq!(docs[0].source["cost"], "12.5");
-    assert_eq!(docs[1].source.get("account"), None);
+    assert_eq!(docs[0].source.fields()["cost"], "12.5");
+    assert_eq!(docs[1].source.fields().get("account"), None);
     // No timestamp_tz: the day is taken in UTC.
-    assert_eq!(docs[1].source["@timestamp"], "2024-05-02T00:00:00.000Z");
+    assert_eq!(
+        docs[1].source.fields()["@timestamp"],
+        "2024-05-02T00:00:00.000Z"
+    );
 
     let batch = b"# batch runner v2\njob pid epoch_ms\nbackup 4242 1714557600123\ncleanup 99 1714557601000\n";
     let (docs, stats, _) = load_bytes(&pipeline, "UserLogs/batch/host1.log", batch, ingested());
     assert_eq!(docs.len(), 1, "{:?}", stats.errors);
     assert_eq!(stats.per_type["batch"].excluded, 1);
-    assert_eq!(docs[0].source["process"]["pid"], 4242);
-    assert_eq!(docs[0].source["@timestamp"], "2024-05-01T10:00:00.123Z");
+    assert_eq!(docs[0].source.fields()["process"]["pid"], 4242);
+    assert_eq!(
+        docs[0].source.fields()["@timestamp"],
+        "2024-05-01T10:00:00.123Z"
+    );
     assert_eq!(docs[0].index, "log-batch-2024-05-01");
 }
 
