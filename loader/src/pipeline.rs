@@ -909,6 +909,48 @@ mod tests {
         assert_ne!(hash_id(b"line", Some(0)), hash_id(b"line", Some(1)));
     }
 
+    /// Flow logs written straight to JSON get exactly the documents the map path and
+    /// [`ObjectState::finish`] make (a `doc_id` forces the map path and changes only the id).
+    #[test]
+    fn direct_flow_documents_equal_the_map_path() {
+        let text = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status region\n\
+            2 111122223333 eni-1 192.0.2.1 198.51.100.2 443 49152 6 3 180 1714521600 1714521660 ACCEPT OK -\n\
+            2 - eni-2 - - - - - - - - - - NODATA eu-west-1\n\
+            2 111122223333 eni-3 192.0.2.1 nope 443 49152 6 3 180 1714521600 1714521660 ACCEPT OK -\n";
+        let key = "AWSLogs/111122223333/vpcflowlogs/us-east-1/2024/05/01/x.log";
+        let ingested = Utc
+            .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+            .single()
+            .unwrap_or_default();
+        let direct = Pipeline::new(Config::builtin().expect("config"));
+        let user = "[vpcflowlogs]\ndoc_id = interface-id\n";
+        let mapped = Pipeline::new(Config::with_user_file("user.ini", user).expect("config"));
+        let (a, a_stats, _) = load_bytes(&direct, key, text.as_bytes(), ingested);
+        let (b, b_stats, _) = load_bytes(&mapped, key, text.as_bytes(), ingested);
+        assert!(matches!(a[0].source, Source::Json(_)));
+        assert!(matches!(b[0].source, Source::Fields(_)));
+        assert_eq!(a.len(), 2);
+        assert_eq!(
+            b.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+            ["eni-1", "eni-2"]
+        );
+        for (a, b) in a.iter().zip(&b) {
+            assert_eq!(a.index, b.index);
+            assert_eq!(a.source.fields(), b.source.fields());
+        }
+        assert_eq!(a_stats.per_type, b_stats.per_type);
+        assert_eq!(a_stats.errors, b_stats.errors);
+        let second = a[1].source.fields();
+        assert_eq!(
+            second.get("tags"),
+            Some(&Value::from(vec!["_timestamp_from_ingest"]))
+        );
+        assert_eq!(
+            ecs::get_in(&second, "cloud.region"),
+            Some(&Value::from("eu-west-1"))
+        );
+    }
+
     #[test]
     fn bulk_and_ndjson_lines() {
         let mut source = Doc::new();

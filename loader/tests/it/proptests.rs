@@ -121,6 +121,61 @@ const STRINGS: &[&str] = &[
     "99999999999999999999",
 ];
 
+const KEYS_VPC: &str = "AWSLogs/111122223333/vpcflowlogs/us-east-1/2024/05/01/x.log";
+
+const FLOW_FIELDS: &[&str] = &[
+    "version",
+    "account-id",
+    "interface-id",
+    "srcaddr",
+    "dstaddr",
+    "srcport",
+    "dstport",
+    "protocol",
+    "packets",
+    "bytes",
+    "start",
+    "end",
+    "action",
+    "log-status",
+    "type",
+    "tcp-flags",
+    "tcp_flags",
+    "tcp_flags_array",
+    "flow-direction",
+    "region",
+    "event",
+    "source",
+    "aws",
+    "tags",
+    "@timestamp",
+    "ecs-cluster-name",
+    "pkt-srcaddr",
+    "traffic-path",
+    "x\"y",
+];
+
+const FLOW_VALUES: &[&str] = &[
+    "-",
+    "2",
+    "0",
+    "65535",
+    "65536",
+    "-1",
+    "1714521600",
+    "99999999999999999999",
+    "ACCEPT",
+    "REJECT",
+    "NODATA",
+    "192.0.2.1",
+    "2001:db8::1",
+    "egress",
+    "IPv6",
+    "a\\b",
+    "\"",
+    "\u{7f}",
+];
+
 fn json_value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),
@@ -183,6 +238,38 @@ proptest! {
     fn arbitrary_text_lines_never_panic(lines in prop::collection::vec(prop_oneof![prop::sample::select(STRINGS).prop_map(str::to_owned), ".{0,80}"], 0..8), which in 0..KEYS.len()) {
         let text = lines.join("\n");
         let _ = load_bytes(pipeline(), KEYS[which], text.as_bytes(), ingested());
+    }
+
+    /// Any header (known fields, reserved names, repeats, names that meet under aws.vpcflow)
+    /// and any values: the flow log writer either refuses the record or writes a JSON object
+    /// with no key twice, which is what the pipeline loads; and the pipeline loads every line of
+    /// such an object or reports it.
+    #[test]
+    fn flow_log_lines_write_valid_json_without_repeated_keys(
+        header in prop::collection::vec(prop::sample::select(FLOW_FIELDS), 1..12),
+        lines in prop::collection::vec(prop::collection::vec(prop::sample::select(FLOW_VALUES), 1..12), 1..4),
+    ) {
+        let mut writer = vpcflow::Writer::new(&header);
+        for values in &lines {
+            let mut out = Vec::new();
+            if writer.write(values, None, &mut out).is_ok() {
+                out.push(b'}');
+                let doc: serde_json::Map<String, Value> = serde_json::from_slice(&out)
+                    .map_err(|e| TestCaseError::fail(format!("{e}: {}", String::from_utf8_lossy(&out))))?;
+                prop_assert_eq!(loader::json_write::map_to_vec(&doc).len(), out.len());
+            } else {
+                prop_assert!(out.is_empty());
+            }
+        }
+        let text = std::iter::once(header.join(" "))
+            .chain(lines.iter().map(|v| v.join(" ")))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let (docs, stats, _) = load_bytes(pipeline(), KEYS_VPC, text.as_bytes(), ingested());
+        let t = &stats.per_type["vpcflowlogs"];
+        prop_assert_eq!(t.records, lines.len() as u64);
+        prop_assert_eq!(t.documents + t.errors, t.records);
+        prop_assert_eq!(docs.len() as u64, t.documents);
     }
 
     #[test]
