@@ -442,7 +442,7 @@ pub fn run(cli: Cli, err: &mut dyn Write) -> Result<(), CliError> {
                 return Ok(());
             }
             for t in selected {
-                let result = bench::run(&pipeline, t, records);
+                let result = bench::run(&pipeline, t, records, bench::MIN_MEASUREMENT);
                 writeln!(err, "{result}").map_err(CliError::Write)?;
             }
             Ok(())
