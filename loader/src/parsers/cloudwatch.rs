@@ -238,10 +238,9 @@ fn dispatch(
             cloudtrail::normalize(value, ctx, out).map_err(|e| e.to_string())?;
         }
         ParserKind::VpcFlow => {
-            let values = vpcflow::default_line_values(message)
-                .ok_or_else(|| "not a default-format flow log line".to_owned())?;
-            vpcflow::normalize_fields(&vpcflow::DEFAULT_FIELDS, &values, out)
-                .map_err(|e| e.to_string())?;
+            if !vpcflow::normalize_default_line(message, out).map_err(|e| e.to_string())? {
+                return Err("not a default-format flow log line".to_owned());
+            }
         }
         ParserKind::LinuxSecure => {
             let mut doc = Doc::new();

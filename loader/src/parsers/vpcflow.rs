@@ -615,11 +615,28 @@ impl Object {
 /// The values of a default-format line (as CloudWatch Logs delivers it, without a header), in
 /// [`DEFAULT_FIELDS`] order. `None` when the line does not have the 14 fields of the default
 /// format or does not start with a version number.
-pub fn default_line_values(line: &str) -> Option<Vec<&str>> {
+fn default_line_values(line: &str) -> Option<Vec<&str>> {
     let values: Vec<&str> = line.split_ascii_whitespace().collect();
     let version = values.first()?;
     (values.len() == DEFAULT_FIELDS.len() && version.bytes().all(|b| b.is_ascii_digit()))
         .then_some(values)
+}
+
+/// Normalizes one default-format line (as CloudWatch Logs delivers flow logs) into a document
+/// read back as fields. `Ok(false)` when the line is not in the default format.
+pub fn normalize_default_line(
+    line: &str,
+    out: &mut Vec<Normalized>,
+) -> Result<bool, NormalizeError> {
+    thread_local! {
+        /// The default header is the same for every line: learned once per thread.
+        static DEFAULT: std::cell::RefCell<Writer> = std::cell::RefCell::new(Writer::new(&DEFAULT_FIELDS));
+    }
+    let Some(values) = default_line_values(line) else {
+        return Ok(false);
+    };
+    DEFAULT.with_borrow_mut(|writer| written_fields(writer, &values, out))?;
+    Ok(true)
 }
 
 /// Normalizes one record given as values of the named fields (`-` = absent) into a document
@@ -629,8 +646,16 @@ pub fn normalize_fields<S: AsRef<str>>(
     values: &[&str],
     out: &mut Vec<Normalized>,
 ) -> Result<(), NormalizeError> {
+    written_fields(&mut Writer::new(names), values, out)
+}
+
+fn written_fields(
+    writer: &mut Writer,
+    values: &[&str],
+    out: &mut Vec<Normalized>,
+) -> Result<(), NormalizeError> {
     let mut json = Vec::with_capacity(1024);
-    let timestamp = Writer::new(names).write(values, None, &mut json)?;
+    let timestamp = writer.write(values, None, &mut json)?;
     json.push(b'}');
     let doc: Doc = serde_json::from_slice(&json).map_err(|e| NormalizeError::InvalidField {
         field: "record",
@@ -1096,6 +1121,11 @@ mod tests {
             .is_some()
         );
         assert_eq!(default_line_values("2 111122223333 eni-0a1b"), None);
+        assert_eq!(normalize_default_line("hello world", &mut out), Ok(false));
+        let line = "2 111122223333 eni-0a1b 192.0.2.1 198.51.100.2 443 49152 6 3 180 1714521600 1714521660 ACCEPT OK";
+        assert_eq!(normalize_default_line(line, &mut out), Ok(true));
+        // The same document as from the named fields, the header learned once per thread.
+        assert_eq!(Value::Object(out.remove(0).doc), d);
         assert_eq!(default_line_values("hello world"), None);
         assert_eq!(default_line_values(""), None);
         assert_eq!(
