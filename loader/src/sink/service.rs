@@ -883,8 +883,10 @@ mod tests {
         config.bulk_max_bytes = 200;
         config.request_max_bytes = 300;
         let mut all = items("a", 3);
-        all[0].source = b"{\"a\":\n1}".to_vec();
-        all[2].source = format!("{{\"big\":\"{}\"}}", "x".repeat(400)).into_bytes();
+        all[0].source = b"{\"a\":\n1}".to_vec().into();
+        all[2].source = format!("{{\"big\":\"{}\"}}", "x".repeat(400))
+            .into_bytes()
+            .into();
         let out = sink(&config, &t, &q).write(all).await;
         assert!(out.is_complete());
         assert_eq!((out.stats.created, out.stats.quarantined), (1, 2));
