@@ -64,14 +64,14 @@ pub struct BulkRequest {
 
 /// Encodes the items at `positions` and compresses the body at `gzip_level` (0: none).
 pub fn build_request(items: &[BulkItem], positions: Vec<usize>, gzip_level: u32) -> BulkRequest {
-    let selected = || positions.iter().filter_map(|&p| items.get(p));
+    let selected: Vec<&BulkItem> = positions.iter().filter_map(|&p| items.get(p)).collect();
     let (body, uncompressed_len) = if gzip_level == 0 {
-        let body = encode_body(selected());
+        let body = encode_body(selected.iter().copied());
         let len = body.len();
         (body, len)
     } else {
-        let estimate = selected().map(encoded_len).sum();
-        encode_gzip(selected(), gzip_level, estimate)
+        let estimate = selected.iter().map(|i| encoded_len(i)).sum();
+        encode_gzip(&selected, gzip_level, estimate)
     };
     BulkRequest {
         positions,

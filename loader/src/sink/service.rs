@@ -1,7 +1,7 @@
 //! The sink's loop: items -> requests -> answers -> per-item verdicts, retrying only what failed,
 //! until everything is created, a duplicate, quarantined, or out of retry time.
 
-use super::encoder::{check_item, encoded_len};
+use super::encoder::{RecycledBody, check_item, encoded_len};
 use super::quarantine::{Quarantine, QuarantinedDocument};
 use super::request_builder::{BatchLimits, BulkRequest, build_request, halve, plan_batches};
 use super::response::{error_summary, parse_bulk_response};
@@ -390,7 +390,10 @@ impl BulkSink {
         let started = Instant::now();
         let answer = self
             .transport
-            .send_bulk(std::mem::take(&mut request.body), request.gzip)
+            .send_bulk(
+                RecycledBody::into_bytes(std::mem::take(&mut request.body)),
+                request.gzip,
+            )
             .await;
         stats.response_time += started.elapsed();
         match answer {
@@ -614,7 +617,7 @@ mod tests {
     impl BulkTransport for Scripted {
         fn send_bulk(
             &self,
-            body: Vec<u8>,
+            body: bytes::Bytes,
             gzip: bool,
         ) -> BoxFuture<'_, Result<HttpReply, SendError>> {
             Box::pin(async move {
