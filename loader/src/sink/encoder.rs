@@ -188,8 +188,8 @@ static POOL: Mutex<Pool> = Mutex::new(Pool {
 /// At most this many compressors and body buffers are kept.
 const POOL_KEEP: usize = 8;
 
-/// A body buffer larger than this is not kept.
-const POOL_MAX_BODY: usize = 16 * 1024 * 1024;
+/// A body buffer larger than this is not kept (a compressed 8 MiB request is 0.5 to 1 MB).
+const POOL_MAX_BODY: usize = 4 * 1024 * 1024;
 
 fn pooled_compressor(level: u32) -> Compress {
     let found = POOL.lock().ok().and_then(|mut pool| {

@@ -391,7 +391,7 @@ impl BulkSink {
         let answer = self
             .transport
             .send_bulk(
-                RecycledBody::into_bytes(std::mem::take(&mut request.body)),
+                body_bytes(std::mem::take(&mut request.body), request.gzip),
                 request.gzip,
             )
             .await;
@@ -449,6 +449,16 @@ impl BulkSink {
                 )),
             }),
         }
+    }
+}
+
+/// Compressed bodies go back to the encoder's pool once sent; uncompressed ones (megabytes each,
+/// gzip level 0) are not worth keeping.
+fn body_bytes(body: Vec<u8>, gzip: bool) -> bytes::Bytes {
+    if gzip {
+        RecycledBody::into_bytes(body)
+    } else {
+        bytes::Bytes::from(body)
     }
 }
 
