@@ -78,8 +78,9 @@ impl std::fmt::Display for ObjectRef {
     }
 }
 
-/// How documents are handed to the sink: a chunk is sent when it holds `max_docs` documents or
-/// `max_bytes` bytes of JSON, whichever comes first.
+/// How documents are handed to the sink: a chunk holds at most `max_docs` documents and at most
+/// `max_bytes` bytes of bulk lines (action line and source, as the sink counts a request), so at
+/// the sink's default limits (the same numbers) one chunk is exactly one bulk request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChunkLimits {
     pub max_docs: usize,
@@ -479,9 +480,15 @@ impl Chunker {
         };
         self.next += 1;
         let item = BulkItem::from_document(doc, origin);
-        self.bytes += item.source.len();
+        // Cut before the document that would overflow, as the sink plans its requests: cutting
+        // after it left a request's worth plus one document, sent as a second, tiny request.
+        let size = crate::sink::encoder::encoded_len(&item);
+        if self.bytes + size > self.limits.max_bytes {
+            self.send();
+        }
+        self.bytes += size;
         self.items.push(item);
-        if self.items.len() >= self.limits.max_docs || self.bytes >= self.limits.max_bytes {
+        if self.items.len() >= self.limits.max_docs {
             self.send();
         }
     }
@@ -490,7 +497,9 @@ impl Chunker {
         if self.items.is_empty() {
             return;
         }
-        let chunk = std::mem::take(&mut self.items);
+        // The next chunk is about as long: reserve it at once instead of growing by doubling.
+        let next = Vec::with_capacity(self.items.len());
+        let chunk = std::mem::replace(&mut self.items, next);
         self.bytes = 0;
         if self.tx.blocking_send(chunk).is_err() {
             // The receiver stopped: the sink failed this object.

@@ -24,6 +24,7 @@ pub mod service;
 pub mod stats;
 pub mod transport;
 
+use bytes::{Bytes, BytesMut};
 use std::sync::Arc;
 
 pub use config::{Auth, ConfigError, SinkConfig};
@@ -57,35 +58,134 @@ impl Origin {
 /// One document to load: the sink's input.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BulkItem {
-    /// Target index, e.g. `log-aws-cloudtrail-2024-05`.
-    pub index: String,
+    /// Target index, e.g. `log-aws-cloudtrail-2024-05`. Shared: the documents of an object
+    /// mostly go to one index.
+    pub index: Arc<str>,
     /// Deterministic document id: the same record always gets the same id.
     pub id: String,
-    /// The `_source`, already serialized as compact JSON (one line, no raw newline).
-    pub source: Vec<u8>,
+    /// The `_source`, already serialized as compact JSON (one line, no raw newline). Usually a
+    /// slice of a block shared with the documents serialized before and after it.
+    pub source: Bytes,
     pub origin: Origin,
 }
 
 impl BulkItem {
     pub fn new(
-        index: impl Into<String>,
+        index: impl Into<Arc<str>>,
         id: impl Into<String>,
-        source: Vec<u8>,
+        source: impl Into<Bytes>,
         origin: Origin,
     ) -> Self {
         Self {
             index: index.into(),
             id: id.into(),
-            source,
+            source: source.into(),
             origin,
         }
     }
 
-    /// The item for a finished pipeline document (its index and id move over); `origin` names
-    /// its object and record.
+    /// The item for a finished pipeline document (its id moves over); `origin` names its
+    /// object and record.
     pub fn from_document(doc: crate::pipeline::Document, origin: Origin) -> Self {
-        Self::new(doc.index, doc.id, doc.source.into_json(), origin)
+        use crate::pipeline::Source;
+        let (index, source) = ITEM_STORE.with_borrow_mut(|store| {
+            let source = match &doc.source {
+                // Written straight to JSON by its parser (flow logs): only stored.
+                Source::Json(json) => store.blocks.store(json),
+                Source::Fields(fields) => {
+                    store.scratch.clear();
+                    crate::json_write::write_map(&mut store.scratch, fields);
+                    let source = store.blocks.store(&store.scratch);
+                    if store.scratch.capacity() > SCRATCH_KEEP {
+                        store.scratch = Vec::new();
+                    }
+                    source
+                }
+            };
+            (store.index(&doc.index), source)
+        });
+        Self::new(index, doc.id, source, origin)
     }
+}
+
+/// A larger serialization buffer than this is not kept between documents.
+const SCRATCH_KEEP: usize = 1 << 20;
+
+/// Size of the blocks sources are stored in.
+const BLOCK: usize = 512 * 1024;
+
+/// Blocks kept for reuse once their documents are gone (at most this many times [`BLOCK`]).
+const SPARE_BLOCKS: usize = 64;
+
+/// Per pipeline thread: where [`BulkItem::from_document`] serializes and stores documents.
+struct ItemStore {
+    /// The document is serialized here (hot in cache), then copied into `blocks`.
+    scratch: Vec<u8>,
+    blocks: Blocks,
+    /// The last index name: consecutive documents share it instead of each owning a copy.
+    last_index: Option<Arc<str>>,
+}
+
+impl ItemStore {
+    fn index(&mut self, name: &str) -> Arc<str> {
+        match &self.last_index {
+            Some(last) if **last == *name => Arc::clone(last),
+            _ => {
+                let index: Arc<str> = Arc::from(name);
+                self.last_index = Some(Arc::clone(&index));
+                index
+            }
+        }
+    }
+}
+
+/// Sources stored back to back in blocks of [`BLOCK`] bytes, each a `Bytes` slice of its
+/// block. One allocation per source (freed by the sink's thread, not the one that allocated
+/// it) was a large share of the delivery's cost: the allocator's cross-thread frees, and pages
+/// returned to the system and faulted in again. A block whose documents are all gone is
+/// reused as it is.
+struct Blocks {
+    current: BytesMut,
+    /// Full blocks, oldest first, still referenced by some documents or free for reuse.
+    full: std::collections::VecDeque<BytesMut>,
+}
+
+impl Blocks {
+    fn store(&mut self, source: &[u8]) -> Bytes {
+        if source.len() > BLOCK / 8 {
+            // A large document gets its own allocation rather than wasting a block's end.
+            return Bytes::copy_from_slice(source);
+        }
+        if self.current.capacity() - self.current.len() < source.len() {
+            let full = std::mem::take(&mut self.current);
+            if full.capacity() > 0 {
+                self.full.push_back(full);
+            }
+            // The oldest blocks' documents are the first the sink is done with.
+            let reusable = self.full.iter_mut().position(|b| b.try_reclaim(BLOCK));
+            self.current = match reusable.and_then(|i| self.full.remove(i)) {
+                Some(block) => block,
+                None => BytesMut::with_capacity(BLOCK),
+            };
+            if self.full.len() > SPARE_BLOCKS {
+                // Forgotten here; the memory goes when its last document does.
+                self.full.pop_front();
+            }
+        }
+        self.current.extend_from_slice(source);
+        self.current.split().freeze()
+    }
+}
+
+thread_local! {
+    static ITEM_STORE: std::cell::RefCell<ItemStore> = std::cell::RefCell::new(ItemStore {
+        scratch: Vec::new(),
+        blocks: Blocks {
+            current: BytesMut::new(),
+            full: std::collections::VecDeque::new(),
+        },
+        last_index: None,
+    });
 }
 
 #[cfg(test)]
@@ -102,10 +202,71 @@ mod tests {
             source: source.into(),
         };
         let item = BulkItem::from_document(doc, Origin::new("s3://b/k", 7));
-        assert_eq!(item.index, "log-aws-waf-2024-05");
+        assert_eq!(&*item.index, "log-aws-waf-2024-05");
         assert_eq!(item.id, "abc");
         assert_eq!(item.source, br#"{"message":"a\nb"}"#.to_vec());
         assert_eq!(item.origin, Origin::new("s3://b/k", 7));
         assert_eq!(encoder::check_item(&item, 1000), Ok(()));
+    }
+
+    #[test]
+    fn sources_already_written_as_json_are_kept_as_they_are() {
+        let doc = crate::pipeline::Document {
+            index: "log-aws-vpcflowlogs-2024-05".into(),
+            id: "f".into(),
+            source: crate::pipeline::Source::Json(br#"{"srcaddr":"192.0.2.1"}"#.to_vec()),
+        };
+        let item = BulkItem::from_document(doc, Origin::new("s3://b/k", 0));
+        assert_eq!(&*item.source, br#"{"srcaddr":"192.0.2.1"}"#);
+    }
+
+    #[test]
+    fn consecutive_items_share_their_index_name() {
+        let doc = |index: &str| crate::pipeline::Document {
+            index: index.into(),
+            id: "x".into(),
+            source: crate::ecs::Doc::new().into(),
+        };
+        let a = BulkItem::from_document(doc("i-1"), Origin::new("o", 0));
+        let b = BulkItem::from_document(doc("i-1"), Origin::new("o", 1));
+        let c = BulkItem::from_document(doc("i-2"), Origin::new("o", 2));
+        assert!(Arc::ptr_eq(&a.index, &b.index));
+        assert_eq!((&*c.index, &*c.source), ("i-2", &b"{}"[..]));
+    }
+
+    #[test]
+    fn stored_sources_stay_intact_and_free_blocks_are_reused() {
+        let mut blocks = Blocks {
+            current: BytesMut::new(),
+            full: std::collections::VecDeque::new(),
+        };
+        let source = |i: usize| format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(i % 1000));
+        // Three blocks' worth, all alive at once.
+        let mut kept = Vec::new();
+        let mut i = 0;
+        while kept
+            .iter()
+            .map(|(_, b): &(usize, Bytes)| b.len())
+            .sum::<usize>()
+            < 3 * BLOCK
+        {
+            kept.push((i, blocks.store(source(i).as_bytes())));
+            i += 1;
+        }
+        assert!(kept.iter().all(|(i, b)| *b == source(*i).as_bytes()));
+        let first_block = kept[0].1.as_ptr() as usize;
+        assert!(blocks.full.len() >= 2);
+        // Once its documents are gone, the oldest block is filled again instead of a new one.
+        drop(kept);
+        let mut reused = false;
+        for j in 0..2000 {
+            let b = blocks.store(source(j).as_bytes());
+            assert_eq!(b, source(j).as_bytes());
+            reused |= (first_block..first_block + BLOCK).contains(&(b.as_ptr() as usize));
+        }
+        assert!(reused);
+        // A large document is stored on its own.
+        let big = "y".repeat(BLOCK);
+        assert_eq!(blocks.store(big.as_bytes()), big.as_bytes());
     }
 }

@@ -2,7 +2,7 @@
 //! body. Requests refer to items by position, so a retry re-encodes only the items that failed.
 
 use super::BulkItem;
-use super::encoder::{compress, encode_body, encoded_len};
+use super::encoder::{encode_body, encode_gzip, encoded_len};
 
 /// Limits for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,11 +64,18 @@ pub struct BulkRequest {
 
 /// Encodes the items at `positions` and compresses the body at `gzip_level` (0: none).
 pub fn build_request(items: &[BulkItem], positions: Vec<usize>, gzip_level: u32) -> BulkRequest {
-    let body = encode_body(positions.iter().filter_map(|&p| items.get(p)));
-    let uncompressed_len = body.len();
+    let selected: Vec<&BulkItem> = positions.iter().filter_map(|&p| items.get(p)).collect();
+    let (body, uncompressed_len) = if gzip_level == 0 {
+        let body = encode_body(selected.iter().copied());
+        let len = body.len();
+        (body, len)
+    } else {
+        let estimate = selected.iter().map(|i| encoded_len(i)).sum();
+        encode_gzip(&selected, gzip_level, estimate)
+    };
     BulkRequest {
         positions,
-        body: compress(body, gzip_level),
+        body,
         gzip: gzip_level > 0,
         uncompressed_len,
     }
@@ -126,7 +133,9 @@ mod tests {
     #[test]
     fn an_item_larger_than_the_target_goes_alone() {
         let mut all = items(3, 10);
-        all[1].source = format!("{{\"m\":\"{}\"}}", "y".repeat(500)).into_bytes();
+        all[1].source = format!("{{\"m\":\"{}\"}}", "y".repeat(500))
+            .into_bytes()
+            .into();
         let batches = plan_batches(
             &all,
             &[0, 1, 2],

@@ -1,7 +1,7 @@
 //! The sink's loop: items -> requests -> answers -> per-item verdicts, retrying only what failed,
 //! until everything is created, a duplicate, quarantined, or out of retry time.
 
-use super::encoder::{check_item, encoded_len};
+use super::encoder::{RecycledBody, check_item, encoded_len};
 use super::quarantine::{Quarantine, QuarantinedDocument};
 use super::request_builder::{BatchLimits, BulkRequest, build_request, halve, plan_batches};
 use super::response::{error_summary, parse_bulk_response};
@@ -390,7 +390,10 @@ impl BulkSink {
         let started = Instant::now();
         let answer = self
             .transport
-            .send_bulk(std::mem::take(&mut request.body), request.gzip)
+            .send_bulk(
+                body_bytes(std::mem::take(&mut request.body), request.gzip),
+                request.gzip,
+            )
             .await;
         stats.response_time += started.elapsed();
         match answer {
@@ -446,6 +449,16 @@ impl BulkSink {
                 )),
             }),
         }
+    }
+}
+
+/// Compressed bodies go back to the encoder's pool once sent; uncompressed ones (megabytes each,
+/// gzip level 0) are not worth keeping.
+fn body_bytes(body: Vec<u8>, gzip: bool) -> bytes::Bytes {
+    if gzip {
+        RecycledBody::into_bytes(body)
+    } else {
+        bytes::Bytes::from(body)
     }
 }
 
@@ -614,7 +627,7 @@ mod tests {
     impl BulkTransport for Scripted {
         fn send_bulk(
             &self,
-            body: Vec<u8>,
+            body: bytes::Bytes,
             gzip: bool,
         ) -> BoxFuture<'_, Result<HttpReply, SendError>> {
             Box::pin(async move {
@@ -883,8 +896,10 @@ mod tests {
         config.bulk_max_bytes = 200;
         config.request_max_bytes = 300;
         let mut all = items("a", 3);
-        all[0].source = b"{\"a\":\n1}".to_vec();
-        all[2].source = format!("{{\"big\":\"{}\"}}", "x".repeat(400)).into_bytes();
+        all[0].source = b"{\"a\":\n1}".to_vec().into();
+        all[2].source = format!("{{\"big\":\"{}\"}}", "x".repeat(400))
+            .into_bytes()
+            .into();
         let out = sink(&config, &t, &q).write(all).await;
         assert!(out.is_complete());
         assert_eq!((out.stats.created, out.stats.quarantined), (1, 2));

@@ -29,7 +29,11 @@ pub enum SendError {
 
 /// Sends one bulk body; implementations never retry themselves.
 pub trait BulkTransport: Send + Sync {
-    fn send_bulk(&self, body: Vec<u8>, gzip: bool) -> BoxFuture<'_, Result<HttpReply, SendError>>;
+    fn send_bulk(
+        &self,
+        body: bytes::Bytes,
+        gzip: bool,
+    ) -> BoxFuture<'_, Result<HttpReply, SendError>>;
 }
 
 /// The transport could not be set up.
@@ -118,7 +122,11 @@ impl OpenSearchTransport {
 }
 
 impl BulkTransport for OpenSearchTransport {
-    fn send_bulk(&self, body: Vec<u8>, gzip: bool) -> BoxFuture<'_, Result<HttpReply, SendError>> {
+    fn send_bulk(
+        &self,
+        body: bytes::Bytes,
+        gzip: bool,
+    ) -> BoxFuture<'_, Result<HttpReply, SendError>> {
         Box::pin(async move {
             let mut headers = HeaderMap::new();
             headers.insert(
@@ -128,7 +136,6 @@ impl BulkTransport for OpenSearchTransport {
             if gzip {
                 headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
             }
-            let body = bytes::Bytes::from(body);
             let response = self
                 .transport
                 .send(
@@ -213,7 +220,7 @@ mod tests {
             .expect("free port");
         let config = SinkConfig::new(format!("http://127.0.0.1:{port}"));
         let t = OpenSearchTransport::new(&config, None).expect("transport");
-        match t.send_bulk(b"{}\n".to_vec(), false).await {
+        match t.send_bulk(bytes::Bytes::from_static(b"{}\n"), false).await {
             Err(SendError::Connection(reason)) => assert!(!reason.is_empty()),
             other => panic!("expected a connection error, got {other:?}"),
         }

@@ -60,7 +60,7 @@ async fn golden_documents_of_every_type_load_and_are_found() {
     let mut unique: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for item in &items {
         unique
-            .entry(item.index.clone())
+            .entry(item.index.to_string())
             .or_default()
             .insert(item.id.clone());
     }

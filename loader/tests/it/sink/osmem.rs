@@ -82,7 +82,8 @@ async fn a_mapping_error_quarantines_exactly_that_document() {
     let mut items = make_items(object, 80, std::slice::from_ref(&index));
     let bad_id = items[37].id.clone();
     items[37].source = serde_json::to_vec(&json!({"bytes": "not a number", "message": "bad"}))
-        .expect("serializable");
+        .expect("serializable")
+        .into();
     let dir = tempfile::tempdir().expect("tempdir");
     let sink = sink_to(&test_config(&tests::opensearch_url()), dir.path()).await;
 
@@ -115,7 +116,8 @@ async fn a_mapping_error_quarantines_exactly_that_document() {
     // again (same file), nothing fails.
     let mut again = make_items(object, 80, std::slice::from_ref(&index));
     again[37].source = serde_json::to_vec(&json!({"bytes": "not a number", "message": "bad"}))
-        .expect("serializable");
+        .expect("serializable")
+        .into();
     let out = sink.write(again).await;
     assert_eq!((out.stats.duplicates, out.stats.quarantined), (79, 1));
     assert_eq!(quarantined_files(dir.path()).len(), 1);
