@@ -422,14 +422,7 @@ impl Writer {
             }
         }
 
-        let mut source = Object::open(out, br#","source":{"#);
-        if let Some(src) = src {
-            source.text(out, br#""ip":"#, src);
-            source.text(out, br#""address":"#, src);
-        }
-        if let Some(port) = srcport {
-            source.number(out, br#""port":"#, u64::from(port));
-        }
+        let mut source = Object::endpoint(out, br#","source":{"#, src, srcport);
         if let Some(bytes) = bytes {
             source.number(out, br#""bytes":"#, bytes);
         }
@@ -438,15 +431,7 @@ impl Writer {
         }
         source.close(out);
 
-        let mut destination = Object::open(out, br#","destination":{"#);
-        if let Some(dst) = dst {
-            destination.text(out, br#""ip":"#, dst);
-            destination.text(out, br#""address":"#, dst);
-        }
-        if let Some(port) = dstport {
-            destination.number(out, br#""port":"#, u64::from(port));
-        }
-        destination.close(out);
+        Object::endpoint(out, br#","destination":{"#, dst, dstport).close(out);
 
         let mut network = Object::open(out, br#","network":{"#);
         if let Some(proto) = protocol {
@@ -580,6 +565,19 @@ impl Object {
         let mark = out.len();
         out.extend_from_slice(open);
         Self { mark, empty: true }
+    }
+
+    /// `source` or `destination`: the address (ECS `ip` and `address`) and the port.
+    fn endpoint(out: &mut Vec<u8>, open: &[u8], addr: Option<&str>, port: Option<u16>) -> Self {
+        let mut endpoint = Self::open(out, open);
+        if let Some(addr) = addr {
+            endpoint.text(out, br#""ip":"#, addr);
+            endpoint.text(out, br#""address":"#, addr);
+        }
+        if let Some(port) = port {
+            endpoint.number(out, br#""port":"#, u64::from(port));
+        }
+        endpoint
     }
 
     fn key(&mut self, out: &mut Vec<u8>, key: &[u8]) {
