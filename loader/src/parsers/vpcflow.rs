@@ -268,11 +268,6 @@ impl Writer {
         }
     }
 
-    /// The header's number of fields.
-    pub fn width(&self) -> usize {
-        self.columns.len()
-    }
-
     /// The value of the field `name` in `values` (a line of this layout), for exclusion rules;
     /// `None` when absent.
     pub fn value_of<'v>(&self, name: &str, values: &[&'v str]) -> Option<&'v str> {
