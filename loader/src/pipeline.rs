@@ -485,6 +485,8 @@ struct ObjectState<'p, 'e> {
     stats: &'p mut Stats,
     emit: &'e mut dyn FnMut(Document),
     out: Vec<Normalized>,
+    /// This object's counters, added to the run's when the object is done (a lookup by name
+    /// per record would cost an allocation each).
     counts: TypeStats,
     /// The flow log writer of the object's header (the direct path of [`ObjectState::flow_item`]).
     flow: Option<vpcflow::Writer>,
@@ -496,16 +498,10 @@ struct ObjectState<'p, 'e> {
 }
 
 impl ObjectState<'_, '_> {
-    /// This object's counters, added to the run's when the object is done (a lookup by name
-    /// per record would cost an allocation each).
-    fn type_stats(&mut self) -> &mut TypeStats {
-        &mut self.counts
-    }
-
     fn item(&mut self, item: Item<'_>) {
         match item {
             Item::Error(e) => {
-                self.type_stats().records += 1;
+                self.counts.records += 1;
                 self.stats.error(
                     Some(&self.log_type.name),
                     ErrorReport {
@@ -516,7 +512,7 @@ impl ObjectState<'_, '_> {
                 );
             }
             Item::Record(record) => {
-                self.type_stats().records += 1;
+                self.counts.records += 1;
                 // Exclusion rules look at the original record, before normalization.
                 if !self.exclusions.is_empty()
                     && let Some(rule) = exclude::first_match(self.exclusions, &record.value)
@@ -529,7 +525,7 @@ impl ObjectState<'_, '_> {
                 // event); those finished before a bad one are still loaded.
                 let result = self.normalize(record.value);
                 if result.is_ok() && self.out.is_empty() {
-                    self.type_stats().skipped += 1;
+                    self.counts.skipped += 1;
                     return;
                 }
                 let many = self.out.len() > 1 || result.is_err();
@@ -540,7 +536,7 @@ impl ObjectState<'_, '_> {
                     (self.emit)(doc);
                     done += 1;
                 }
-                self.type_stats().documents += done;
+                self.counts.documents += done;
                 if let Err(e) = result {
                     self.record_error(record.position, &e);
                 }
