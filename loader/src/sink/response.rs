@@ -61,9 +61,38 @@ struct RawError {
     caused_by: Option<Box<RawError>>,
 }
 
+/// The answer's `errors` flag and its number of items, read without building the items.
+#[derive(Deserialize)]
+struct Summary {
+    #[serde(default)]
+    errors: Option<bool>,
+    items: Vec<serde::de::IgnoredAny>,
+}
+
 /// Parses the answer to a request of `sent` items. Fails when the JSON is not a bulk answer or
 /// does not list exactly one result per item (the caller then retries the whole request).
 pub fn parse_bulk_response(body: &[u8], sent: usize) -> Result<Vec<ItemResult>, ResponseError> {
+    // Most answers say `"errors":false`: every item was created, and reading each one costs
+    // more than the flag and a count (the sink only sends `create`, whose success is 201).
+    if let Ok(Summary {
+        errors: Some(false),
+        items,
+    }) = serde_json::from_slice::<Summary>(body)
+    {
+        if items.len() != sent {
+            return Err(ResponseError::CountMismatch {
+                sent,
+                got: items.len(),
+            });
+        }
+        return Ok(vec![
+            ItemResult {
+                status: 201,
+                error: None,
+            };
+            sent
+        ]);
+    }
     let parsed: Body =
         serde_json::from_slice(body).map_err(|e| ResponseError::Malformed(e.to_string()))?;
     if parsed.items.len() != sent {
@@ -167,6 +196,32 @@ mod tests {
             parse_bulk_response(br#"{"items":[{"create":{}}]}"#, 1),
             Err(ResponseError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn an_answer_without_errors_is_every_item_created() {
+        let body = br#"{"took":3,"errors":false,"items":[{"create":{"status":201}},{"create":{"status":201}}]}"#;
+        let items = parse_bulk_response(body, 2).expect("valid");
+        assert_eq!(
+            items,
+            vec![
+                ItemResult {
+                    status: 201,
+                    error: None
+                };
+                2
+            ]
+        );
+        assert_eq!(
+            parse_bulk_response(body, 3),
+            Err(ResponseError::CountMismatch { sent: 3, got: 2 })
+        );
+        // With errors (MIXED) or without the flag, every item is read.
+        let unflagged = br#"{"items":[{"create":{"status":409}}]}"#;
+        assert_eq!(
+            parse_bulk_response(unflagged, 1).expect("valid")[0].status,
+            409
+        );
     }
 
     #[test]
