@@ -172,3 +172,25 @@ pub async fn receive_notifications(
     }
     panic!("only {with_objects} of {n} notifications arrived: {messages:?}");
 }
+
+/// The `Records` of the Lambda event SQS hands a function for `messages` received from a queue
+/// in `region`.
+pub fn sqs_event_records(
+    messages: &[aws_sdk_sqs::types::Message],
+    region: &str,
+) -> Vec<serde_json::Value> {
+    messages
+        .iter()
+        .map(|m| {
+            serde_json::json!({
+                "messageId": m.message_id(),
+                "receiptHandle": m.receipt_handle(),
+                "body": m.body(),
+                "md5OfBody": m.md5_of_body(),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": format!("arn:aws:sqs:{region}:123456789012:objects"),
+                "awsRegion": region,
+            })
+        })
+        .collect()
+}

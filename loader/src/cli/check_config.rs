@@ -100,15 +100,9 @@ pub fn run(
     let mut text = match type_name {
         None => overview(&config, &source),
         Some(name) => {
-            let t = config.get(name).ok_or_else(|| CliError::UnknownType {
-                name: name.to_owned(),
-                known: config
-                    .types
-                    .iter()
-                    .map(|t| t.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })?;
+            let t = config
+                .get(name)
+                .ok_or_else(|| CliError::unknown_type(&config, name))?;
             details(t)
         }
     };

@@ -186,6 +186,15 @@ pub enum CliError {
 }
 
 impl CliError {
+    /// `name` is not a type of `config`; the message lists those that are.
+    pub fn unknown_type(config: &crate::config::Config, name: &str) -> Self {
+        let known: Vec<&str> = config.types.iter().map(|t| t.name.as_str()).collect();
+        Self::UnknownType {
+            name: name.to_owned(),
+            known: known.join(", "),
+        }
+    }
+
     /// The process exit code: 1 when the run finished but not everything loaded (the report
     /// files say what) or `loader test` found differences, 2 when it could not run.
     pub fn exit_code(&self) -> i32 {

@@ -71,15 +71,7 @@ pub fn run(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), 
     let pipeline = build_pipeline(args.config.as_deref(), args.exclusions.as_deref())?;
     let config = pipeline.config();
     if config.get(&args.type_name).is_none() {
-        return Err(CliError::UnknownType {
-            name: args.type_name.clone(),
-            known: config
-                .types
-                .iter()
-                .map(|t| t.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-        });
+        return Err(CliError::unknown_type(config, &args.type_name));
     }
     let name = args.file.display().to_string();
     let key = args.key.clone().unwrap_or_else(|| name.clone());

@@ -82,19 +82,7 @@ async fn a_subscription_log_event_is_found_in_opensearch() {
 
     // The queue holds the bucket's notification (after moto's s3:TestEvent, if it sends one).
     let messages = tests::receive_notifications(&sqs, &queue_url, 1).await;
-    let records: Vec<Value> = messages
-        .iter()
-        .map(|m| {
-            json!({
-                "messageId": m.message_id(),
-                "receiptHandle": m.receipt_handle(),
-                "body": m.body(),
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:objects",
-                "awsRegion": REGION,
-            })
-        })
-        .collect();
+    let records = tests::sqs_event_records(&messages, REGION);
     assert!(!records.is_empty(), "no notification arrived for {uri}");
 
     // The loader, with its CloudWatch Logs index renamed for this test.

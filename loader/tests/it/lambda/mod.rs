@@ -100,20 +100,7 @@ impl Env {
 
 /// The Lambda event SQS would hand the function for `messages`.
 fn sqs_event(messages: &[Message]) -> SqsEvent {
-    let records: Vec<Value> = messages
-        .iter()
-        .map(|m| {
-            json!({
-                "messageId": m.message_id(),
-                "receiptHandle": m.receipt_handle(),
-                "body": m.body(),
-                "md5OfBody": m.md5_of_body(),
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:objects",
-                "awsRegion": REGION,
-            })
-        })
-        .collect();
+    let records = tests::sqs_event_records(messages, REGION);
     serde_json::from_value(json!({ "Records": records })).expect("SQS event")
 }
 
