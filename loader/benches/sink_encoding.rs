@@ -37,7 +37,7 @@ fn documents(n: usize) -> Vec<BulkItem> {
             });
             BulkItem {
                 index: "log-aws-cloudtrail-2024-05".into(),
-                id,
+                id: id.into(),
                 source: serde_json::to_vec(&source).expect("serializable").into(),
                 origin: Origin { object: object.clone(), record: i as u64 },
             }

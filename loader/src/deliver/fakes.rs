@@ -128,7 +128,7 @@ impl FakeSink {
             .expect("lock")
             .iter()
             .flatten()
-            .map(|i| i.id.clone())
+            .map(|i| i.id.to_string())
             .collect()
     }
 

@@ -79,7 +79,7 @@ impl<W: Write + Send> NdjsonSink<W> {
                     buf.extend_from_slice(b"{\"_index\":");
                     json_str(&item.index, &mut buf);
                     buf.extend_from_slice(b",\"_id\":");
-                    json_str(&item.id, &mut buf);
+                    json_str(item.id.as_str(), &mut buf);
                     buf.extend_from_slice(b",\"_source\":");
                     buf.extend_from_slice(&item.source);
                     buf.extend_from_slice(b"}\n");

@@ -62,7 +62,7 @@ pub struct BulkItem {
     /// mostly go to one index.
     pub index: Arc<str>,
     /// Deterministic document id: the same record always gets the same id.
-    pub id: String,
+    pub id: DocId,
     /// The `_source`, already serialized as compact JSON (one line, no raw newline). Usually a
     /// slice of a block shared with the documents serialized before and after it.
     pub source: Bytes,
@@ -72,7 +72,7 @@ pub struct BulkItem {
 impl BulkItem {
     pub fn new(
         index: impl Into<Arc<str>>,
-        id: impl Into<String>,
+        id: impl Into<DocId>,
         source: impl Into<Bytes>,
         origin: Origin,
     ) -> Self {
@@ -84,11 +84,12 @@ impl BulkItem {
         }
     }
 
-    /// The item for a finished pipeline document (its id moves over); `origin` names its
+    /// The item for a finished pipeline document (its id is stored with its source); `origin` names its
     /// object and record.
     pub fn from_document(doc: crate::pipeline::Document, origin: Origin) -> Self {
         use crate::pipeline::Source;
-        let (index, source) = ITEM_STORE.with_borrow_mut(|store| {
+        let (index, id, source) = ITEM_STORE.with_borrow_mut(|store| {
+            let id = DocId(store.blocks.store(doc.id.as_bytes()));
             let source = match &doc.source {
                 // Written straight to JSON by its parser (flow logs): only stored.
                 Source::Json(json) => store.blocks.store(json),
@@ -102,9 +103,66 @@ impl BulkItem {
                     source
                 }
             };
-            (store.index(&doc.index), source)
+            (store.index(&doc.index), id, source)
         });
-        Self::new(index, doc.id, source, origin)
+        Self::new(index, id, source, origin)
+    }
+}
+
+/// A document id, kept like sources in the shared blocks of the thread that made it: an id
+/// allocated per document and freed by the sink's thread made the allocator collect frees
+/// from another thread on every allocation of the pipeline's. Always UTF-8: made only from
+/// strings.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct DocId(Bytes);
+
+impl DocId {
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<String> for DocId {
+    fn from(id: String) -> Self {
+        Self(Bytes::from(id))
+    }
+}
+
+impl From<&str> for DocId {
+    fn from(id: &str) -> Self {
+        Self(Bytes::copy_from_slice(id.as_bytes()))
+    }
+}
+
+impl std::fmt::Display for DocId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Debug for DocId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl PartialEq<str> for DocId {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for DocId {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
     }
 }
 
@@ -204,6 +262,15 @@ mod tests {
         let item = BulkItem::from_document(doc, Origin::new("s3://b/k", 7));
         assert_eq!(&*item.index, "log-aws-waf-2024-05");
         assert_eq!(item.id, "abc");
+        assert_eq!(
+            (item.id.to_string(), format!("{:?}", item.id)),
+            ("abc".into(), "\"abc\"".into())
+        );
+        // The id is not an allocation of its own: it sits in the block, just before the source.
+        assert_eq!(
+            item.id.0.as_ptr() as usize + 3,
+            item.source.as_ptr() as usize
+        );
         assert_eq!(item.source, br#"{"message":"a\nb"}"#.to_vec());
         assert_eq!(item.origin, Origin::new("s3://b/k", 7));
         assert_eq!(encoder::check_item(&item, 1000), Ok(()));

@@ -420,7 +420,7 @@ impl BulkSink {
         let Some(item) = items.get(pos) else { return };
         let doc = QuarantinedDocument {
             index: &item.index,
-            id: &item.id,
+            id: item.id.as_str(),
             source: &item.source,
             origin: &item.origin,
             status,

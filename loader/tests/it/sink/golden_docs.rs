@@ -62,7 +62,7 @@ async fn golden_documents_of_every_type_load_and_are_found() {
         unique
             .entry(item.index.to_string())
             .or_default()
-            .insert(item.id.clone());
+            .insert(item.id.to_string());
     }
     let distinct: u64 = unique.values().map(|ids| ids.len() as u64).sum();
     let types: BTreeSet<&str> = unique

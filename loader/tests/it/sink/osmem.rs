@@ -29,7 +29,10 @@ async fn documents_are_found_with_count_in_the_given_indexes() {
 
     // The document is stored under its id, with its source as sent.
     let doc: Value = client()
-        .get(opensearch::GetParts::IndexId(&indexes[1], &items[1].id))
+        .get(opensearch::GetParts::IndexId(
+            &indexes[1],
+            items[1].id.as_str(),
+        ))
         .send()
         .await
         .expect("get")
