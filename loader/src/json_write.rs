@@ -61,7 +61,13 @@ pub fn write_u64(out: &mut Vec<u8>, n: u64) {
 /// `\t`, other control characters as `\u00xx`; everything else as it is.
 #[inline]
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
-    let bytes = s.as_bytes();
+    write_utf8(out, s.as_bytes());
+}
+
+/// [`write_str`] for the bytes of a string kept as bytes (UTF-8 checked when it was made), so
+/// they need not be checked again.
+#[inline]
+pub fn write_utf8(out: &mut Vec<u8>, bytes: &[u8]) {
     if needs_escape(bytes) {
         write_escaped(out, bytes);
         return;

@@ -51,7 +51,7 @@ pub fn encode_item(item: &BulkItem, out: &mut Vec<u8>) {
     out.extend_from_slice(ACTION_PREFIX);
     write_json_str(&item.index, out);
     out.extend_from_slice(br#","_id":"#);
-    write_json_str(item.id.as_str(), out);
+    crate::json_write::write_utf8(out, item.id.as_bytes());
     out.extend_from_slice(b"}}\n");
     out.extend_from_slice(&item.source);
     out.push(b'\n');
@@ -80,7 +80,7 @@ impl ItemLines {
             self.index = Some(Arc::clone(&item.index));
         }
         out.extend_from_slice(&self.prefix);
-        write_json_str(item.id.as_str(), out);
+        crate::json_write::write_utf8(out, item.id.as_bytes());
         out.extend_from_slice(b"}}\n");
         out.extend_from_slice(&item.source);
         out.push(b'\n');

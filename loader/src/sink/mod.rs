@@ -89,21 +89,21 @@ impl BulkItem {
     pub fn from_document(doc: crate::pipeline::Document, origin: Origin) -> Self {
         use crate::pipeline::Source;
         let (index, id, source) = ITEM_STORE.with_borrow_mut(|store| {
-            let id = DocId(store.blocks.store(doc.id.as_bytes()));
-            let source = match &doc.source {
+            let id = doc.id.as_bytes();
+            let (id, source) = match &doc.source {
                 // Written straight to JSON by its parser (flow logs): only stored.
-                Source::Json(json) => store.blocks.store(json),
+                Source::Json(json) => store.blocks.store(id, json),
                 Source::Fields(fields) => {
                     store.scratch.clear();
                     crate::json_write::write_map(&mut store.scratch, fields);
-                    let source = store.blocks.store(&store.scratch);
+                    let stored = store.blocks.store(id, &store.scratch);
                     if store.scratch.capacity() > SCRATCH_KEEP {
                         store.scratch = Vec::new();
                     }
-                    source
+                    stored
                 }
             };
-            (store.index(&doc.index), id, source)
+            (store.index(&doc.index), DocId(id), source)
         });
         Self::new(index, id, source, origin)
     }
@@ -119,6 +119,10 @@ pub struct DocId(Bytes);
 impl DocId {
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
     }
 
     pub fn len(&self) -> usize {
@@ -209,12 +213,29 @@ struct Blocks {
 }
 
 impl Blocks {
-    fn store(&mut self, source: &[u8]) -> Bytes {
-        if source.len() > BLOCK / 8 {
+    /// Stores a document's id and source next to each other: one slice of the block, split in
+    /// two.
+    fn store(&mut self, id: &[u8], source: &[u8]) -> (Bytes, Bytes) {
+        let len = id.len() + source.len();
+        let mut both = if len > BLOCK / 8 {
             // A large document gets its own allocation rather than wasting a block's end.
-            return Bytes::copy_from_slice(source);
-        }
-        if self.current.capacity() - self.current.len() < source.len() {
+            let mut own = BytesMut::with_capacity(len);
+            own.extend_from_slice(id);
+            own.extend_from_slice(source);
+            own.freeze()
+        } else {
+            self.room_for(len);
+            self.current.extend_from_slice(id);
+            self.current.extend_from_slice(source);
+            self.current.split().freeze()
+        };
+        let id = both.split_to(id.len());
+        (id, both)
+    }
+
+    /// Makes `current` a block with at least `len` bytes free.
+    fn room_for(&mut self, len: usize) {
+        if self.current.capacity() - self.current.len() < len {
             let full = std::mem::take(&mut self.current);
             if full.capacity() > 0 {
                 self.full.push_back(full);
@@ -230,8 +251,6 @@ impl Blocks {
                 self.full.pop_front();
             }
         }
-        self.current.extend_from_slice(source);
-        self.current.split().freeze()
     }
 }
 
@@ -302,38 +321,46 @@ mod tests {
     }
 
     #[test]
-    fn stored_sources_stay_intact_and_free_blocks_are_reused() {
+    fn stored_ids_and_sources_stay_intact_and_free_blocks_are_reused() {
         let mut blocks = Blocks {
             current: BytesMut::new(),
             full: std::collections::VecDeque::new(),
         };
+        let id = |i: usize| format!("id-{i}");
         let source = |i: usize| format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(i % 1000));
+        let store =
+            |blocks: &mut Blocks, i: usize| blocks.store(id(i).as_bytes(), source(i).as_bytes());
         // Three blocks' worth, all alive at once.
-        let mut kept = Vec::new();
+        let mut kept: Vec<(usize, (Bytes, Bytes))> = Vec::new();
         let mut i = 0;
         while kept
             .iter()
-            .map(|(_, b): &(usize, Bytes)| b.len())
+            .map(|(_, (a, b))| a.len() + b.len())
             .sum::<usize>()
             < 3 * BLOCK
         {
-            kept.push((i, blocks.store(source(i).as_bytes())));
+            kept.push((i, store(&mut blocks, i)));
             i += 1;
         }
-        assert!(kept.iter().all(|(i, b)| *b == source(*i).as_bytes()));
-        let first_block = kept[0].1.as_ptr() as usize;
+        assert!(
+            kept.iter()
+                .all(|(i, (a, b))| *a == id(*i).as_bytes() && *b == source(*i).as_bytes())
+        );
+        let first_block = kept[0].1.0.as_ptr() as usize;
         assert!(blocks.full.len() >= 2);
         // Once its documents are gone, the oldest block is filled again instead of a new one.
         drop(kept);
         let mut reused = false;
         for j in 0..2000 {
-            let b = blocks.store(source(j).as_bytes());
-            assert_eq!(b, source(j).as_bytes());
+            let (a, b) = store(&mut blocks, j);
+            assert_eq!((a, &b), (Bytes::from(id(j)), &Bytes::from(source(j))));
             reused |= (first_block..first_block + BLOCK).contains(&(b.as_ptr() as usize));
         }
         assert!(reused);
-        // A large document is stored on its own.
+        // A large document is stored on its own, its id still in front of it.
         let big = "y".repeat(BLOCK);
-        assert_eq!(blocks.store(big.as_bytes()), big.as_bytes());
+        let (a, b) = blocks.store(b"big", big.as_bytes());
+        assert_eq!((&*a, &*b), (&b"big"[..], big.as_bytes()));
+        assert_eq!(a.as_ptr() as usize + 3, b.as_ptr() as usize);
     }
 }
