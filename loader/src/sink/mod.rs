@@ -84,8 +84,8 @@ impl BulkItem {
         }
     }
 
-    /// The item for a finished pipeline document (its id is stored with its source); `origin` names its
-    /// object and record.
+    /// The item for a finished pipeline document (its id is stored with its source); `origin`
+    /// names its object and record.
     pub fn from_document(doc: crate::pipeline::Document, origin: Origin) -> Self {
         use crate::pipeline::Source;
         let (index, id, source) = ITEM_STORE.with_borrow_mut(|store| {
