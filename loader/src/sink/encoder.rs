@@ -48,9 +48,19 @@ pub fn check_item(item: &BulkItem, limit: usize) -> Result<(), EncodeError> {
 /// Appends the item's two lines to `out`. Index and id are JSON-escaped; the source is copied
 /// as it is (callers check it with [`check_item`] first).
 pub fn encode_item(item: &BulkItem, out: &mut Vec<u8>) {
+    write_action_prefix(&item.index, out);
+    write_id_and_source(item, out);
+}
+
+/// `{"create":{"_index":"<index>","_id":`: the part of an action line shared by an index's items.
+fn write_action_prefix(index: &str, out: &mut Vec<u8>) {
     out.extend_from_slice(ACTION_PREFIX);
-    write_json_str(&item.index, out);
+    write_json_str(index, out);
     out.extend_from_slice(br#","_id":"#);
+}
+
+/// The rest of the item's two lines, after [`write_action_prefix`].
+fn write_id_and_source(item: &BulkItem, out: &mut Vec<u8>) {
     crate::json_write::write_utf8(out, item.id.as_bytes());
     out.extend_from_slice(b"}}\n");
     out.extend_from_slice(&item.source);
@@ -74,16 +84,11 @@ impl ItemLines {
             .is_some_and(|i| Arc::ptr_eq(i, &item.index))
         {
             self.prefix.clear();
-            self.prefix.extend_from_slice(ACTION_PREFIX);
-            write_json_str(&item.index, &mut self.prefix);
-            self.prefix.extend_from_slice(br#","_id":"#);
+            write_action_prefix(&item.index, &mut self.prefix);
             self.index = Some(Arc::clone(&item.index));
         }
         out.extend_from_slice(&self.prefix);
-        crate::json_write::write_utf8(out, item.id.as_bytes());
-        out.extend_from_slice(b"}}\n");
-        out.extend_from_slice(&item.source);
-        out.push(b'\n');
+        write_id_and_source(item, out);
     }
 }
 
@@ -288,6 +293,14 @@ mod tests {
     use flate2::read::GzDecoder;
     use std::io::Read;
 
+    fn gunzip(gz: &[u8]) -> Vec<u8> {
+        let mut back = Vec::new();
+        GzDecoder::new(gz)
+            .read_to_end(&mut back)
+            .expect("valid gzip");
+        back
+    }
+
     fn item(index: &str, id: &str, source: &str) -> BulkItem {
         BulkItem::new(
             index,
@@ -351,11 +364,7 @@ mod tests {
         let body = encode_body(&[item("i", "1", r#"{"msg":"hello hello hello hello"}"#)]);
         let gz = compress(body.clone(), 1);
         assert_ne!(gz, body);
-        let mut back = Vec::new();
-        GzDecoder::new(&gz[..])
-            .read_to_end(&mut back)
-            .expect("valid gzip");
-        assert_eq!(back, body);
+        assert_eq!(gunzip(&gz), body);
         assert_eq!(compress(body.clone(), 0), body);
     }
 
@@ -376,11 +385,7 @@ mod tests {
         let refs: Vec<&BulkItem> = items.iter().collect();
         let (gz, len) = encode_gzip(&refs, 1, 0);
         assert_eq!(len, expected.len());
-        let mut back = Vec::new();
-        GzDecoder::new(&gz[..])
-            .read_to_end(&mut back)
-            .expect("valid gzip");
-        assert_eq!(back, expected);
+        assert_eq!(gunzip(&gz), expected);
     }
 
     #[test]
@@ -403,10 +408,6 @@ mod tests {
         let (gz, len2) = encode_gzip(&refs, 1, body.len());
         assert_eq!(len2, len);
         assert_eq!(len, body.len());
-        let mut back = Vec::new();
-        GzDecoder::new(&gz[..])
-            .read_to_end(&mut back)
-            .expect("valid gzip");
-        assert_eq!(back, body);
+        assert_eq!(gunzip(&gz), body);
     }
 }
