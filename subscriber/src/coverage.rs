@@ -90,6 +90,10 @@ pub struct Unreachable {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
     pub reason: String,
+    /// A suspended or closing account: nothing runs there, so it leaves no gap in the report.
+    /// Any other unreachable account or region does.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub inactive: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -102,8 +106,14 @@ pub struct Totals {
     pub excluded: u64,
     pub conflicts: u64,
     pub failures: u64,
-    /// Subscribed share of the eligible log groups in the accounts that could be read.
-    pub coverage_percent: f64,
+    /// Subscribed share of the eligible log groups in the accounts that could be read; `None`
+    /// when no account and region could be read, so there is nothing to measure.
+    pub coverage_percent: Option<f64>,
+    /// Active accounts, and regions of entered accounts, that could not be read.
+    pub not_read: usize,
+    /// True only when there was at least one account and every active account and region was
+    /// read: a report that is not complete is no proof of coverage, whatever its percentage.
+    pub complete: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -147,6 +157,7 @@ pub async fn coverage<O: Organization, X: AccountAccess>(
                     account_name: account.name.clone(),
                     region: None,
                     reason: format!("account status is {}", account.status),
+                    inactive: true,
                 });
                 return (rows, unreachable);
             }
@@ -159,6 +170,7 @@ pub async fn coverage<O: Organization, X: AccountAccess>(
                         account_name: account.name.clone(),
                         region: None,
                         reason,
+                        inactive: false,
                     });
                     return (rows, unreachable);
                 }
@@ -173,6 +185,7 @@ pub async fn coverage<O: Organization, X: AccountAccess>(
                         account_name: account.name.clone(),
                         region: Some(region.clone()),
                         reason: error.to_string(),
+                        inactive: false,
                     }),
                 }
             }
@@ -202,6 +215,7 @@ pub async fn coverage<O: Organization, X: AccountAccess>(
         sum(|r| r.conflicts),
         sum(|r| r.failures),
     );
+    let not_read = unreachable.iter().filter(|u| !u.inactive).count();
     let totals = Totals {
         accounts: accounts.len(),
         accounts_entered: entered,
@@ -211,12 +225,36 @@ pub async fn coverage<O: Organization, X: AccountAccess>(
         excluded: sum(|r| r.excluded),
         conflicts,
         failures,
-        coverage_percent: percent(subscribed, subscribed + missing + conflicts + failures),
+        coverage_percent: (!rows.is_empty())
+            .then(|| percent(subscribed, subscribed + missing + conflicts + failures)),
+        not_read,
+        complete: !rows.is_empty() && not_read == 0,
     };
     Ok(Report {
         rows,
         unreachable,
         totals,
+    })
+}
+
+/// Why the report proves nothing about the organization's coverage, if it does not.
+pub fn incomplete_reason(report: &Report) -> Option<String> {
+    let t = &report.totals;
+    if t.complete {
+        return None;
+    }
+    Some(if t.accounts == 0 {
+        "no account was found under the organization or unit asked for".to_owned()
+    } else if report.rows.is_empty() {
+        format!(
+            "none of the {} accounts could be read in any region",
+            t.accounts
+        )
+    } else {
+        format!(
+            "{} accounts or regions could not be read (listed below); the coverage counts only those that could",
+            t.not_read
+        )
     })
 }
 
@@ -269,9 +307,13 @@ pub fn render_table(report: &Report) -> String {
         );
     }
     let t = &report.totals;
+    let coverage = match t.coverage_percent {
+        Some(p) => format!("{p:.2}%"),
+        None => "unknown".to_owned(),
+    };
     let _ = writeln!(
         out,
-        "\nTotal: {} of {} accounts read, {} log groups, {} subscribed, {} missing, {} excluded, {} conflicts, {} failures; coverage {:.2}%",
+        "\nTotal: {} of {} accounts read, {} log groups, {} subscribed, {} missing, {} excluded, {} conflicts, {} failures; coverage {}",
         t.accounts_entered,
         t.accounts,
         t.log_groups,
@@ -280,8 +322,11 @@ pub fn render_table(report: &Report) -> String {
         t.excluded,
         t.conflicts,
         t.failures,
-        t.coverage_percent
+        coverage
     );
+    if let Some(why) = incomplete_reason(report) {
+        let _ = writeln!(out, "INCOMPLETE: {why}");
+    }
     if !report.unreachable.is_empty() {
         let _ = writeln!(out, "\nNot read:");
         for u in &report.unreachable {
@@ -545,8 +590,14 @@ mod tests {
         assert_eq!(first.coverage_percent, 50.0);
         assert_eq!(report.totals.accounts, 4);
         assert_eq!(report.totals.accounts_entered, 2);
-        assert!((report.totals.coverage_percent - 66.67).abs() < 0.001);
+        let covered = report.totals.coverage_percent.unwrap();
+        assert!((covered - 66.67).abs() < 0.001);
         assert_eq!(report.unreachable.len(), 2);
+        assert_eq!(
+            report.totals.not_read, 1,
+            "the suspended account leaves no gap"
+        );
+        assert!(!report.totals.complete);
         assert_eq!(report.unreachable[0].reason, "AccessDenied");
         assert_eq!(report.unreachable[1].reason, "account status is SUSPENDED");
         let table = render_table(&report);
@@ -555,5 +606,75 @@ mod tests {
             "{table}"
         );
         assert!(table.contains("coverage 66.67%"), "{table}");
+        assert!(
+            table.contains("INCOMPLETE: 1 accounts or regions"),
+            "{table}"
+        );
+    }
+
+    fn settings() -> Settings {
+        Settings::new(RawSettings {
+            filter_name: "ours".into(),
+            destination_arn: "arn:aws:lambda:{region}:{account}:function:collector".into(),
+            ..RawSettings::default()
+        })
+        .unwrap()
+    }
+
+    async fn report_of(org: Vec<Account>, readable: &[&str]) -> Report {
+        let groups = readable
+            .iter()
+            .map(|id| (id.to_string(), vec![("/a", true)]))
+            .collect();
+        coverage(
+            &FakeOrg(org),
+            &FakeAccess(groups),
+            &settings(),
+            &["us-east-1".to_owned()],
+            None,
+            Options::default(),
+        )
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_unit_without_accounts_is_not_covered() {
+        let report = report_of(Vec::new(), &[]).await;
+        assert_eq!(report.totals.coverage_percent, None);
+        assert!(!report.totals.complete);
+        let table = render_table(&report);
+        assert!(table.contains("coverage unknown"), "{table}");
+        assert!(
+            table.contains("INCOMPLETE: no account was found"),
+            "{table}"
+        );
+    }
+
+    #[tokio::test]
+    async fn accounts_that_cannot_be_read_are_not_covered() {
+        let report = report_of(vec![account("111111111111", "ACTIVE")], &[]).await;
+        assert_eq!(report.totals.coverage_percent, None);
+        assert!(!report.totals.complete);
+        assert!(
+            incomplete_reason(&report)
+                .unwrap()
+                .contains("none of the 1 accounts")
+        );
+    }
+
+    #[tokio::test]
+    async fn every_account_read_is_complete() {
+        let report = report_of(
+            vec![
+                account("111111111111", "ACTIVE"),
+                account("222222222222", "SUSPENDED"),
+            ],
+            &["111111111111"],
+        )
+        .await;
+        assert_eq!(report.totals.coverage_percent, Some(100.0));
+        assert!(report.totals.complete);
+        assert_eq!(incomplete_reason(&report), None);
     }
 }

@@ -18,6 +18,20 @@ pub enum HandlerError {
     Response(#[from] crate::cfn::ResponseError),
 }
 
+impl HandlerError {
+    /// The `errorType` the Lambda runtime reports: a stable name an alarm or a log query can
+    /// match, instead of a Rust type path.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            HandlerError::Event(_) => "InvalidEvent",
+            HandlerError::Logs(LogsError::NotFound { .. }) => "LogGroupNotFound",
+            HandlerError::Logs(LogsError::LimitExceeded { .. }) => "SubscriptionFilterLimit",
+            HandlerError::Logs(LogsError::Call { .. }) => "CloudWatchLogsCallFailed",
+            HandlerError::Response(_) => "CustomResourceResponseFailed",
+        }
+    }
+}
+
 /// Everything one invocation needs.
 pub struct Handler<A, R> {
     pub api: A,
@@ -365,6 +379,17 @@ mod tests {
                 "requestParameters": params
             }
         })
+    }
+
+    #[tokio::test]
+    async fn an_unknown_event_fails_with_a_named_error_type() {
+        let h = handler(FakeLogs::with_groups(&[]));
+        let error = h
+            .handle(&json!({"hello": "world"}), None)
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), "InvalidEvent");
+        assert!(!error.kind().contains("::"));
     }
 
     #[tokio::test]

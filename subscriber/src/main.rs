@@ -59,7 +59,8 @@ enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
-        /// Exit with status 2 when the coverage (percent) is below this.
+        /// Exit with status 2 when the coverage (percent) is below this. A report that could
+        /// not read every active account and region (or found no account) exits with 3.
         #[arg(long)]
         min_coverage: Option<f64>,
     },
@@ -265,18 +266,24 @@ async fn run() -> anyhow::Result<ExitCode> {
             } else {
                 print!("{}", coverage::render_table(&report));
             }
-            match min_coverage {
-                Some(min) if report.totals.coverage_percent < min => {
-                    tracing::warn!(
-                        coverage = report.totals.coverage_percent,
-                        min,
-                        "coverage is under the minimum"
-                    );
-                    Ok(ExitCode::from(2))
-                }
-                _ => Ok(ExitCode::SUCCESS),
-            }
+            Ok(coverage_exit_code(&report, min_coverage))
         }
+    }
+}
+
+/// 0: every account and region read and the coverage at least `min`; 3: the report is
+/// incomplete (no accounts, or some could not be read), which is never a pass; 2: below `min`.
+fn coverage_exit_code(report: &coverage::Report, min: Option<f64>) -> ExitCode {
+    if let Some(why) = coverage::incomplete_reason(report) {
+        tracing::warn!("coverage report incomplete: {why}");
+        return ExitCode::from(3);
+    }
+    match (min, report.totals.coverage_percent) {
+        (Some(min), Some(covered)) if covered < min => {
+            tracing::warn!(coverage = covered, min, "coverage is under the minimum");
+            ExitCode::from(2)
+        }
+        _ => ExitCode::SUCCESS,
     }
 }
 
@@ -304,9 +311,16 @@ async fn run_lambda(cli: Cli) -> anyhow::Result<()> {
                 let deadline_ms = i64::try_from(event.context.deadline).unwrap_or(i64::MAX);
                 let left_ms = deadline_ms - chrono::Utc::now().timestamp_millis();
                 let budget = Duration::from_millis(u64::try_from(left_ms).unwrap_or(0));
-                let outcome = handler.handle(&event.payload, Some(budget)).await?;
+                let outcome =
+                    handler
+                        .handle(&event.payload, Some(budget))
+                        .await
+                        .map_err(|error| lambda_runtime::Diagnostic {
+                            error_type: error.kind().to_owned(),
+                            error_message: error.to_string(),
+                        })?;
                 outcome.summary.emit(outcome.action, &mut metrics());
-                Ok::<Value, lambda_runtime::Error>(outcome.to_json())
+                Ok::<Value, lambda_runtime::Diagnostic>(outcome.to_json())
             }
         },
     ))

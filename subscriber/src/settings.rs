@@ -20,6 +20,14 @@ pub enum SettingsError {
     BadList { list: &'static str, reason: String },
     #[error("{list} holds an invalid regular expression: {reason}")]
     BadRegex { list: &'static str, reason: String },
+    #[error(
+        "the destination ARN {0:?} is not a subscription destination: expected the ARN of a Lambda function (arn:aws:lambda:<region>:<account>:function:<name>), a Firehose delivery stream, a Kinesis stream or a CloudWatch Logs destination"
+    )]
+    BadDestination(String),
+    #[error(
+        "protected log group {0:?} holds a `*` before its end: only a trailing `*` (a name prefix) is supported"
+    )]
+    BadProtectedGroup(String),
 }
 
 /// Raw values as they come from the environment or the command line.
@@ -35,7 +43,8 @@ pub struct RawSettings {
     pub function_name: Option<String>,
     /// The collector's function name when the destination is not a Lambda ARN (or to override it).
     pub collector_function_name: Option<String>,
-    /// More log groups that must never be subscribed (for example a custom logging group).
+    /// More log groups that must never be subscribed: exact names, or prefixes ending in `*`
+    /// (the central stack's output `PipelineLogGroups` lists the loader's this way).
     pub protected_groups: Vec<String>,
     /// Include regexes: a JSON array of strings, or a comma-separated list.
     pub include: Option<String>,
@@ -61,7 +70,8 @@ pub struct Settings {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Skip {
-    /// The collector's or our own log group: subscribing it would feed its output back to itself.
+    /// A log group of the pipeline itself (collector, subscriber, loader, delivery streams):
+    /// subscribing it would feed the pipeline's own output back into it.
     Protected,
     /// Matches an exclude pattern.
     Excluded,
@@ -74,8 +84,18 @@ impl Settings {
         if raw.destination_arn.trim().is_empty() {
             return Err(SettingsError::MissingDestination);
         }
+        if !is_destination_arn(&raw.destination_arn) {
+            return Err(SettingsError::BadDestination(raw.destination_arn));
+        }
         if raw.filter_name.trim().is_empty() {
             return Err(SettingsError::MissingFilterName);
+        }
+        if let Some(bad) = raw
+            .protected_groups
+            .iter()
+            .find(|g| g.trim_end_matches('*').contains('*'))
+        {
+            return Err(SettingsError::BadProtectedGroup(bad.clone()));
         }
         let include = compile("INCLUDE_PATTERNS", raw.include.as_deref())?;
         let exclude = compile("EXCLUDE_PATTERNS", raw.exclude.as_deref())?;
@@ -95,7 +115,12 @@ impl Settings {
             exclude,
             collector_function_name,
         };
-        settings.protected = raw.protected_groups;
+        settings.protected = raw
+            .protected_groups
+            .into_iter()
+            .map(|g| g.trim().to_owned())
+            .filter(|g| !g.is_empty() && g != "*")
+            .collect();
         settings.refresh_protected();
         Ok(settings)
     }
@@ -127,14 +152,22 @@ impl Settings {
         out
     }
 
-    /// Log groups that are never subscribed.
+    /// Log groups that are never subscribed: names, and prefixes ending in `*`.
     pub fn protected_groups(&self) -> &[String] {
         &self.protected
     }
 
+    /// True for a log group of the pipeline itself, whatever the include and exclude lists say.
+    pub fn is_protected(&self, group: &str) -> bool {
+        self.protected.iter().any(|p| match p.strip_suffix('*') {
+            Some(prefix) => group.starts_with(prefix),
+            None => p == group,
+        })
+    }
+
     /// `None` when the group is a candidate, otherwise why it is skipped.
     pub fn skip_reason(&self, group: &str) -> Option<Skip> {
-        if self.protected.iter().any(|p| p == group) {
+        if self.is_protected(group) {
             return Some(Skip::Protected);
         }
         if self.exclude.as_ref().is_some_and(|set| set.is_match(group)) {
@@ -166,6 +199,28 @@ pub fn lambda_function_name(arn: &str) -> Option<&str> {
         return None;
     };
     (!name.is_empty()).then_some(name)
+}
+
+/// True for the ARN of a destination PutSubscriptionFilter accepts. `{account}` and `{region}`
+/// placeholders (the coverage report's per-account destinations) count as valid parts.
+pub fn is_destination_arn(arn: &str) -> bool {
+    static RE: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
+    let re = RE.get_or_init(|| {
+        regex::Regex::new(concat!(
+            r"^arn:aws[a-z-]*:(?:",
+            r"lambda:[a-z0-9-]+:[0-9]{12}:function:[A-Za-z0-9_-]{1,64}(?::[A-Za-z0-9$_-]{1,128})?",
+            r"|firehose:[a-z0-9-]+:[0-9]{12}:deliverystream/[A-Za-z0-9_.-]{1,64}",
+            r"|kinesis:[a-z0-9-]+:[0-9]{12}:stream/[A-Za-z0-9_.-]{1,128}",
+            r"|logs:[a-z0-9-]+:[0-9]{12}:destination:[^:*\s]{1,512}",
+            r")$"
+        ))
+        .ok()
+    });
+    let filled = arn
+        .trim()
+        .replace("{account}", "111122223333")
+        .replace("{region}", "us-east-1");
+    re.as_ref().is_some_and(|re| re.is_match(&filled))
 }
 
 /// A list of regexes: a JSON array of strings (needed when a pattern holds a comma), or a
@@ -271,6 +326,72 @@ mod tests {
         r.exclude = Some("(".into());
         let err = Settings::new(r).unwrap_err().to_string();
         assert!(err.contains("EXCLUDE_PATTERNS"), "{err}");
+    }
+
+    #[test]
+    fn pipeline_groups_are_protected_by_name_or_prefix_whatever_the_lists_say() {
+        let mut r = raw();
+        r.protected_groups = vec![
+            "/aws/lambda/org-security-logs-*".into(),
+            "/aws/kinesisfirehose/org-security-logs-waf".into(),
+            " ".into(),
+        ];
+        r.include = Some("^/aws/".into());
+        let s = Settings::new(r).unwrap();
+        for group in [
+            "/aws/lambda/org-security-logs-loader",
+            "/aws/lambda/org-security-logs-collector",
+            "/aws/kinesisfirehose/org-security-logs-waf",
+        ] {
+            assert_eq!(s.skip_reason(group), Some(Skip::Protected), "{group}");
+        }
+        assert_eq!(s.skip_reason("/aws/lambda/app"), None);
+        assert_eq!(
+            s.skip_reason("/aws/kinesisfirehose/org-security-logs-waf-2"),
+            None,
+            "a name without `*` is exact"
+        );
+    }
+
+    #[test]
+    fn a_star_inside_a_protected_name_is_refused() {
+        let mut r = raw();
+        r.protected_groups = vec!["/aws/*/loader".into()];
+        assert!(matches!(
+            Settings::new(r),
+            Err(SettingsError::BadProtectedGroup(_))
+        ));
+    }
+
+    #[test]
+    fn destination_must_be_a_subscription_destination_arn() {
+        for good in [
+            "arn:aws:lambda:eu-west-1:111122223333:function:collector",
+            "arn:aws:lambda:eu-west-1:111122223333:function:collector:live",
+            "arn:aws-us-gov:lambda:us-gov-west-1:111122223333:function:c",
+            "arn:aws:firehose:eu-west-1:111122223333:deliverystream/logs",
+            "arn:aws:kinesis:eu-west-1:111122223333:stream/logs",
+            "arn:aws:logs:eu-west-1:111122223333:destination:central",
+            "arn:aws:lambda:{region}:{account}:function:collector",
+        ] {
+            assert!(is_destination_arn(good), "{good}");
+        }
+        for bad in [
+            "collector",
+            "arn:aws:lambda:eu-west-1:111122223333:collector",
+            "arn:aws:s3:::bucket",
+            "arn:aws:lambda:eu-west-1:1111:function:collector",
+            "arn:aws:lambda:eu-west-1:111122223333:function:",
+        ] {
+            assert!(!is_destination_arn(bad), "{bad}");
+            let mut r = raw();
+            r.destination_arn = bad.into();
+            let error = Settings::new(r).unwrap_err().to_string();
+            assert!(
+                error.contains(bad) && error.contains("Lambda function"),
+                "{error}"
+            );
+        }
     }
 
     #[test]

@@ -159,7 +159,8 @@ async fn coverage_across_three_accounts_with_one_denied() {
         ),
         (7, 3, 1, 2, 1)
     );
-    assert_eq!(t.coverage_percent, 60.0);
+    assert_eq!(t.coverage_percent, Some(60.0));
+    assert!(!t.complete, "sandbox-c could not be read");
 
     let table = coverage::render_table(&report);
     assert!(table.contains("3 of 4 accounts read, 7 log groups, 3 subscribed, 1 missing, 2 excluded, 1 conflicts, 0 failures; coverage 60.00%"), "{table}");
@@ -221,7 +222,8 @@ async fn coverage_across_three_accounts_with_one_denied() {
     expected.sort();
     assert_eq!(ids, expected);
     assert!(in_unit.unreachable.is_empty());
-    assert_eq!(in_unit.totals.coverage_percent, 60.0);
+    assert_eq!(in_unit.totals.coverage_percent, Some(60.0));
+    assert!(in_unit.totals.complete);
 
     // The command line, acting as the management account (moto picks the account from the
     // access key), with every account reachable: 3 of 6 eligible groups subscribed.
@@ -281,4 +283,25 @@ async fn coverage_across_three_accounts_with_one_denied() {
     let table = String::from_utf8_lossy(&table_run.stdout);
     assert!(table.contains("coverage 50.00%"), "{table}");
     assert!(table.contains("workloads-a"), "{table}");
+
+    // A unit with no account proves nothing: no percentage, and never exit 0.
+    let empty = unit("empty", root.clone()).await;
+    let empty_run = run(&[
+        "coverage",
+        "--role-name",
+        READ_ROLE,
+        "--json",
+        "--ou",
+        &empty,
+    ]);
+    assert_eq!(
+        empty_run.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&empty_run.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&empty_run.stdout).expect("JSON report");
+    assert_eq!(doc["totals"]["accounts"], 0);
+    assert_eq!(doc["totals"]["coverage_percent"], serde_json::Value::Null);
+    assert_eq!(doc["totals"]["complete"], false);
 }
