@@ -8,7 +8,13 @@
 #   3. the central stack (central.yaml) in the log archive account
 #   4. the organization trail (org-trail.yaml) in the management account, unless --no-trail
 #   5. the member StackSet (member.yaml), SERVICE_MANAGED with automatic deployment, on the OUs
-#      and regions given; an existing stack set is updated instead
+#      and regions given; an existing stack set is updated instead, every parameter not given
+#      keeping its previous value
+#   6. with --sources, the optional sources StackSet (member-sources.yaml) the same way
+#
+# Prerequisites: AWS CLI v2 with the profiles named below, bash, and for step 1 what
+# scripts/package needs (cargo and the Rust targets of --arch, python3 with venv, objdump, zip
+# tools; see stacksets/README.md section 0).
 #
 #   stacksets/deploy.sh --org-id o-xxxx --ous ou-aaaa,ou-bbbb --regions eu-west-1,us-east-1 \
 #       --central-profile log-archive [--management-profile mgmt] [options]
@@ -21,13 +27,25 @@
 #   --arch x86_64|arm64      which zips to deploy (default x86_64)
 #   --opensearch-endpoint U  existing OpenSearch endpoint for the loader
 #   --opensearch-domain N    its Amazon OpenSearch Service domain name (SigV4 grant)
+#   --opensearch-auth A      sigv4 (default of the template), basic or none
+#   --opensearch-secret-arn S  with basic: the Secrets Manager secret (JSON username, password)
 #   --create-domain          create a new OpenSearch domain instead
 #   --alert-email E          subscribe E to the alert topic
 #   --call-as DELEGATED_ADMIN  run the StackSet steps from a delegated administrator account
+#   --central-parameters F   extra Key=Value lines for central.yaml (LogBucketName, lifecycle days,
+#                            ObjectLockMode, LoaderMemorySize, LoaderBatchSize, ...); on an update,
+#                            parameters not given keep their values
 #   --member-parameters F    extra ParameterKey=...,ParameterValue=... lines for member.yaml
+#   --rename-filter          allow a FilterName different from the deployed one: every member
+#                            account then removes the filters of the old name and puts the new one
+#                            on every log group
+#   --sources                also deploy member-sources.yaml as the stack set <name-prefix>-sources
+#   --sources-parameters F   ParameterKey=...,ParameterValue=... lines for it (VpcIds, WebAclArn, ...)
+#   --sources-accounts A,B   its instances: only these accounts of --ous (default: every account)
 #   --add-targets            on an existing stack set, also create instances for --ous/--regions
 #                            (new OUs or regions); without it only the existing instances are updated
 #   --skip-package           use the zips already in target/lambda-dist
+#   --dist DIR               the zips are DIR/{collector,subscriber,loader}.zip
 #   --no-trail               do not deploy the organization trail
 #   --dry-run                print the AWS CLI calls instead of running them
 set -euo pipefail
@@ -39,6 +57,8 @@ org_id="" ous="" regions="" central_region="" central_profile="" management_prof
 name_prefix="org-security-logs" artifact_prefix="" arch="x86_64"
 os_endpoint="" os_domain="" create_domain="false" alert_email="" call_as="SELF"
 member_parameters="" add_targets=false skip_package=false trail=true dry_run=false remove=false
+os_auth="" os_secret="" central_parameters="" rename_filter=false sources=false
+sources_parameters="" sources_accounts="" dist=""
 
 usage() { awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$0"; }
 die() { printf 'deploy.sh: %s\n' "$*" >&2; exit 1; }
@@ -57,10 +77,18 @@ while [ $# -gt 0 ]; do
     --arch) arch=$2; shift 2 ;;
     --opensearch-endpoint) os_endpoint=$2; shift 2 ;;
     --opensearch-domain) os_domain=$2; shift 2 ;;
+    --opensearch-auth) os_auth=$2; shift 2 ;;
+    --opensearch-secret-arn) os_secret=$2; shift 2 ;;
     --create-domain) create_domain=true; shift ;;
     --alert-email) alert_email=$2; shift 2 ;;
     --call-as) call_as=$2; shift 2 ;;
+    --central-parameters) central_parameters=$2; shift 2 ;;
     --member-parameters) member_parameters=$2; shift 2 ;;
+    --rename-filter) rename_filter=true; shift ;;
+    --sources) sources=true; shift ;;
+    --sources-parameters) sources_parameters=$2; shift 2 ;;
+    --sources-accounts) sources_accounts=$2; shift 2 ;;
+    --dist) dist=$2; shift 2 ;;
     --add-targets) add_targets=true; shift ;;
     --skip-package) skip_package=true; shift ;;
     --no-trail) trail=false; shift ;;
@@ -75,6 +103,11 @@ done
 [ -n "$regions" ] || die "--regions is required (comma-separated)"
 [ -n "$central_profile" ] || die "--central-profile is required (AWS CLI profile of the log archive account)"
 case "$arch" in x86_64|arm64) ;; *) die "--arch must be x86_64 or arm64" ;; esac
+case "$os_auth" in ""|sigv4|basic|none) ;; *) die "--opensearch-auth must be sigv4, basic or none" ;; esac
+[ "$os_auth" != basic ] || [ -n "$os_secret" ] || die "--opensearch-auth basic needs --opensearch-secret-arn"
+for f in "$central_parameters" "$member_parameters" "$sources_parameters"; do
+  [ -z "$f" ] || [ -r "$f" ] || die "cannot read parameter file $f"
+done
 IFS=, read -r -a region_list <<<"$regions"
 IFS=, read -r -a ou_list <<<"$ous"
 central_region=${central_region:-${region_list[0]}}
@@ -104,12 +137,12 @@ artifact_prefix=${artifact_prefix:-$name_prefix-artifacts-$management_account}
 stack_set="$name_prefix-members"
 
 wait_operation() {
-  local operation=$1
+  local operation=$1 set=${2:-$stack_set}
   $dry_run && return
   while :; do
     local status
     status=$(mgmt cloudformation describe-stack-set-operation --call-as "$call_as" \
-      --stack-set-name "$stack_set" --operation-id "$operation" \
+      --stack-set-name "$set" --operation-id "$operation" \
       --query StackSetOperation.Status --output text)
     case "$status" in
       SUCCEEDED) log "operation $operation succeeded"; return ;;
@@ -126,6 +159,14 @@ if $remove; then
     --regions "${region_list[@]}" --no-retain-stacks --query OperationId --output text)
   wait_operation "$operation"
   mgmt cloudformation delete-stack-set --call-as "$call_as" --stack-set-name "$stack_set"
+  if $sources; then
+    log "removing the stack instances of $name_prefix-sources"
+    operation=$(mgmt cloudformation delete-stack-instances --call-as "$call_as" \
+      --stack-set-name "$name_prefix-sources" --deployment-targets "OrganizationalUnitIds=$ous" \
+      --regions "${region_list[@]}" --no-retain-stacks --query OperationId --output text)
+    wait_operation "$operation" "$name_prefix-sources"
+    mgmt cloudformation delete-stack-set --call-as "$call_as" --stack-set-name "$name_prefix-sources"
+  fi
   if $trail; then
     mgmt cloudformation delete-stack --region "$central_region" --stack-name "$name_prefix-org-trail"
   fi
@@ -138,7 +179,7 @@ fi
 if ! $skip_package; then
   if $dry_run; then echo "+ scripts/package --arch $arch" >&2; else "$root/scripts/package" --arch "$arch"; fi
 fi
-dist="$root/target/lambda-dist/$arch"
+dist=${dist:-$root/target/lambda-dist/$arch}
 if ! $dry_run; then
   for f in collector subscriber loader; do
     [ -f "$dist/$f.zip" ] || die "$dist/$f.zip missing: run scripts/package"
@@ -182,14 +223,25 @@ done
 
 # 3. central stack
 log "deploying the central stack $name_prefix-central in $central_region"
+# `cloudformation deploy` keeps the current value of every parameter not named here, so only
+# what was asked for is passed (never a default that would undo an earlier choice).
 central_overrides=(
   "OrganizationId=$org_id" "ManagementAccountId=$management_account" "NamePrefix=$name_prefix"
   "ArtifactBucket=$artifact_prefix-$central_region" "LoaderCodeKey=$key_prefix/loader.zip"
-  "Architecture=$arch" "CreateOpenSearchDomain=$create_domain"
+  "Architecture=$arch"
 )
+if $create_domain; then central_overrides+=("CreateOpenSearchDomain=true"); fi
 [ -n "$os_endpoint" ] && central_overrides+=("OpenSearchEndpoint=$os_endpoint")
 [ -n "$os_domain" ] && central_overrides+=("OpenSearchDomainName=$os_domain")
+[ -n "$os_auth" ] && central_overrides+=("OpenSearchAuth=$os_auth")
+[ -n "$os_secret" ] && central_overrides+=("OpenSearchBasicAuthSecret=$os_secret")
 [ -n "$alert_email" ] && central_overrides+=("AlertEmail=$alert_email")
+if [ -n "$central_parameters" ]; then
+  while IFS= read -r line; do
+    case "$line" in ''|'#'*) continue ;; *=*) central_overrides+=("$line") ;;
+      *) die "$central_parameters: not a Key=Value line: $line" ;; esac
+  done <"$central_parameters"
+fi
 central cloudformation deploy --region "$central_region" --stack-name "$name_prefix-central" \
   --template-file "$here/central.yaml" --capabilities CAPABILITY_IAM \
   --no-fail-on-empty-changeset --parameter-overrides "${central_overrides[@]}"
@@ -201,6 +253,8 @@ central_output() {
 }
 bucket_name=$(central_output LogBucketName)
 key_arn=$(central_output LogKeyArn)
+pipeline_log_groups=$(central_output PipelineLogGroups)
+alert_bus_arn=$(central_output AlertBusArn)
 central_account=$(if $dry_run; then echo "<central-account>"; else
   central sts get-caller-identity --query Account --output text; fi)
 
@@ -223,34 +277,78 @@ member_params=(
   "ParameterKey=CollectorCodeKey,ParameterValue=$key_prefix/collector.zip"
   "ParameterKey=SubscriberCodeKey,ParameterValue=$key_prefix/subscriber.zip"
   "ParameterKey=Architecture,ParameterValue=$arch"
+  "ParameterKey=PipelineLogGroups,ParameterValue=$pipeline_log_groups"
+  "ParameterKey=CentralAlertBusArn,ParameterValue=$alert_bus_arn"
 )
+read_parameter_file() {
+  local file=$1 line
+  while IFS= read -r line; do
+    case "$line" in ''|'#'*) continue ;; ParameterKey=*) printf '%s\n' "$line" ;;
+      *) die "$file: not a ParameterKey=...,ParameterValue=... line: $line" ;; esac
+  done <"$file"
+}
 if [ -n "$member_parameters" ]; then
-  while IFS= read -r line; do [ -n "$line" ] && member_params+=("$line"); done <"$member_parameters"
+  while IFS= read -r line; do member_params+=("$line"); done < <(read_parameter_file "$member_parameters")
 fi
+
+# The key of a ParameterKey=K,ParameterValue=V line.
+param_key() { local k=${1#ParameterKey=}; printf '%s' "${k%%,*}"; }
+# The value of K in a list of such lines, if given.
+param_value() {
+  local key=$1 line; shift
+  for line in "$@"; do
+    if [ "$(param_key "$line")" = "$key" ]; then printf '%s' "${line#*,ParameterValue=}"; return 0; fi
+  done
+  return 1
+}
+
+# Creates or updates one SERVICE_MANAGED stack set. On an update, UpdateStackSet would reset every
+# parameter it is not given to the template's default, so each deployed parameter not in the
+# list keeps its previous value; a FilterName change needs --rename-filter. Sets created=true
+# when the stack set is new (its instances are then still to be made).
+deploy_stack_set() {
+  local set=$1 template=$2 auto=$3; shift 3
+  local params=("$@") exists=false previous="" line
+  if ! $dry_run && mgmt cloudformation describe-stack-set --call-as "$call_as" --stack-set-name "$set" >/dev/null 2>&1; then
+    exists=true
+  fi
+  if $exists; then
+    previous=$(mgmt cloudformation describe-stack-set --call-as "$call_as" --stack-set-name "$set" \
+      --query 'StackSet.Parameters[].[ParameterKey,ParameterValue]' --output text)
+    local given_filter old_filter
+    if given_filter=$(param_value FilterName "${params[@]}"); then
+      old_filter=$(awk -F '\t' '$1 == "FilterName" { print $2 }' <<<"$previous")
+      if [ -n "$old_filter" ] && [ "$old_filter" != "$given_filter" ] && ! $rename_filter; then
+        die "FilterName would change from '$old_filter' to '$given_filter': every member account would remove the filters named '$old_filter' from all its log groups and put '$given_filter' instead. Pass --rename-filter to do that."
+      fi
+    fi
+    while IFS=$'\t' read -r key _; do
+      [ -n "$key" ] || continue
+      param_value "$key" "${params[@]}" >/dev/null || params+=("ParameterKey=$key,UsePreviousValue=true")
+    done <<<"$previous"
+    log "updating stack set $set"
+    operation=$(mgmt cloudformation update-stack-set --call-as "$call_as" --stack-set-name "$set" \
+      --template-body "file://$here/$template" --capabilities CAPABILITY_NAMED_IAM \
+      --parameters "${params[@]}" --operation-preferences "$operation_preferences" \
+      --query OperationId --output text)
+    wait_operation "$operation" "$set"
+    created=false
+    return
+  fi
+  log "creating stack set $set"
+  mgmt cloudformation create-stack-set --call-as "$call_as" --stack-set-name "$set" \
+    --template-body "file://$here/$template" --capabilities CAPABILITY_NAMED_IAM \
+    --permission-model SERVICE_MANAGED \
+    --auto-deployment "$auto" \
+    --managed-execution Active=true \
+    --parameters "${params[@]}" >/dev/null
+  created=true
+}
 
 mgmt cloudformation activate-organizations-access
 operation_preferences="RegionConcurrencyType=PARALLEL,FailureTolerancePercentage=10,MaxConcurrentPercentage=25"
-exists=false
-if ! $dry_run && mgmt cloudformation describe-stack-set --call-as "$call_as" --stack-set-name "$stack_set" >/dev/null 2>&1; then
-  exists=true
-fi
-if $exists; then
-  log "updating stack set $stack_set"
-  operation=$(mgmt cloudformation update-stack-set --call-as "$call_as" --stack-set-name "$stack_set" \
-    --template-body "file://$here/member.yaml" --capabilities CAPABILITY_IAM \
-    --parameters "${member_params[@]}" --operation-preferences "$operation_preferences" \
-    --query OperationId --output text)
-  wait_operation "$operation"
-else
-  log "creating stack set $stack_set"
-  mgmt cloudformation create-stack-set --call-as "$call_as" --stack-set-name "$stack_set" \
-    --template-body "file://$here/member.yaml" --capabilities CAPABILITY_IAM \
-    --permission-model SERVICE_MANAGED \
-    --auto-deployment Enabled=true,RetainStacksOnAccountRemoval=false \
-    --managed-execution Active=true \
-    --parameters "${member_params[@]}" >/dev/null
-  add_targets=true
-fi
+deploy_stack_set "$stack_set" member.yaml Enabled=true,RetainStacksOnAccountRemoval=false "${member_params[@]}"
+if $created; then add_targets=true; fi
 if $add_targets; then
   log "deploying stack instances to OUs ${ou_list[*]} in ${region_list[*]}"
   operation=$(mgmt cloudformation create-stack-instances --call-as "$call_as" --stack-set-name "$stack_set" \
@@ -259,3 +357,26 @@ if $add_targets; then
   wait_operation "$operation"
 fi
 log "done: every account of ${ou_list[*]} (and every account that joins them) runs the collector and subscriber in ${region_list[*]}"
+
+# 6. optional sources StackSet (VPC Flow Logs, WAF); per-account values as instance overrides
+if $sources; then
+  sources_set="$name_prefix-sources"
+  sources_params=(
+    "ParameterKey=NamePrefix,ParameterValue=$name_prefix"
+    "ParameterKey=CentralBucketName,ParameterValue=$bucket_name"
+    "ParameterKey=KmsKeyArn,ParameterValue=$key_arn"
+  )
+  if [ -n "$sources_parameters" ]; then
+    while IFS= read -r line; do sources_params+=("$line"); done < <(read_parameter_file "$sources_parameters")
+  fi
+  deploy_stack_set "$sources_set" member-sources.yaml Enabled=false "${sources_params[@]}"
+  if $created || $add_targets; then
+    targets="OrganizationalUnitIds=$ous"
+    [ -n "$sources_accounts" ] && targets+=",Accounts=$sources_accounts,AccountFilterType=INTERSECTION"
+    log "deploying $sources_set instances to $targets in ${region_list[*]}"
+    operation=$(mgmt cloudformation create-stack-instances --call-as "$call_as" --stack-set-name "$sources_set" \
+      --deployment-targets "$targets" --regions "${region_list[@]}" \
+      --operation-preferences "$operation_preferences" --query OperationId --output text)
+    wait_operation "$operation" "$sources_set"
+  fi
+fi

@@ -2,6 +2,7 @@
 
 mod cfn;
 mod deploy_script;
+mod hardening;
 mod harness;
 mod log_event;
 mod stacksets;

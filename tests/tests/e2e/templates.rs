@@ -27,11 +27,42 @@ fn referenced_id(v: &Value) -> Option<&str> {
 
 // ------------------------------------------------------------------------------------ checks
 
+/// Buckets that receive another bucket's server access logs: S3 delivers those only to a bucket
+/// encrypted with S3-managed keys, so they are the one documented exception to the customer key.
+pub fn access_log_targets(t: &Template) -> Vec<&str> {
+    t.resources_of_type("AWS::S3::Bucket")
+        .into_iter()
+        .filter_map(|(_, b)| {
+            props(b)
+                .pointer("/LoggingConfiguration/DestinationBucketName")
+                .and_then(ref_target)
+        })
+        .collect()
+}
+
 /// Every bucket is encrypted by default with SSE-KMS under a customer key of the same template
-/// (rotation on), not with S3-managed keys.
+/// (rotation on), not with S3-managed keys; a server access log target uses SSE-S3 and says why
+/// in its metadata.
 fn bucket_encryption_uses_customer_key(t: &Template) -> Vec<String> {
     let mut violations = Vec::new();
+    let access_log_targets = access_log_targets(t);
     for (id, bucket) in t.resources_of_type("AWS::S3::Bucket") {
+        if access_log_targets.contains(&id) {
+            let algorithm = props(bucket).pointer(
+                "/BucketEncryption/ServerSideEncryptionConfiguration/0/ServerSideEncryptionByDefault/SSEAlgorithm",
+            );
+            let reason = bucket
+                .pointer("/Metadata/SuppressedRuleReasons/S3_BUCKET_CUSTOMER_KEY")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if algorithm != Some(&json!("AES256")) || reason.len() < 20 {
+                violations.push(format!(
+                    "{}: access log bucket {id} must use SSE-S3 (the only encryption S3 log delivery supports) and give the reason in its metadata",
+                    t.file
+                ));
+            }
+            continue;
+        }
         let rules = props(bucket)
             .pointer("/BucketEncryption/ServerSideEncryptionConfiguration")
             .and_then(Value::as_array)
@@ -324,6 +355,16 @@ fn collector_role_limited_to_own_prefix(t: &Template) -> Vec<String> {
                     }
                 }
                 "logs" => {}
+                "sqs" => {
+                    if action != "sqs:SendMessage"
+                        || resources.len() != 1
+                        || get_att(resources[0]) != Some(("CollectorDeadLetterQueue", "Arn"))
+                    {
+                        violations.push(format!(
+                            "{place}: collector may {action} on {resources:?} (only dead-letter to its own queue)"
+                        ));
+                    }
+                }
                 "sts" if action == "sts:AssumeRole" => {
                     if resources.len() != 1 || ref_target(resources[0]) != Some("WriterRoleArn") {
                         violations.push(format!("{place}: collector may assume {resources:?}"));
@@ -384,6 +425,17 @@ fn bucket_policy_confines_accounts_to_own_prefix(t: &Template) -> Vec<String> {
                     t.file
                 ));
             }
+            let roles = as_list(s.pointer("/Condition/ArnLike/aws:PrincipalArn"));
+            if roles.is_empty()
+                || roles
+                    .iter()
+                    .any(|r| !sub_text(r).is_some_and(|arn| arn.contains(":role/${NamePrefix}-")))
+            {
+                violations.push(format!(
+                    "{}: statement {sid} lets any principal of an account write, not only the pipeline's roles (aws:PrincipalArn)",
+                    t.file
+                ));
+            }
             org_writes += 1;
         }
     }
@@ -410,10 +462,17 @@ fn bucket_versioned_with_lifecycle(t: &Template) -> Vec<String> {
             .iter()
             .filter(|r| r.get("Status") == Some(&json!("Enabled")))
             .collect();
+        let is_param = |v: &Value| {
+            ref_target(v).is_some_and(|n| t.doc.pointer(&format!("/Parameters/{n}")).is_some())
+        };
+        // A parameter, or a condition choosing between two parameters.
         let param = |r: &Value, field: &str| {
-            r.pointer(field)
-                .and_then(ref_target)
-                .is_some_and(|n| t.doc.pointer(&format!("/Parameters/{n}")).is_some())
+            r.pointer(field).is_some_and(|v| {
+                is_param(v)
+                    || v.get("Fn::If")
+                        .and_then(Value::as_array)
+                        .is_some_and(|a| a.len() == 3 && is_param(&a[1]) && is_param(&a[2]))
+            })
         };
         if !enabled.iter().any(|r| param(r, "/ExpirationInDays")) {
             violations.push(format!(
@@ -430,9 +489,11 @@ fn bucket_versioned_with_lifecycle(t: &Template) -> Vec<String> {
                 t.file
             ));
         }
-        if !enabled
-            .iter()
-            .any(|r| !as_list(r.get("Transitions")).is_empty())
+        // Access logs are many small objects: Standard-IA would bill each as 128 KB.
+        if !access_log_targets(t).contains(&id)
+            && !enabled
+                .iter()
+                .any(|r| !as_list(r.get("Transitions")).is_empty())
         {
             violations.push(format!(
                 "{}: bucket {id} never moves objects to cheaper storage",
@@ -585,6 +646,8 @@ const LOADER_ENV: &[&str] = &[
     "OPENSEARCH_AUTH",
     "QUARANTINE_BUCKET",
     "QUARANTINE_PREFIX",
+    "OPENSEARCH_SECRET_ARN",
+    "ORGANIZATION_ID",
 ];
 const COLLECTOR_ENV: &[&str] = &[
     "BUCKET",
@@ -599,6 +662,7 @@ const SUBSCRIBER_ENV: &[&str] = &[
     "INCLUDE_PATTERNS",
     "EXCLUDE_PATTERNS",
     "COLLECTOR_FUNCTION_NAME",
+    "PROTECTED_LOG_GROUPS",
 ];
 
 // ------------------------------------------------------------------------------------ tests
@@ -778,7 +842,7 @@ fn organization_accounts_write_only_under_their_own_prefix() {
         t.doc
             .pointer(&format!("{statement}/Sid"))
             .and_then(Value::as_str),
-        Some("OrganizationAccountsWriteOwnPrefix")
+        Some("OrganizationPipelineRolesWriteOwnPrefix")
     );
     assert_broken(
         bucket_policy_confines_accounts_to_own_prefix(&t.mutated(
@@ -792,6 +856,12 @@ fn organization_accounts_write_only_under_their_own_prefix() {
             &t.mutated(&format!("{statement}/Condition"), None),
         ),
         "lets principals outside the organization write",
+    );
+    assert_broken(
+        bucket_policy_confines_accounts_to_own_prefix(
+            &t.mutated(&format!("{statement}/Condition/ArnLike"), None),
+        ),
+        "lets every principal of a member account write",
     );
 }
 
@@ -883,7 +953,11 @@ fn member_stack_wires_rules_permissions_and_backfill() {
 
     // Every rule may invoke its target, and CloudWatch Logs may invoke the collector.
     let permissions = t.resources_of_type("AWS::Lambda::Permission");
-    for (rule, _) in t.resources_of_type("AWS::Events::Rule") {
+    for (rule, r) in t.resources_of_type("AWS::Events::Rule") {
+        if props(r).pointer("/Targets/0/Arn").and_then(ref_target) == Some("CentralAlertBusArn") {
+            // Forwards to an event bus, not to a function.
+            continue;
+        }
         assert!(
             permissions.iter().any(|(_, p)| {
                 props(p).get("Principal") == Some(&json!("events.amazonaws.com"))
