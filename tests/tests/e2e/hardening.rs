@@ -159,8 +159,7 @@ fn asynchronous_failures_are_kept(t: &Template) -> Vec<String> {
                 Some("logs.amazonaws.com" | "events.amazonaws.com")
             )
         })
-        .filter_map(|(_, p)| props(p).get("FunctionName").and_then(get_att))
-        .map(|(id, _)| id)
+        .filter_map(|(_, p)| props(p).get("FunctionName").and_then(ref_target))
         .collect();
     for function in async_functions {
         let config = t

@@ -968,7 +968,7 @@ fn member_stack_wires_rules_permissions_and_backfill() {
     }
     assert!(permissions.iter().any(|(_, p)| {
         props(p).get("Principal") == Some(&json!("logs.amazonaws.com"))
-            && props(p).get("FunctionName").and_then(get_att) == Some(("CollectorFunction", "Arn"))
+            && props(p).get("FunctionName").and_then(ref_target) == Some("CollectorFunction")
             && props(p).get("SourceAccount") == Some(&json!({"Ref": "AWS::AccountId"}))
     }));
 
