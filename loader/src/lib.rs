@@ -13,4 +13,5 @@ pub mod json_write;
 pub mod lambda;
 pub mod parsers;
 pub mod pipeline;
+pub mod provenance;
 pub mod sink;

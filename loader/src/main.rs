@@ -39,9 +39,11 @@ fn run_lambda() -> anyhow::Result<()> {
         let s3 = shared::aws::s3_client(&aws);
         let pipeline = settings.load_pipeline(&s3).await?;
         let sink_config = SinkConfig::from_env(None)?;
-        let sink = BulkSink::connect(&sink_config, settings.quarantine(s3.clone()))
-            .await
-            .context("setting up the OpenSearch sink")?;
+        // Reads the OpenSearch credentials from Secrets Manager here, once per cold start.
+        let sink =
+            BulkSink::connect_with(&sink_config, settings.quarantine(s3.clone()), Some(&aws))
+                .await
+                .context("setting up the OpenSearch sink")?;
         let handler = Handler::new(
             Arc::new(pipeline),
             S3Source::new(s3),

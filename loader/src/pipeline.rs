@@ -14,6 +14,7 @@ use crate::parsers::{
     Context, NormalizeError, Normalized, cloudtrail, cloudwatch, configured, guardduty,
     linux_secure, securityhub, vpcflow, waf,
 };
+use crate::provenance::{self, OrganizationId, Refusal};
 use chrono::{DateTime, Datelike, SecondsFormat, Utc};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -155,6 +156,8 @@ pub struct Stats {
     pub per_type: BTreeMap<String, TypeStats>,
     /// Skipped objects by reason.
     pub skipped: BTreeMap<String, u64>,
+    /// Objects refused for where they are (see [`crate::provenance`]), by reason.
+    pub refused: BTreeMap<String, u64>,
     /// Excluded records by exclusion rule (its label).
     pub excluded: BTreeMap<String, u64>,
     pub error_count: u64,
@@ -182,6 +185,12 @@ impl Stats {
         *self.skipped.entry(reason.to_string()).or_default() += 1;
     }
 
+    /// Counts an object refused without reading it (it is not where its type may come from).
+    pub fn count_refused(&mut self, refusal: &Refusal) {
+        self.objects += 1;
+        *self.refused.entry(refusal.reason()).or_default() += 1;
+    }
+
     /// Counts an object of `log_type` that could not be opened at all.
     pub fn count_unreadable(&mut self, log_type: &str, report: ErrorReport) {
         self.objects += 1;
@@ -207,6 +216,9 @@ impl Stats {
         }
         for (reason, n) in other.skipped {
             *self.skipped.entry(reason).or_default() += n;
+        }
+        for (reason, n) in other.refused {
+            *self.refused.entry(reason).or_default() += n;
         }
         for (rule, n) in other.excluded {
             *self.excluded.entry(rule).or_default() += n;
@@ -239,6 +251,9 @@ impl Stats {
         }
         for (reason, n) in &self.skipped {
             s.push_str(&format!("  skipped objects ({reason}): {n}\n"));
+        }
+        for (reason, n) in &self.refused {
+            s.push_str(&format!("  refused objects ({reason}): {n}\n"));
         }
         for e in &self.errors {
             s.push_str(&format!("  error: {e}\n"));
@@ -277,6 +292,8 @@ pub struct Pipeline {
     /// A built-in type that log groups route to has a user mapping: CloudWatch Logs documents
     /// are then checked for it (otherwise they pay nothing).
     routed_mapping: bool,
+    /// With it, CloudTrail objects are loaded only from the organization trail's layout.
+    organization: Option<OrganizationId>,
 }
 
 impl Pipeline {
@@ -292,7 +309,18 @@ impl Pipeline {
             routed_mapping,
             exclusions: Exclusions::default(),
             geo: None,
+            organization: None,
         }
+    }
+
+    /// CloudTrail objects must then come from this organization's trail (`ORGANIZATION_ID`).
+    pub fn with_organization(mut self, organization: Option<OrganizationId>) -> Self {
+        self.organization = organization;
+        self
+    }
+
+    pub fn organization(&self) -> Option<&OrganizationId> {
+        self.organization.as_ref()
     }
 
     /// Records matching these rules are counted and left out.
@@ -320,6 +348,13 @@ impl Pipeline {
     /// opening an object, so a skipped one is never downloaded.
     pub fn log_type_of(&self, key: &str) -> Result<&LogType, SkipReason> {
         detect::detect(&self.config, key)
+    }
+
+    /// Whether an object of `log_type` at `key` may be loaded: with an organization id, a
+    /// CloudTrail object only from the organization trail's layout, since a member account can
+    /// write CloudTrail-like keys under its own prefix. Asked before the object is opened.
+    pub fn check_provenance(&self, log_type: &LogType, key: &str) -> Result<(), Refusal> {
+        provenance::check(self.organization.as_ref(), log_type, key)
     }
 
     /// Loads one object. `key` is the (decoded) object key used for detection; `name` names the

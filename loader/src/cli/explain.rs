@@ -4,10 +4,12 @@
 use super::CliError;
 use crate::config::Config;
 use crate::detect::{self, decode_event_key};
+use crate::provenance::{self, OrganizationId};
 use std::io::Write;
 
-/// The explanation as text lines.
-pub fn explain(config: &Config, key: &str) -> String {
+/// The explanation as text lines; with `organization`, a CloudTrail key outside its trail's
+/// layout is said to be refused, as `loader load --organization-id` would.
+pub fn explain(config: &Config, key: &str, organization: Option<&OrganizationId>) -> String {
     let mut s = String::new();
     let mut key = key.to_owned();
     if key.contains("%2F") || key.contains("%2f") {
@@ -18,14 +20,20 @@ pub fn explain(config: &Config, key: &str) -> String {
     }
     s.push_str(&format!("key: {key}\n"));
     let verdict = match detect::detect(config, &key) {
-        Ok(t) => format!(
-            "detected as `{}` ({})",
-            t.name,
-            match t.parser {
-                Some(_) => "built-in normalizer",
-                None => "normalized from its configuration",
+        Ok(t) => {
+            let detected = format!(
+                "detected as `{}` ({})",
+                t.name,
+                match t.parser {
+                    Some(_) => "built-in normalizer",
+                    None => "normalized from its configuration",
+                }
+            );
+            match provenance::check(organization, t, &key) {
+                Ok(()) => detected,
+                Err(refusal) => format!("{detected}, but not loaded: {refusal}"),
             }
-        ),
+        }
         Err(reason) => format!("not loaded: {reason}"),
     };
     s.push_str(&format!("result: {verdict}\n"));
@@ -72,8 +80,13 @@ pub fn explain(config: &Config, key: &str) -> String {
     s
 }
 
-pub fn run(config: &Config, key: &str, out: &mut dyn Write) -> Result<(), CliError> {
-    out.write_all(explain(config, key).as_bytes())
+pub fn run(
+    config: &Config,
+    key: &str,
+    organization: Option<&OrganizationId>,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    out.write_all(explain(config, key, organization).as_bytes())
         .map_err(CliError::Write)
 }
 
@@ -88,7 +101,7 @@ mod tests {
             "[vpcflowlogs]\ns3_key_ignored = 999999999999\n[apache]\ns3_key = UserLogs/apache/access.*\\.log\nfile_format = text\nindex_name = log-web-apache\n",
         )
         .expect("config");
-        let text = explain(&config, "UserLogs/apache/2024/05/01/access.log.gz");
+        let text = explain(&config, "UserLogs/apache/2024/05/01/access.log.gz", None);
         assert!(
             text.contains("result: not loaded: no log type's s3_key matches the key"),
             "{text}"
@@ -98,7 +111,7 @@ mod tests {
             text.contains("  apache: s3_key `UserLogs/apache/access.*\\.log` does not match"),
             "{text}"
         );
-        let text = explain(&config, "UserLogs/apache/access-2024-05-01.log.gz");
+        let text = explain(&config, "UserLogs/apache/access-2024-05-01.log.gz", None);
         assert!(
             text.contains("result: detected as `apache` (normalized from its configuration)"),
             "{text}"
@@ -107,6 +120,7 @@ mod tests {
         let text = explain(
             &config,
             "AWSLogs%2F999999999999%2Fvpcflowlogs%2Fus-east-1%2Fx.log.gz",
+            None,
         );
         assert!(
             text.contains("decoded: AWSLogs/999999999999/vpcflowlogs/us-east-1/x.log.gz"),
@@ -120,7 +134,7 @@ mod tests {
             text.contains("but s3_key_ignored `999999999999` matches `999999999999`: skipped"),
             "{text}"
         );
-        let text = explain(&config, "random/key.txt");
+        let text = explain(&config, "random/key.txt", None);
         assert!(
             text.contains("result: not loaded: no log type's s3_key matches the key"),
             "{text}"
@@ -128,7 +142,31 @@ mod tests {
         let text = explain(
             &config,
             "AWSLogs/o-abc123defg/111122223333/CloudTrail-Digest/us-east-1/d.json.gz",
+            None,
         );
         assert!(text.contains("CloudTrail-Digest objects"), "{text}");
+    }
+
+    #[test]
+    fn with_an_organization_id_a_cloudtrail_key_outside_its_trail_is_refused() {
+        let config = Config::builtin().expect("config");
+        let org = OrganizationId::parse("o-abc123defg").expect("org");
+        let account_trail = "AWSLogs/111122223333/CloudTrail/us-east-1/2024/05/01/111122223333_CloudTrail_us-east-1_20240501T0000Z_x.json.gz";
+        let text = explain(&config, account_trail, None);
+        assert!(
+            text.contains("result: detected as `cloudtrail` (built-in normalizer)\n"),
+            "{text}"
+        );
+        let text = explain(&config, account_trail, Some(&org));
+        assert!(
+            text.contains("but not loaded: refused: CloudTrail objects must come from the organization trail of o-abc123defg"),
+            "{text}"
+        );
+        let trusted = "AWSLogs/o-abc123defg/111122223333/CloudTrail/us-east-1/2024/05/01/111122223333_CloudTrail_us-east-1_20240501T0000Z_x.json.gz";
+        let text = explain(&config, trusted, Some(&org));
+        assert!(
+            text.contains("result: detected as `cloudtrail` (built-in normalizer)\n"),
+            "{text}"
+        );
     }
 }

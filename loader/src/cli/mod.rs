@@ -25,6 +25,7 @@ use std::sync::Arc;
 use crate::bench;
 use crate::config::{Config, ConfigError};
 use crate::pipeline::Pipeline;
+use crate::provenance::OrganizationId;
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use std::fs::File;
@@ -91,6 +92,15 @@ pub enum Command {
         /// Exclusion rules (`exclude_log_patterns.csv`): matching records are counted, not loaded.
         #[arg(long)]
         exclusions: Option<PathBuf>,
+        /// Load CloudTrail objects only from this organization's trail
+        /// (`AWSLogs/<o-id>/<account>/CloudTrail/<region>/...`); others are refused, since a
+        /// member account can write CloudTrail-like keys under its own prefix.
+        #[arg(long, env = "ORGANIZATION_ID", value_name = "o-ID")]
+        organization_id: Option<OrganizationId>,
+        /// Read the OpenSearch basic-auth credentials from this Secrets Manager secret
+        /// (`{"username": .., "password": ..}`), again when OpenSearch answers 401.
+        #[arg(long, value_name = "ARN", requires = "opensearch")]
+        opensearch_secret_arn: Option<String>,
     },
     /// Validates the built-in and user definitions (and exclusion rules), lists the types in
     /// detection order, or prints the effective settings of one type after overrides.
@@ -130,6 +140,9 @@ pub enum Command {
         key: String,
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Also say whether `load --organization-id` would refuse the key.
+        #[arg(long, env = "ORGANIZATION_ID", value_name = "o-ID")]
+        organization_id: Option<OrganizationId>,
     },
     /// Measures records per second on one core, from gzip bytes to bulk lines, on generated
     /// input.
@@ -168,10 +181,11 @@ pub enum CliError {
     #[error("cannot start the async runtime: {0}")]
     Runtime(io::Error),
     #[error(
-        "{failed} object(s) failed and {problems} other problem(s): see the summary; rerun the failed objects with --list {list}"
+        "{failed} object(s) failed, {refused} refused and {problems} other problem(s): see the summary; rerun the failed objects with --list {list}"
     )]
     NotAllLoaded {
         failed: u64,
+        refused: u64,
         problems: usize,
         list: String,
     },
@@ -208,6 +222,8 @@ impl CliError {
 /// The sink options of `loader load`.
 struct LoadOutput {
     opensearch: Option<String>,
+    /// Wins over `OPENSEARCH_SECRET_ARN`.
+    opensearch_secret_arn: Option<String>,
     quarantine: Option<PathBuf>,
     out: Option<PathBuf>,
     bulk: bool,
@@ -225,7 +241,11 @@ async fn load(
     let mut ndjson: Option<Arc<NdjsonSink<Box<dyn Write + Send>>>> = None;
     let sink: Arc<dyn DocumentSink> = match &output.opensearch {
         Some(endpoint) => {
-            let config = SinkConfig::from_env(Some(endpoint))?;
+            let flag = output.opensearch_secret_arn.clone();
+            let config = SinkConfig::from_lookup(Some(endpoint), |name| match (name, &flag) {
+                ("OPENSEARCH_SECRET_ARN", Some(arn)) => Some(arn.clone()),
+                _ => std::env::var(name).ok(),
+            })?;
             let folder = output
                 .quarantine
                 .clone()
@@ -334,8 +354,13 @@ pub fn run(cli: Cli, err: &mut dyn Write) -> Result<(), CliError> {
             config,
             ingested,
             exclusions,
+            organization_id,
+            opensearch_secret_arn,
         } => {
-            let pipeline = Arc::new(build_pipeline(config.as_deref(), exclusions.as_deref())?);
+            let pipeline = Arc::new(
+                build_pipeline(config.as_deref(), exclusions.as_deref())?
+                    .with_organization(organization_id),
+            );
             let sources = run::Sources {
                 args: sources,
                 list,
@@ -355,6 +380,7 @@ pub fn run(cli: Cli, err: &mut dyn Write) -> Result<(), CliError> {
                 sources,
                 LoadOutput {
                     opensearch,
+                    opensearch_secret_arn,
                     quarantine,
                     out,
                     bulk,
@@ -369,6 +395,7 @@ pub fn run(cli: Cli, err: &mut dyn Write) -> Result<(), CliError> {
             } else {
                 Err(CliError::NotAllLoaded {
                     failed: summary.failed,
+                    refused: summary.refused,
                     problems: summary.problems.len(),
                     list: summary
                         .report
@@ -409,9 +436,14 @@ pub fn run(cli: Cli, err: &mut dyn Write) -> Result<(), CliError> {
             &mut io::stdout().lock(),
             err,
         ),
-        Command::Explain { key, config } => explain::run(
+        Command::Explain {
+            key,
+            config,
+            organization_id,
+        } => explain::run(
             &load_config(config.as_deref())?,
             &key,
+            organization_id.as_ref(),
             &mut io::stdout().lock(),
         ),
         Command::Bench {

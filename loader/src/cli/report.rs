@@ -1,6 +1,6 @@
 //! The three files a `loader load` run leaves: the objects finished, the objects failed (a list
-//! `--list` accepts, so a rerun loads only those), and a debug log of the failures (time,
-//! object, reason, one JSON line each). Lines are written as objects finish, so an interrupted
+//! `--list` accepts, so a rerun loads only those), and a debug log of the failures and of the
+//! objects refused for their key (time, object, reason, one JSON line each). Lines are written as objects finish, so an interrupted
 //! run still tells what it did.
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -67,6 +67,7 @@ pub struct Report {
     debug: BufWriter<File>,
     pub finished_count: u64,
     pub failed_count: u64,
+    pub refused_count: u64,
 }
 
 impl Report {
@@ -93,6 +94,7 @@ impl Report {
             paths,
             finished_count: 0,
             failed_count: 0,
+            refused_count: 0,
         })
     }
 
@@ -124,6 +126,18 @@ impl Report {
             path: failed.display().to_string(),
             source,
         })?;
+        self.debug_line(object, reason, time)
+    }
+
+    /// An object refused for its key: only in the debug log, with its reason. Not in the failed
+    /// list, since loading it again would be refused again.
+    pub fn refused(
+        &mut self,
+        object: &str,
+        reason: &str,
+        time: DateTime<Utc>,
+    ) -> Result<(), ReportError> {
+        self.refused_count += 1;
         self.debug_line(object, reason, time)
     }
 
@@ -233,8 +247,23 @@ mod tests {
         report
             .problem("queue message m-1", "not an S3 event", time)
             .expect("problem");
+        let forged = Target::s3("logs", "AWSLogs/111122223333/CloudTrail/x.json.gz");
+        report
+            .refused(
+                &forged.to_string(),
+                "refused: not the organization trail",
+                time,
+            )
+            .expect("refused");
         report.flush().expect("flush");
-        assert_eq!((report.finished_count, report.failed_count), (1, 2));
+        assert_eq!(
+            (
+                report.finished_count,
+                report.failed_count,
+                report.refused_count
+            ),
+            (1, 2, 1)
+        );
 
         let finished = std::fs::read_to_string(&paths.finished).expect("read");
         assert_eq!(finished, "s3://logs/AWSLogs/1/ok.json.gz\n");
@@ -248,11 +277,15 @@ mod tests {
             .lines()
             .map(|l| serde_json::from_str(l).expect("json"))
             .collect();
-        assert_eq!(lines.len(), 3);
+        assert_eq!(lines.len(), 4);
         assert_eq!(lines[0]["object"], "s3://logs/AWSLogs/1/bad key.json.gz");
         assert_eq!(lines[0]["reason"], "truncated gzip");
         assert_eq!(lines[0]["time"], "2026-01-01T00:00:00.000Z");
         assert_eq!(lines[2]["object"], "queue message m-1");
+        // A refused object is in the debug log only: a rerun of the failed list would refuse it.
+        assert_eq!(lines[3]["object"], forged.to_string());
+        assert_eq!(lines[3]["reason"], "refused: not the organization trail");
+        assert!(!failed.contains("CloudTrail"), "{failed}");
     }
 
     #[test]

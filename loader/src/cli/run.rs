@@ -1,7 +1,8 @@
 //! `loader load`: objects from local paths, S3 prefixes, a `--list` file or a queue, through the
 //! pipeline to NDJSON or OpenSearch, `--concurrency` objects at once. Every object ends in the
-//! finished or the failed report file; a queue message is deleted only when all its objects
-//! loaded.
+//! finished or the failed report file, or, refused for its key, in the debug log alone; a queue
+//! message is deleted only when none of its objects failed (a refused object does not keep it,
+//! as in the Lambda: no retry can load it).
 
 use super::CliError;
 use super::list::{BadLine, Target, parse_line, parse_s3_url};
@@ -63,6 +64,8 @@ pub struct RunSummary {
     pub sink: Option<SinkStats>,
     pub finished: u64,
     pub failed: u64,
+    /// Objects refused for their key: in the debug log only, since a rerun cannot load them.
+    pub refused: u64,
     /// Problems that name no object to retry: bad list lines, listing errors, queue messages
     /// that are not events.
     pub problems: Vec<String>,
@@ -74,7 +77,7 @@ pub struct RunSummary {
 impl RunSummary {
     /// Everything named was loaded (or skipped on purpose).
     pub fn success(&self) -> bool {
-        self.failed == 0 && self.problems.is_empty()
+        self.failed == 0 && self.refused == 0 && self.problems.is_empty()
     }
 
     /// The summary printed on stderr: the pipeline's counters, the sink's, the report files.
@@ -102,9 +105,13 @@ impl RunSummary {
             s.push_str(&format!("  problem: {p}\n"));
         }
         s.push_str(&format!(
-            "objects finished: {}, failed: {}\n",
+            "objects finished: {}, failed: {}",
             self.finished, self.failed
         ));
+        if self.refused > 0 {
+            s.push_str(&format!(", refused: {}", self.refused));
+        }
+        s.push('\n');
         if let Some(r) = &self.report {
             s.push_str(&format!(
                 "report: {} (finished), {} (failed: rerun with --list), {} (failure log)\n",
@@ -221,6 +228,10 @@ pub async fn run(
             DeliveryOutcome::Failed(reason) => {
                 report.failed(&name, reason, Utc::now())?;
                 summary.failed += 1;
+            }
+            DeliveryOutcome::Refused(reason) => {
+                report.refused(&name, reason, Utc::now())?;
+                summary.refused += 1;
             }
             DeliveryOutcome::Loaded | DeliveryOutcome::Skipped(_) => {
                 report.finished(&name)?;

@@ -6,7 +6,9 @@
 //! The result is an [`ObjectReport`] the Lambda and the CLI share. An object fails as a whole
 //! when it cannot be read to its end or when the sink could not account for all its documents
 //! (so SQS delivers it again; the deterministic ids make that harmless); a bad record is
-//! reported and counted but does not fail its object.
+//! reported and counted but does not fail its object. An object whose key its type may not
+//! come from (a CloudTrail key outside the organization trail's layout) is refused unread, and
+//! not delivered again.
 
 pub mod sink;
 pub mod source;
@@ -111,6 +113,9 @@ pub enum DeliveryOutcome {
     Skipped(String),
     /// Unreadable, cut short, or documents not accounted for by the sink: to be delivered again.
     Failed(String),
+    /// Not where objects of its type may come from (see [`crate::provenance`]): never read, and
+    /// not delivered again, since no retry can change its key.
+    Refused(String),
 }
 
 impl DeliveryOutcome {
@@ -118,11 +123,16 @@ impl DeliveryOutcome {
         matches!(self, Self::Failed(_))
     }
 
+    pub fn is_refused(&self) -> bool {
+        matches!(self, Self::Refused(_))
+    }
+
     fn label(&self) -> &'static str {
         match self {
             Self::Loaded => "loaded",
             Self::Skipped(_) => "skipped",
             Self::Failed(_) => "failed",
+            Self::Refused(_) => "refused",
         }
     }
 }
@@ -179,11 +189,14 @@ impl ObjectReport {
         );
     }
 
-    /// The object's EMF metrics with the log type as dimension; `None` for a skipped object
-    /// without a log type (nothing was read).
+    /// The object's EMF metrics with the log type as dimension; `None` for a skipped or
+    /// refused object (nothing was read; the invocation's metrics count them).
     pub fn metrics(&self, namespace_from: Metrics) -> Option<Metrics> {
         let log_type = self.log_type.as_deref()?;
-        if matches!(self.outcome, DeliveryOutcome::Skipped(_)) {
+        if matches!(
+            self.outcome,
+            DeliveryOutcome::Skipped(_) | DeliveryOutcome::Refused(_)
+        ) {
             return None;
         }
         let mut metrics = namespace_from.dimension(LOG_TYPE_DIMENSION, log_type);
@@ -196,10 +209,11 @@ impl ObjectReport {
     pub fn log(&self) {
         let name = self.object.name();
         let log_type = self.log_type.as_deref().unwrap_or("");
-        let (reason, level_error) = match &self.outcome {
-            DeliveryOutcome::Loaded => ("", false),
-            DeliveryOutcome::Skipped(r) => (r.as_str(), false),
-            DeliveryOutcome::Failed(r) => (r.as_str(), true),
+        let reason = match &self.outcome {
+            DeliveryOutcome::Loaded => "",
+            DeliveryOutcome::Skipped(r)
+            | DeliveryOutcome::Failed(r)
+            | DeliveryOutcome::Refused(r) => r.as_str(),
         };
         macro_rules! line {
             ($level:ident, $msg:literal) => {
@@ -224,10 +238,10 @@ impl ObjectReport {
                 )
             };
         }
-        if level_error {
-            line!(error, "object failed");
-        } else {
-            line!(info, "object done");
+        match self.outcome {
+            DeliveryOutcome::Failed(_) => line!(error, "object failed"),
+            DeliveryOutcome::Refused(_) => line!(error, "object refused"),
+            DeliveryOutcome::Loaded | DeliveryOutcome::Skipped(_) => line!(info, "object done"),
         }
     }
 }
@@ -270,9 +284,9 @@ where
     let started = Instant::now();
     let name = object.name();
 
-    // Skipped objects are never downloaded.
+    // Skipped and refused objects are never downloaded.
     let log_type = match pipeline.log_type_of(&object.key) {
-        Ok(t) => t.name.clone(),
+        Ok(t) => t,
         Err(reason) => {
             let mut report =
                 ObjectReport::new(object, None, DeliveryOutcome::Skipped(reason.to_string()));
@@ -281,6 +295,17 @@ where
             return report;
         }
     };
+    if let Err(refusal) = pipeline.check_provenance(log_type, &object.key) {
+        let mut report = ObjectReport::new(
+            object,
+            Some(log_type.name.clone()),
+            DeliveryOutcome::Refused(format!("{name}: {refusal}")),
+        );
+        report.stats.count_refused(&refusal);
+        report.duration = started.elapsed();
+        return report;
+    }
+    let log_type = log_type.name.clone();
 
     let body = match source.open(object).await {
         Ok(body) => body,

@@ -221,6 +221,92 @@ async fn metrics_carry_the_es_loader_names_and_the_log_type() {
     }
 }
 
+fn organization_pipeline() -> Arc<Pipeline> {
+    let org = crate::provenance::OrganizationId::parse("o-abcdef1234").expect("organization id");
+    Arc::new(
+        Pipeline::new(Config::builtin().expect("built-in config")).with_organization(Some(org)),
+    )
+}
+
+/// The account-trail layout: a key a member account can write under its own prefix.
+const ACCOUNT_TRAIL_KEY: &str = "AWSLogs/111122223333/CloudTrail/us-east-1/2024/05/01/111122223333_CloudTrail_us-east-1_20240501T0000Z_forged.json.gz";
+
+#[tokio::test]
+async fn with_an_organization_id_a_cloudtrail_key_outside_its_trail_is_refused_unread() {
+    let trusted = cloudtrail_key(7);
+    let source = FakeSource::default()
+        .with(ACCOUNT_TRAIL_KEY, cloudtrail("forged", 3))
+        .with(&trusted, cloudtrail("t", 2));
+    let sink = FakeSink::default();
+    let pipeline = organization_pipeline();
+    let refused = deliver_quietly(
+        &pipeline,
+        &source,
+        &sink,
+        &ObjectRef::s3(BUCKET, ACCOUNT_TRAIL_KEY),
+        ingested(),
+        ChunkLimits::default(),
+    )
+    .await;
+    match &refused.outcome {
+        DeliveryOutcome::Refused(reason) => assert_eq!(
+            reason,
+            &format!(
+                "s3://{BUCKET}/{ACCOUNT_TRAIL_KEY}: refused: CloudTrail objects must come from the organization trail of o-abcdef1234 (AWSLogs/o-abcdef1234/<account>/CloudTrail/<region>/...); this key is writable by a member account"
+            )
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert!(refused.outcome.is_refused() && !refused.outcome.is_failed());
+    assert_eq!(refused.log_type.as_deref(), Some("cloudtrail"));
+    assert_eq!(refused.stats.objects, 1);
+    assert_eq!(refused.stats.refused.values().sum::<u64>(), 1);
+    assert_eq!(refused.stats.error_count, 0);
+    assert!(refused.metrics(Metrics::new("t")).is_none());
+    assert!(refused.stats.summary().contains(
+        "  refused objects (CloudTrail objects must come from the organization trail of o-abcdef1234"
+    ));
+
+    let loaded = deliver_quietly(
+        &pipeline,
+        &source,
+        &sink,
+        &ObjectRef::s3(BUCKET, &trusted),
+        ingested(),
+        ChunkLimits::default(),
+    )
+    .await;
+    assert_eq!(loaded.outcome, DeliveryOutcome::Loaded);
+    assert_eq!(*source.opened.lock().expect("lock"), [trusted]);
+    assert_eq!(sink.ids(), ["t-0", "t-1"]);
+}
+
+#[tokio::test]
+async fn without_an_organization_id_an_account_trail_loads_and_digests_stay_skipped() {
+    let source = FakeSource::default().with(ACCOUNT_TRAIL_KEY, cloudtrail("acct", 2));
+    let sink = FakeSink::default();
+    let report = deliver(&source, &sink, ACCOUNT_TRAIL_KEY, ChunkLimits::default()).await;
+    assert_eq!(report.outcome, DeliveryOutcome::Loaded);
+    assert_eq!(sink.ids(), ["acct-0", "acct-1"]);
+
+    // A digest is skipped before the organization is looked at, even at a forged key.
+    let digest = "AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2024/05/01/111122223333_CloudTrail-Digest_us-east-1_x.json.gz";
+    let report = deliver_quietly(
+        &organization_pipeline(),
+        &source,
+        &sink,
+        &ObjectRef::s3(BUCKET, digest),
+        ingested(),
+        ChunkLimits::default(),
+    )
+    .await;
+    assert!(
+        matches!(&report.outcome, DeliveryOutcome::Skipped(r) if r.contains("digest")),
+        "{:?}",
+        report.outcome
+    );
+}
+
 #[test]
 fn object_names() {
     assert_eq!(ObjectRef::s3("b", "a b/c").name(), "s3://b/a b/c");

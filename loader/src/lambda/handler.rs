@@ -4,7 +4,8 @@
 //! object that failed (or that name nothing the loader understands) are reported, so SQS
 //! delivers only those again and one bad object never makes the others retry. Invoked directly
 //! (S3, SNS or EventBridge as the trigger), it fails the invocation when any object failed, so
-//! Lambda's own retries apply.
+//! Lambda's own retries apply. An object refused for its key (see [`crate::provenance`]) is
+//! counted and logged but fails nothing: a retry cannot change where it is.
 
 use super::events::{self, EventError};
 use crate::deliver::{
@@ -75,6 +76,8 @@ pub struct InvocationSummary {
     pub loaded: usize,
     pub skipped: usize,
     pub failed: usize,
+    /// Objects refused for their key: never read, never retried.
+    pub refused: usize,
     /// Messages that named nothing the loader understands.
     pub invalid_messages: usize,
 }
@@ -114,6 +117,7 @@ impl<S: ObjectSource, K: DocumentSink> Handler<S, K> {
         Ok(serde_json::json!({
             "loaded": summary.loaded,
             "skipped": summary.skipped,
+            "refused": summary.refused,
         }))
     }
 
@@ -121,6 +125,14 @@ impl<S: ObjectSource, K: DocumentSink> Handler<S, K> {
     /// up to the bound); the response names each message with a failed object or a body that
     /// could not be understood.
     pub async fn handle_sqs(&self, event: SqsEvent) -> Result<SqsBatchResponse, HandlerError> {
+        self.run_sqs(event).await.map(|(response, _)| response)
+    }
+
+    /// [`Handler::handle_sqs`] with what the batch came to.
+    async fn run_sqs(
+        &self,
+        event: SqsEvent,
+    ) -> Result<(SqsBatchResponse, InvocationSummary), HandlerError> {
         let mut failed = vec![false; event.records.len()];
         let mut reasons: Vec<Option<String>> = vec![None; event.records.len()];
         let mut summary = InvocationSummary::default();
@@ -183,11 +195,12 @@ impl<S: ObjectSource, K: DocumentSink> Handler<S, K> {
             loaded = summary.loaded,
             skipped = summary.skipped,
             failed_objects = summary.failed,
+            refused_objects = summary.refused,
             invalid_messages = summary.invalid_messages,
             failed_messages = response.batch_item_failures.len(),
             "batch done"
         );
-        Ok(response)
+        Ok((response, summary))
     }
 
     /// An event delivered without SQS (S3, SNS or EventBridge invoking the function).
@@ -248,17 +261,23 @@ fn count(summary: &mut InvocationSummary, report: &ObjectReport) {
         DeliveryOutcome::Loaded => summary.loaded += 1,
         DeliveryOutcome::Skipped(_) => summary.skipped += 1,
         DeliveryOutcome::Failed(_) => summary.failed += 1,
+        DeliveryOutcome::Refused(_) => summary.refused += 1,
     }
 }
 
 /// Counters of the invocation as a whole (the per-object metrics carry the log type).
 fn emit_invocation_metrics(summary: &InvocationSummary, messages: usize) {
-    let mut metrics = Metrics::from_env().dimension("Function", "loader");
+    invocation_metrics(Metrics::from_env(), summary, messages).flush();
+}
+
+fn invocation_metrics(base: Metrics, summary: &InvocationSummary, messages: usize) -> Metrics {
+    let mut metrics = base.dimension("Function", "loader");
     metrics.count("MessageCount", messages as u64);
     metrics.count("InvalidMessageCount", summary.invalid_messages as u64);
     metrics.count("FailedObjectCount", summary.failed as u64);
     metrics.count("SkippedObjectCount", summary.skipped as u64);
-    metrics.flush();
+    metrics.count("RefusedObjectCount", summary.refused as u64);
+    metrics
 }
 
 #[cfg(test)]

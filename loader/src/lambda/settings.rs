@@ -12,7 +12,9 @@
 //! - `LOADER_EXCLUSIONS`: the `exclude_log_patterns.csv` rules, a path or an `s3://bucket/key`
 //!   URL; without it, `/opt/exclude_log_patterns.csv` when that file exists;
 //! - `GEOIP_DATABASE_DIR`: the folder of `GeoLite2-City.mmdb` / `GeoLite2-ASN.mmdb` for types
-//!   with `geoip` (a layer puts them under `/opt`).
+//!   with `geoip` (a layer puts them under `/opt`);
+//! - `ORGANIZATION_ID`: the organization (`o-...`) whose trail alone may deliver CloudTrail
+//!   objects; others are refused (see [`crate::provenance`]). Unset: any CloudTrail key loads.
 
 use crate::config::{Config, ConfigError};
 use crate::deliver::ChunkLimits;
@@ -20,6 +22,7 @@ use crate::exclude::Exclusions;
 use crate::geoip;
 use crate::lambda::HandlerSettings;
 use crate::pipeline::Pipeline;
+use crate::provenance::OrganizationId;
 use crate::sink::{Quarantine, QuarantineError, QuarantinedDocument, S3Quarantine};
 use futures::future::BoxFuture;
 use std::path::{Path, PathBuf};
@@ -54,6 +57,8 @@ pub struct LambdaSettings {
     pub quarantine_prefix: String,
     pub user_config: Option<ConfigLocation>,
     pub exclusions: Option<ConfigLocation>,
+    /// CloudTrail objects only from this organization's trail.
+    pub organization: Option<OrganizationId>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -136,6 +141,15 @@ impl LambdaSettings {
         };
         let user_config = location("LOADER_CONFIG", LAYER_USER_FILE)?;
         let exclusions = location("LOADER_EXCLUSIONS", LAYER_EXCLUSIONS_FILE)?;
+        let organization = get("ORGANIZATION_ID")
+            .map(|v| {
+                OrganizationId::parse(&v).map_err(|e| SettingsError::BadValue {
+                    name: "ORGANIZATION_ID",
+                    value: v.clone(),
+                    reason: e.to_string(),
+                })
+            })
+            .transpose()?;
         Ok(Self {
             handler,
             quarantine_bucket: get("QUARANTINE_BUCKET"),
@@ -143,6 +157,7 @@ impl LambdaSettings {
                 .unwrap_or_else(|| DEFAULT_QUARANTINE_PREFIX.to_owned()),
             user_config,
             exclusions,
+            organization,
         })
     }
 
@@ -212,7 +227,8 @@ impl LambdaSettings {
         let geo = geoip::from_env(&config);
         Ok(Pipeline::new(config)
             .with_exclusions(exclusions)
-            .with_geo(geo))
+            .with_geo(geo)
+            .with_organization(self.organization.clone()))
     }
 }
 
@@ -322,6 +338,7 @@ mod tests {
         assert_eq!(s.quarantine_prefix, "quarantine/");
         assert_eq!(s.user_config, None);
         assert_eq!(s.exclusions, None);
+        assert_eq!(s.organization, None);
         let s = settings(&[], true).expect("layer file");
         assert_eq!(
             s.user_config,
@@ -345,10 +362,15 @@ mod tests {
                 ("QUARANTINE_BUCKET", "logs"),
                 ("QUARANTINE_PREFIX", "rejected/"),
                 ("LOADER_CONFIG", "s3://config-bucket/loader/user.ini"),
+                ("ORGANIZATION_ID", "o-abc123defg"),
             ],
             true,
         )
         .expect("valid");
+        assert_eq!(
+            s.organization.as_ref().map(OrganizationId::as_str),
+            Some("o-abc123defg")
+        );
         assert_eq!(s.handler.concurrency, 8);
         assert_eq!(s.handler.chunk.max_docs, 100);
         assert_eq!(s.handler.chunk.max_bytes, 1 << 20);
@@ -378,6 +400,7 @@ mod tests {
             ("LOADER_CHUNK_BYTES", "lots"),
             ("LOADER_CONFIG", "s3://only-bucket"),
             ("LOADER_EXCLUSIONS", "s3://"),
+            ("ORGANIZATION_ID", "111122223333"),
         ] {
             let err = settings(&[(name, value)], false)
                 .expect_err(name)
@@ -440,6 +463,22 @@ mod tests {
         let client = aws_sdk_s3::Client::from_conf(conf);
         let pipeline = s.load_pipeline(&client).await.expect("pipeline");
         assert_eq!(pipeline.exclusions().for_type("cloudtrail").len(), 1);
+        assert_eq!(pipeline.organization(), None);
+        let with_org = settings(
+            &[
+                ("LOADER_EXCLUSIONS", &path.display().to_string()),
+                ("ORGANIZATION_ID", "o-abc123defg"),
+            ],
+            false,
+        )
+        .expect("valid")
+        .load_pipeline(&client)
+        .await
+        .expect("pipeline");
+        assert_eq!(
+            with_org.organization().map(OrganizationId::as_str),
+            Some("o-abc123defg")
+        );
 
         std::fs::write(&path, "log_type,field,pattern,pattern_type,comment\nx,y\n").expect("write");
         let err = s

@@ -28,6 +28,9 @@ pub enum Auth {
     None,
     /// HTTP basic auth (fine-grained access control's internal users).
     Basic { username: String, password: String },
+    /// HTTP basic auth with the credentials of a Secrets Manager secret (ARN or name), read at
+    /// start and again when OpenSearch answers 401 (see [`super::credentials`]).
+    BasicSecret { secret_arn: String },
     /// AWS Signature Version 4 with the default credential chain. `service` is `es` for Amazon
     /// OpenSearch Service and `aoss` for OpenSearch Serverless; `region` overrides the chain's.
     SigV4 {
@@ -45,6 +48,10 @@ impl fmt::Debug for Auth {
                 .debug_struct("Basic")
                 .field("username", username)
                 .field("password", &"<redacted>")
+                .finish(),
+            Auth::BasicSecret { secret_arn } => f
+                .debug_struct("BasicSecret")
+                .field("secret_arn", secret_arn)
                 .finish(),
             Auth::SigV4 { service, region } => f
                 .debug_struct("SigV4")
@@ -68,7 +75,7 @@ pub enum ConfigError {
         value: String,
         reason: String,
     },
-    #[error("OPENSEARCH_AUTH=basic needs {0} in the environment")]
+    #[error("OPENSEARCH_AUTH=basic needs OPENSEARCH_SECRET_ARN, or {0} in the environment")]
     MissingCredential(&'static str),
     #[error(
         "the bulk size of {bulk} bytes is over the request limit of {limit} bytes: lower OPENSEARCH_BULK_MAX_BYTES or raise OPENSEARCH_REQUEST_MAX_BYTES"
@@ -127,7 +134,9 @@ impl SinkConfig {
     ///
     /// Variables: `OPENSEARCH_ENDPOINT`, `OPENSEARCH_AUTH` (`sigv4`, `basic`, `none`; default
     /// `sigv4` for `*.amazonaws.com` hosts, else `none`), `OPENSEARCH_SERVICE` (`es` or `aoss`),
-    /// `OPENSEARCH_REGION`, `OPENSEARCH_USERNAME`, `OPENSEARCH_PASSWORD`, `OPENSEARCH_CA_FILE`,
+    /// `OPENSEARCH_REGION`, `OPENSEARCH_SECRET_ARN` (basic auth from a Secrets Manager secret;
+    /// implies `basic` when `OPENSEARCH_AUTH` is unset, and wins over `OPENSEARCH_USERNAME` /
+    /// `OPENSEARCH_PASSWORD`), `OPENSEARCH_USERNAME`, `OPENSEARCH_PASSWORD`, `OPENSEARCH_CA_FILE`,
     /// `OPENSEARCH_BULK_MAX_BYTES`, `OPENSEARCH_REQUEST_MAX_BYTES`, `OPENSEARCH_BULK_MAX_ITEMS`,
     /// `OPENSEARCH_GZIP_LEVEL`, `OPENSEARCH_MAX_IN_FLIGHT`, `OPENSEARCH_REQUEST_TIMEOUT_SECONDS`,
     /// `OPENSEARCH_RETRY_SECONDS`.
@@ -156,20 +165,43 @@ impl SinkConfig {
             None => default_service(&config.endpoint).to_owned(),
         };
         let region = get("OPENSEARCH_REGION");
-        config.auth = match get("OPENSEARCH_AUTH").as_deref().map(str::trim) {
-            None => match default_auth(&config.endpoint) {
+        let secret_arn = get("OPENSEARCH_SECRET_ARN").map(|v| v.trim().to_owned());
+        let from_secret = |secret_arn: String| {
+            for name in ["OPENSEARCH_USERNAME", "OPENSEARCH_PASSWORD"] {
+                if get(name).is_some() {
+                    tracing::warn!(
+                        variable = name,
+                        secret = %secret_arn,
+                        "ignored: the OpenSearch credentials come from OPENSEARCH_SECRET_ARN"
+                    );
+                }
+            }
+            Auth::BasicSecret { secret_arn }
+        };
+        config.auth = match (get("OPENSEARCH_AUTH").as_deref().map(str::trim), secret_arn) {
+            (None | Some("basic"), Some(secret_arn)) => from_secret(secret_arn),
+            (Some(other @ ("none" | "sigv4")), Some(secret_arn)) => {
+                return Err(ConfigError::BadValue {
+                    name: "OPENSEARCH_SECRET_ARN",
+                    value: secret_arn,
+                    reason: format!(
+                        "the secret holds basic-auth credentials, but OPENSEARCH_AUTH is `{other}`: set OPENSEARCH_AUTH=basic or unset OPENSEARCH_SECRET_ARN"
+                    ),
+                });
+            }
+            (None, None) => match default_auth(&config.endpoint) {
                 Auth::SigV4 { .. } => Auth::SigV4 { service, region },
                 other => other,
             },
-            Some("none") => Auth::None,
-            Some("sigv4") => Auth::SigV4 { service, region },
-            Some("basic") => Auth::Basic {
+            (Some("none"), None) => Auth::None,
+            (Some("sigv4"), None) => Auth::SigV4 { service, region },
+            (Some("basic"), None) => Auth::Basic {
                 username: get("OPENSEARCH_USERNAME")
                     .ok_or(ConfigError::MissingCredential("OPENSEARCH_USERNAME"))?,
                 password: env("OPENSEARCH_PASSWORD")
                     .ok_or(ConfigError::MissingCredential("OPENSEARCH_PASSWORD"))?,
             },
-            Some(other) => {
+            (Some(other), _) => {
                 return Err(ConfigError::BadValue {
                     name: "OPENSEARCH_AUTH",
                     value: other.to_owned(),
@@ -400,6 +432,55 @@ mod tests {
             SinkConfig::from_lookup(None, lookup(&[("OPENSEARCH_ENDPOINT", "http://env:9200")]))
                 .expect("valid");
         assert_eq!(from_env.endpoint, "http://env:9200");
+    }
+
+    #[test]
+    fn the_secret_arn_means_basic_auth_and_wins_over_the_environment_pair() {
+        let arn = "arn:aws:secretsmanager:us-east-1:111122223333:secret:opensearch-AbCdEf";
+        let secret = Auth::BasicSecret {
+            secret_arn: arn.into(),
+        };
+        for vars in [
+            vec![("OPENSEARCH_SECRET_ARN", arn)],
+            vec![("OPENSEARCH_AUTH", "basic"), ("OPENSEARCH_SECRET_ARN", arn)],
+            vec![
+                ("OPENSEARCH_AUTH", "basic"),
+                ("OPENSEARCH_SECRET_ARN", arn),
+                ("OPENSEARCH_USERNAME", "env-user"),
+                ("OPENSEARCH_PASSWORD", "env-password"),
+            ],
+        ] {
+            let c = SinkConfig::from_lookup(Some("https://search.example.com"), lookup(&vars))
+                .expect("valid");
+            assert_eq!(c.auth, secret, "{vars:?}");
+        }
+        // Even on an AWS host, where the default would be SigV4.
+        let c = SinkConfig::from_lookup(
+            Some("https://search-logs-abc.eu-west-1.es.amazonaws.com"),
+            lookup(&[("OPENSEARCH_SECRET_ARN", arn)]),
+        )
+        .expect("valid");
+        assert_eq!(c.auth, secret);
+        // An empty value is unset.
+        let c = SinkConfig::from_lookup(
+            Some("http://x:9200"),
+            lookup(&[("OPENSEARCH_SECRET_ARN", " ")]),
+        )
+        .expect("valid");
+        assert_eq!(c.auth, Auth::None);
+
+        for auth in ["sigv4", "none"] {
+            let err = SinkConfig::from_lookup(
+                Some("http://x:9200"),
+                lookup(&[("OPENSEARCH_AUTH", auth), ("OPENSEARCH_SECRET_ARN", arn)]),
+            )
+            .expect_err("contradiction")
+            .to_string();
+            assert!(
+                err.contains("OPENSEARCH_SECRET_ARN") && err.contains(auth),
+                "{err}"
+            );
+        }
     }
 
     #[test]

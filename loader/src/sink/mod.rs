@@ -9,17 +9,21 @@
 //! origin and the error. When retries run out, the objects whose items were not loaded are
 //! reported as failed, so the caller fails them as a whole and they are delivered again.
 //!
-//! One file per concern: [`config`] (endpoint, auth, limits), [`encoder`] (items -> NDJSON and
-//! gzip), [`request_builder`] (items -> requests within the byte and count limits), [`response`]
-//! (bulk answers -> per-item results), [`retry`] (the retry decision, pure), [`quarantine`],
-//! [`transport`] (the HTTP edge) and [`service`] (the loop tying them together).
+//! One file per concern: [`config`] (endpoint, auth, limits), [`credentials`] (basic-auth
+//! credentials and their refresh after a 401), [`secret`] (those credentials in Secrets
+//! Manager), [`encoder`] (items -> NDJSON and gzip), [`request_builder`] (items -> requests
+//! within the byte and count limits), [`response`] (bulk answers -> per-item results),
+//! [`retry`] (the retry decision, pure), [`quarantine`], [`transport`] (the HTTP edge) and
+//! [`service`] (the loop tying them together).
 
 pub mod config;
+pub mod credentials;
 pub mod encoder;
 pub mod quarantine;
 pub mod request_builder;
 pub mod response;
 pub mod retry;
+pub mod secret;
 pub mod service;
 pub mod stats;
 pub mod transport;
@@ -28,9 +32,13 @@ use bytes::{Bytes, BytesMut};
 use std::sync::Arc;
 
 pub use config::{Auth, ConfigError, SinkConfig};
+pub use credentials::{
+    BasicAuth, BasicCredentials, CredentialError, CredentialSource, FixedCredentials,
+};
 pub use quarantine::{
     FolderQuarantine, Quarantine, QuarantineError, QuarantinedDocument, S3Quarantine,
 };
+pub use secret::SecretsManagerCredentials;
 pub use service::{BulkSink, ObjectFailure, SinkError, WriteOutcome};
 pub use stats::SinkStats;
 pub use transport::{BulkTransport, HttpReply, OpenSearchTransport, SendError, TransportError};

@@ -41,8 +41,7 @@ pub fn request_action(outcome: RequestOutcome) -> RequestAction {
             501 => RequestAction::Fail("the endpoint does not implement _bulk (HTTP 501)".into()),
             500..=599 => RequestAction::RetryAll,
             401 => RequestAction::Fail(
-                "OpenSearch refused the credentials (HTTP 401): check OPENSEARCH_AUTH and the user"
-                    .into(),
+                "OpenSearch refused the credentials (HTTP 401): check OPENSEARCH_AUTH and the user, or the secret of OPENSEARCH_SECRET_ARN".into(),
             ),
             403 => RequestAction::Fail(
                 "OpenSearch denied the request (HTTP 403): check the role mapping or access policy"

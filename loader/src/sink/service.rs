@@ -132,18 +132,30 @@ impl BulkSink {
         }
     }
 
-    /// The sink for `config` over the OpenSearch transport; with SigV4 the AWS configuration
-    /// (credentials, region) comes from the default chain.
+    /// The sink for `config` over the OpenSearch transport; with SigV4, or credentials in a
+    /// Secrets Manager secret (read now), the AWS configuration comes from the default chain.
     pub async fn connect(
         config: &SinkConfig,
         quarantine: Arc<dyn Quarantine>,
     ) -> Result<Self, TransportError> {
+        Self::connect_with(config, quarantine, None).await
+    }
+
+    /// [`BulkSink::connect`] with the AWS configuration the caller already loaded, when it has
+    /// one (the Lambda builds all its clients from one).
+    pub async fn connect_with(
+        config: &SinkConfig,
+        quarantine: Arc<dyn Quarantine>,
+        aws: Option<&aws_config::SdkConfig>,
+    ) -> Result<Self, TransportError> {
         config.validate()?;
-        let aws = match config.auth {
-            Auth::SigV4 { .. } => Some(shared::aws::sdk_config().await),
+        let loaded = match (&config.auth, aws) {
+            (Auth::SigV4 { .. } | Auth::BasicSecret { .. }, None) => {
+                Some(shared::aws::sdk_config().await)
+            }
             _ => None,
         };
-        let transport = OpenSearchTransport::new(config, aws.as_ref())?;
+        let transport = OpenSearchTransport::connect(config, aws.or(loaded.as_ref())).await?;
         Ok(Self::new(config, Arc::new(transport), quarantine))
     }
 

@@ -1,14 +1,21 @@
 //! The HTTP edge: one `POST /_bulk` with a prepared body. Behind a trait so the retry loop is
 //! tested without a network; the real one uses the `opensearch` crate's transport (reqwest with
-//! rustls, and its SigV4 signer fed by the workspace's AWS credential chain).
+//! rustls, and its SigV4 signer fed by the workspace's AWS credential chain). Basic auth is a
+//! header of each request, from [`BasicAuth`], so credentials read again after a 401 apply to
+//! the very next request.
 
 use super::config::{Auth, SinkConfig};
+use super::credentials::{BasicAuth, BasicCredentials, CredentialError, CredentialSource};
+use super::secret::SecretsManagerCredentials;
 use futures::future::BoxFuture;
 use opensearch::auth::Credentials;
 use opensearch::cert::{Certificate, CertificateValidation};
-use opensearch::http::headers::{CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderValue};
+use opensearch::http::headers::{
+    AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderValue,
+};
 use opensearch::http::transport::{SingleNodeConnectionPool, Transport, TransportBuilder};
 use opensearch::http::{Method, Url};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A complete HTTP answer.
@@ -47,6 +54,12 @@ pub enum TransportError {
     CaFile { path: String, reason: String },
     #[error("SigV4 needs AWS credentials and a region: {0}")]
     Aws(String),
+    #[error(transparent)]
+    Credentials(#[from] CredentialError),
+    #[error(
+        "the OpenSearch credentials are in the secret {0}: it must be read first (OpenSearchTransport::connect)"
+    )]
+    SecretNotRead(String),
     #[error("cannot build the HTTP client: {0}")]
     Build(String),
 }
@@ -61,15 +74,56 @@ const BULK_QUERY: [(&str, &str); 1] = [("filter_path", "errors,items.*.status,it
 pub struct OpenSearchTransport {
     transport: Transport,
     timeout: Duration,
+    /// Basic-auth credentials, sent as a header of each request.
+    basic: Option<Arc<BasicAuth>>,
 }
 
 impl OpenSearchTransport {
+    /// Builds the client for `config`, reading the credentials of [`Auth::BasicSecret`] from
+    /// Secrets Manager first (a client from `aws`), so a secret that cannot be read stops the
+    /// start with a message naming it.
+    pub async fn connect(
+        config: &SinkConfig,
+        aws: Option<&aws_config::SdkConfig>,
+    ) -> Result<Self, TransportError> {
+        let Auth::BasicSecret { secret_arn } = &config.auth else {
+            return Self::new(config, aws);
+        };
+        let aws = aws.ok_or_else(|| {
+            TransportError::Aws(format!(
+                "reading the secret {secret_arn} needs an AWS configuration"
+            ))
+        })?;
+        let source: Arc<dyn CredentialSource> = Arc::new(
+            SecretsManagerCredentials::from_sdk_config(aws, secret_arn.clone()),
+        );
+        let basic = BasicAuth::load(source).await?;
+        Self::with_basic_auth(config, Arc::new(basic))
+    }
+
     /// Builds the client for `config`. SigV4 takes credentials and region from `aws` (the
     /// default chain: Lambda role, profile, environment); `OPENSEARCH_REGION` wins over its
-    /// region.
+    /// region. [`Auth::BasicSecret`] needs [`OpenSearchTransport::connect`].
     pub fn new(
         config: &SinkConfig,
         aws: Option<&aws_config::SdkConfig>,
+    ) -> Result<Self, TransportError> {
+        Self::build(config, aws, None)
+    }
+
+    /// Basic auth with the credentials of `basic`, whatever `config.auth` says (a caller with
+    /// a source of its own).
+    pub fn with_basic_auth(
+        config: &SinkConfig,
+        basic: Arc<BasicAuth>,
+    ) -> Result<Self, TransportError> {
+        Self::build(config, None, Some(basic))
+    }
+
+    fn build(
+        config: &SinkConfig,
+        aws: Option<&aws_config::SdkConfig>,
+        basic: Option<Arc<BasicAuth>>,
     ) -> Result<Self, TransportError> {
         let url = Url::parse(&config.endpoint).map_err(|e| TransportError::Endpoint {
             endpoint: config.endpoint.clone(),
@@ -89,12 +143,19 @@ impl OpenSearchTransport {
             // Full validation against the system roots plus these.
             builder = builder.cert_validation(CertificateValidation::Full(certs));
         }
-        match &config.auth {
-            Auth::None => {}
-            Auth::Basic { username, password } => {
-                builder = builder.auth(Credentials::Basic(username.clone(), password.clone()));
+        let mut basic = basic;
+        match (&config.auth, &basic) {
+            (_, Some(_)) | (Auth::None, None) => {}
+            (Auth::Basic { username, password }, None) => {
+                basic = Some(Arc::new(BasicAuth::fixed(BasicCredentials::new(
+                    username.clone(),
+                    password.clone(),
+                ))));
             }
-            Auth::SigV4 { service, region } => {
+            (Auth::BasicSecret { secret_arn }, None) => {
+                return Err(TransportError::SecretNotRead(secret_arn.clone()));
+            }
+            (Auth::SigV4 { service, region }, None) => {
                 let aws = aws
                     .ok_or_else(|| TransportError::Aws("no AWS configuration was loaded".into()))?;
                 let provider = aws.credentials_provider().ok_or_else(|| {
@@ -117,6 +178,7 @@ impl OpenSearchTransport {
         Ok(Self {
             transport,
             timeout: config.request_timeout,
+            basic,
         })
     }
 }
@@ -128,34 +190,56 @@ impl BulkTransport for OpenSearchTransport {
         gzip: bool,
     ) -> BoxFuture<'_, Result<HttpReply, SendError>> {
         Box::pin(async move {
-            let mut headers = HeaderMap::new();
-            headers.insert(
-                CONTENT_TYPE,
-                HeaderValue::from_static("application/x-ndjson"),
-            );
-            if gzip {
-                headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            match &self.basic {
+                None => self.post(body, gzip, None).await,
+                // A 401 reads the credentials again and sends the same body once more.
+                Some(basic) => {
+                    basic
+                        .send(|credentials| {
+                            self.post(body.clone(), gzip, Some(credentials.header()))
+                        })
+                        .await
+                }
             }
-            let response = self
-                .transport
-                .send(
-                    Method::Post,
-                    "/_bulk",
-                    headers,
-                    Some(&BULK_QUERY),
-                    Some(body),
-                    None,
-                )
-                .await
-                .map_err(|e| self.classify(&e))?;
-            let status = response.status_code().as_u16();
-            let body = response.bytes().await.map_err(|e| self.classify(&e))?;
-            Ok(HttpReply { status, body })
         })
     }
 }
 
 impl OpenSearchTransport {
+    async fn post(
+        &self,
+        body: bytes::Bytes,
+        gzip: bool,
+        authorization: Option<HeaderValue>,
+    ) -> Result<HttpReply, SendError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/x-ndjson"),
+        );
+        if gzip {
+            headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+        if let Some(value) = authorization {
+            headers.insert(AUTHORIZATION, value);
+        }
+        let response = self
+            .transport
+            .send(
+                Method::Post,
+                "/_bulk",
+                headers,
+                Some(&BULK_QUERY),
+                Some(body),
+                None,
+            )
+            .await
+            .map_err(|e| self.classify(&e))?;
+        let status = response.status_code().as_u16();
+        let body = response.bytes().await.map_err(|e| self.classify(&e))?;
+        Ok(HttpReply { status, body })
+    }
+
     fn classify(&self, e: &opensearch::Error) -> SendError {
         if e.is_timeout() {
             SendError::Timeout(self.timeout)
@@ -209,6 +293,24 @@ mod tests {
         };
         let err = OpenSearchTransport::new(&config, None).expect_err("no aws config");
         assert!(err.to_string().contains("SigV4"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_secret_needs_reading_and_an_aws_configuration_to_read_it() {
+        let mut config = SinkConfig::new("https://127.0.0.1:9200");
+        let arn = "arn:aws:secretsmanager:us-east-1:111122223333:secret:opensearch-AbCdEf";
+        config.auth = Auth::BasicSecret {
+            secret_arn: arn.into(),
+        };
+        let err = OpenSearchTransport::new(&config, None).expect_err("not read");
+        assert!(matches!(err, TransportError::SecretNotRead(_)), "{err}");
+        let err = OpenSearchTransport::connect(&config, None)
+            .await
+            .expect_err("no AWS configuration");
+        assert!(err.to_string().contains(arn), "{err}");
+        // A caller's own credentials stand in for the secret.
+        let basic = Arc::new(BasicAuth::fixed(BasicCredentials::new("u", "p")));
+        assert!(OpenSearchTransport::with_basic_auth(&config, basic).is_ok());
     }
 
     #[tokio::test]

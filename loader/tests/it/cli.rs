@@ -53,6 +53,10 @@ fn loader() -> Command {
         .env_remove("AWS_LAMBDA_RUNTIME_API")
         .env_remove("OPENSEARCH_ENDPOINT")
         .env_remove("OPENSEARCH_AUTH")
+        .env_remove("OPENSEARCH_SECRET_ARN")
+        .env_remove("OPENSEARCH_USERNAME")
+        .env_remove("OPENSEARCH_PASSWORD")
+        .env_remove("ORGANIZATION_ID")
         .env("RUST_LOG", "warn");
     cmd
 }
@@ -387,4 +391,184 @@ async fn configuration_and_exclusions_are_read_from_s3_urls() {
     assert!(
         String::from_utf8_lossy(&out.stderr).contains(&format!("s3://{bucket}/loader/missing.ini"))
     );
+}
+
+/// A bucket-shaped folder with an organization-trail object and an account-trail one (a key a
+/// member account can write under its own prefix); returns the folder and the two keys.
+fn trail_folder(dir: &Path) -> (PathBuf, String, String) {
+    let bucket = dir.join("bucket");
+    let trusted = cloudtrail_key("org");
+    let forged = "AWSLogs/111122223333/CloudTrail/us-east-1/2024/05/01/111122223333_CloudTrail_us-east-1_forged.json.gz".to_owned();
+    for (key, tag) in [(&trusted, "org"), (&forged, "forged")] {
+        let path = bucket.join(key);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&path, cloudtrail_object(tag)).expect("write");
+    }
+    (bucket, trusted, forged)
+}
+
+#[test]
+fn with_an_organization_id_a_forged_cloudtrail_object_is_refused_and_the_run_exits_1() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let (bucket, trusted, forged) = trail_folder(work.path());
+    let reports = work.path().join("reports");
+    let ndjson = work.path().join("out.ndjson");
+    let out = run(loader()
+        .arg("load")
+        .arg(&bucket)
+        .args(["--organization-id", "o-abc123defg", "--out"])
+        .arg(&ndjson)
+        .arg("--report-dir")
+        .arg(&reports));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a refused object makes exit code 1"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("  refused objects (CloudTrail objects must come from the organization trail of o-abc123defg (AWSLogs/o-abc123defg/<account>/CloudTrail/<region>/...); this key is writable by a member account): 1\n"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("objects finished: 1, failed: 0, refused: 1"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("1 refused"), "{stderr}");
+    // Only the organization trail's object was read.
+    assert_eq!(read(&ndjson).lines().count(), RECORDS);
+    let forged_path = bucket.join(&forged).display().to_string();
+    assert_eq!(
+        lines(&reports.join("loader-load.finish.log")),
+        [bucket.join(&trusted).display().to_string()]
+    );
+    // Not in the failed list (a rerun would refuse it again), in the debug log with its reason.
+    assert!(read(&reports.join("loader-load.error.log")).is_empty());
+    let debug = lines(&reports.join("loader-load.error_debug.log"));
+    assert_eq!(debug.len(), 1, "{debug:?}");
+    let entry: Value = serde_json::from_str(&debug[0]).expect("debug line is JSON");
+    assert_eq!(entry["object"], forged_path);
+    assert_eq!(
+        entry["reason"],
+        format!(
+            "{forged_path}: refused: CloudTrail objects must come from the organization trail of o-abc123defg (AWSLogs/o-abc123defg/<account>/CloudTrail/<region>/...); this key is writable by a member account"
+        )
+    );
+
+    // ORGANIZATION_ID from the environment does the same; without it, both objects load.
+    let out = run(loader()
+        .env("ORGANIZATION_ID", "o-abc123defg")
+        .arg("load")
+        .arg(&bucket)
+        .arg("--out")
+        .arg(&ndjson)
+        .arg("--report-dir")
+        .arg(work.path().join("env")));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("refused: 1"));
+    let out = run(loader()
+        .arg("load")
+        .arg(&bucket)
+        .arg("--out")
+        .arg(&ndjson)
+        .arg("--report-dir")
+        .arg(work.path().join("none")));
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(read(&ndjson).lines().count(), 2 * RECORDS);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("objects finished: 2, failed: 0\n"),
+        "{stderr}"
+    );
+
+    // A value that is no organization id stops the start.
+    let out = run(loader()
+        .arg("load")
+        .arg(&bucket)
+        .args(["--organization-id", "111122223333"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Organizations id"));
+}
+
+/// Runs the loader off the async threads, so the test's proxy keeps answering meanwhile.
+async fn run_async(mut cmd: Command) -> Output {
+    tokio::task::spawn_blocking(move || run(&mut cmd))
+        .await
+        .expect("the loader run")
+}
+
+#[tokio::test]
+async fn the_opensearch_credentials_come_from_the_secret_named_on_the_command_line() {
+    use crate::sink::proxy::{FaultProxy, Faults};
+    use std::sync::{Arc, Mutex};
+    let config = tests::moto_config("us-east-1").await;
+    let secrets = aws_sdk_secretsmanager::Client::new(&config);
+    let create = |text: &'static str| {
+        let secrets = secrets.clone();
+        async move {
+            secrets
+                .create_secret()
+                .name(tests::unique_name("cli-opensearch"))
+                .secret_string(text)
+                .send()
+                .await
+                .expect("CreateSecret")
+                .arn
+                .expect("ARN")
+        }
+    };
+    let arn = create(r#"{"username":"loader","password":"from-the-secret"}"#).await;
+    let header = loader::sink::BasicCredentials::new("loader", "from-the-secret")
+        .header()
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    let proxy = FaultProxy::start(
+        &tests::opensearch_url(),
+        Faults {
+            require_authorization: Some(Arc::new(Mutex::new(header))),
+            ..Faults::default()
+        },
+    )
+    .await;
+    let work = tempfile::tempdir().expect("tempdir");
+    let index = tests::unique_name("log-test-cli-secret").to_ascii_lowercase();
+    let user = user_config(work.path(), &index);
+    let (bucket, ..) = trail_folder(work.path());
+
+    // The environment's pair is wrong on purpose: the secret wins over it.
+    let mut cmd = loader();
+    cmd.env("OPENSEARCH_USERNAME", "env-user")
+        .env("OPENSEARCH_PASSWORD", "env-password")
+        .arg("load")
+        .arg(&bucket)
+        .args(["--opensearch", &proxy.url, "--opensearch-secret-arn", &arn])
+        .arg("--config")
+        .arg(&user)
+        .arg("--report-dir")
+        .arg(work.path().join("ok"));
+    let out = run_async(cmd).await;
+    assert_eq!(out.status.code(), Some(0));
+    let c = &proxy.counters;
+    assert_eq!(c.get(&c.responses_401), 0);
+    assert_eq!(count(&format!("{index}-*")).await, 2 * RECORDS as u64);
+
+    // A secret without a password stops the start, naming the secret, never a value of it.
+    let broken = create(r#"{"username":"loader","pass":"hunter2"}"#).await;
+    let mut cmd = loader();
+    cmd.env("OPENSEARCH_AUTH", "basic")
+        .env("OPENSEARCH_SECRET_ARN", &broken)
+        .arg("load")
+        .arg(&bucket)
+        .args(["--opensearch", &proxy.url])
+        .arg("--report-dir")
+        .arg(work.path().join("broken"));
+    let out = run_async(cmd).await;
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&broken) && stderr.contains("`password`"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
 }

@@ -170,7 +170,7 @@ async fn direct_events_fail_the_invocation_when_an_object_fails() {
 
     let ok: Value = serde_json::from_str(&s3_body(&[&good])).expect("json");
     let answer = h.handle(ok).await.expect("loads");
-    assert_eq!(answer, json!({"loaded": 1, "skipped": 0}));
+    assert_eq!(answer, json!({"loaded": 1, "skipped": 0, "refused": 0}));
 
     let bad: Value = serde_json::from_str(&s3_body(&[&good, &missing])).expect("json");
     let err = h.handle(bad).await.expect_err("one object is missing");
@@ -195,4 +195,60 @@ async fn the_sqs_answer_is_a_partial_batch_response() {
         answer,
         json!({"batchItemFailures": [{"itemIdentifier": "m0"}]})
     );
+}
+
+/// The account-trail layout: writable by a member account under its own prefix.
+const FORGED_KEY: &str = "AWSLogs/111122223333/CloudTrail/us-east-1/2024/05/01/111122223333_CloudTrail_us-east-1_20240501T0000Z_forged.json.gz";
+
+fn organization_handler(source: FakeSource) -> Handler<FakeSource, FakeSink> {
+    let org = crate::provenance::OrganizationId::parse("o-abcdef1234").expect("organization id");
+    let pipeline =
+        Pipeline::new(Config::builtin().expect("built-in config")).with_organization(Some(org));
+    Handler::new(
+        Arc::new(pipeline),
+        source,
+        FakeSink::default(),
+        HandlerSettings::default(),
+    )
+}
+
+#[tokio::test]
+async fn a_refused_object_is_counted_and_its_message_is_not_retried() {
+    let trusted = cloudtrail_key(80);
+    let source = FakeSource::default()
+        .with(&trusted, cloudtrail("org", 2))
+        .with(FORGED_KEY, cloudtrail("forged", 2));
+    let h = organization_handler(source);
+    let bodies = vec![s3_body(&[&trusted]), s3_body(&[FORGED_KEY])];
+    let (response, summary) = h.run_sqs(sqs_event(&bodies)).await.expect("handled");
+    assert!(failed_ids(&response).is_empty(), "{response:?}");
+    assert_eq!(
+        (
+            summary.loaded,
+            summary.refused,
+            summary.failed,
+            summary.skipped
+        ),
+        (1, 1, 0, 0)
+    );
+    assert_eq!(h.sink().ids(), ["org-0", "org-1"]);
+    assert_eq!(*h.source.opened.lock().expect("lock"), [trusted]);
+
+    let metrics = invocation_metrics(Metrics::new("Test"), &summary, bodies.len());
+    assert_eq!(metrics.value("RefusedObjectCount"), Some(1.0));
+    assert_eq!(metrics.value("FailedObjectCount"), Some(0.0));
+    assert_eq!(metrics.value("SkippedObjectCount"), Some(0.0));
+    assert_eq!(metrics.to_emf(0)["Function"], "loader");
+}
+
+#[tokio::test]
+async fn a_direct_event_with_a_refused_object_does_not_fail() {
+    let h = organization_handler(FakeSource::default().with(FORGED_KEY, cloudtrail("f", 1)));
+    let event: Value = serde_json::from_str(&s3_body(&[FORGED_KEY])).expect("json");
+    let answer = h
+        .handle(event)
+        .await
+        .expect("a retry cannot help: no failure");
+    assert_eq!(answer, json!({"loaded": 0, "skipped": 0, "refused": 1}));
+    assert!(h.source.opened.lock().expect("lock").is_empty());
 }

@@ -3,8 +3,9 @@
 mod faults;
 mod golden_docs;
 mod osmem;
-mod proxy;
+pub(crate) mod proxy;
 mod s3_quarantine;
+mod secret;
 mod tls;
 
 use loader::sink::{

@@ -1,6 +1,7 @@
 //! A fault-injecting HTTP proxy between the sink and osmem-server: it produces the failures a
-//! real cluster produces (per-item 429, whole-request 503, connection resets, 413, timeouts),
-//! which the in-memory server never does by itself.
+//! real cluster produces (per-item 429, whole-request 503, connection resets, 413, timeouts,
+//! 401 for credentials other than the ones it is told to take), which the in-memory server
+//! never does by itself.
 
 use bytes::Bytes;
 use flate2::read::GzDecoder;
@@ -29,6 +30,9 @@ pub struct Faults {
     /// These requests are held this long, then dropped (the client times out first).
     pub stall_requests: Vec<u64>,
     pub stall_for: Duration,
+    /// Requests without exactly this `Authorization` header are answered 401. The test may
+    /// change it while the proxy runs (a password rotated on the cluster).
+    pub require_authorization: Option<Arc<Mutex<String>>>,
 }
 
 /// What the proxy did, to check the faults really happened.
@@ -41,6 +45,7 @@ pub struct Counters {
     pub resets: AtomicU64,
     pub responses_413: AtomicU64,
     pub stalls: AtomicU64,
+    pub responses_401: AtomicU64,
     pub forwarded: AtomicU64,
     /// The `authorization` header of the last request, and whether it had
     /// `x-amz-content-sha256`.
@@ -180,10 +185,13 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Reply, Rese
     let c = &state.counters;
     let n = c.requests.fetch_add(1, Ordering::SeqCst);
     let (parts, body) = req.into_parts();
-    if let Some(auth) = parts.headers.get(hyper::header::AUTHORIZATION) {
+    let authorization = parts
+        .headers
+        .get(hyper::header::AUTHORIZATION)
+        .map(|auth| auth.to_str().unwrap_or("").to_owned());
+    if let Some(auth) = &authorization {
         let has_sha = parts.headers.contains_key("x-amz-content-sha256");
-        *c.last_authorization.lock().expect("lock") =
-            Some((auth.to_str().unwrap_or("").to_owned(), has_sha));
+        *c.last_authorization.lock().expect("lock") = Some((auth.clone(), has_sha));
     }
     let raw = body
         .collect()
@@ -205,6 +213,13 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Reply, Rese
     };
     let f = &state.faults;
 
+    if let Some(required) = &f.require_authorization {
+        let required = required.lock().expect("lock").clone();
+        if authorization.as_deref() != Some(required.as_str()) {
+            c.responses_401.fetch_add(1, Ordering::SeqCst);
+            return Ok(reply(StatusCode::UNAUTHORIZED, "Unauthorized"));
+        }
+    }
     if f.reset_requests.contains(&n) {
         c.resets.fetch_add(1, Ordering::SeqCst);
         return Err(Reset);
