@@ -229,6 +229,12 @@ fn asynchronous_failures_are_kept(t: &Template) -> Vec<String> {
             }
             match target.pointer("/DeadLetterConfig/Arn").and_then(get_att) {
                 Some((queue, "Arn")) if t.resource_type(queue) == Some("AWS::SQS::Queue") => {
+                    if !events_may_send(t, queue) {
+                        violations.push(format!(
+                            "{}: EventBridge may not send to {queue}, the dead-letter queue of {rule}",
+                            t.file
+                        ));
+                    }
                     queues.push(queue.to_owned())
                 }
                 _ => violations.push(format!(
@@ -244,6 +250,25 @@ fn asynchronous_failures_are_kept(t: &Template) -> Vec<String> {
         violations.extend(queue_is_kept_well(t, queue));
     }
     violations
+}
+
+/// A queue policy lets EventBridge (for this account's rules only) send to `queue`.
+fn events_may_send(t: &Template, queue: &str) -> bool {
+    t.resources_of_type("AWS::SQS::QueuePolicy")
+        .into_iter()
+        .filter(|(_, p)| {
+            as_list(props(p).get("Queues"))
+                .iter()
+                .any(|q| ref_target(q) == Some(queue))
+        })
+        .flat_map(|(_, p)| as_list(props(p).pointer("/PolicyDocument/Statement")))
+        .any(|s| {
+            s.get("Effect") == Some(&json!("Allow"))
+                && s.pointer("/Principal/Service") == Some(&json!("events.amazonaws.com"))
+                && s.get("Action") == Some(&json!("sqs:SendMessage"))
+                && s.pointer("/Condition")
+                    .is_some_and(|c| c.to_string().contains("aws:SourceArn"))
+        })
 }
 
 /// A dead-letter queue is encrypted, refuses plain HTTP and has an alarm on its depth.
@@ -414,10 +439,17 @@ fn member_failures_are_dead_lettered_alarmed_and_forwarded() {
     );
     assert_broken(
         asynchronous_failures_are_kept(&central.mutated(
-            "/Resources/LogDeadLetterQueuePolicy/Properties/PolicyDocument/Statement/0",
+            "/Resources/AlertsDeadLetterQueuePolicy/Properties/PolicyDocument/Statement/1",
             None,
         )),
-        "accepts plain HTTP on the central dead-letter queue",
+        "accepts plain HTTP on the central alerts dead-letter queue",
+    );
+    assert_broken(
+        asynchronous_failures_are_kept(&central.mutated(
+            "/Resources/AlertsDeadLetterQueuePolicy/Properties/PolicyDocument/Statement/0",
+            None,
+        )),
+        "lets EventBridge not write its dead letters",
     );
     assert_broken(
         member_alarms_reach_the_central_team(&member.mutated(
@@ -804,5 +836,28 @@ fn firehose_may_decrypt_only_to_finish_uploads_to_the_bucket() {
             ),
         ),
         "lets every principal of the organization decrypt logs",
+    );
+}
+
+/// Every queue of every template refuses requests made without TLS.
+fn queues_are_tls_only(t: &Template) -> Vec<String> {
+    t.resources_of_type("AWS::SQS::Queue")
+        .into_iter()
+        .flat_map(|(queue, _)| queue_is_kept_well(t, queue))
+        .filter(|v| v.contains("without TLS") || v.contains("not encrypted"))
+        .collect()
+}
+
+#[test]
+fn every_queue_is_encrypted_and_tls_only() {
+    for file in TEMPLATES {
+        assert_kept(queues_are_tls_only(&Template::load(file)));
+    }
+    assert_broken(
+        queues_are_tls_only(&Template::load("central.yaml").mutated(
+            "/Resources/LogDeadLetterQueuePolicy/Properties/PolicyDocument/Statement/0",
+            None,
+        )),
+        "accepts plain HTTP on the objects' dead-letter queue",
     );
 }

@@ -58,6 +58,16 @@ const CENTRAL_NOT_IN_MOTO: &[(&str, &str, &str)] = &[
         "AWS::Events::EventBusPolicy",
         "no moto model",
     ),
+    (
+        "AlertsDeadLetterQueuePolicy",
+        "AWS::SQS::QueuePolicy",
+        "no moto model",
+    ),
+    (
+        "AlertsDeadLetterAlarm",
+        "AWS::CloudWatch::Alarm",
+        "no moto model",
+    ),
 ];
 
 /// Resources the test leaves out through the template's own condition parameters.
