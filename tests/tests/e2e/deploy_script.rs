@@ -48,6 +48,25 @@ fn call<'a>(calls: &'a [String], needle: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no call with {needle:?} in:\n{}", calls.join("\n")))
 }
 
+/// The keys of `Key=Value` parameter overrides of a `cloudformation deploy` call.
+fn override_keys(call: &str) -> BTreeSet<String> {
+    call.split_once("--parameter-overrides ")
+        .map(|(_, rest)| rest)
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|kv| kv.split_once('=').map(|(k, _)| k.to_owned()))
+        .collect()
+}
+
+/// The keys of `ParameterKey=K,...` parameters of a stack set call.
+fn stack_set_keys(call: &str) -> BTreeSet<String> {
+    call.split_whitespace()
+        .filter_map(|t| t.strip_prefix("ParameterKey="))
+        .filter_map(|t| t.split(',').next())
+        .map(str::to_owned)
+        .collect()
+}
+
 fn parameters(template: &Template) -> (BTreeSet<String>, BTreeSet<String>) {
     let params = template
         .doc
@@ -95,12 +114,7 @@ fn deploy_script_creates_a_service_managed_auto_deployed_stack_set() {
             "create-stack-set lacks {part}: {create}"
         );
     }
-    let member_keys: BTreeSet<String> = create
-        .split_whitespace()
-        .filter_map(|t| t.strip_prefix("ParameterKey="))
-        .filter_map(|t| t.split(',').next())
-        .map(str::to_owned)
-        .collect();
+    let member_keys = stack_set_keys(create);
     assert_parameters_fit("member.yaml", &member_keys);
 
     let instances = call(&calls, "cloudformation create-stack-instances");
@@ -116,13 +130,7 @@ fn deploy_script_creates_a_service_managed_auto_deployed_stack_set() {
         central.starts_with("aws --profile logarchive cloudformation deploy"),
         "{central}"
     );
-    let central_keys: BTreeSet<String> = central
-        .split_once("--parameter-overrides ")
-        .map(|(_, rest)| rest)
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|kv| kv.split_once('=').map(|(k, _)| k.to_owned()))
-        .collect();
+    let central_keys = override_keys(central);
     assert_parameters_fit("central.yaml", &central_keys);
     assert!(
         !central_keys.contains("CreateOpenSearchDomain"),
@@ -140,13 +148,7 @@ fn deploy_script_creates_a_service_managed_auto_deployed_stack_set() {
     }
 
     let trail = call(&calls, "org-trail.yaml");
-    let trail_keys: BTreeSet<String> = trail
-        .split_once("--parameter-overrides ")
-        .map(|(_, rest)| rest)
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|kv| kv.split_once('=').map(|(k, _)| k.to_owned()))
-        .collect();
+    let trail_keys = override_keys(trail);
     assert_parameters_fit("org-trail.yaml", &trail_keys);
 
     // An artifact bucket per region, readable by the organization only.
@@ -373,25 +375,14 @@ fn central_parameters_and_sources_are_deployed() {
     ] {
         assert!(central.contains(part), "{part}: {central}");
     }
-    let keys: BTreeSet<String> = central
-        .split_once("--parameter-overrides ")
-        .map(|(_, rest)| rest)
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|kv| kv.split_once('=').map(|(k, _)| k.to_owned()))
-        .collect();
+    let keys = override_keys(central);
     assert_parameters_fit("central.yaml", &keys);
     // The sources stack set exists in the fake organization: updated, its parameters kept.
     let sources = calls
         .iter()
         .find(|c| c.contains("update-stack-set") && c.contains("member-sources.yaml"))
         .unwrap_or_else(|| panic!("no update of the sources stack set: {calls:?}"));
-    let keys: BTreeSet<String> = sources
-        .split_whitespace()
-        .filter_map(|t| t.strip_prefix("ParameterKey="))
-        .filter_map(|t| t.split(',').next())
-        .map(str::to_owned)
-        .collect();
+    let keys = stack_set_keys(sources);
     let (all, _) = parameters(&Template::load("member-sources.yaml"));
     assert!(
         keys.is_subset(&all),

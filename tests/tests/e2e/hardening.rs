@@ -3,27 +3,8 @@
 //! and is run on a copy of the template broken in memory as well, to prove it can fail.
 
 use crate::cfn::{TEMPLATES, Template, as_list, get_att, ref_target, sub_text};
-use crate::templates::access_log_targets;
+use crate::templates::{access_log_targets, assert_broken, assert_kept, props};
 use serde_json::{Value, json};
-
-fn props(resource: &Value) -> &Value {
-    resource.get("Properties").unwrap_or(&Value::Null)
-}
-
-fn assert_kept(violations: Vec<String>) {
-    assert!(
-        violations.is_empty(),
-        "violations:\n{}",
-        violations.join("\n")
-    );
-}
-
-fn assert_broken(violations: Vec<String>, what: &str) {
-    assert!(
-        !violations.is_empty(),
-        "the check did not notice a template that {what}"
-    );
-}
 
 /// The text of a `!Sub` or a plain string.
 fn text(v: &Value) -> Option<&str> {

@@ -16,7 +16,7 @@ fn member() -> Template {
     Template::load("member.yaml")
 }
 
-fn props(resource: &Value) -> &Value {
+pub fn props(resource: &Value) -> &Value {
     resource.get("Properties").unwrap_or(&Value::Null)
 }
 
@@ -667,7 +667,7 @@ const SUBSCRIBER_ENV: &[&str] = &[
 
 // ------------------------------------------------------------------------------------ tests
 
-fn assert_kept(violations: Vec<String>) {
+pub fn assert_kept(violations: Vec<String>) {
     assert!(
         violations.is_empty(),
         "violations:\n{}",
@@ -675,7 +675,7 @@ fn assert_kept(violations: Vec<String>) {
     );
 }
 
-fn assert_broken(violations: Vec<String>, what: &str) {
+pub fn assert_broken(violations: Vec<String>, what: &str) {
     assert!(
         !violations.is_empty(),
         "the check did not notice a template that {what}"
