@@ -11,6 +11,7 @@
 //!   silently.
 
 pub mod bench;
+pub mod redrive;
 pub mod store;
 
 use chrono::{DateTime, Utc};
@@ -402,14 +403,36 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
     encoder.finish().unwrap_or_default()
 }
 
+/// Why `collector decode` could not show its input.
+#[derive(Debug, thiserror::Error)]
+pub enum DisplayError {
+    #[error("input is empty: nothing to decode")]
+    Empty,
+    /// Without this, binary input went down the base64 path as empty text and was reported as
+    /// an empty payload.
+    #[error(
+        "input is neither gzip (it starts with bytes {head}, not 1f 8b) nor UTF-8 text (the byte at offset {offset} is not valid UTF-8), so it cannot be a Lambda event, base64 text or payload JSON"
+    )]
+    Binary { head: String, offset: usize },
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+}
+
+impl From<serde_json::Error> for DisplayError {
+    fn from(error: serde_json::Error) -> Self {
+        DisplayError::Decode(DecodeError::Json(error))
+    }
+}
+
 /// What `collector decode` prints for the content of `input`: a Lambda subscription event, an
 /// EventBridge event, raw gzip bytes (as stored in the bucket), base64 text of them, or
 /// already-decoded payload JSON. Each payload (several when concatenated) is one pretty JSON text,
 /// fields in the order CloudWatch Logs sends them.
-pub fn decode_for_display(input: &[u8], limit: usize) -> Result<Vec<String>, DecodeError> {
+pub fn decode_for_display(input: &[u8], limit: usize) -> Result<Vec<String>, DisplayError> {
     let text = std::str::from_utf8(input).map(str::trim);
     let json: Cow<'_, [u8]> = match text {
         _ if input.starts_with(&[0x1f, 0x8b]) => Cow::Owned(payload::gunzip(input, limit)?),
+        Ok("") => return Err(DisplayError::Empty),
         Ok(text) if text.starts_with('{') => {
             match serde_json::from_str::<Probe<'_>>(text) {
                 Ok(Probe {
@@ -427,15 +450,26 @@ pub fn decode_for_display(input: &[u8], limit: usize) -> Result<Vec<String>, Dec
                 _ => Cow::Borrowed(text.as_bytes()),
             }
         }
-        _ => {
-            let gz = payload::decode_base64(text.unwrap_or_default())?;
+        Ok(text) => {
+            let gz = payload::decode_base64(text)?;
             Cow::Owned(payload::gunzip(&gz, limit)?)
         }
+        Err(invalid) => {
+            // zlib bytes are never valid UTF-8; they get their own, more useful message.
+            if let Err(DecodeError::Zlib) = payload::gunzip(input, limit) {
+                return Err(DecodeError::Zlib.into());
+            }
+            let head: Vec<String> = input.iter().take(4).map(|b| format!("{b:02x}")).collect();
+            return Err(DisplayError::Binary {
+                head: head.join(" "),
+                offset: invalid.valid_up_to(),
+            });
+        }
     };
-    payload::parse_payloads(&json)?
+    Ok(payload::parse_payloads(&json)?
         .iter()
-        .map(|p| Ok(serde_json::to_string_pretty(p)?))
-        .collect()
+        .map(serde_json::to_string_pretty)
+        .collect::<Result<_, _>>()?)
 }
 
 #[cfg(test)]

@@ -3,12 +3,14 @@
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use collector::{Collector, Invocation, S3Store, Settings};
+use collector::redrive::SqsQueue;
+use collector::{Collector, Invocation, S3Store, Settings, SettingsError};
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::value::RawValue;
 use shared::metrics::Metrics;
 use std::io::Read;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 #[derive(Parser)]
 #[command(
@@ -44,12 +46,50 @@ enum Command {
         #[arg(long)]
         write_sample: Option<PathBuf>,
     },
+    /// Replays the function's dead-letter queue (Lambda on-failure records and EventBridge
+    /// target dead letters) into the central bucket, at the keys the function itself writes,
+    /// and prints a JSON summary. A message is deleted once its event is stored; any other stays
+    /// in the queue. Exit status: 0 all replayed, 1 some failed, 2 the run could not start.
+    Redrive {
+        /// Queue name (looked up with GetQueueUrl) or queue URL.
+        #[arg(long, value_name = "NAME|URL")]
+        queue: String,
+        /// Stops after this many messages (default: until the queue is drained).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        max_messages: Option<u32>,
+        /// Decodes every message and reports the objects it would write; writes and deletes
+        /// nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Function ARN for messages that name none (no requestContext.functionArn, no
+        /// TARGET_ARN attribute); its account and region decide the keys.
+        #[arg(long, value_name = "ARN")]
+        function_arn: Option<String>,
+        /// Central log bucket [default: BUCKET].
+        #[arg(long, value_name = "NAME")]
+        bucket: Option<String>,
+        /// SSE-KMS key for every object [default: KMS_KEY_ARN; "" for the bucket's default].
+        #[arg(long, value_name = "ARN")]
+        kms_key_arn: Option<String>,
+        /// Account that must own the bucket [default: EXPECTED_BUCKET_OWNER].
+        #[arg(long, value_name = "ACCOUNT")]
+        expected_bucket_owner: Option<String>,
+    },
 }
 
-fn main() -> anyhow::Result<()> {
+/// The options of `collector redrive`.
+struct RedriveArgs {
+    queue: String,
+    options: collector::redrive::Options,
+    bucket: Option<String>,
+    kms_key_arn: Option<String>,
+    expected_bucket_owner: Option<String>,
+}
+
+fn main() -> anyhow::Result<ExitCode> {
     shared::telemetry::init_tracing();
     if shared::telemetry::in_lambda() {
-        return run_lambda();
+        return run_lambda().map(|()| ExitCode::SUCCESS);
     }
     match Cli::parse().command {
         Command::Decode { file, max_bytes } => {
@@ -59,15 +99,98 @@ fn main() -> anyhow::Result<()> {
             for text in texts {
                 println!("{text}");
             }
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::Bench {
             size,
             iterations,
             input,
             write_sample,
-        } => bench(size, iterations, input, write_sample),
+        } => bench(size, iterations, input, write_sample).map(|()| ExitCode::SUCCESS),
+        Command::Redrive {
+            queue,
+            max_messages,
+            dry_run,
+            function_arn,
+            bucket,
+            kms_key_arn,
+            expected_bucket_owner,
+        } => {
+            let args = RedriveArgs {
+                queue,
+                options: collector::redrive::Options {
+                    max_messages: max_messages.map(|n| n as usize),
+                    dry_run,
+                    function_arn,
+                },
+                bucket,
+                kms_key_arn,
+                expected_bucket_owner,
+            };
+            match redrive(args) {
+                Ok(summary) => {
+                    println!("{}", serde_json::to_string_pretty(&summary)?);
+                    Ok(if summary.is_success() {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    })
+                }
+                Err(error) => {
+                    eprintln!("Error: {error:?}");
+                    Ok(ExitCode::from(2))
+                }
+            }
+        }
     }
+}
+
+/// Sets up what the Lambda function has (settings, the bucket's store) plus the queue, then
+/// drains it. An error here means the run could not start.
+fn redrive(args: RedriveArgs) -> anyhow::Result<collector::redrive::Summary> {
+    if let Some(arn) = &args.options.function_arn {
+        anyhow::ensure!(
+            collector::redrive::unqualified_function_arn(arn).is_some(),
+            "--function-arn {arn:?} is not a Lambda function ARN (arn:aws:lambda:<region>:<account>:function:<name>)"
+        );
+    }
+    // A flag wins over the environment; an empty flag clears the setting.
+    let settings = Settings::from_lookup(|name| match name {
+        "BUCKET" if args.bucket.is_some() => args.bucket.clone(),
+        "KMS_KEY_ARN" if args.kms_key_arn.is_some() => args.kms_key_arn.clone(),
+        "EXPECTED_BUCKET_OWNER" if args.expected_bucket_owner.is_some() => {
+            args.expected_bucket_owner.clone()
+        }
+        _ => std::env::var(name).ok(),
+    })
+    .map_err(|error| match error {
+        SettingsError::MissingBucket => {
+            anyhow::anyhow!("no central log bucket: pass --bucket or set BUCKET")
+        }
+        other => other.into(),
+    })?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let config = shared::aws::sdk_config().await;
+        // The queue is the member account's own; only writes go through the writer role.
+        let queue = SqsQueue::open(aws_sdk_sqs::Client::new(&config), &args.queue).await?;
+        let store = S3Store::from_settings(&config, &settings).await;
+        let mut metrics = Metrics::from_env().dimension("Function", "collector");
+        let summary = collector::redrive::redrive(
+            &queue,
+            queue.url(),
+            store,
+            settings.max_decompressed,
+            &args.options,
+            &mut metrics,
+        )
+        .await;
+        metrics.flush();
+        Ok(summary)
+    })
 }
 
 fn read_input(file: &PathBuf) -> anyhow::Result<Vec<u8>> {

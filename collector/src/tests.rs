@@ -11,17 +11,18 @@ const SECURITY_HUB_EVENT: &str = include_str!("../fixtures/securityhub-finding-e
 const GUARDDUTY_EVENT: &str = include_str!("../fixtures/guardduty-finding-event.json");
 
 #[derive(Debug, Clone, PartialEq)]
-struct Put {
-    key: String,
-    body: Vec<u8>,
-    content_type: String,
-    content_encoding: Option<String>,
+pub(crate) struct Put {
+    pub(crate) key: String,
+    pub(crate) body: Vec<u8>,
+    pub(crate) content_type: String,
+    pub(crate) content_encoding: Option<String>,
 }
 
+/// Keeps every write in memory; `fail` makes every write fail like a refused PutObject.
 #[derive(Default)]
-struct MemoryStore {
-    puts: Mutex<Vec<Put>>,
-    fail: bool,
+pub(crate) struct MemoryStore {
+    pub(crate) puts: Mutex<Vec<Put>>,
+    pub(crate) fail: bool,
 }
 
 impl ObjectStore for MemoryStore {
@@ -316,4 +317,48 @@ fn decode_for_display_reads_every_form() {
     let event: serde_json::Value = serde_json::from_str(&event[0]).unwrap();
     assert_eq!(event["source"], "aws.securityhub");
     assert!(decode_for_display(b"\x01\x02garbage", limit).is_err());
+}
+
+#[test]
+fn decode_for_display_names_binary_input() {
+    let limit = payload::DEFAULT_MAX_DECOMPRESSED;
+    // Neither gzip nor UTF-8: 0xff can never appear in UTF-8 text.
+    let binary = b"\x01\x02\x03\xff\xfe\x00garbage";
+    let error = decode_for_display(binary, limit).unwrap_err();
+    assert!(
+        matches!(error, DisplayError::Binary { offset: 3, .. }),
+        "{error}"
+    );
+    let message = error.to_string();
+    for part in [
+        "neither gzip",
+        "01 02 03 ff",
+        "UTF-8",
+        "offset 3",
+        "Lambda event, base64 text or payload JSON",
+    ] {
+        assert!(message.contains(part), "{part:?} missing in: {message}");
+    }
+    assert!(!message.contains("empty"), "{message}");
+
+    // A multi-byte sequence cut short counts as invalid from its first byte.
+    let error = decode_for_display("ok é".as_bytes()[..4].as_ref(), limit).unwrap_err();
+    assert!(
+        matches!(error, DisplayError::Binary { offset: 3, .. }),
+        "{error}"
+    );
+
+    // zlib is binary too, but named as what it is.
+    let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), Compression::default());
+    zlib.write_all(SECURE_PAYLOAD.as_bytes()).unwrap();
+    let error = decode_for_display(&zlib.finish().unwrap(), limit).unwrap_err();
+    assert!(
+        matches!(error, DisplayError::Decode(DecodeError::Zlib)),
+        "{error}"
+    );
+
+    assert!(matches!(
+        decode_for_display(b" \n", limit),
+        Err(DisplayError::Empty)
+    ));
 }

@@ -4,6 +4,7 @@
 mod cross_account;
 mod handler;
 mod headers;
+mod redrive;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
