@@ -19,6 +19,7 @@ use serde_json::value::RawValue;
 use shared::metrics::Metrics;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
+use tracing::Instrument;
 
 /// Most messages one ReceiveMessage returns.
 pub const RECEIVE_BATCH: usize = 10;
@@ -667,8 +668,12 @@ async fn replay<S: ObjectStore>(
         function_arn: &letter.function_arn,
         request_id: letter.request_id.as_deref().unwrap_or(&message.id),
     };
+    // The handler's own log lines ("stored event", ...) then name the message and, in a dry
+    // run, say that nothing was written.
+    let span = tracing::info_span!("replay", message_id = %message.id, dry_run = options.dry_run);
     collector
         .handle(letter.event, invocation, metrics)
+        .instrument(span)
         .await
         .map_err(|error| {
             failure(
