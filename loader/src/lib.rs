@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod content;
 pub mod decode;
 pub mod deliver;
 pub mod detect;
@@ -14,4 +15,5 @@ pub mod lambda;
 pub mod parsers;
 pub mod pipeline;
 pub mod provenance;
+pub mod setup;
 pub mod sink;

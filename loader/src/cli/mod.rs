@@ -1,20 +1,22 @@
 //! The command line: `loader load` (local paths, S3 prefixes, lists, a queue -> NDJSON or
-//! OpenSearch), `loader bench` (throughput per core of every built-in type), and the commands
-//! that check a user configuration: `check-config`, `test` and `explain`.
+//! OpenSearch), `loader setup` (templates, retention and dashboards for a cluster), `loader
+//! bench` (throughput per core of every built-in type), and the commands that check a user
+//! configuration: `check-config`, `test` and `explain`.
 
 mod check_config;
 mod explain;
 pub mod list;
 mod load;
+mod pipeline;
 pub mod progress;
 pub mod report;
 pub mod run;
-mod setup;
+pub mod setup;
 pub mod sources;
 mod test;
 
 pub use load::objects;
-pub use setup::{build_pipeline, load_exclusions};
+pub use pipeline::{build_pipeline, load_exclusions};
 pub use test::diff;
 
 use crate::deliver::{ChunkLimits, DocumentSink, LocalSource, NdjsonFormat, NdjsonSink, S3Source};
@@ -99,6 +101,58 @@ pub enum Command {
         organization_id: Option<OrganizationId>,
         /// Read the OpenSearch basic-auth credentials from this Secrets Manager secret
         /// (`{"username": .., "password": ..}`), again when OpenSearch answers 401.
+        #[arg(long, value_name = "ARN", requires = "opensearch")]
+        opensearch_secret_arn: Option<String>,
+    },
+    /// Prepares OpenSearch for the documents, idempotently: component and index templates
+    /// (explicit field types, one alias per log type over its rotated indices), ISM retention
+    /// policies, and Dashboards saved objects (index patterns and dashboards). Reports what it
+    /// created, updated or left unchanged; exits 1 when anything failed. Authentication and TLS
+    /// as for `load --opensearch` (the `OPENSEARCH_*` environment).
+    Setup {
+        /// The cluster to prepare.
+        #[arg(long, value_name = "URL")]
+        opensearch: Option<String>,
+        /// OpenSearch Dashboards (on Amazon OpenSearch Service `https://<domain>/_dashboards`),
+        /// for the saved objects; same authentication as the cluster.
+        #[arg(long, value_name = "URL", requires = "opensearch")]
+        dashboards: Option<String>,
+        /// Read what exists and print the requests that would change it; write nothing.
+        /// Without --opensearch, every request.
+        #[arg(long)]
+        dry_run: bool,
+        /// Also write every artifact as files under this folder (templates and policies as
+        /// JSON, dashboards as importable NDJSON).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// A user configuration: its types get templates, retention and index patterns too.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// A field table of a type (`<type>.fields`: `<field> <type>` per line), added to the
+        /// bundled one of that type. Repeatable.
+        #[arg(long = "fields", value_name = "FILE")]
+        fields: Vec<PathBuf>,
+        /// A dashboard file (TOML, as the bundled ones); one with a bundled id replaces it.
+        /// Repeatable.
+        #[arg(long = "dashboard", value_name = "FILE")]
+        dashboard_files: Vec<PathBuf>,
+        /// Primary shards of every new index.
+        #[arg(long, default_value_t = 1)]
+        shards: u32,
+        /// Replicas of every new index.
+        #[arg(long, default_value_t = 1)]
+        replicas: u32,
+        /// How often new documents become searchable.
+        #[arg(long, default_value = "30s")]
+        refresh_interval: String,
+        /// Days to keep: `DAYS` for every type, `TYPE=DAYS` for one (over `retention_days` of
+        /// the configuration; 0 keeps for ever). Repeatable.
+        #[arg(long = "retention-days", value_name = "[TYPE=]DAYS")]
+        retention: Vec<String>,
+        /// Leave out a part. Repeatable.
+        #[arg(long, value_enum)]
+        skip: Vec<setup::Part>,
+        /// Read the OpenSearch basic-auth credentials from this Secrets Manager secret.
         #[arg(long, value_name = "ARN", requires = "opensearch")]
         opensearch_secret_arn: Option<String>,
     },
@@ -197,6 +251,20 @@ pub enum CliError {
     UnknownType { name: String, known: String },
     #[error("{0}")]
     TestFailed(String),
+    #[error(transparent)]
+    Content(#[from] crate::content::ContentError),
+    #[error("{name} {value:?}: {reason}")]
+    BadArgument {
+        name: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("nothing to set up: give --opensearch URL, --out DIR or --dry-run")]
+    SetupNoTarget,
+    #[error(
+        "setup was partial: {failed} of {total} artifact(s) failed (see above); run it again once the cause is fixed"
+    )]
+    SetupPartial { failed: usize, total: usize },
 }
 
 impl CliError {
@@ -213,7 +281,9 @@ impl CliError {
     /// files say what) or `loader test` found differences, 2 when it could not run.
     pub fn exit_code(&self) -> i32 {
         match self {
-            CliError::NotAllLoaded { .. } | CliError::TestFailed(_) => 1,
+            CliError::NotAllLoaded { .. }
+            | CliError::TestFailed(_)
+            | CliError::SetupPartial { .. } => 1,
             _ => 2,
         }
     }
@@ -324,7 +394,7 @@ pub fn load_config(user: Option<&Path>) -> Result<Config, CliError> {
     let config = match user {
         None => Config::builtin()?,
         Some(path) => {
-            let text = setup::read_text(path).map_err(|source| CliError::ReadConfig {
+            let text = pipeline::read_text(path).map_err(|source| CliError::ReadConfig {
                 path: path.display().to_string(),
                 source,
             })?;
@@ -405,6 +475,38 @@ pub fn run(cli: Cli, err: &mut dyn Write) -> Result<(), CliError> {
                 })
             }
         }
+        Command::Setup {
+            opensearch,
+            dashboards,
+            dry_run,
+            out,
+            config,
+            fields,
+            dashboard_files,
+            shards,
+            replicas,
+            refresh_interval,
+            retention,
+            skip,
+            opensearch_secret_arn,
+        } => setup::run(
+            &setup::Args {
+                opensearch,
+                opensearch_secret_arn,
+                dashboards,
+                dry_run,
+                out,
+                config,
+                fields,
+                dashboard_files,
+                shards,
+                replicas,
+                refresh_interval,
+                retention,
+                skip,
+            },
+            &mut io::stdout().lock(),
+        ),
         Command::CheckConfig {
             config,
             type_name,

@@ -1,64 +1,303 @@
-//! What every command that loads needs: the configuration, the exclusion rules and the GeoIP
-//! databases, put together into a [`Pipeline`].
+//! `loader setup`: prepares a cluster (and Dashboards) for the documents, or writes what it
+//! would apply as files.
 
-use super::{CliError, load_config};
-use crate::config::Config;
-use crate::exclude::Exclusions;
-use crate::geoip;
-use crate::lambda::settings::{ConfigLocation, parse_location, read_location};
-use crate::pipeline::Pipeline;
-use std::io;
-use std::path::Path;
+use super::{CliError, load_config, pipeline::read_text};
+use crate::content::{self, Artifact, ArtifactKind, Content, Options};
+use crate::setup::{self, Http, Report, Targets};
+use crate::sink::{Auth, OpenSearchTransport, SinkConfig};
+use clap::ValueEnum;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
-/// The text of a configuration file given on the command line: a local path, or an
-/// `s3://bucket/key` URL (the same files the Lambda reads, where a team keeps them).
-pub fn read_text(path: &Path) -> Result<String, io::Error> {
-    let name = path.to_string_lossy();
-    let Some(location @ ConfigLocation::S3 { .. }) = name
-        .starts_with("s3://")
-        .then(|| parse_location(&name))
-        .flatten()
-    else {
-        return std::fs::read_to_string(path);
+/// A part of the content that can be left out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Part {
+    /// Component and index templates.
+    Templates,
+    /// ISM retention policies.
+    Retention,
+    /// Dashboards saved objects.
+    Dashboards,
+}
+
+impl Part {
+    fn of(kind: ArtifactKind) -> Self {
+        match kind {
+            ArtifactKind::ComponentTemplate | ArtifactKind::IndexTemplate => Self::Templates,
+            ArtifactKind::IsmPolicy => Self::Retention,
+            ArtifactKind::SavedObject => Self::Dashboards,
+        }
+    }
+}
+
+/// The command line of `loader setup`.
+#[derive(Debug, Clone, Default)]
+pub struct Args {
+    pub opensearch: Option<String>,
+    pub opensearch_secret_arn: Option<String>,
+    pub dashboards: Option<String>,
+    pub dry_run: bool,
+    pub out: Option<PathBuf>,
+    pub config: Option<PathBuf>,
+    pub fields: Vec<PathBuf>,
+    pub dashboard_files: Vec<PathBuf>,
+    pub shards: u32,
+    pub replicas: u32,
+    pub refresh_interval: String,
+    pub retention: Vec<String>,
+    pub skip: Vec<Part>,
+}
+
+/// Runs `loader setup`: the report goes to `out`.
+pub fn run(args: &Args, out: &mut dyn Write) -> Result<(), CliError> {
+    let config = load_config(args.config.as_deref())?;
+    let mut content = Content::bundled()?;
+    for path in &args.fields {
+        let text = read(path)?;
+        content.add_type_fields(&path.display().to_string(), &text)?;
+    }
+    for path in &args.dashboard_files {
+        let text = read(path)?;
+        content.add_dashboard(&path.display().to_string(), &text)?;
+    }
+    check_refresh_interval(&args.refresh_interval)?;
+    let options = Options {
+        shards: args.shards,
+        replicas: args.replicas,
+        refresh_interval: args.refresh_interval.clone(),
+        retention: retention_overrides(&config, &args.retention)?,
     };
+    let mut skip = args.skip.clone();
+    let cluster_config = match &args.opensearch {
+        Some(endpoint) => Some(sink_config(
+            endpoint,
+            args.opensearch_secret_arn.as_deref(),
+        )?),
+        None => None,
+    };
+    if let Some(Auth::SigV4 { service, .. }) = cluster_config.as_ref().map(|c| &c.auth)
+        && service == "aoss"
+        && !skip.contains(&Part::Retention)
+    {
+        writeln!(
+            out,
+            "OpenSearch Serverless has no ISM: retention is left to the collection's data lifecycle policy"
+        )
+        .map_err(CliError::Write)?;
+        skip.push(Part::Retention);
+    }
+    let artifacts: Vec<Artifact> = content::plan(&config, &content, &options)?
+        .into_iter()
+        .filter(|a| !skip.contains(&Part::of(a.kind)))
+        .collect();
+
+    if let Some(dir) = &args.out {
+        let written = write_files(dir, &artifacts)?;
+        writeln!(out, "wrote {written} file(s) under {}", dir.display())
+            .map_err(CliError::Write)?;
+        if cluster_config.is_none() && !args.dry_run {
+            return Ok(());
+        }
+    }
+    if cluster_config.is_none() && !args.dry_run {
+        return Err(CliError::SetupNoTarget);
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let s3 = shared::aws::s3_client(&shared::aws::sdk_config().await);
-        read_location(&location, &s3)
-            .await
-            .map_err(io::Error::other)
+        .build()
+        .map_err(CliError::Runtime)?;
+    let report = runtime.block_on(async {
+        let aws = match &cluster_config {
+            Some(c) if needs_aws(&c.auth) => Some(shared::aws::sdk_config().await),
+            _ => None,
+        };
+        let cluster = match &cluster_config {
+            Some(c) => Some(OpenSearchTransport::connect(c, aws.as_ref()).await?),
+            None => None,
+        };
+        let dashboards = match (&args.dashboards, &cluster_config) {
+            (Some(url), Some(c)) => {
+                let mut d = c.clone();
+                d.endpoint = url.trim().to_owned();
+                Some(
+                    OpenSearchTransport::connect(&d, aws.as_ref())
+                        .await?
+                        .with_header("osd-xsrf", "true"),
+                )
+            }
+            _ => None,
+        };
+        let targets = Targets {
+            cluster: cluster.as_ref().map(|c| c as &dyn Http),
+            dashboards: dashboards.as_ref().map(|d| d as &dyn Http),
+            dry_run: args.dry_run,
+        };
+        Ok::<Report, CliError>(setup::apply(&artifacts, &targets).await)
+    })?;
+    if args.dry_run {
+        for w in &report.writes {
+            let body = serde_json::to_string_pretty(&w.body).unwrap_or_default();
+            writeln!(out, "{} {} {}\n{body}\n", w.method, w.target, w.path)
+                .map_err(CliError::Write)?;
+        }
+    }
+    write!(out, "{report}").map_err(CliError::Write)?;
+    match report.failed() {
+        0 => Ok(()),
+        failed => Err(CliError::SetupPartial {
+            failed,
+            total: report.entries.len(),
+        }),
+    }
+}
+
+fn read(path: &Path) -> Result<String, CliError> {
+    read_text(path).map_err(|source| CliError::Read {
+        path: path.display().to_string(),
+        source,
     })
 }
 
-/// Reads an `exclude_log_patterns.csv` file; its rules for types the configuration does not
-/// define are warned about.
-pub fn load_exclusions(path: &Path, config: &Config) -> Result<Exclusions, CliError> {
-    let text = read_text(path).map_err(|source| CliError::Read {
-        path: path.display().to_string(),
-        source,
-    })?;
-    let exclusions = Exclusions::parse(&path.display().to_string(), &text)?;
-    for warning in exclusions.warnings(config) {
-        tracing::warn!("{warning}");
-    }
-    Ok(exclusions)
+fn sink_config(endpoint: &str, secret_arn: Option<&str>) -> Result<SinkConfig, CliError> {
+    let flag = secret_arn.map(str::to_owned);
+    Ok(SinkConfig::from_lookup(Some(endpoint), |name| {
+        match (name, &flag) {
+            ("OPENSEARCH_SECRET_ARN", Some(arn)) => Some(arn.clone()),
+            _ => std::env::var(name).ok(),
+        }
+    })?)
 }
 
-/// The pipeline of a command line: built-in and user configuration, exclusions, and GeoIP from
-/// `GEOIP_DATABASE_DIR` when a type asks for it.
-pub fn build_pipeline(
-    config: Option<&Path>,
-    exclusions: Option<&Path>,
-) -> Result<Pipeline, CliError> {
-    let config = load_config(config)?;
-    let exclusions = match exclusions {
-        Some(path) => load_exclusions(path, &config)?,
-        None => Exclusions::default(),
+fn needs_aws(auth: &Auth) -> bool {
+    matches!(auth, Auth::SigV4 { .. } | Auth::BasicSecret { .. })
+}
+
+/// `--retention-days 90` (every type) or `--retention-days vpcflowlogs=30`.
+fn retention_overrides(
+    config: &crate::config::Config,
+    values: &[String],
+) -> Result<BTreeMap<String, u32>, CliError> {
+    let mut out = BTreeMap::new();
+    for value in values {
+        let (name, days) = match value.split_once('=') {
+            Some((name, days)) => (name.trim(), days.trim()),
+            None => ("*", value.trim()),
+        };
+        if name != "*" && config.get(name).is_none() {
+            return Err(CliError::unknown_type(config, name));
+        }
+        let days: u32 = days.parse().map_err(|_| CliError::BadArgument {
+            name: "--retention-days",
+            value: value.clone(),
+            reason: "expected DAYS or TYPE=DAYS (0 keeps for ever)".into(),
+        })?;
+        out.insert(name.to_owned(), days);
+    }
+    Ok(out)
+}
+
+/// OpenSearch time units, or -1 (refresh only when asked).
+fn check_refresh_interval(value: &str) -> Result<(), CliError> {
+    let number_end = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
+    let unit_ok = matches!(
+        &value[number_end..],
+        "ms" | "s" | "m" | "h" | "d" | "micros" | "nanos"
+    );
+    if value == "-1" || (number_end > 0 && unit_ok) {
+        Ok(())
+    } else {
+        Err(CliError::BadArgument {
+            name: "--refresh-interval",
+            value: value.to_owned(),
+            reason: "expected a time such as 1s, 30s or 1m, or -1".into(),
+        })
+    }
+}
+
+/// Every artifact as a file: templates and policies as the JSON body of their request, and
+/// each dashboard as an NDJSON file importable in Dashboards (Saved objects, Import) with the
+/// index patterns and visualizations it needs. Returns how many files were written.
+pub fn write_files(dir: &Path, artifacts: &[Artifact]) -> Result<usize, CliError> {
+    let mut files: Vec<(PathBuf, String)> = Vec::new();
+    for a in artifacts {
+        let folder = match a.kind {
+            ArtifactKind::ComponentTemplate => "component_templates",
+            ArtifactKind::IndexTemplate => "index_templates",
+            ArtifactKind::IsmPolicy => "ism_policies",
+            ArtifactKind::SavedObject => continue,
+        };
+        let text = serde_json::to_string_pretty(&a.body).unwrap_or_default() + "\n";
+        files.push((dir.join(folder).join(format!("{}.json", a.name)), text));
+    }
+    let objects: Vec<Artifact> = artifacts
+        .iter()
+        .filter(|a| a.kind == ArtifactKind::SavedObject)
+        .cloned()
+        .collect();
+    let ndjson = |list: &[&Artifact]| {
+        list.iter()
+            .map(|a| a.body.to_string() + "\n")
+            .collect::<String>()
     };
-    let geo = geoip::from_env(&config);
-    Ok(Pipeline::new(config)
-        .with_exclusions(exclusions)
-        .with_geo(geo))
+    let patterns: Vec<&Artifact> = objects
+        .iter()
+        .filter(|o| o.body["type"] == "index-pattern")
+        .collect();
+    if !patterns.is_empty() {
+        files.push((
+            dir.join("dashboards").join("index-patterns.ndjson"),
+            ndjson(&patterns),
+        ));
+    }
+    for board in objects.iter().filter(|o| o.body["type"] == "dashboard") {
+        let id = board.body["id"].as_str().unwrap_or_default();
+        let name = id
+            .strip_prefix(&format!("{}-", content::NAME_PREFIX))
+            .unwrap_or(id);
+        files.push((
+            dir.join("dashboards").join(format!("{name}.ndjson")),
+            ndjson(&content::dashboards::with_references(&objects, board)),
+        ));
+    }
+    for (path, text) in &files {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(CliError::Write)?;
+        }
+        std::fs::write(path, text).map_err(CliError::Write)?;
+    }
+    Ok(files.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    #[test]
+    fn retention_flags_name_types_or_all() {
+        let config = Config::builtin().expect("config");
+        let out =
+            retention_overrides(&config, &["30".into(), "vpcflowlogs = 7".into()]).expect("valid");
+        assert_eq!(
+            out,
+            BTreeMap::from([("*".to_owned(), 30), ("vpcflowlogs".to_owned(), 7)])
+        );
+        let err = retention_overrides(&config, &["nope=3".into()]).expect_err("unknown type");
+        assert!(err.to_string().contains("nope"), "{err}");
+        let err = retention_overrides(&config, &["waf=a year".into()]).expect_err("not days");
+        assert!(err.to_string().contains("--retention-days"), "{err}");
+    }
+
+    #[test]
+    fn refresh_intervals_use_opensearch_units() {
+        for ok in ["1s", "30s", "500ms", "1m", "-1"] {
+            assert!(check_refresh_interval(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "s", "30", "30 s", "fast"] {
+            assert!(check_refresh_interval(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -143,6 +143,9 @@ pub struct LogType {
     pub static_ecs: Vec<(String, Value)>,
     /// `geoip`: ECS objects (`source`, `destination`) whose `.ip` is looked up.
     pub geoip: Vec<String>,
+    /// `retention_days`: how long `loader setup`'s retention policy keeps the type's indices;
+    /// `None` (0 or empty) keeps them for ever.
+    pub retention_days: Option<u32>,
     /// Every key visible in the section, resolved, with where it was written.
     pub settings: Vec<Setting>,
 }
@@ -187,6 +190,7 @@ const KNOWN_KEYS: &[&str] = &[
     "ecs",
     "static_ecs",
     "geoip",
+    "retention_days",
     // Deprecated by the es-loader, still read: `timestamp = <key>[,<format>]`.
     "timestamp",
 ];
@@ -404,6 +408,7 @@ impl SectionReader<'_> {
             ecs: self.ecs()?,
             static_ecs: self.static_ecs()?,
             geoip: self.geoip()?,
+            retention_days: self.retention_days()?,
             settings: self.settings()?,
         })
     }
@@ -480,6 +485,21 @@ impl SectionReader<'_> {
                 }
             })
             .collect()
+    }
+
+    fn retention_days(&self) -> Result<Option<u32>, ConfigError> {
+        match self.opt("retention_days")? {
+            None => Ok(None),
+            Some(v) => v
+                .parse::<u32>()
+                .map(|days| (days > 0).then_some(days))
+                .map_err(|_| {
+                    self.invalid(
+                        "retention_days",
+                        format!("`{v}` is not a number of days (0 keeps for ever)"),
+                    )
+                }),
+        }
     }
 
     fn settings(&self) -> Result<Vec<Setting>, ConfigError> {

@@ -108,6 +108,15 @@ fn fields(r: &Value, ecs: &mut Doc) {
     set(ecs, "event.outcome", outcome);
     set_opt(ecs, "error.code", error_code);
     set_opt(ecs, "error.message", get_str(r, "errorMessage"));
+    if action == "ConsoleLogin" {
+        // `Yes`/`No` inside a free-form object, which cannot be counted by: a boolean that can.
+        let mfa = match get_str(r, "additionalEventData.MFAUsed") {
+            Some("Yes") => Some(true),
+            Some("No") => Some(false),
+            _ => None,
+        };
+        set_opt(ecs, "aws.cloudtrail.console_login.mfa_used", mfa);
+    }
 
     if let Some(address) = get_str(r, "sourceIPAddress") {
         set(ecs, "source.address", address);
@@ -447,6 +456,18 @@ mod tests {
         assert_eq!(get(&d, "event.outcome"), Some(&json!("failure")));
         assert_eq!(get(&d, "event.category"), Some(&json!(["authentication"])));
         assert_eq!(get(&d, "user.name"), Some(&json!("root")));
+        assert_eq!(get(&d, "aws.cloudtrail.console_login.mfa_used"), None);
+        for (said, mfa) in [("Yes", true), ("No", false)] {
+            let n = one(
+                json!({"eventName": "ConsoleLogin", "eventSource": "signin.amazonaws.com",
+                "additionalEventData": {"MFAUsed": said}}),
+            );
+            let d = Value::Object(n.doc);
+            assert_eq!(
+                get(&d, "aws.cloudtrail.console_login.mfa_used"),
+                Some(&json!(mfa))
+            );
+        }
     }
 
     #[test]

@@ -69,13 +69,16 @@ pub enum TransportError {
 /// receive and parse.
 const BULK_QUERY: [(&str, &str); 1] = [("filter_path", "errors,items.*.status,items.*.error")];
 
-/// `POST <endpoint>/_bulk` through the `opensearch` crate.
+/// `POST <endpoint>/_bulk` through the `opensearch` crate, and the other requests of
+/// `loader setup` ([`OpenSearchTransport::request`]) with the same authentication.
 #[derive(Debug, Clone)]
 pub struct OpenSearchTransport {
     transport: Transport,
     timeout: Duration,
     /// Basic-auth credentials, sent as a header of each request.
     basic: Option<Arc<BasicAuth>>,
+    /// Sent with every request (OpenSearch Dashboards wants `osd-xsrf` on every write).
+    headers: HeaderMap,
 }
 
 impl OpenSearchTransport {
@@ -179,7 +182,48 @@ impl OpenSearchTransport {
             transport,
             timeout: config.request_timeout,
             basic,
+            headers: HeaderMap::new(),
         })
+    }
+
+    /// The same client, sending `name: value` with every request.
+    pub fn with_header(mut self, name: &'static str, value: &'static str) -> Self {
+        self.headers.insert(name, HeaderValue::from_static(value));
+        self
+    }
+
+    /// One request with a JSON body (or none), answered whatever its status; a 401 with
+    /// credentials from a secret reads them again and sends once more, as for `_bulk`.
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Result<HttpReply, SendError> {
+        let body = body.map(bytes::Bytes::from);
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        match &self.basic {
+            None => {
+                self.send_with(method, path, query, body, headers, None)
+                    .await
+            }
+            Some(basic) => {
+                basic
+                    .send(|credentials| {
+                        self.send_with(
+                            method,
+                            path,
+                            query,
+                            body.clone(),
+                            headers.clone(),
+                            Some(credentials.header()),
+                        )
+                    })
+                    .await
+            }
+        }
     }
 }
 
@@ -220,19 +264,38 @@ impl OpenSearchTransport {
         if gzip {
             headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         }
+        self.send_with(
+            Method::Post,
+            "/_bulk",
+            &BULK_QUERY,
+            Some(body),
+            headers,
+            authorization,
+        )
+        .await
+    }
+
+    /// `headers` carry the content type; the client's own headers and `authorization` are
+    /// added.
+    async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<bytes::Bytes>,
+        mut headers: HeaderMap,
+        authorization: Option<HeaderValue>,
+    ) -> Result<HttpReply, SendError> {
+        for (name, value) in &self.headers {
+            headers.insert(name.clone(), value.clone());
+        }
         if let Some(value) = authorization {
             headers.insert(AUTHORIZATION, value);
         }
+        let query = (!query.is_empty()).then_some(query);
         let response = self
             .transport
-            .send(
-                Method::Post,
-                "/_bulk",
-                headers,
-                Some(&BULK_QUERY),
-                Some(body),
-                None,
-            )
+            .send(method, path, headers, query, body, None)
             .await
             .map_err(|e| self.classify(&e))?;
         let status = response.status_code().as_u16();

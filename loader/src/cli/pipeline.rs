@@ -1,0 +1,64 @@
+//! What every command that loads needs: the configuration, the exclusion rules and the GeoIP
+//! databases, put together into a [`Pipeline`].
+
+use super::{CliError, load_config};
+use crate::config::Config;
+use crate::exclude::Exclusions;
+use crate::geoip;
+use crate::lambda::settings::{ConfigLocation, parse_location, read_location};
+use crate::pipeline::Pipeline;
+use std::io;
+use std::path::Path;
+
+/// The text of a configuration file given on the command line: a local path, or an
+/// `s3://bucket/key` URL (the same files the Lambda reads, where a team keeps them).
+pub fn read_text(path: &Path) -> Result<String, io::Error> {
+    let name = path.to_string_lossy();
+    let Some(location @ ConfigLocation::S3 { .. }) = name
+        .starts_with("s3://")
+        .then(|| parse_location(&name))
+        .flatten()
+    else {
+        return std::fs::read_to_string(path);
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let s3 = shared::aws::s3_client(&shared::aws::sdk_config().await);
+        read_location(&location, &s3)
+            .await
+            .map_err(io::Error::other)
+    })
+}
+
+/// Reads an `exclude_log_patterns.csv` file; its rules for types the configuration does not
+/// define are warned about.
+pub fn load_exclusions(path: &Path, config: &Config) -> Result<Exclusions, CliError> {
+    let text = read_text(path).map_err(|source| CliError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let exclusions = Exclusions::parse(&path.display().to_string(), &text)?;
+    for warning in exclusions.warnings(config) {
+        tracing::warn!("{warning}");
+    }
+    Ok(exclusions)
+}
+
+/// The pipeline of a command line: built-in and user configuration, exclusions, and GeoIP from
+/// `GEOIP_DATABASE_DIR` when a type asks for it.
+pub fn build_pipeline(
+    config: Option<&Path>,
+    exclusions: Option<&Path>,
+) -> Result<Pipeline, CliError> {
+    let config = load_config(config)?;
+    let exclusions = match exclusions {
+        Some(path) => load_exclusions(path, &config)?,
+        None => Exclusions::default(),
+    };
+    let geo = geoip::from_env(&config);
+    Ok(Pipeline::new(config)
+        .with_exclusions(exclusions)
+        .with_geo(geo))
+}

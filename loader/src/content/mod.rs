@@ -1,0 +1,410 @@
+//! OpenSearch content as code: what a cluster needs before the first document arrives.
+//!
+//! The content is data under `loader/content/`, bundled into the binary, read by code that
+//! knows nothing of what it says:
+//!
+//! - `components/*.fields` and `types/*.fields`: field tables ([`fields`]), one line per field.
+//!   Each component file becomes a component template (the ECS groups every type shares); each
+//!   type file holds the fields of one log type of the configuration (its section name).
+//! - `settings.json`: the component template of index settings and of the mapping rules for
+//!   fields nobody declared (strings become `keyword`, never dates or text+keyword pairs).
+//! - `retention.json`: the ISM policy of one type, with `${...}` placeholders.
+//! - `dashboards/*.toml`: dashboards as lists of panels ([`dashboards`]).
+//!
+//! [`plan`] turns them and the loader's configuration into [`Artifact`]s: component templates,
+//! one index template per index of the configuration (its rotated indices reached through an
+//! alias named like the index, `log-aws-cloudtrail`), one ISM retention policy per index, and
+//! Dashboards saved objects. Everything here is pure; `crate::setup` sends the artifacts.
+
+pub mod dashboards;
+pub mod fields;
+pub mod ism;
+pub mod substitute;
+pub mod templates;
+
+use crate::config::{Config, LogType, Rotation};
+use fields::{FieldTable, FieldTableError};
+use include_dir::{Dir, include_dir};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+static BUNDLED: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/content");
+
+/// The prefix of every name the loader gives a template, a policy or a saved object, so an
+/// operator sees at a glance what it manages.
+pub const NAME_PREFIX: &str = "org-security-logs";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContentError {
+    #[error(transparent)]
+    Fields(#[from] FieldTableError),
+    #[error("{file}: {reason}")]
+    File { file: String, reason: String },
+    #[error("index {alias}: {reason}")]
+    Index { alias: String, reason: String },
+    #[error(transparent)]
+    Dashboard(#[from] dashboards::DashboardError),
+}
+
+impl ContentError {
+    fn file(file: &str, reason: impl Into<String>) -> Self {
+        Self::File {
+            file: file.to_owned(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The content files, parsed: the bundled ones, and any a user adds.
+#[derive(Debug, Clone)]
+pub struct Content {
+    /// Component field tables by name (file stem), in name order.
+    pub components: BTreeMap<String, FieldTable>,
+    /// Field tables of log types by type name.
+    pub types: BTreeMap<String, FieldTable>,
+    pub settings: Value,
+    pub retention: Value,
+    pub dashboards: Vec<dashboards::DashboardSpec>,
+}
+
+impl Content {
+    /// The content bundled into the binary.
+    pub fn bundled() -> Result<Self, ContentError> {
+        let mut content = Self {
+            components: BTreeMap::new(),
+            types: BTreeMap::new(),
+            settings: bundled_json("settings.json")?,
+            retention: bundled_json("retention.json")?,
+            dashboards: Vec::new(),
+        };
+        for (folder, target) in [
+            ("components", &mut content.components),
+            ("types", &mut content.types),
+        ] {
+            for (path, text) in bundled_files(folder, "fields")? {
+                target.insert(stem(&path), FieldTable::parse(&path, text)?);
+            }
+        }
+        for (path, text) in bundled_files("dashboards", "toml")? {
+            content
+                .dashboards
+                .push(dashboards::DashboardSpec::parse(&path, text)?);
+        }
+        Ok(content)
+    }
+
+    /// Adds a user field table named after its type (`apache.fields` for `[apache]`); fields
+    /// of a bundled type are added to its own.
+    pub fn add_type_fields(&mut self, path: &str, text: &str) -> Result<(), ContentError> {
+        let table = FieldTable::parse(path, text)?;
+        let name = stem(path);
+        match self.types.get_mut(&name) {
+            Some(existing) => existing
+                .merge(&table)
+                .map_err(|reason| ContentError::file(path, reason))?,
+            None => {
+                self.types.insert(name, table);
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a user dashboard; one with the id of a bundled dashboard replaces it.
+    pub fn add_dashboard(&mut self, path: &str, text: &str) -> Result<(), ContentError> {
+        let spec = dashboards::DashboardSpec::parse(path, text)?;
+        self.dashboards.retain(|d| d.id != spec.id);
+        self.dashboards.push(spec);
+        Ok(())
+    }
+
+    /// Every component table merged: the ECS fields every index has.
+    pub fn shared_fields(&self) -> Result<FieldTable, ContentError> {
+        let mut all = FieldTable::default();
+        for table in self.components.values() {
+            all.merge(table)
+                .map_err(|reason| ContentError::file("components", reason))?;
+        }
+        Ok(all)
+    }
+}
+
+/// The bundled ECS fields (all components), parsed once: the configured mapping of user types
+/// converts values to the types declared here.
+pub fn shared_fields() -> Option<&'static FieldTable> {
+    static TABLE: OnceLock<Option<FieldTable>> = OnceLock::new();
+    TABLE
+        .get_or_init(|| Content::bundled().and_then(|c| c.shared_fields()).ok())
+        .as_ref()
+}
+
+/// One index of the configuration: the rotated indices of one or more types, one template,
+/// one alias, one retention.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexGroup {
+    /// `<index_name>[-<index_suffix>]`: the alias of every rotated index, and the name of the
+    /// index template, the retention policy and the index pattern.
+    pub alias: String,
+    /// The types writing to it, in configuration order.
+    pub types: Vec<String>,
+    pub rotation: Rotation,
+    /// Days to keep; `None` keeps indices for ever.
+    pub retention_days: Option<u32>,
+}
+
+impl IndexGroup {
+    /// The rotated indices: `log-aws-cloudtrail-2026-12`.
+    pub fn pattern(&self) -> String {
+        format!("{}-*", self.alias)
+    }
+
+    /// Longer names win: `log-aws-waf-cf-*` must beat `log-aws-waf-*`, which matches it too.
+    /// OpenSearch refuses two templates with overlapping patterns at one priority.
+    pub fn priority(&self) -> u64 {
+        100 + self.alias.len() as u64
+    }
+}
+
+/// The alias of a type's indices.
+pub fn alias_of(log_type: &LogType) -> String {
+    match &log_type.index_suffix {
+        Some(suffix) => format!("{}-{suffix}", log_type.index_name),
+        None => log_type.index_name.clone(),
+    }
+}
+
+/// The indices of a configuration, one per alias in first-seen order. `retention` overrides
+/// the configured days per type name (`"*"` for every type); 0 keeps for ever.
+pub fn index_groups(
+    config: &Config,
+    retention: &BTreeMap<String, u32>,
+) -> Result<Vec<IndexGroup>, ContentError> {
+    let mut groups: Vec<IndexGroup> = Vec::new();
+    for t in &config.types {
+        let alias = alias_of(t);
+        let days = retention
+            .get(&t.name)
+            .or_else(|| retention.get("*"))
+            .copied()
+            .or(t.retention_days)
+            .filter(|d| *d > 0);
+        match groups.iter_mut().find(|g| g.alias == alias) {
+            Some(group) => {
+                if group.rotation != t.index_rotation {
+                    return Err(ContentError::Index {
+                        alias,
+                        reason: format!(
+                            "types {} and {} share the index with different index_rotation",
+                            group.types.join(", "),
+                            t.name
+                        ),
+                    });
+                }
+                // The longest retention of the types sharing it: none loses data early.
+                group.retention_days = match (group.retention_days, days) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    _ => None,
+                };
+                group.types.push(t.name.clone());
+            }
+            None => groups.push(IndexGroup {
+                alias,
+                types: vec![t.name.clone()],
+                rotation: t.index_rotation,
+                retention_days: days,
+            }),
+        }
+    }
+    Ok(groups)
+}
+
+/// Settings of the cluster side that are not content: given on the command line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    pub shards: u32,
+    pub replicas: u32,
+    pub refresh_interval: String,
+    /// Days to keep by type name, over the configuration's `retention_days` (`"*"`: all).
+    pub retention: BTreeMap<String, u32>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            shards: 1,
+            replicas: 1,
+            refresh_interval: "30s".to_owned(),
+            retention: BTreeMap::new(),
+        }
+    }
+}
+
+/// What a cluster or Dashboards is given, and where.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Artifact {
+    pub kind: ArtifactKind,
+    /// The template or policy name, or the saved object's `type/id`.
+    pub name: String,
+    /// The request body (for a saved object, the object as the saved-objects API takes it).
+    pub body: Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ArtifactKind {
+    ComponentTemplate,
+    IndexTemplate,
+    IsmPolicy,
+    SavedObject,
+}
+
+impl ArtifactKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::ComponentTemplate => "component template",
+            Self::IndexTemplate => "index template",
+            Self::IsmPolicy => "ISM policy",
+            Self::SavedObject => "saved object",
+        }
+    }
+}
+
+/// Every artifact of a configuration, in the order they must be applied (components before
+/// the templates composed of them, index patterns before the visualizations that use them).
+pub fn plan(
+    config: &Config,
+    content: &Content,
+    options: &Options,
+) -> Result<Vec<Artifact>, ContentError> {
+    let groups = index_groups(config, &options.retention)?;
+    let mut out = templates::component_templates(content, options)?;
+    for group in &groups {
+        out.push(templates::index_template(config, content, group)?);
+    }
+    for group in &groups {
+        if let Some(policy) = ism::retention_policy(&content.retention, group)? {
+            out.push(policy);
+        }
+    }
+    out.extend(dashboards::saved_objects(config, content, &groups)?);
+    Ok(out)
+}
+
+fn bundled_json(path: &str) -> Result<Value, ContentError> {
+    let file = BUNDLED
+        .get_file(path)
+        .ok_or_else(|| ContentError::file(path, "missing from the bundled content"))?;
+    serde_json::from_slice(file.contents())
+        .map_err(|e| ContentError::file(path, format!("not valid JSON: {e}")))
+}
+
+/// The bundled files of a folder with an extension, as (`folder/name.ext`, text), by name.
+fn bundled_files(folder: &str, ext: &str) -> Result<Vec<(String, &'static str)>, ContentError> {
+    let Some(dir) = BUNDLED.get_dir(folder) else {
+        return Ok(Vec::new());
+    };
+    let mut files = Vec::new();
+    for file in dir.files() {
+        let path = file.path().to_string_lossy().into_owned();
+        if file.path().extension().is_some_and(|e| e == ext) {
+            let text = file
+                .contents_utf8()
+                .ok_or_else(|| ContentError::file(&path, "not UTF-8 text"))?;
+            files.push((path, text));
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// `types/cloudtrail.fields` -> `cloudtrail`.
+fn stem(path: &str) -> String {
+    std::path::Path::new(path)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bundled_content_parses_and_names_every_builtin_type() {
+        let content = Content::bundled().expect("bundled content");
+        let config = Config::builtin().expect("builtin config");
+        for t in &config.types {
+            assert!(
+                content.types.contains_key(&t.name),
+                "no types/{}.fields",
+                t.name
+            );
+        }
+        for name in content.types.keys() {
+            assert!(
+                config.get(name).is_some(),
+                "types/{name}.fields names no type"
+            );
+        }
+        let shared = content.shared_fields().expect("components agree");
+        assert_eq!(
+            shared.get("@timestamp"),
+            Some(fields::FieldType::Date),
+            "every document has a time"
+        );
+        // Type tables never redeclare a shared field with another type.
+        for (name, table) in &content.types {
+            let mut merged = shared.clone();
+            merged
+                .merge(table)
+                .unwrap_or_else(|e| panic!("types/{name}.fields: {e}"));
+        }
+    }
+
+    #[test]
+    fn groups_follow_the_configuration_and_retention_overrides() {
+        let config = Config::with_user_file(
+            "user.ini",
+            "[waf_cf]\ns3_key = cf-waf\nindex_name = log-aws-waf\nindex_suffix = cf\nretention_days = 30\n\
+             [waf_copy]\ns3_key = copy-waf\nindex_name = log-aws-waf\nretention_days = 400\n",
+        )
+        .expect("config");
+        let groups = index_groups(&config, &BTreeMap::new()).expect("groups");
+        let waf = groups
+            .iter()
+            .find(|g| g.alias == "log-aws-waf")
+            .expect("waf");
+        assert_eq!(waf.types, ["waf", "waf_copy"]);
+        assert_eq!(waf.retention_days, Some(400));
+        let cf = groups
+            .iter()
+            .find(|g| g.alias == "log-aws-waf-cf")
+            .expect("cf");
+        assert_eq!(cf.pattern(), "log-aws-waf-cf-*");
+        assert!(cf.priority() > waf.priority());
+
+        let overrides = BTreeMap::from([("*".to_owned(), 7), ("waf_cf".to_owned(), 0)]);
+        let groups = index_groups(&config, &overrides).expect("groups");
+        let cf = groups
+            .iter()
+            .find(|g| g.alias == "log-aws-waf-cf")
+            .expect("cf");
+        assert_eq!(cf.retention_days, None);
+        assert!(
+            groups
+                .iter()
+                .filter(|g| g.alias != "log-aws-waf-cf")
+                .all(|g| g.retention_days == Some(7))
+        );
+    }
+
+    #[test]
+    fn types_sharing_an_index_must_rotate_alike() {
+        let config = Config::with_user_file(
+            "user.ini",
+            "[daily_waf]\ns3_key = x\nindex_name = log-aws-waf\nindex_rotation = daily\n",
+        )
+        .expect("config");
+        let err = index_groups(&config, &BTreeMap::new()).expect_err("rotation differs");
+        assert!(err.to_string().contains("daily_waf"), "{err}");
+    }
+}

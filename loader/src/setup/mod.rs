@@ -1,0 +1,627 @@
+//! `loader setup`: the artifacts of [`crate::content`] applied to a cluster and to OpenSearch
+//! Dashboards, idempotently.
+//!
+//! Every artifact is read first and written only when it is missing or differs: templates by
+//! the hash in their `_meta`, ISM policies and saved objects by comparing what was given with
+//! what the server keeps (it adds fields of its own). So a second run changes nothing and says
+//! so, and a run after an upgrade changes exactly what the upgrade changed. One artifact that
+//! fails (an older cluster without `flat_object`, a missing plugin, a refused request) is
+//! reported with the server's answer and the rest goes on.
+//!
+//! The HTTP edge is the small [`Http`] trait: the sink's client in production
+//! ([`OpenSearchTransport`]), a recording fake in tests.
+
+pub mod answers;
+
+use crate::content::{Artifact, ArtifactKind};
+use crate::sink::{HttpReply, OpenSearchTransport, SendError};
+use futures::future::BoxFuture;
+use opensearch::http::Method;
+use serde_json::{Value, json};
+use std::fmt;
+
+/// One HTTP request with a JSON body; implementations never retry.
+pub trait Http: Send + Sync {
+    fn request<'a>(
+        &'a self,
+        method: Method,
+        path: &'a str,
+        query: &'a [(&'a str, &'a str)],
+        body: Option<Vec<u8>>,
+    ) -> BoxFuture<'a, Result<HttpReply, SendError>>;
+}
+
+impl Http for OpenSearchTransport {
+    fn request<'a>(
+        &'a self,
+        method: Method,
+        path: &'a str,
+        query: &'a [(&'a str, &'a str)],
+        body: Option<Vec<u8>>,
+    ) -> BoxFuture<'a, Result<HttpReply, SendError>> {
+        Box::pin(OpenSearchTransport::request(
+            self, method, path, query, body,
+        ))
+    }
+}
+
+/// Where the artifacts go.
+pub struct Targets<'a> {
+    /// The cluster; `None` only in a dry run without one (every artifact is then new).
+    pub cluster: Option<&'a dyn Http>,
+    /// OpenSearch Dashboards; `None` skips the saved objects (unless in a dry run).
+    pub dashboards: Option<&'a dyn Http>,
+    /// Read only: say what would be written, write nothing.
+    pub dry_run: bool,
+}
+
+/// What happened to one artifact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Created,
+    Updated,
+    Unchanged,
+    /// Not applied, on purpose (the reason says why).
+    Skipped(String),
+    Failed(String),
+}
+
+/// One line of the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub kind: ArtifactKind,
+    pub name: String,
+    pub outcome: Outcome,
+    /// More about a success (existing indices the policy was attached to, ...).
+    pub note: Option<String>,
+}
+
+/// A write that was sent (or, in a dry run, would be).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WriteRequest {
+    pub method: &'static str,
+    /// `dashboards` or `opensearch`.
+    pub target: &'static str,
+    pub path: String,
+    pub body: Value,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Report {
+    pub dry_run: bool,
+    pub entries: Vec<Entry>,
+    pub writes: Vec<WriteRequest>,
+}
+
+impl Report {
+    pub fn count(&self, wanted: fn(&Outcome) -> bool) -> usize {
+        self.entries.iter().filter(|e| wanted(&e.outcome)).count()
+    }
+
+    pub fn failed(&self) -> usize {
+        self.count(|o| matches!(o, Outcome::Failed(_)))
+    }
+
+    /// The summary line.
+    pub fn summary(&self) -> String {
+        let created = self.count(|o| *o == Outcome::Created);
+        let updated = self.count(|o| *o == Outcome::Updated);
+        let unchanged = self.count(|o| *o == Outcome::Unchanged);
+        let skipped = self.count(|o| matches!(o, Outcome::Skipped(_)));
+        let (create, update) = if self.dry_run {
+            ("to create", "to update")
+        } else {
+            ("created", "updated")
+        };
+        let mut text = format!(
+            "{created} {create}, {updated} {update}, {unchanged} unchanged, {skipped} skipped, {} failed",
+            self.failed()
+        );
+        if self.dry_run {
+            text.push_str(" (dry run: nothing was written)");
+        } else if created + updated == 0 && self.failed() == 0 {
+            text.push_str(": nothing to change");
+        }
+        text
+    }
+}
+
+impl fmt::Display for Report {
+    /// One line per artifact (artifacts of one kind skipped for one reason share a line),
+    /// then the summary.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut i = 0;
+        while i < self.entries.len() {
+            let e = &self.entries[i];
+            if let Outcome::Skipped(why) = &e.outcome {
+                let same = self.entries[i..]
+                    .iter()
+                    .take_while(|o| o.kind == e.kind && o.outcome == e.outcome)
+                    .count();
+                if same > 1 {
+                    writeln!(f, "{:<13} {same} {}s: {why}", "skipped", e.kind.label())?;
+                    i += same;
+                    continue;
+                }
+            }
+            let word = match (&e.outcome, self.dry_run) {
+                (Outcome::Created, false) => "created",
+                (Outcome::Created, true) => "would create",
+                (Outcome::Updated, false) => "updated",
+                (Outcome::Updated, true) => "would update",
+                (Outcome::Unchanged, _) => "unchanged",
+                (Outcome::Skipped(_), _) => "skipped",
+                (Outcome::Failed(_), _) => "FAILED",
+            };
+            write!(f, "{word:<13} {:<19} {}", e.kind.label(), e.name)?;
+            match (&e.outcome, &e.note) {
+                (Outcome::Failed(why) | Outcome::Skipped(why), _) => write!(f, ": {why}")?,
+                (_, Some(note)) => write!(f, " ({note})")?,
+                _ => {}
+            }
+            writeln!(f)?;
+            i += 1;
+        }
+        writeln!(f, "setup: {}", self.summary())
+    }
+}
+
+/// Applies `artifacts` in order and reports each one.
+pub async fn apply(artifacts: &[Artifact], targets: &Targets<'_>) -> Report {
+    let mut run = Run {
+        targets,
+        report: Report {
+            dry_run: targets.dry_run,
+            ..Report::default()
+        },
+    };
+    let mut saved_objects = Vec::new();
+    for artifact in artifacts {
+        match artifact.kind {
+            ArtifactKind::ComponentTemplate => {
+                run.template(artifact, "_component_template").await;
+            }
+            ArtifactKind::IndexTemplate => run.template(artifact, "_index_template").await,
+            ArtifactKind::IsmPolicy => run.policy(artifact).await,
+            ArtifactKind::SavedObject => saved_objects.push(artifact),
+        }
+    }
+    if !saved_objects.is_empty() {
+        run.saved_objects(&saved_objects).await;
+    }
+    run.report
+}
+
+struct Run<'a> {
+    targets: &'a Targets<'a>,
+    report: Report,
+}
+
+/// What a read found.
+enum Current {
+    Missing,
+    Same,
+    Different,
+}
+
+impl Run<'_> {
+    fn entry(&mut self, artifact: &Artifact, outcome: Outcome, note: Option<String>) {
+        self.report.entries.push(Entry {
+            kind: artifact.kind,
+            name: artifact.name.clone(),
+            outcome,
+            note,
+        });
+    }
+
+    /// Sends a write (or records it, in a dry run); the answer is `None` in a dry run.
+    async fn write(
+        &mut self,
+        target: &'static str,
+        http: Option<&dyn Http>,
+        method: Method,
+        path: String,
+        query: &[(&str, &str)],
+        body: Value,
+    ) -> Result<Option<HttpReply>, String> {
+        let shown = if query.is_empty() {
+            path.clone()
+        } else {
+            let q: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("{path}?{}", q.join("&"))
+        };
+        self.report.writes.push(WriteRequest {
+            method: method_name(method),
+            target,
+            path: shown,
+            body: body.clone(),
+        });
+        if self.targets.dry_run {
+            return Ok(None);
+        }
+        let Some(http) = http else {
+            return Err(format!("no {target} endpoint to send to"));
+        };
+        let bytes = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
+        http.request(method, &path, query, Some(bytes))
+            .await
+            .map(Some)
+            .map_err(|e| format!("no answer from {target}: {e}"))
+    }
+
+    async fn read(
+        &self,
+        http: Option<&dyn Http>,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Option<HttpReply>, String> {
+        let Some(http) = http else {
+            return Ok(None);
+        };
+        let body = body.map(|b| b.to_string().into_bytes());
+        http.request(method, path, &[], body)
+            .await
+            .map(Some)
+            .map_err(|e| format!("cannot read it: {e}"))
+    }
+
+    /// A component or index template, compared by its content hash.
+    async fn template(&mut self, artifact: &Artifact, api: &str) {
+        let path = format!("/{api}/{}", artifact.name);
+        let cluster = self.targets.cluster;
+        let current = match self.read(cluster, Method::Get, &path, None).await {
+            Ok(None) => Ok(Current::Missing),
+            Ok(Some(reply)) if reply.status == 404 => Ok(Current::Missing),
+            Ok(Some(reply)) if reply.status == 200 => {
+                let answer: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+                let wanted = crate::content::templates::hash_of(&artifact.body);
+                if answers::template_hash(&answer, &artifact.name) == wanted {
+                    Ok(Current::Same)
+                } else {
+                    Ok(Current::Different)
+                }
+            }
+            Ok(Some(reply)) => Err(format!(
+                "cannot read it: {}",
+                answers::reason(reply.status, &reply.body)
+            )),
+            Err(e) => Err(e),
+        };
+        let outcome = match current {
+            Err(why) => Outcome::Failed(why),
+            Ok(Current::Same) => Outcome::Unchanged,
+            Ok(state) => {
+                let done = match state {
+                    Current::Missing => Outcome::Created,
+                    _ => Outcome::Updated,
+                };
+                let body = artifact.body.clone();
+                match self
+                    .write("opensearch", cluster, Method::Put, path, &[], body)
+                    .await
+                {
+                    Ok(None) => done,
+                    Ok(Some(reply)) if (200..300).contains(&reply.status) => done,
+                    Ok(Some(reply)) => Outcome::Failed(answers::reason(reply.status, &reply.body)),
+                    Err(why) => Outcome::Failed(why),
+                }
+            }
+        };
+        self.entry(artifact, outcome, None);
+    }
+
+    /// An ISM policy: created, or updated with the sequence numbers of the version read (ISM
+    /// refuses an update without them); then attached to the indices that already exist.
+    async fn policy(&mut self, artifact: &Artifact) {
+        let path = format!("/_plugins/_ism/policies/{}", artifact.name);
+        let cluster = self.targets.cluster;
+        let read = self.read(cluster, Method::Get, &path, None).await;
+        let (current, versions) = match read {
+            Ok(None) => (Current::Missing, None),
+            Ok(Some(reply)) if reply.status == 404 => (Current::Missing, None),
+            Ok(Some(reply)) if reply.status == 200 => {
+                let answer: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+                let versions = (
+                    answer["_seq_no"].as_u64().unwrap_or_default().to_string(),
+                    answer["_primary_term"]
+                        .as_u64()
+                        .unwrap_or_default()
+                        .to_string(),
+                );
+                if answers::contains(&answer, &artifact.body) {
+                    (Current::Same, None)
+                } else {
+                    (Current::Different, Some(versions))
+                }
+            }
+            Ok(Some(reply)) => {
+                let why = ism_reason(reply.status, &reply.body);
+                self.entry(
+                    artifact,
+                    Outcome::Failed(format!("cannot read it: {why}")),
+                    None,
+                );
+                return;
+            }
+            Err(why) => {
+                self.entry(artifact, Outcome::Failed(why), None);
+                return;
+            }
+        };
+        if matches!(current, Current::Same) {
+            self.entry(artifact, Outcome::Unchanged, None);
+            return;
+        }
+        let query: Vec<(&str, &str)> = match &versions {
+            Some((seq, term)) => vec![("if_seq_no", seq), ("if_primary_term", term)],
+            None => Vec::new(),
+        };
+        let done = if versions.is_some() {
+            Outcome::Updated
+        } else {
+            Outcome::Created
+        };
+        let body = artifact.body.clone();
+        match self
+            .write("opensearch", cluster, Method::Put, path, &query, body)
+            .await
+        {
+            Ok(None) => self.entry(artifact, done, None),
+            Ok(Some(reply)) if (200..300).contains(&reply.status) => {
+                let attach = self.attach_policy(artifact, versions.is_some()).await;
+                match attach {
+                    Ok(note) => self.entry(artifact, done, note),
+                    Err(why) => self.entry(
+                        artifact,
+                        Outcome::Failed(format!(
+                            "the policy is saved, but not attached to the existing indices: {why}"
+                        )),
+                        None,
+                    ),
+                }
+            }
+            Ok(Some(reply)) => self.entry(
+                artifact,
+                Outcome::Failed(ism_reason(reply.status, &reply.body)),
+                None,
+            ),
+            Err(why) => self.entry(artifact, Outcome::Failed(why), None),
+        }
+    }
+
+    /// The policy's `ism_template` only reaches indices created after it: indices that
+    /// already exist get it here, and those managed by an older version move to the new one.
+    async fn attach_policy(
+        &mut self,
+        artifact: &Artifact,
+        updated: bool,
+    ) -> Result<Option<String>, String> {
+        let patterns: Vec<String> = artifact.body["policy"]["ism_template"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|t| t["index_patterns"].as_array().cloned().unwrap_or_default())
+            .filter_map(|p| p.as_str().map(str::to_owned))
+            .collect();
+        let mut notes = Vec::new();
+        for pattern in patterns {
+            let mut calls = vec![("add", "attached to")];
+            if updated {
+                calls.push(("change_policy", "moved to this version"));
+            }
+            for (call, what) in calls {
+                let path = format!("/_plugins/_ism/{call}/{pattern}");
+                let body = json!({"policy_id": artifact.name});
+                let cluster = self.targets.cluster;
+                let reply = self
+                    .write("opensearch", cluster, Method::Post, path, &[], body)
+                    .await?;
+                let Some(reply) = reply else { continue };
+                match reply.status {
+                    // No index matches the pattern yet.
+                    404 => {}
+                    200..=299 => {
+                        let answer: Value =
+                            serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+                        let n = answer["updated_indices"].as_u64().unwrap_or(0);
+                        if n > 0 {
+                            notes.push(format!("{what} {n} existing index(es) of {pattern}"));
+                        }
+                    }
+                    status => return Err(answers::reason(status, &reply.body)),
+                }
+            }
+        }
+        Ok((!notes.is_empty()).then(|| notes.join("; ")))
+    }
+
+    /// Saved objects: one `_bulk_get` to compare, one `_bulk_create` of those that differ.
+    async fn saved_objects(&mut self, objects: &[&Artifact]) {
+        let dashboards = self.targets.dashboards;
+        if dashboards.is_none() && !self.targets.dry_run {
+            for object in objects {
+                self.entry(
+                    object,
+                    Outcome::Skipped(
+                        "no --dashboards URL (loader setup --out DIR writes them as NDJSON)".into(),
+                    ),
+                    None,
+                );
+            }
+            return;
+        }
+        let wanted: Vec<Value> = objects
+            .iter()
+            .map(|o| json!({"type": o.body["type"], "id": o.body["id"]}))
+            .collect();
+        let read = self
+            .read(
+                dashboards,
+                Method::Post,
+                "/api/saved_objects/_bulk_get",
+                Some(Value::Array(wanted)),
+            )
+            .await;
+        let found: Vec<Value> = match read {
+            Ok(None) => Vec::new(),
+            Ok(Some(reply)) if reply.status == 200 => {
+                let answer: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+                answer["saved_objects"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            }
+            Ok(Some(reply)) => {
+                let why = format!(
+                    "cannot read the saved objects: {}",
+                    answers::reason(reply.status, &reply.body)
+                );
+                for object in objects {
+                    self.entry(object, Outcome::Failed(why.clone()), None);
+                }
+                return;
+            }
+            Err(why) => {
+                for object in objects {
+                    self.entry(object, Outcome::Failed(why.clone()), None);
+                }
+                return;
+            }
+        };
+        let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(objects.len());
+        // Objects to write, with whether they exist already.
+        let mut pending: Vec<(usize, bool)> = Vec::new();
+        for (i, object) in objects.iter().enumerate() {
+            let current = found.iter().find(|f| same_object(f, &object.body));
+            let outcome = match current.map(|f| (f, f.get("error"))) {
+                Some((_, Some(error))) if error["statusCode"] != json!(404) => {
+                    Some(Outcome::Failed(format!(
+                        "cannot read it: {}",
+                        error["message"].as_str().unwrap_or("error")
+                    )))
+                }
+                Some((f, None))
+                    if answers::contains(&f["attributes"], &object.body["attributes"])
+                        && same_references(&f["references"], &object.body["references"]) =>
+                {
+                    Some(Outcome::Unchanged)
+                }
+                other => {
+                    pending.push((i, matches!(other, Some((_, None)))));
+                    None
+                }
+            };
+            outcomes.push(outcome);
+        }
+        if !pending.is_empty() {
+            let body = pending
+                .iter()
+                .map(|(i, _)| objects[*i].body.clone())
+                .collect();
+            let saved = self.bulk_create(dashboards, body).await;
+            for (i, existed) in pending {
+                let done = if existed {
+                    Outcome::Updated
+                } else {
+                    Outcome::Created
+                };
+                outcomes[i] = Some(match &saved {
+                    Err(why) => Outcome::Failed(why.clone()),
+                    Ok(None) => done,
+                    Ok(Some(saved)) => {
+                        match saved.iter().find(|s| same_object(s, &objects[i].body)) {
+                            Some(s) if s.get("error").is_some() => Outcome::Failed(
+                                s["error"]["message"]
+                                    .as_str()
+                                    .unwrap_or("refused")
+                                    .to_owned(),
+                            ),
+                            Some(_) => done,
+                            None => {
+                                Outcome::Failed("missing from the answer of _bulk_create".into())
+                            }
+                        }
+                    }
+                });
+            }
+        }
+        for (object, outcome) in objects.iter().zip(outcomes) {
+            let outcome = outcome.unwrap_or_else(|| Outcome::Failed("no result".into()));
+            self.entry(object, outcome, None);
+        }
+    }
+
+    /// Writes saved objects, replacing those that exist; the per-object answers (`None` in a
+    /// dry run).
+    async fn bulk_create(
+        &mut self,
+        dashboards: Option<&dyn Http>,
+        objects: Vec<Value>,
+    ) -> Result<Option<Vec<Value>>, String> {
+        let reply = self
+            .write(
+                "dashboards",
+                dashboards,
+                Method::Post,
+                "/api/saved_objects/_bulk_create".to_owned(),
+                &[("overwrite", "true")],
+                Value::Array(objects),
+            )
+            .await?;
+        match reply {
+            None => Ok(None),
+            Some(reply) if reply.status == 200 => {
+                let answer: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+                Ok(Some(
+                    answer["saved_objects"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default(),
+                ))
+            }
+            Some(reply) => Err(answers::reason(reply.status, &reply.body)),
+        }
+    }
+}
+
+fn same_object(a: &Value, b: &Value) -> bool {
+    a["type"] == b["type"] && a["id"] == b["id"]
+}
+
+/// References compared without their order.
+fn same_references(actual: &Value, wanted: &Value) -> bool {
+    let key = |v: &Value| {
+        let mut refs: Vec<String> = v
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| format!("{}|{}|{}", r["name"], r["type"], r["id"]))
+            .collect();
+        refs.sort();
+        refs
+    };
+    key(actual) == key(wanted)
+}
+
+/// An ISM error, with a hint when the plugin itself is missing.
+fn ism_reason(status: u16, body: &[u8]) -> String {
+    let reason = answers::reason(status, body);
+    if reason.contains("no handler found") || status == 405 {
+        format!(
+            "{reason} (the cluster has no Index State Management plugin; OpenSearch Serverless keeps data by the collection's lifecycle policy: run with --skip retention)"
+        )
+    } else {
+        reason
+    }
+}
+
+fn method_name(method: Method) -> &'static str {
+    match method {
+        Method::Get => "GET",
+        Method::Put => "PUT",
+        Method::Post => "POST",
+        Method::Delete => "DELETE",
+        Method::Head => "HEAD",
+    }
+}
