@@ -63,6 +63,48 @@ pub async fn moto_config_for_account(account: &str, region: &str) -> SdkConfig {
         .await
 }
 
+/// An osmem-server of a test's own: an empty cluster no other test writes to, so what a test
+/// creates (templates, indices) is all there is. Stopped when dropped.
+pub struct OwnOpenSearch {
+    pub url: String,
+    child: std::process::Child,
+}
+
+impl OwnOpenSearch {
+    pub fn start() -> Self {
+        use std::io::BufRead;
+        use std::process::{Command, Stdio};
+        let bin = std::env::var("TEST_OSMEM_BIN").unwrap_or_else(|_| {
+            panic!("TEST_OSMEM_BIN is not set: run the tests with scripts/test, which installs osmem-server")
+        });
+        // It exits by itself when its standard input closes, so it never outlives the test.
+        let mut child = Command::new(&bin)
+            .args(["-addr", "127.0.0.1:0", "-no-ja"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
+        let mut line = String::new();
+        if let Some(out) = child.stdout.take() {
+            std::io::BufReader::new(out)
+                .read_line(&mut line)
+                .expect("osmem-server's first line");
+        }
+        let started: serde_json::Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("osmem-server said {line:?}: {e}"));
+        let url = started["url"].as_str().expect("its URL").to_owned();
+        Self { url, child }
+    }
+}
+
+impl Drop for OwnOpenSearch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A name unique within one test run, so tests sharing one moto server never collide.
 pub fn unique_name(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};

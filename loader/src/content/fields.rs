@@ -218,14 +218,17 @@ impl FieldTable {
         self.fields.get(name).map(|(t, _)| *t)
     }
 
-    /// How a document value at `path` is indexed: its own type, or the flat object it sits in.
+    /// How a document value at `path` is indexed: its own type, the geo point it is part of
+    /// (`lat`, `lon`), or the flat object it sits in.
     pub fn resolve<'p>(&self, path: &'p str) -> Option<Resolved<'p>> {
         if let Some(kind) = self.get(path) {
             return Some(Resolved::Field(kind));
         }
-        parents(path)
-            .find(|(prefix, _)| self.get(prefix) == Some(FieldType::FlatObject))
-            .map(|(prefix, _)| Resolved::InFlatObject(&path[..prefix.len()]))
+        parents(path).find_map(|(prefix, _)| match self.get(prefix) {
+            Some(FieldType::FlatObject) => Some(Resolved::InFlatObject(&path[..prefix.len()])),
+            Some(FieldType::GeoPoint) => Some(Resolved::Field(FieldType::GeoPoint)),
+            _ => None,
+        })
     }
 
     /// The `properties` of a mapping: dotted names become nested objects.

@@ -5,5 +5,6 @@ mod geoip;
 mod golden;
 mod lambda;
 mod proptests;
+pub(crate) mod setup;
 mod sink;
 mod user_config;

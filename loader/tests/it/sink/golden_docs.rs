@@ -1,15 +1,17 @@
-//! The reviewed golden outputs of every log type, loaded into osmem through the sink: every
-//! document is accepted (no mapping conflict inside an index), found with `_count` and
-//! `_search`, and loading them a second and a third time adds nothing.
+//! The reviewed golden outputs of every log type, loaded through the sink into a cluster that
+//! `loader setup` prepared (as in production: without its templates, dynamic mapping refuses a
+//! CloudTrail event whose `requestParameters.filter` is an object after one where it was a
+//! string): every document is accepted, found with `_count` and `_search`, and loading them a
+//! second and a third time adds nothing.
 
 use super::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// Every document of every `loader/fixtures/*/*/expected.json`, as a bulk item whose index
-/// name gets `prefix` in front (so runs sharing one server never collide) and whose origin is
-/// the fixture case.
-fn golden_items(prefix: &str) -> Vec<BulkItem> {
+/// name gets `prefix` in front unless it is empty (so runs sharing one server never collide)
+/// and whose origin is the fixture case.
+pub(crate) fn golden_items(prefix: &str) -> Vec<BulkItem> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
     let mut expected_files = Vec::new();
     for log_type in std::fs::read_dir(&root).expect("fixtures folder").flatten() {
@@ -41,8 +43,13 @@ fn golden_items(prefix: &str) -> Vec<BulkItem> {
         for (record, doc) in docs.into_iter().enumerate() {
             let index = doc["_index"].as_str().expect("_index");
             let id = doc["_id"].as_str().expect("_id");
+            let index = if prefix.is_empty() {
+                index.to_owned()
+            } else {
+                format!("{prefix}-{index}")
+            };
             items.push(BulkItem::new(
-                format!("{prefix}-{index}"),
+                index,
                 id,
                 serde_json::to_vec(&doc["_source"]).expect("serializable"),
                 Origin::new(object.as_str(), record as u64),
@@ -54,8 +61,11 @@ fn golden_items(prefix: &str) -> Vec<BulkItem> {
 
 #[tokio::test]
 async fn golden_documents_of_every_type_load_and_are_found() {
-    let prefix = index_prefix("golden");
-    let items = golden_items(&prefix);
+    let cluster = tests::OwnOpenSearch::start();
+    let http = OpenSearchTransport::new(&SinkConfig::new(&cluster.url), None).expect("client");
+    let report = crate::setup::apply(&http, None, true).await;
+    assert_eq!(report.failed(), 0, "{report}");
+    let items = golden_items("");
     assert!(items.len() >= 50, "golden documents found: {}", items.len());
     let mut unique: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for item in &items {
@@ -67,7 +77,6 @@ async fn golden_documents_of_every_type_load_and_are_found() {
     let distinct: u64 = unique.values().map(|ids| ids.len() as u64).sum();
     let types: BTreeSet<&str> = unique
         .keys()
-        .filter_map(|i| i.strip_prefix(&format!("{prefix}-")))
         .filter_map(|i| {
             i.rsplit_once('-')
                 .and_then(|(rest, _)| rest.rsplit_once('-'))
@@ -77,7 +86,7 @@ async fn golden_documents_of_every_type_load_and_are_found() {
     assert!(types.len() >= 5, "indices of several types: {types:?}");
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let sink = sink_to(&test_config(&tests::opensearch_url()), dir.path()).await;
+    let sink = sink_to(&test_config(&cluster.url), dir.path()).await;
     let out = sink.write(items.clone()).await;
     assert!(out.is_complete(), "{:?}", out.failures);
     let refused: Vec<String> = quarantined_files(dir.path())
@@ -92,9 +101,13 @@ async fn golden_documents_of_every_type_load_and_are_found() {
     assert_eq!(out.stats.duplicates, items.len() as u64 - distinct);
 
     for (index, ids) in &unique {
-        assert_eq!(count(index).await, ids.len() as u64, "{index}");
+        assert_eq!(
+            count_at(&cluster.url, index).await,
+            ids.len() as u64,
+            "{index}"
+        );
         // _search finds them by id.
-        let answer: Value = client()
+        let answer: Value = client_at(&cluster.url)
             .search(opensearch::SearchParts::Index(&[index]))
             .body(json!({"size": 1000, "query": {"ids": {"values": ids}}}))
             .send()
@@ -123,7 +136,7 @@ async fn golden_documents_of_every_type_load_and_are_found() {
         );
         for (index, ids) in &unique {
             assert_eq!(
-                count(index).await,
+                count_at(&cluster.url, index).await,
                 ids.len() as u64,
                 "{index} after load {round}"
             );

@@ -1,7 +1,7 @@
 //! The OpenSearch bulk sink against osmem-server, directly and through a fault-injecting proxy.
 
 mod faults;
-mod golden_docs;
+pub(crate) mod golden_docs;
 mod osmem;
 pub(crate) mod proxy;
 mod s3_quarantine;
@@ -55,7 +55,7 @@ fn fxhash(object: &str, i: usize) -> u64 {
 }
 
 /// Settings for tests: small requests (so a few hundred documents make many), short backoff.
-fn test_config(endpoint: &str) -> SinkConfig {
+pub(crate) fn test_config(endpoint: &str) -> SinkConfig {
     let mut config = SinkConfig::new(endpoint);
     config.bulk_max_items = 50;
     config.retry.initial_delay = Duration::from_millis(20);
@@ -71,7 +71,7 @@ async fn sink_with(config: &SinkConfig, quarantine: Arc<dyn Quarantine>) -> Bulk
 }
 
 /// A sink whose quarantine folder lives in `dir`.
-async fn sink_to(config: &SinkConfig, dir: &std::path::Path) -> BulkSink {
+pub(crate) async fn sink_to(config: &SinkConfig, dir: &std::path::Path) -> BulkSink {
     sink_with(
         config,
         Arc::new(FolderQuarantine::new(dir.join("quarantine"))),
@@ -80,13 +80,22 @@ async fn sink_to(config: &SinkConfig, dir: &std::path::Path) -> BulkSink {
 }
 
 fn client() -> OpenSearch {
-    OpenSearch::new(Transport::single_node(&tests::opensearch_url()).expect("osmem URL"))
+    client_at(&tests::opensearch_url())
+}
+
+fn client_at(url: &str) -> OpenSearch {
+    OpenSearch::new(Transport::single_node(url).expect("osmem URL"))
 }
 
 /// Documents in `index` (a name or pattern), read straight from osmem (never through the
 /// proxy).
 pub(crate) async fn count(index: &str) -> u64 {
-    let client = client();
+    count_at(&tests::opensearch_url(), index).await
+}
+
+/// Documents in `index` of the cluster at `url`.
+pub(crate) async fn count_at(url: &str, index: &str) -> u64 {
+    let client = client_at(url);
     let _ = client
         .indices()
         .refresh(opensearch::indices::IndicesRefreshParts::Index(&[index]))
@@ -106,7 +115,7 @@ pub(crate) async fn count(index: &str) -> u64 {
 }
 
 /// Files in the quarantine folder.
-fn quarantined_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+pub(crate) fn quarantined_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return;

@@ -158,9 +158,9 @@ impl FaultProxy {
     }
 }
 
-type Reply = Response<Full<Bytes>>;
+pub(crate) type Reply = Response<Full<Bytes>>;
 
-fn reply(status: StatusCode, body: impl Into<Bytes>) -> Reply {
+pub(crate) fn reply(status: StatusCode, body: impl Into<Bytes>) -> Reply {
     let mut r = Response::new(Full::new(body.into()));
     *r.status_mut() = status;
     r.headers_mut().insert(
@@ -317,7 +317,16 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Reply, Rese
 /// Sends `body` (decoded) to the upstream server and returns its answer.
 async fn forward(state: &State, parts: &hyper::http::request::Parts, body: Vec<u8>) -> Reply {
     state.counters.forwarded.fetch_add(1, Ordering::SeqCst);
-    let stream = TcpStream::connect(&state.upstream)
+    forward_to(&state.upstream, parts, body).await
+}
+
+/// Sends a request to `upstream` (`host:port`) as it came, with `body`, and returns the answer.
+pub(crate) async fn forward_to(
+    upstream: &str,
+    parts: &hyper::http::request::Parts,
+    body: Vec<u8>,
+) -> Reply {
+    let stream = TcpStream::connect(upstream)
         .await
         .expect("upstream reachable");
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
@@ -332,8 +341,17 @@ async fn forward(state: &State, parts: &hyper::http::request::Parts, body: Vec<u
     let req = Request::builder()
         .method(parts.method.clone())
         .uri(path)
-        .header(hyper::header::HOST, state.upstream.as_str())
-        .header(hyper::header::CONTENT_TYPE, "application/x-ndjson")
+        .header(hyper::header::HOST, upstream)
+        .header(
+            hyper::header::CONTENT_TYPE,
+            parts
+                .headers
+                .get(hyper::header::CONTENT_TYPE)
+                .cloned()
+                .unwrap_or(hyper::header::HeaderValue::from_static(
+                    "application/x-ndjson",
+                )),
+        )
         .body(Full::new(Bytes::from(body)))
         .expect("request");
     let answer = sender.send_request(req).await.expect("upstream answer");

@@ -1,0 +1,115 @@
+//! `loader setup`: the templates against osmem-server (every golden document mapped
+//! explicitly and rightly, queries that need the right types), ISM and saved objects against a
+//! recording endpoint, idempotency, refusals, dry runs and files.
+
+mod dashboards;
+mod mapping;
+mod recorder;
+mod requests;
+
+use loader::config::Config;
+use loader::content::{self, Content, IndexGroup, Options};
+use loader::setup::{self, Http, Report, Targets};
+use loader::sink::{OpenSearchTransport, SinkConfig};
+use opensearch::http::Method;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+/// The configuration the golden fixtures are made with: the bundled one and the user-defined
+/// Apache type, whose field table sits next to its user.ini.
+fn fixture_config() -> (Config, Content) {
+    let user = fixtures().join("apache/user.ini");
+    let text = std::fs::read_to_string(&user).expect("apache user.ini");
+    let config = Config::with_user_file(&user.display().to_string(), &text).expect("config");
+    let mut content = Content::bundled().expect("bundled content");
+    let fields = fixtures().join("apache/apache.fields");
+    content
+        .add_type_fields(
+            &fields.display().to_string(),
+            &std::fs::read_to_string(&fields).expect("apache.fields"),
+        )
+        .expect("apache fields");
+    (config, content)
+}
+
+fn groups(config: &Config) -> Vec<IndexGroup> {
+    content::index_groups(config, &BTreeMap::new()).expect("index groups")
+}
+
+/// The group whose rotated indices `index` is one of.
+fn group_of<'a>(groups: &'a [IndexGroup], index: &str) -> &'a IndexGroup {
+    groups
+        .iter()
+        .filter(|g| index.starts_with(&format!("{}-", g.alias)))
+        .max_by_key(|g| g.alias.len())
+        .unwrap_or_else(|| panic!("no index of the configuration matches {index}"))
+}
+
+fn transport(url: &str) -> OpenSearchTransport {
+    OpenSearchTransport::new(&SinkConfig::new(url), None).expect("client")
+}
+
+/// Applies the templates (and whatever else `skip` leaves) of the fixture configuration.
+pub(crate) async fn apply(
+    cluster: &dyn Http,
+    dashboards: Option<&dyn Http>,
+    skip_retention: bool,
+) -> Report {
+    let (config, content) = fixture_config();
+    let artifacts: Vec<_> = content::plan(&config, &content, &Options::default())
+        .expect("plan")
+        .into_iter()
+        .filter(|a| !(skip_retention && a.kind == content::ArtifactKind::IsmPolicy))
+        .collect();
+    setup::apply(
+        &artifacts,
+        &Targets {
+            cluster: Some(cluster),
+            dashboards,
+            dry_run: false,
+        },
+    )
+    .await
+}
+
+/// A JSON request to a cluster, answered 2xx.
+async fn call(
+    http: &OpenSearchTransport,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> Value {
+    let reply = http
+        .request(method, path, &[], body.map(|b| b.to_string().into_bytes()))
+        .await
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
+    assert!(
+        (200..300).contains(&reply.status),
+        "{path}: {} {}",
+        reply.status,
+        String::from_utf8_lossy(&reply.body)
+    );
+    serde_json::from_slice(&reply.body).expect("JSON answer")
+}
+
+/// The built loader, with no OpenSearch or AWS settings of the environment.
+fn loader() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_loader"));
+    for name in [
+        "OPENSEARCH_ENDPOINT",
+        "OPENSEARCH_AUTH",
+        "OPENSEARCH_SECRET_ARN",
+        "OPENSEARCH_USERNAME",
+        "OPENSEARCH_PASSWORD",
+        "AWS_LAMBDA_RUNTIME_API",
+    ] {
+        cmd.env_remove(name);
+    }
+    cmd.env("RUST_LOG", "warn");
+    cmd
+}

@@ -1,0 +1,367 @@
+//! A recording HTTP endpoint in front of osmem-server, standing in for what it lacks: the ISM
+//! plugin's policy API and OpenSearch Dashboards' saved-objects API, kept in memory the way the
+//! real servers answer (they add fields of their own, ISM wants sequence numbers for an update,
+//! Dashboards wants `osd-xsrf` on writes). Everything else is forwarded to osmem. Every request
+//! is recorded, and chosen requests can be refused as an older cluster would.
+
+use crate::sink::proxy::{Reply, forward_to, reply};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use tokio::net::TcpListener;
+
+/// One request as it arrived.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub xsrf: bool,
+    pub body: Value,
+}
+
+impl Recorded {
+    pub fn is_write(&self) -> bool {
+        !(self.method == "GET" || self.path == "/api/saved_objects/_bulk_get")
+    }
+}
+
+#[derive(Default)]
+struct Store {
+    requests: Vec<Recorded>,
+    /// ISM policies: id -> (policy as given, seq_no).
+    policies: BTreeMap<String, (Value, u64)>,
+    /// Indices ISM manages: index -> policy id.
+    managed: BTreeMap<String, String>,
+    /// Saved objects by `type/id`.
+    objects: BTreeMap<String, Value>,
+    /// (method, path) answered 400 with `reason`.
+    refuse: Vec<(String, String, String)>,
+}
+
+pub struct Recorder {
+    pub url: String,
+    store: Arc<Mutex<Store>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Recorder {
+    /// Listens on a free loopback port in front of `upstream` (`http://host:port`).
+    pub async fn start(upstream: &str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let store = Arc::new(Mutex::new(Store::default()));
+        let upstream: Arc<str> = upstream.trim_start_matches("http://").into();
+        let shared = Arc::clone(&store);
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let store = Arc::clone(&shared);
+                let upstream = Arc::clone(&upstream);
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req| {
+                        let store = Arc::clone(&store);
+                        let upstream = Arc::clone(&upstream);
+                        async move {
+                            Ok::<_, std::convert::Infallible>(handle(&store, &upstream, req).await)
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Self {
+            url: format!("http://{addr}"),
+            store,
+            task,
+        }
+    }
+
+    /// Answers `method path` with a 400 and this reason from now on.
+    pub fn refuse(&self, method: &str, path: &str, reason: &str) {
+        self.lock()
+            .refuse
+            .push((method.into(), path.into(), reason.into()));
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.lock().requests.clone()
+    }
+
+    pub fn clear_requests(&self) {
+        self.lock().requests.clear();
+    }
+
+    pub fn policy(&self, id: &str) -> Option<Value> {
+        self.lock().policies.get(id).map(|(p, _)| p.clone())
+    }
+
+    pub fn saved_object_count(&self) -> usize {
+        self.lock().objects.len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.store.lock().expect("recorder state")
+    }
+}
+
+fn error(status: StatusCode, kind: &str, reason: &str) -> Reply {
+    reply(
+        status,
+        json!({"error": {"root_cause": [{"type": kind, "reason": reason}], "type": kind, "reason": reason},
+               "status": status.as_u16()})
+        .to_string(),
+    )
+}
+
+async fn handle(store: &Mutex<Store>, upstream: &str, req: Request<Incoming>) -> Reply {
+    let (parts, body) = req.into_parts();
+    let bytes = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes().to_vec())
+        .unwrap_or_default();
+    let path = parts.uri.path().to_owned();
+    let query = parts.uri.query().unwrap_or_default().to_owned();
+    let method = parts.method.to_string();
+    let recorded = Recorded {
+        method: method.clone(),
+        path: path.clone(),
+        query: query.clone(),
+        xsrf: parts.headers.contains_key("osd-xsrf"),
+        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    };
+    let refused = {
+        let mut s = store.lock().expect("state");
+        s.requests.push(recorded.clone());
+        s.refuse
+            .iter()
+            .find(|(m, p, _)| *m == method && *p == path)
+            .map(|(_, _, r)| r.clone())
+    };
+    if let Some(reason) = refused {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "illegal_argument_exception",
+            &reason,
+        );
+    }
+    if let Some(id) = path.strip_prefix("/_plugins/_ism/policies/") {
+        return policy(store, &parts.method, id, &query, recorded.body);
+    }
+    if let Some(pattern) = path.strip_prefix("/_plugins/_ism/add/") {
+        let indices = indices(upstream, pattern).await;
+        let mut s = store.lock().expect("state");
+        let id = recorded.body["policy_id"].as_str().unwrap_or_default();
+        if !s.policies.contains_key(id) {
+            return error(
+                StatusCode::NOT_FOUND,
+                "status_exception",
+                "policy not found",
+            );
+        }
+        let mut updated = 0;
+        for index in indices {
+            if let std::collections::btree_map::Entry::Vacant(e) = s.managed.entry(index) {
+                e.insert(id.to_owned());
+                updated += 1;
+            }
+        }
+        return ism_answer(updated);
+    }
+    if let Some(pattern) = path.strip_prefix("/_plugins/_ism/change_policy/") {
+        let indices = indices(upstream, pattern).await;
+        let s = store.lock().expect("state");
+        let id = recorded.body["policy_id"].as_str().unwrap_or_default();
+        let updated = indices
+            .iter()
+            .filter(|i| s.managed.get(*i).is_some_and(|p| p == id))
+            .count();
+        return ism_answer(updated);
+    }
+    if let Some(call) = path.strip_prefix("/api/saved_objects/") {
+        if !recorded.xsrf {
+            return reply(
+                StatusCode::BAD_REQUEST,
+                json!({"statusCode": 400, "error": "Bad Request", "message": "Request must contain a osd-xsrf header."})
+                    .to_string(),
+            );
+        }
+        return saved_objects(store, call, &query, recorded.body);
+    }
+    forward_to(upstream, &parts, bytes).await
+}
+
+fn ism_answer(updated: usize) -> Reply {
+    reply(
+        StatusCode::OK,
+        json!({"updated_indices": updated, "failures": false, "failed_indices": []}).to_string(),
+    )
+}
+
+/// The indices of a pattern, as osmem lists them.
+async fn indices(upstream: &str, pattern: &str) -> Vec<String> {
+    let request = Request::builder()
+        .method(Method::GET)
+        .uri(format!("/_cat/indices/{pattern}?format=json"))
+        .body(())
+        .expect("request");
+    let (parts, ()) = request.into_parts();
+    let answer = forward_to(upstream, &parts, Vec::new()).await;
+    let body = answer
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes().to_vec())
+        .unwrap_or_default();
+    let list: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i["index"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The ISM policy API: GET adds the server's own fields, PUT over an existing policy needs
+/// its sequence numbers.
+fn policy(store: &Mutex<Store>, method: &Method, id: &str, query: &str, body: Value) -> Reply {
+    let mut s = store.lock().expect("state");
+    match *method {
+        Method::GET => match s.policies.get(id) {
+            None => error(
+                StatusCode::NOT_FOUND,
+                "status_exception",
+                "Policy not found",
+            ),
+            Some((given, seq)) => {
+                let mut policy = given["policy"].clone();
+                policy["policy_id"] = json!(id);
+                policy["last_updated_time"] = json!(1_764_000_000_000u64);
+                policy["schema_version"] = json!(21);
+                if let Some(states) = policy["states"].as_array_mut() {
+                    for action in states
+                        .iter_mut()
+                        .filter_map(|s| s["actions"].as_array_mut())
+                        .flatten()
+                    {
+                        action["retry"] =
+                            json!({"count": 3, "backoff": "exponential", "delay": "1m"});
+                    }
+                }
+                if let Some(templates) = policy["ism_template"].as_array_mut() {
+                    for t in templates {
+                        t["last_updated_time"] = json!(1_764_000_000_000u64);
+                    }
+                }
+                reply(
+                    StatusCode::OK,
+                    json!({"_id": id, "_version": seq + 1, "_seq_no": seq, "_primary_term": 1, "policy": policy})
+                        .to_string(),
+                )
+            }
+        },
+        Method::PUT => {
+            let versions = query_pairs(query);
+            let current = s.policies.get(id).map(|(_, seq)| *seq);
+            let conflict = match current {
+                None => false,
+                Some(seq) => {
+                    versions.get("if_seq_no") != Some(&seq.to_string())
+                        || versions.get("if_primary_term").map(String::as_str) != Some("1")
+                }
+            };
+            if conflict {
+                return error(
+                    StatusCode::CONFLICT,
+                    "version_conflict_engine_exception",
+                    "[policy]: version conflict, document already exists",
+                );
+            }
+            let seq = current.map_or(0, |s| s + 1);
+            s.policies.insert(id.to_owned(), (body.clone(), seq));
+            let status = if current.is_some() {
+                StatusCode::OK
+            } else {
+                StatusCode::CREATED
+            };
+            reply(
+                status,
+                json!({"_id": id, "_seq_no": seq, "_primary_term": 1, "policy": body}).to_string(),
+            )
+        }
+        _ => error(StatusCode::METHOD_NOT_ALLOWED, "x", "not here"),
+    }
+}
+
+fn query_pairs(query: &str) -> BTreeMap<String, String> {
+    query
+        .split('&')
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// `_bulk_get` and `_bulk_create` of the saved-objects API.
+fn saved_objects(store: &Mutex<Store>, call: &str, query: &str, body: Value) -> Reply {
+    let mut s = store.lock().expect("state");
+    let items = body.as_array().cloned().unwrap_or_default();
+    let key = |o: &Value| {
+        format!(
+            "{}/{}",
+            o["type"].as_str().unwrap_or(""),
+            o["id"].as_str().unwrap_or("")
+        )
+    };
+    let answer: Vec<Value> = match call {
+        "_bulk_get" => items
+            .iter()
+            .map(|o| match s.objects.get(&key(o)) {
+                Some(found) => {
+                    let mut found = found.clone();
+                    found["version"] = json!("WzEsMV0=");
+                    found["updated_at"] = json!("2026-12-01T00:00:00.000Z");
+                    found["migrationVersion"] = json!({"visualization": "7.10.0"});
+                    found
+                }
+                None => json!({"type": o["type"], "id": o["id"], "error": {"statusCode": 404, "error": "Not Found",
+                    "message": format!("Saved object [{}] not found", key(o))}}),
+            })
+            .collect(),
+        "_bulk_create" => {
+            let overwrite = query_pairs(query).get("overwrite").map(String::as_str) == Some("true");
+            items
+                .iter()
+                .map(|o| {
+                    if s.objects.contains_key(&key(o)) && !overwrite {
+                        return json!({"type": o["type"], "id": o["id"], "error": {"statusCode": 409, "message": "conflict"}});
+                    }
+                    s.objects.insert(key(o), o.clone());
+                    let mut saved = o.clone();
+                    saved["version"] = json!("WzEsMV0=");
+                    saved
+                })
+                .collect()
+        }
+        _ => {
+            return reply(
+                StatusCode::NOT_FOUND,
+                json!({"statusCode": 404, "error": "Not Found", "message": "Not Found"}).to_string(),
+            );
+        }
+    };
+    reply(StatusCode::OK, json!({"saved_objects": answer}).to_string())
+}

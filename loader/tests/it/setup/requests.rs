@@ -1,0 +1,349 @@
+//! `loader setup` as users run it, against osmem behind the recording endpoint that adds the
+//! ISM and saved-objects APIs: what it sends, that a second run changes nothing, that a change
+//! of retention updates exactly one policy, that a refused template is named while the rest
+//! goes on, dry runs and files.
+
+use super::recorder::{Recorded, Recorder};
+use super::*;
+use serde_json::json;
+use std::collections::BTreeSet;
+use std::process::Output;
+
+fn setup_cli(args: &[&str]) -> Output {
+    loader()
+        .arg("setup")
+        .args(args)
+        .output()
+        .expect("loader runs")
+}
+
+/// The command on a blocking thread, so the recorder keeps answering.
+async fn setup_async(args: &[&str]) -> Output {
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        setup_cli(&args)
+    })
+    .await
+    .expect("loader ran")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// How many artifacts the bundled content makes for the bundled configuration.
+fn artifact_count() -> usize {
+    let config = Config::builtin().expect("config");
+    content::plan(
+        &config,
+        &Content::bundled().expect("content"),
+        &Options::default(),
+    )
+    .expect("plan")
+    .len()
+}
+
+fn writes(requests: &[Recorded]) -> Vec<String> {
+    requests
+        .iter()
+        .filter(|r| r.is_write())
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_second_run_changes_nothing_and_a_retention_change_updates_one_policy() {
+    let cluster = tests::OwnOpenSearch::start();
+    let recorder = Recorder::start(&cluster.url).await;
+    let url = recorder.url.clone();
+    let total = artifact_count();
+    let args = ["--opensearch", url.as_str(), "--dashboards", url.as_str()];
+
+    let first = setup_async(&args).await;
+    let text = stdout(&first);
+    assert!(
+        first.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(
+        text.contains(&format!(
+            "setup: {total} created, 0 updated, 0 unchanged, 0 skipped, 0 failed"
+        )),
+        "{text}"
+    );
+    let sent = recorder.requests();
+    // Templates, policies and saved objects went where their APIs are, as those APIs take them.
+    let policy = sent
+        .iter()
+        .find(|r| {
+            r.method == "PUT" && r.path == "/_plugins/_ism/policies/log-aws-cloudtrail-retention"
+        })
+        .expect("the CloudTrail retention policy");
+    assert_eq!(
+        policy.query, "",
+        "a new policy is created without sequence numbers"
+    );
+    assert_eq!(
+        policy.body["policy"]["ism_template"],
+        json!([{"index_patterns": ["log-aws-cloudtrail-*"], "priority": 118}])
+    );
+    assert_eq!(
+        policy.body["policy"]["states"][0]["transitions"][0]["conditions"]["min_index_age"],
+        json!("396d")
+    );
+    assert!(
+        sent.iter().any(|r| r.method == "POST"
+            && r.path == "/_plugins/_ism/add/log-aws-cloudtrail-*"
+            && r.body == json!({"policy_id": "log-aws-cloudtrail-retention"})),
+        "existing indices get the policy"
+    );
+    let create = sent
+        .iter()
+        .find(|r| r.path == "/api/saved_objects/_bulk_create")
+        .expect("saved objects");
+    assert!(
+        create.xsrf && create.query == "overwrite=true",
+        "{create:?}"
+    );
+    assert!(
+        sent.iter()
+            .filter(|r| r.path.starts_with("/api/"))
+            .all(|r| r.xsrf),
+        "every Dashboards request carries osd-xsrf"
+    );
+    let ids: Vec<&str> = create
+        .body
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|o| o["id"].as_str())
+        .collect();
+    for id in [
+        "org-security-logs-overview",
+        "org-security-logs-cloudtrail",
+        "org-security-logs-waf",
+        "org-security-logs-vpcflowlogs",
+        "org-security-logs-findings",
+        "org-security-logs-linux-secure",
+        "org-security-logs-index-log-aws-cloudtrail",
+        "org-security-logs-index-all",
+    ] {
+        assert!(ids.contains(&id), "{id} in {ids:?}");
+    }
+    assert_eq!(recorder.saved_object_count(), ids.len());
+    let template = sent
+        .iter()
+        .find(|r| r.method == "PUT" && r.path == "/_index_template/log-aws-cloudtrail")
+        .expect("index template");
+    assert_eq!(
+        template.body["template"]["aliases"],
+        json!({"log-aws-cloudtrail": {}})
+    );
+
+    // Again: everything is read, nothing is written.
+    recorder.clear_requests();
+    let second = setup_async(&args).await;
+    let text = stdout(&second);
+    assert!(second.status.success(), "{text}");
+    assert!(
+        text.contains(&format!(
+            "setup: 0 created, 0 updated, {total} unchanged, 0 skipped, 0 failed: nothing to change"
+        )),
+        "{text}"
+    );
+    assert_eq!(writes(&recorder.requests()), Vec::<String>::new());
+
+    // A shorter retention for CloudTrail: that policy alone is updated, with the sequence
+    // numbers ISM wants, and the indices it manages move to the new version.
+    recorder.clear_requests();
+    let args = [
+        "--opensearch",
+        url.as_str(),
+        "--dashboards",
+        url.as_str(),
+        "--retention-days",
+        "cloudtrail=30",
+    ];
+    let third = setup_async(&args).await;
+    let text = stdout(&third);
+    assert!(third.status.success(), "{text}");
+    assert!(
+        text.contains("updated       ISM policy          log-aws-cloudtrail-retention"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "setup: 0 created, 1 updated, {} unchanged",
+            total - 1
+        )),
+        "{text}"
+    );
+    let sent = recorder.requests();
+    assert_eq!(
+        writes(&sent),
+        [
+            "PUT /_plugins/_ism/policies/log-aws-cloudtrail-retention",
+            "POST /_plugins/_ism/add/log-aws-cloudtrail-*",
+            "POST /_plugins/_ism/change_policy/log-aws-cloudtrail-*",
+        ]
+    );
+    let update = sent.iter().find(|r| r.method == "PUT").expect("update");
+    assert_eq!(update.query, "if_seq_no=0&if_primary_term=1");
+    let stored = recorder
+        .policy("log-aws-cloudtrail-retention")
+        .expect("stored");
+    assert_eq!(
+        stored["policy"]["states"][0]["transitions"][0]["conditions"]["min_index_age"],
+        json!("61d")
+    );
+}
+
+#[tokio::test]
+async fn a_refused_template_is_named_with_the_answer_and_the_rest_goes_on() {
+    let cluster = tests::OwnOpenSearch::start();
+    let recorder = Recorder::start(&cluster.url).await;
+    recorder.refuse(
+        "PUT",
+        "/_index_template/log-aws-waf",
+        "mapper_parsing_exception: No handler for type [flat_object] declared on field [x]",
+    );
+    let url = recorder.url.clone();
+    let out = setup_async(&["--opensearch", &url, "--skip", "dashboards"]).await;
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "partial: {text}");
+    assert!(
+        text.contains("FAILED        index template      log-aws-waf: the server answered 400: illegal_argument_exception: mapper_parsing_exception: No handler for type [flat_object]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("created       index template      log-aws-cloudtrail"),
+        "{text}"
+    );
+    assert!(
+        text.contains("created       ISM policy          log-aws-waf-retention"),
+        "{text}"
+    );
+    assert!(text.contains(", 1 failed"), "{text}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("setup was partial: 1 of"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn a_dry_run_reads_and_prints_the_writes_without_sending_them() {
+    let cluster = tests::OwnOpenSearch::start();
+    let recorder = Recorder::start(&cluster.url).await;
+    let url = recorder.url.clone();
+    let out = setup_async(&["--opensearch", &url, "--dashboards", &url, "--dry-run"]).await;
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}");
+    assert_eq!(writes(&recorder.requests()), Vec::<String>::new());
+    assert!(
+        text.contains("PUT opensearch /_index_template/log-aws-cloudtrail\n{"),
+        "{text}"
+    );
+    assert!(
+        text.contains("POST dashboards /api/saved_objects/_bulk_create?overwrite=true"),
+        "{text}"
+    );
+    assert!(
+        text.contains("would create  index template      log-aws-cloudtrail"),
+        "{text}"
+    );
+    assert!(text.contains("(dry run: nothing was written)"), "{text}");
+}
+
+#[test]
+fn out_writes_every_artifact_as_files_dashboards_importable_on_their_own() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = setup_cli(&["--out", &dir.path().display().to_string()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let builtin = Config::builtin().expect("config");
+    for t in &builtin.types {
+        let alias = content::alias_of(t);
+        for file in [
+            format!("index_templates/{alias}.json"),
+            format!("ism_policies/{alias}-retention.json"),
+        ] {
+            let text = std::fs::read_to_string(dir.path().join(&file))
+                .unwrap_or_else(|e| panic!("{file}: {e}"));
+            let _: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
+        }
+    }
+    let base: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            dir.path()
+                .join("component_templates/org-security-logs-base.json"),
+        )
+        .expect("base component"),
+    )
+    .expect("JSON");
+    assert_eq!(
+        base["template"]["mappings"]["properties"]["@timestamp"],
+        json!({"type": "date"})
+    );
+
+    let boards = dir.path().join("dashboards");
+    let mut names: Vec<String> = std::fs::read_dir(&boards)
+        .expect("dashboards folder")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "cloudtrail.ndjson",
+            "findings.ndjson",
+            "index-patterns.ndjson",
+            "linux-secure.ndjson",
+            "overview.ndjson",
+            "vpcflowlogs.ndjson",
+            "waf.ndjson"
+        ]
+    );
+    for name in names {
+        let text = std::fs::read_to_string(boards.join(&name)).expect("readable");
+        let objects: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{name}: {e}")))
+            .collect();
+        let here: BTreeSet<String> = objects
+            .iter()
+            .map(|o| {
+                format!(
+                    "{}/{}",
+                    o["type"].as_str().unwrap_or(""),
+                    o["id"].as_str().unwrap_or("")
+                )
+            })
+            .collect();
+        for o in &objects {
+            for r in o["references"].as_array().into_iter().flatten() {
+                let target = format!(
+                    "{}/{}",
+                    r["type"].as_str().unwrap_or(""),
+                    r["id"].as_str().unwrap_or("")
+                );
+                assert!(
+                    here.contains(&target),
+                    "{name}: {target} is not in the file"
+                );
+            }
+        }
+        if name != "index-patterns.ndjson" {
+            assert_eq!(
+                objects.last().map(|o| o["type"].clone()),
+                Some(json!("dashboard")),
+                "{name}"
+            );
+        }
+    }
+}
