@@ -5,6 +5,7 @@ use loader::cli::{Cli, run};
 use loader::deliver::S3Source;
 use loader::lambda::Handler;
 use loader::lambda::settings::LambdaSettings;
+use loader::lambda::setup::{SetupResource, is_custom_resource};
 use loader::sink::{BulkSink, SinkConfig};
 use std::sync::Arc;
 
@@ -44,15 +45,30 @@ fn run_lambda() -> anyhow::Result<()> {
             BulkSink::connect_with(&sink_config, settings.quarantine(s3.clone()), Some(&aws))
                 .await
                 .context("setting up the OpenSearch sink")?;
+        let setup = SetupResource::new(
+            pipeline.config().clone(),
+            sink_config,
+            Some(aws.clone()),
+            shared::cfn::HttpResponder::new().context("building the custom resource client")?,
+        );
         let handler = Handler::new(
             Arc::new(pipeline),
             S3Source::new(s3),
             sink,
             settings.handler,
         );
-        let handler = &handler;
+        let (handler, setup) = (&handler, &setup);
         lambda_runtime::run(service_fn(
             move |event: LambdaEvent<serde_json::Value>| async move {
+                if is_custom_resource(&event.payload) {
+                    return setup
+                        .handle(&event.payload)
+                        .await
+                        .map_err(|error| Diagnostic {
+                            error_type: error.kind().to_owned(),
+                            error_message: error.to_string(),
+                        });
+                }
                 handler
                     .handle(event.payload)
                     .await

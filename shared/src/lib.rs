@@ -5,8 +5,11 @@
 //! - [`metrics`]: CloudWatch Embedded Metric Format.
 //! - [`keys`]: the central bucket key layout (build and parse).
 //! - [`payload`]: CloudWatch Logs subscription payloads (base64, gzip, JSON) with a size cap.
+//! - [`cfn`]: the answer of a CloudFormation custom resource (the subscriber's backfill, the
+//!   loader's OpenSearch setup).
 
 pub mod aws;
+pub mod cfn;
 pub mod keys;
 pub mod metrics;
 pub mod payload;

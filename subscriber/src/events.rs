@@ -111,7 +111,7 @@ pub enum EventError {
 
 /// Tells the event apart. Pure.
 pub fn classify(event: &Value) -> Result<Event, EventError> {
-    if event.get("RequestType").is_some() && event.get("ResponseURL").is_some() {
+    if shared::cfn::is_custom_resource(event) {
         let request: CustomResourceRequest = serde_json::from_value(event.clone())
             .map_err(|e| EventError::CustomResource(e.to_string()))?;
         return Ok(Event::CustomResource(request));

@@ -1,10 +1,10 @@
 //! The Lambda function's work for one event.
 
-use crate::cfn::{Responder, Response, Status};
 use crate::events::{self, CustomResourceRequest, Event, Identity, RequestType};
 use crate::reconcile::{self, FilterSpec, LogsApi, LogsError, Options, Summary, reconcile_group};
 use crate::settings::Settings;
 use serde_json::{Value, json};
+use shared::cfn::{Responder, Response, Status};
 use std::time::Duration;
 
 /// Failures of one invocation that the caller (the Lambda runtime) should see as errors.
@@ -15,7 +15,7 @@ pub enum HandlerError {
     #[error(transparent)]
     Logs(#[from] LogsError),
     #[error(transparent)]
-    Response(#[from] crate::cfn::ResponseError),
+    Response(#[from] shared::cfn::ResponseError),
 }
 
 impl HandlerError {
@@ -66,7 +66,12 @@ impl<A: LogsApi, R: Responder> Handler<A, R> {
             Err(error) => {
                 if let Some(url) = event["ResponseURL"].as_str() {
                     // A malformed custom resource request is still answered, or the stack hangs.
-                    let response = Response::for_request(event, Status::Failed, &error.to_string());
+                    let response = Response::for_request(
+                        event,
+                        "subscriber",
+                        Status::Failed,
+                        &error.to_string(),
+                    );
                     self.responder.send(url, &response).await?;
                 }
                 return Err(error.into());
@@ -238,7 +243,7 @@ impl<A: LogsApi, R: Responder> Handler<A, R> {
             }
             Ok(summary) => (Status::Success, completed_reason(&summary), summary),
         };
-        let mut response = Response::for_request(raw, status, &reason);
+        let mut response = Response::for_request(raw, "subscriber", status, &reason);
         for (key, value) in [
             ("LogGroups", summary.groups_seen),
             ("Subscribed", summary.subscribed + summary.updated),
@@ -332,9 +337,9 @@ fn completed_reason(summary: &Summary) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cfn::ResponseError;
     use crate::reconcile::fake::FakeLogs;
     use crate::settings::RawSettings;
+    use shared::cfn::ResponseError;
     use std::sync::Mutex;
 
     const DEST: &str = "arn:aws:lambda:us-east-1:111122223333:function:collector";

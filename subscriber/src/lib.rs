@@ -11,7 +11,6 @@
 //! - [`coverage`]: the organization report.
 
 pub mod aws;
-pub mod cfn;
 pub mod coverage;
 pub mod events;
 pub mod handler;

@@ -4,11 +4,11 @@
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use serde_json::{Value, json};
+use shared::cfn::HttpResponder;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 use subscriber::aws::{CloudWatchLogs, Limits};
-use subscriber::cfn::HttpResponder;
 use subscriber::coverage::{self, AwsOrganization, StsAccess};
 use subscriber::handler::Handler;
 use subscriber::reconcile::{self, Options};

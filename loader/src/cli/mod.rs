@@ -151,7 +151,7 @@ pub enum Command {
         retention: Vec<String>,
         /// Leave out a part. Repeatable.
         #[arg(long, value_enum)]
-        skip: Vec<setup::Part>,
+        skip: Vec<crate::setup::options::Part>,
         /// Read the OpenSearch basic-auth credentials from this Secrets Manager secret.
         #[arg(long, value_name = "ARN", requires = "opensearch")]
         opensearch_secret_arn: Option<String>,

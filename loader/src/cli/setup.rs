@@ -3,33 +3,11 @@
 
 use super::{CliError, load_config, pipeline::read_text};
 use crate::content::{self, Artifact, ArtifactKind, Content, Options};
+use crate::setup::options::{self, Part};
 use crate::setup::{self, Http, Report, Targets};
 use crate::sink::{Auth, OpenSearchTransport, SinkConfig};
-use clap::ValueEnum;
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-
-/// A part of the content that can be left out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Part {
-    /// Component and index templates.
-    Templates,
-    /// ISM retention policies.
-    Retention,
-    /// Dashboards saved objects.
-    Dashboards,
-}
-
-impl Part {
-    fn of(kind: ArtifactKind) -> Self {
-        match kind {
-            ArtifactKind::ComponentTemplate | ArtifactKind::IndexTemplate => Self::Templates,
-            ArtifactKind::IsmPolicy => Self::Retention,
-            ArtifactKind::SavedObject => Self::Dashboards,
-        }
-    }
-}
 
 /// The command line of `loader setup`.
 #[derive(Debug, Clone, Default)]
@@ -61,12 +39,25 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<(), CliError> {
         let text = read(path)?;
         content.add_dashboard(&path.display().to_string(), &text)?;
     }
-    check_refresh_interval(&args.refresh_interval)?;
+    options::check_refresh_interval(&args.refresh_interval).map_err(|reason| {
+        CliError::BadArgument {
+            name: "--refresh-interval",
+            value: args.refresh_interval.clone(),
+            reason,
+        }
+    })?;
+    let retention = options::parse_retention(&config, &args.retention).map_err(|reason| {
+        CliError::BadArgument {
+            name: "--retention-days",
+            value: args.retention.join(" "),
+            reason,
+        }
+    })?;
     let options = Options {
         shards: args.shards,
         replicas: args.replicas,
         refresh_interval: args.refresh_interval.clone(),
-        retention: retention_overrides(&config, &args.retention)?,
+        retention,
     };
     let mut skip = args.skip.clone();
     let cluster_config = match &args.opensearch {
@@ -87,10 +78,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<(), CliError> {
         .map_err(CliError::Write)?;
         skip.push(Part::Retention);
     }
-    let artifacts: Vec<Artifact> = content::plan(&config, &content, &options)?
-        .into_iter()
-        .filter(|a| !skip.contains(&Part::of(a.kind)))
-        .collect();
+    let artifacts = options::artifacts(&config, &content, &options, &skip)?;
 
     if let Some(dir) = &args.out {
         let written = write_files(dir, &artifacts)?;
@@ -173,50 +161,6 @@ fn needs_aws(auth: &Auth) -> bool {
     matches!(auth, Auth::SigV4 { .. } | Auth::BasicSecret { .. })
 }
 
-/// `--retention-days 90` (every type) or `--retention-days vpcflowlogs=30`.
-fn retention_overrides(
-    config: &crate::config::Config,
-    values: &[String],
-) -> Result<BTreeMap<String, u32>, CliError> {
-    let mut out = BTreeMap::new();
-    for value in values {
-        let (name, days) = match value.split_once('=') {
-            Some((name, days)) => (name.trim(), days.trim()),
-            None => ("*", value.trim()),
-        };
-        if name != "*" && config.get(name).is_none() {
-            return Err(CliError::unknown_type(config, name));
-        }
-        let days: u32 = days.parse().map_err(|_| CliError::BadArgument {
-            name: "--retention-days",
-            value: value.clone(),
-            reason: "expected DAYS or TYPE=DAYS (0 keeps for ever)".into(),
-        })?;
-        out.insert(name.to_owned(), days);
-    }
-    Ok(out)
-}
-
-/// OpenSearch time units, or -1 (refresh only when asked).
-fn check_refresh_interval(value: &str) -> Result<(), CliError> {
-    let number_end = value
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(value.len());
-    let unit_ok = matches!(
-        &value[number_end..],
-        "ms" | "s" | "m" | "h" | "d" | "micros" | "nanos"
-    );
-    if value == "-1" || (number_end > 0 && unit_ok) {
-        Ok(())
-    } else {
-        Err(CliError::BadArgument {
-            name: "--refresh-interval",
-            value: value.to_owned(),
-            reason: "expected a time such as 1s, 30s or 1m, or -1".into(),
-        })
-    }
-}
-
 /// Every artifact as a file: templates and policies as the JSON body of their request, and
 /// each dashboard as an NDJSON file importable in Dashboards (Saved objects, Import) with the
 /// index patterns and visualizations it needs. Returns how many files were written.
@@ -269,35 +213,4 @@ pub fn write_files(dir: &Path, artifacts: &[Artifact]) -> Result<usize, CliError
         std::fs::write(path, text).map_err(CliError::Write)?;
     }
     Ok(files.len())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::Config;
-
-    #[test]
-    fn retention_flags_name_types_or_all() {
-        let config = Config::builtin().expect("config");
-        let out =
-            retention_overrides(&config, &["30".into(), "vpcflowlogs = 7".into()]).expect("valid");
-        assert_eq!(
-            out,
-            BTreeMap::from([("*".to_owned(), 30), ("vpcflowlogs".to_owned(), 7)])
-        );
-        let err = retention_overrides(&config, &["nope=3".into()]).expect_err("unknown type");
-        assert!(err.to_string().contains("nope"), "{err}");
-        let err = retention_overrides(&config, &["waf=a year".into()]).expect_err("not days");
-        assert!(err.to_string().contains("--retention-days"), "{err}");
-    }
-
-    #[test]
-    fn refresh_intervals_use_opensearch_units() {
-        for ok in ["1s", "30s", "500ms", "1m", "-1"] {
-            assert!(check_refresh_interval(ok).is_ok(), "{ok}");
-        }
-        for bad in ["", "s", "30", "30 s", "fast"] {
-            assert!(check_refresh_interval(bad).is_err(), "{bad}");
-        }
-    }
 }

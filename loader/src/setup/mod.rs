@@ -12,6 +12,7 @@
 //! ([`OpenSearchTransport`]), a recording fake in tests.
 
 pub mod answers;
+pub mod options;
 
 use crate::content::{Artifact, ArtifactKind};
 use crate::sink::{HttpReply, OpenSearchTransport, SendError};

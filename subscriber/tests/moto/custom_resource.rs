@@ -4,7 +4,7 @@
 use crate::support::{TestAccount, scripted_server};
 use crate::{FILTER, logs, options, settings};
 use serde_json::{Value, json};
-use subscriber::cfn::HttpResponder;
+use shared::cfn::HttpResponder;
 use subscriber::handler::Handler;
 
 fn request(kind: &str, url: &str) -> Value {

@@ -3,7 +3,7 @@
 use crate::support::{TestAccount, cloudtrail_event};
 use crate::{FILTER, SELF_FUNCTION, logs, options, settings};
 use serde_json::json;
-use subscriber::cfn::HttpResponder;
+use shared::cfn::HttpResponder;
 use subscriber::handler::Handler;
 
 async fn handler_for(

@@ -591,6 +591,52 @@ fn loader_event_source_reports_partial_failures(t: &Template) -> Vec<String> {
     violations
 }
 
+/// The loader prepares OpenSearch (templates, retention, dashboards) through a custom resource
+/// of its own function, again for every new code version, before the queue feeds it.
+fn opensearch_prepared_before_loading(t: &Template) -> Vec<String> {
+    let mut violations = Vec::new();
+    let setups = t.resources_of_type("Custom::OpenSearchSetup");
+    let Some((id, setup)) = setups.first() else {
+        return vec![format!("{}: no Custom::OpenSearchSetup", t.file)];
+    };
+    let p = props(setup);
+    if p.get("ServiceToken").and_then(get_att) != Some(("LoaderFunction", "Arn")) {
+        violations.push(format!(
+            "{}: {id} is not run by the loader function",
+            t.file
+        ));
+    }
+    if p.get("LoaderCodeKey").and_then(ref_target) != Some("LoaderCodeKey") {
+        violations.push(format!(
+            "{}: {id} does not change with the loader's code, so an upgrade keeps old content",
+            t.file
+        ));
+    }
+    for field in [
+        "Enabled",
+        "Shards",
+        "Replicas",
+        "RefreshInterval",
+        "RetentionDays",
+    ] {
+        let param = p.get(field).and_then(ref_target);
+        if param.is_none_or(|name| t.doc.pointer(&format!("/Parameters/{name}")).is_none()) {
+            violations.push(format!("{}: {id} {field} is not a parameter", t.file));
+        }
+    }
+    let waits = t
+        .resource("LoaderEventSource")
+        .map(|m| as_list(m.get("DependsOn")))
+        .unwrap_or_default();
+    if !waits.iter().any(|d| d.as_str() == Some(*id)) {
+        violations.push(format!(
+            "{}: the queue may feed the loader before {id} prepared the indices",
+            t.file
+        ));
+    }
+    violations
+}
+
 /// Functions run the packaged `bootstrap` on provided.al2023, on the architecture parameter,
 /// with code from parameters, and with the environment the binaries read.
 fn functions_match_the_binaries(t: &Template, expected_env: &[(&str, &[&str])]) -> Vec<String> {
@@ -882,6 +928,33 @@ fn loader_reports_partial_batch_failures() {
             Some(json!(5)),
         )),
         "hard-codes the maximum concurrency",
+    );
+}
+
+#[test]
+fn the_loader_prepares_opensearch_before_it_loads() {
+    let t = central();
+    assert_kept(opensearch_prepared_before_loading(&t));
+    assert_broken(
+        opensearch_prepared_before_loading(
+            &t.mutated("/Resources/LoaderEventSource/DependsOn", None),
+        ),
+        "loads before the templates exist",
+    );
+    assert_broken(
+        opensearch_prepared_before_loading(
+            &t.mutated("/Resources/OpenSearchSetup/Properties/LoaderCodeKey", None),
+        ),
+        "never runs again after an upgrade",
+    );
+    assert_broken(
+        opensearch_prepared_before_loading(&t.mutated(
+            "/Resources/OpenSearchSetup/Properties/ServiceToken",
+            Some(json!(
+                "arn:aws:lambda:eu-west-1:111122223333:function:other"
+            )),
+        )),
+        "is run by another function",
     );
 }
 

@@ -2,6 +2,7 @@
 //! explicitly and rightly, queries that need the right types), ISM and saved objects against a
 //! recording endpoint, idempotency, refusals, dry runs and files.
 
+mod custom_resource;
 mod dashboards;
 mod mapping;
 mod recorder;

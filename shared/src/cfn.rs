@@ -10,6 +10,12 @@ use std::time::Duration;
 /// CloudFormation shows at most 4 KiB of the whole response; the reason is cut well below it.
 const MAX_REASON: usize = 1500;
 
+/// Whether an event is a custom resource request (what CloudFormation sends a function named
+/// as a `ServiceToken`).
+pub fn is_custom_resource(event: &Value) -> bool {
+    event.get("RequestType").is_some() && event.get("ResponseURL").is_some()
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Status {
@@ -33,15 +39,16 @@ pub struct Response {
 
 impl Response {
     /// A response for `request` (a raw custom resource event, so even a malformed one is
-    /// answered). The physical id is kept stable across updates so CloudFormation never
-    /// replaces the resource (a replacement would send a Delete for the old one).
-    pub fn for_request(request: &Value, status: Status, reason: &str) -> Self {
+    /// answered), from the function `owner`. The physical id is kept stable across updates so
+    /// CloudFormation never replaces the resource (a replacement would send a Delete for the
+    /// old one).
+    pub fn for_request(request: &Value, owner: &str, status: Status, reason: &str) -> Self {
         let text = |k: &str| request[k].as_str().unwrap_or_default().to_owned();
         let physical = request["PhysicalResourceId"]
             .as_str()
             .filter(|p| !p.is_empty())
             .map(str::to_owned)
-            .unwrap_or_else(|| format!("subscriber-{}", text("LogicalResourceId")));
+            .unwrap_or_else(|| format!("{owner}-{}", text("LogicalResourceId")));
         let mut reason = reason.to_owned();
         if reason.len() > MAX_REASON {
             let mut end = MAX_REASON;
@@ -160,7 +167,7 @@ mod tests {
             "RequestType": "Create", "ResponseURL": "http://x", "StackId": "stack",
             "RequestId": "req", "LogicalResourceId": "Backfill"
         });
-        let mut response = Response::for_request(&request, Status::Failed, "broken");
+        let mut response = Response::for_request(&request, "subscriber", Status::Failed, "broken");
         response.data.insert("Subscribed".into(), "3".into());
         let doc = serde_json::to_value(&response).unwrap();
         assert_eq!(doc["Status"], "FAILED");
@@ -175,7 +182,8 @@ mod tests {
     #[test]
     fn physical_id_is_kept_and_reason_is_cut() {
         let request = json!({"PhysicalResourceId": "kept", "LogicalResourceId": "B"});
-        let response = Response::for_request(&request, Status::Success, &"é".repeat(2000));
+        let response =
+            Response::for_request(&request, "subscriber", Status::Success, &"é".repeat(2000));
         assert_eq!(response.physical_resource_id, "kept");
         assert!(response.reason.len() <= MAX_REASON + 4);
     }

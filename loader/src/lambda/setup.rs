@@ -1,0 +1,344 @@
+//! `loader setup` as a CloudFormation custom resource of the central stack: the function that
+//! can reach the cluster (and is mapped in its access control) prepares it at every
+//! deployment of a new loader version, before the queue starts feeding it.
+//!
+//! Create and Update apply the content, Delete leaves everything in place (templates and
+//! policies of indices that keep their data). The answer is sent in every case: FAILED when
+//! the properties are wrong, the cluster cannot be reached, or nothing could be applied;
+//! SUCCESS naming the failures when only some artifacts failed (a re-deployment or `loader
+//! setup` finishes them), so one refused template never rolls the whole stack back.
+//!
+//! Properties (strings, as CloudFormation passes them): `Enabled` (`false` answers SUCCESS
+//! without doing anything), `Shards`, `Replicas`, `RefreshInterval`, `RetentionDays`
+//! (`DAYS` or `TYPE=DAYS` entries separated by commas), `Skip` (`templates`, `retention`,
+//! `dashboards`, separated by commas), `DashboardsEndpoint` (empty: `<endpoint>/_dashboards`
+//! for Amazon OpenSearch Service, none elsewhere; `none`: no dashboards). Any other property
+//! (the code version) only makes CloudFormation send an Update.
+
+use crate::config::Config;
+use crate::content::{Content, Options};
+use crate::setup::options::{self, Part};
+use crate::setup::{self, Http, Report, Targets};
+use crate::sink::{Auth, OpenSearchTransport, SinkConfig};
+use serde_json::{Value, json};
+use shared::cfn::{Responder, Response, ResponseError, Status};
+
+/// Whether an event is a CloudFormation custom resource request.
+pub fn is_custom_resource(event: &Value) -> bool {
+    shared::cfn::is_custom_resource(event)
+}
+
+/// The settings a custom resource gives.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SetupProperties {
+    pub enabled: bool,
+    pub options: Options,
+    pub skip: Vec<Part>,
+    /// Dashboards' URL; `None`: no saved objects.
+    pub dashboards: Option<String>,
+}
+
+/// Reads the properties of a request; the error says which one is wrong.
+pub fn properties(
+    event: &Value,
+    config: &Config,
+    endpoint: &str,
+) -> Result<SetupProperties, String> {
+    let props = &event["ResourceProperties"];
+    let text = |name: &str| {
+        props[name]
+            .as_str()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+            .or_else(|| props[name].as_u64().map(|n| n.to_string()))
+    };
+    let number = |name: &str, default: u32| -> Result<u32, String> {
+        match text(name) {
+            None => Ok(default),
+            Some(v) => v
+                .parse()
+                .map_err(|_| format!("{name}: `{v}` is not a whole number")),
+        }
+    };
+    let list = |name: &str| -> Vec<String> {
+        text(name)
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let enabled = match text("Enabled").as_deref() {
+        None | Some("true") => true,
+        Some("false") => false,
+        Some(other) => return Err(format!("Enabled: `{other}` is not true or false")),
+    };
+    let defaults = Options::default();
+    let refresh_interval = text("RefreshInterval").unwrap_or(defaults.refresh_interval);
+    options::check_refresh_interval(&refresh_interval)
+        .map_err(|reason| format!("RefreshInterval: {reason}"))?;
+    let retention = options::parse_retention(config, &list("RetentionDays"))
+        .map_err(|reason| format!("RetentionDays: {reason}"))?;
+    let skip = list("Skip")
+        .iter()
+        .map(|p| Part::parse(p))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|reason| format!("Skip: {reason}"))?;
+    let dashboards = match text("DashboardsEndpoint").as_deref() {
+        Some("none") => None,
+        Some(url) => Some(url.to_owned()),
+        None => default_dashboards(endpoint),
+    };
+    Ok(SetupProperties {
+        enabled,
+        options: Options {
+            shards: number("Shards", defaults.shards)?,
+            replicas: number("Replicas", defaults.replicas)?,
+            refresh_interval,
+            retention,
+        },
+        skip,
+        dashboards,
+    })
+}
+
+/// Amazon OpenSearch Service serves Dashboards under the domain's own endpoint.
+fn default_dashboards(endpoint: &str) -> Option<String> {
+    let host = endpoint
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.split(['/', ':']).next())
+        .unwrap_or_default();
+    host.ends_with(".es.amazonaws.com")
+        .then(|| format!("{}/_dashboards", endpoint.trim_end_matches('/')))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetupResourceError {
+    #[error(transparent)]
+    Response(#[from] ResponseError),
+}
+
+impl SetupResourceError {
+    pub fn kind(&self) -> &'static str {
+        "CustomResourceResponseFailed"
+    }
+}
+
+/// The custom resource: the cluster settings of the sink, the configuration of the pipeline.
+pub struct SetupResource<R> {
+    config: Config,
+    sink: SinkConfig,
+    aws: Option<aws_config::SdkConfig>,
+    responder: R,
+}
+
+impl<R: Responder> SetupResource<R> {
+    pub fn new(
+        config: Config,
+        sink: SinkConfig,
+        aws: Option<aws_config::SdkConfig>,
+        responder: R,
+    ) -> Self {
+        Self {
+            config,
+            sink,
+            aws,
+            responder,
+        }
+    }
+
+    /// Handles one request and answers CloudFormation; the error is only that the answer could
+    /// not be sent.
+    pub async fn handle(&self, event: &Value) -> Result<Value, SetupResourceError> {
+        let (status, reason, report) = self.run(event).await;
+        match status {
+            Status::Success => tracing::info!(%reason, "OpenSearch setup"),
+            Status::Failed => tracing::error!(%reason, "OpenSearch setup failed"),
+        }
+        let mut response = Response::for_request(event, "loader-setup", status, &reason);
+        if let Some(report) = &report {
+            for (key, value) in counts(report) {
+                response.data.insert(key.to_owned(), value.to_string());
+            }
+        }
+        let url = event["ResponseURL"].as_str().unwrap_or_default();
+        self.responder.send(url, &response).await?;
+        Ok(json!({"status": response.status, "reason": response.reason}))
+    }
+
+    async fn run(&self, event: &Value) -> (Status, String, Option<Report>) {
+        let request = event["RequestType"].as_str().unwrap_or_default();
+        match request {
+            "Create" | "Update" => {}
+            "Delete" => {
+                return (
+                    Status::Success,
+                    "templates, policies and dashboards are left in place with the indices".into(),
+                    None,
+                );
+            }
+            other => {
+                return (
+                    Status::Failed,
+                    format!("unknown RequestType `{other}`"),
+                    None,
+                );
+            }
+        }
+        let props = match properties(event, &self.config, &self.sink.endpoint) {
+            Ok(props) => props,
+            Err(reason) => return (Status::Failed, reason, None),
+        };
+        if !props.enabled {
+            return (Status::Success, "setup is off (Enabled=false)".into(), None);
+        }
+        let mut skip = props.skip.clone();
+        if matches!(&self.sink.auth, Auth::SigV4 { service, .. } if service == "aoss") {
+            skip.push(Part::Retention);
+        }
+        let content = match Content::bundled() {
+            Ok(c) => c,
+            Err(e) => return (Status::Failed, e.to_string(), None),
+        };
+        let cluster = match OpenSearchTransport::connect(&self.sink, self.aws.as_ref()).await {
+            Ok(c) => c,
+            Err(e) => return (Status::Failed, format!("OpenSearch: {e}"), None),
+        };
+        let dashboards = match &props.dashboards {
+            None => None,
+            Some(url) => {
+                let mut config = self.sink.clone();
+                config.endpoint = url.clone();
+                match OpenSearchTransport::connect(&config, self.aws.as_ref()).await {
+                    Ok(d) => Some(d.with_header("osd-xsrf", "true")),
+                    Err(e) => return (Status::Failed, format!("Dashboards: {e}"), None),
+                }
+            }
+        };
+        if dashboards.is_none() {
+            skip.push(Part::Dashboards);
+        }
+        let artifacts = match options::artifacts(&self.config, &content, &props.options, &skip) {
+            Ok(a) => a,
+            Err(e) => return (Status::Failed, e.to_string(), None),
+        };
+        let report = setup::apply(
+            &artifacts,
+            &Targets {
+                cluster: Some(&cluster as &dyn Http),
+                dashboards: dashboards.as_ref().map(|d| d as &dyn Http),
+                dry_run: false,
+            },
+        )
+        .await;
+        for line in report.to_string().lines() {
+            tracing::info!(line, "setup");
+        }
+        let failed = report.failed();
+        let status = if failed > 0 && failed == report.entries.len() {
+            Status::Failed
+        } else {
+            Status::Success
+        };
+        let mut reason = report.summary();
+        let failures: Vec<String> = report
+            .entries
+            .iter()
+            .filter_map(|e| match &e.outcome {
+                setup::Outcome::Failed(why) => {
+                    Some(format!("{} {}: {why}", e.kind.label(), e.name))
+                }
+                _ => None,
+            })
+            .take(5)
+            .collect();
+        if !failures.is_empty() {
+            reason.push_str("; ");
+            reason.push_str(&failures.join("; "));
+        }
+        (status, reason, Some(report))
+    }
+}
+
+fn counts(report: &Report) -> [(&'static str, usize); 4] {
+    [
+        ("Created", report.count(|o| *o == setup::Outcome::Created)),
+        ("Updated", report.count(|o| *o == setup::Outcome::Updated)),
+        (
+            "Unchanged",
+            report.count(|o| *o == setup::Outcome::Unchanged),
+        ),
+        ("Failed", report.failed()),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(props: Value) -> Value {
+        json!({"RequestType": "Create", "ResponseURL": "http://x", "ResourceProperties": props})
+    }
+
+    #[test]
+    fn properties_default_like_the_command_line() {
+        let config = Config::builtin().expect("config");
+        let p = properties(
+            &event(json!({"ServiceToken": "arn", "LoaderCodeKey": "v1/loader.zip"})),
+            &config,
+            "https://search-logs-abc.eu-west-1.es.amazonaws.com",
+        )
+        .expect("valid");
+        assert!(p.enabled);
+        assert_eq!(p.options, Options::default());
+        assert!(p.skip.is_empty());
+        assert_eq!(
+            p.dashboards.as_deref(),
+            Some("https://search-logs-abc.eu-west-1.es.amazonaws.com/_dashboards")
+        );
+        // Elsewhere there is no Dashboards URL to guess.
+        let p = properties(
+            &event(json!({})),
+            &config,
+            "https://opensearch.internal:9200",
+        )
+        .expect("valid");
+        assert_eq!(p.dashboards, None);
+    }
+
+    #[test]
+    fn properties_are_read_and_checked() {
+        let config = Config::builtin().expect("config");
+        let p = properties(
+            &event(
+                json!({"Shards": "3", "Replicas": "0", "RefreshInterval": "5s",
+                "RetentionDays": "400, vpcflowlogs=30", "Skip": "dashboards",
+                "DashboardsEndpoint": "none", "Enabled": "true"}),
+            ),
+            &config,
+            "https://search-x.eu-west-1.es.amazonaws.com",
+        )
+        .expect("valid");
+        assert_eq!((p.options.shards, p.options.replicas), (3, 0));
+        assert_eq!(p.options.refresh_interval, "5s");
+        assert_eq!(p.options.retention.get("*"), Some(&400));
+        assert_eq!(p.options.retention.get("vpcflowlogs"), Some(&30));
+        assert_eq!(p.skip, [Part::Dashboards]);
+        assert_eq!(p.dashboards, None);
+        for (props, named) in [
+            (json!({"Shards": "many"}), "Shards"),
+            (json!({"RefreshInterval": "soon"}), "RefreshInterval"),
+            (json!({"RetentionDays": "nope=3"}), "RetentionDays"),
+            (json!({"Skip": "indices"}), "Skip"),
+            (json!({"Enabled": "maybe"}), "Enabled"),
+        ] {
+            let err = properties(&event(props), &config, "https://x").expect_err(named);
+            assert!(err.starts_with(named), "{err}");
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! The central stack's custom resource: the Lambda prepares the cluster on Create and Update,
+//! leaves it alone on Delete, and always answers CloudFormation.
+
+use super::recorder::Recorder;
+use super::*;
+use loader::lambda::setup::{SetupResource, is_custom_resource};
+use serde_json::json;
+use shared::cfn::{Responder, Response, ResponseError, Status};
+use std::sync::{Arc, Mutex};
+
+/// Keeps the answers instead of sending them; clones share them.
+#[derive(Default, Clone)]
+struct Answers(Arc<Mutex<Vec<(String, Response)>>>);
+
+impl Answers {
+    fn last(&self) -> (String, Response) {
+        self.0
+            .lock()
+            .expect("answers")
+            .last()
+            .cloned()
+            .expect("an answer was sent")
+    }
+}
+
+impl Responder for Answers {
+    async fn send(&self, url: &str, response: &Response) -> Result<(), ResponseError> {
+        self.0
+            .lock()
+            .expect("answers")
+            .push((url.to_owned(), response.clone()));
+        Ok(())
+    }
+}
+
+fn request(kind: &str, props: Value) -> Value {
+    json!({
+        "RequestType": kind,
+        "ResponseURL": "https://cloudformation-custom-resource-response.example/abc?X-Amz-Signature=s",
+        "StackId": "arn:aws:cloudformation:eu-west-1:111122223333:stack/central/1",
+        "RequestId": "r-1",
+        "LogicalResourceId": "OpenSearchSetup",
+        "ResourceType": "Custom::OpenSearchSetup",
+        "ResourceProperties": props
+    })
+}
+
+fn resource(endpoint: &str) -> SetupResource<Answers> {
+    SetupResource::new(
+        Config::builtin().expect("config"),
+        SinkConfig::new(endpoint),
+        None,
+        Answers::default(),
+    )
+}
+
+#[tokio::test]
+async fn create_prepares_the_cluster_and_answers_with_counts() {
+    let cluster = tests::OwnOpenSearch::start();
+    let recorder = Recorder::start(&cluster.url).await;
+    let answers = Answers::default();
+    let setup = SetupResource::new(
+        Config::builtin().expect("config"),
+        SinkConfig::new(&recorder.url),
+        None,
+        answers.clone(),
+    );
+    let event = request(
+        "Create",
+        json!({"ServiceToken": "arn", "LoaderCodeKey": "v1/loader.zip", "DashboardsEndpoint": recorder.url, "RetentionDays": "vpcflowlogs=30"}),
+    );
+    assert!(is_custom_resource(&event));
+    let out = setup.handle(&event).await.expect("answered");
+    assert_eq!(out["status"], json!("SUCCESS"), "{out}");
+    assert!(recorder.policy("log-aws-vpcflowlogs-retention").is_some());
+    assert!(recorder.saved_object_count() > 50);
+    let (url, answer) = answers.last();
+    assert!(url.ends_with("X-Amz-Signature=s"));
+    assert_eq!(answer.status, Status::Success);
+    assert_eq!(answer.physical_resource_id, "loader-setup-OpenSearchSetup");
+    assert_eq!(answer.data.get("Failed").map(String::as_str), Some("0"));
+    assert!(
+        answer.data.get("Created").is_some_and(|n| n != "0"),
+        "{answer:?}"
+    );
+
+    let mut update = request(
+        "Update",
+        json!({"ServiceToken": "arn", "LoaderCodeKey": "v2/loader.zip", "DashboardsEndpoint": recorder.url, "RetentionDays": "vpcflowlogs=30"}),
+    );
+    update["PhysicalResourceId"] = json!("loader-setup-OpenSearchSetup");
+    recorder.clear_requests();
+    let out = setup.handle(&update).await.expect("answered");
+    assert_eq!(
+        answers.last().1.physical_resource_id,
+        "loader-setup-OpenSearchSetup"
+    );
+    assert_eq!(out["status"], json!("SUCCESS"));
+    assert!(
+        out["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("nothing to change")),
+        "{out}"
+    );
+    assert!(recorder.requests().iter().all(|r| !r.is_write()));
+}
+
+#[tokio::test]
+async fn delete_touches_nothing_and_bad_settings_or_no_cluster_fail_with_the_reason() {
+    let cluster = tests::OwnOpenSearch::start();
+    let recorder = Recorder::start(&cluster.url).await;
+    let setup = resource(&recorder.url);
+    let out = setup
+        .handle(&request("Delete", json!({})))
+        .await
+        .expect("answered");
+    assert_eq!(out["status"], json!("SUCCESS"));
+    assert!(recorder.requests().is_empty());
+
+    let out = setup
+        .handle(&request("Create", json!({"Shards": "lots"})))
+        .await
+        .expect("answered");
+    assert_eq!(out["status"], json!("FAILED"));
+    assert!(
+        out["reason"].as_str().is_some_and(|r| r.contains("Shards")),
+        "{out}"
+    );
+
+    // Nothing answers: every artifact fails, so does the resource.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port");
+    let nowhere = resource(&format!("http://127.0.0.1:{port}"));
+    let out = nowhere
+        .handle(&request("Create", json!({"Skip": "dashboards"})))
+        .await
+        .expect("answered");
+    assert_eq!(out["status"], json!("FAILED"), "{out}");
+    assert!(
+        out["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("cannot read it")),
+        "{out}"
+    );
+
+    let out = setup
+        .handle(&request("Create", json!({"Enabled": "false"})))
+        .await
+        .expect("answered");
+    assert_eq!(out["status"], json!("SUCCESS"));
+}
