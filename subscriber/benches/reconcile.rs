@@ -17,7 +17,7 @@ mod support;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use subscriber::aws::{CloudWatchLogs, Limits};
-use subscriber::cfn::HttpResponder;
+use shared::cfn::HttpResponder;
 use subscriber::handler::Handler;
 use subscriber::reconcile::{self, ExistingFilter, FilterSpec, LogsApi, LogsError, Options};
 use subscriber::settings::{RawSettings, Settings};
