@@ -14,10 +14,10 @@
 #[path = "../tests/moto/support.rs"]
 mod support;
 
+use shared::cfn::HttpResponder;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use subscriber::aws::{CloudWatchLogs, Limits};
-use shared::cfn::HttpResponder;
 use subscriber::handler::Handler;
 use subscriber::reconcile::{self, ExistingFilter, FilterSpec, LogsApi, LogsError, Options};
 use subscriber::settings::{RawSettings, Settings};

@@ -11,6 +11,7 @@
 
 use super::{Context, NormalizeError, Normalized};
 use crate::config::{EcsMapping, EcsSource, LogType, TimestampFormat};
+use crate::content::fields::FieldType;
 use crate::ecs::{self, Doc};
 use crate::geoip::GeoLookup;
 use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
@@ -177,21 +178,23 @@ fn present(v: &Value) -> bool {
 
 /// ECS fields whose type is a number: a text value is converted, or left out when it is not
 /// one (the original field keeps it).
+/// The type the templates give an ECS field (`loader/content/components/`), so a mapped value
+/// is converted to what the cluster will accept.
+fn declared(field: &str) -> Option<FieldType> {
+    crate::content::shared_fields().and_then(|t| t.get(field))
+}
+
 fn numeric(field: &str) -> bool {
-    field.ends_with(".port")
-        || field.ends_with(".bytes")
-        || field.ends_with(".packets")
-        || matches!(
-            field,
-            "http.response.status_code"
-                | "process.pid"
-                | "process.parent.pid"
-                | "process.thread.id"
-                | "event.severity"
-                | "event.duration"
-                | "event.sequence"
-                | "event.risk_score"
-        )
+    match declared(field) {
+        Some(kind) => kind.is_numeric(),
+        None => {
+            field.ends_with(".port") || field.ends_with(".bytes") || field.ends_with(".packets")
+        }
+    }
+}
+
+fn address(field: &str) -> bool {
+    declared(field) == Some(FieldType::Ip) || field.ends_with(".ip")
 }
 
 /// A value ready for `field`: trimmed text, numbers for numeric fields, valid addresses for
@@ -214,7 +217,7 @@ fn convert(field: &str, v: &Value) -> Option<Value> {
             _ => None,
         };
     }
-    if field.ends_with(".ip") {
+    if address(field) {
         let text = v.as_str()?.trim();
         let text = text
             .strip_prefix('[')

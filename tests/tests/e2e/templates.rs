@@ -612,23 +612,25 @@ fn opensearch_prepared_before_loading(t: &Template) -> Vec<String> {
             t.file
         ));
     }
-    for field in [
-        "Enabled",
-        "Shards",
-        "Replicas",
-        "RefreshInterval",
-        "RetentionDays",
-    ] {
+    for field in ["Shards", "Replicas", "RefreshInterval", "RetentionDays"] {
         let param = p.get(field).and_then(ref_target);
         if param.is_none_or(|name| t.doc.pointer(&format!("/Parameters/{name}")).is_none()) {
             violations.push(format!("{}: {id} {field} is not a parameter", t.file));
         }
     }
-    let waits = t
+    // The event source mapping waits for a resource whose metadata refers to the setup (a
+    // conditional resource cannot be named in DependsOn).
+    let waits_for_setup = t
         .resource("LoaderEventSource")
         .map(|m| as_list(m.get("DependsOn")))
-        .unwrap_or_default();
-    if !waits.iter().any(|d| d.as_str() == Some(*id)) {
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|d| t.resource(d.as_str()?))
+        .any(|r| {
+            r.get("Metadata")
+                .is_some_and(|m| m.to_string().contains(&format!("{{\"Ref\":\"{id}\"}}")))
+        });
+    if !waits_for_setup {
         violations.push(format!(
             "{}: the queue may feed the loader before {id} prepared the indices",
             t.file
@@ -940,6 +942,10 @@ fn the_loader_prepares_opensearch_before_it_loads() {
             &t.mutated("/Resources/LoaderEventSource/DependsOn", None),
         ),
         "loads before the templates exist",
+    );
+    assert_broken(
+        opensearch_prepared_before_loading(&t.mutated("/Resources/OpenSearchReady/Metadata", None)),
+        "waits for nothing",
     );
     assert_broken(
         opensearch_prepared_before_loading(
