@@ -346,6 +346,7 @@ fn saved_object(kind: &str, id: &str, attributes: Value, references: Vec<Value>)
         kind: ArtifactKind::SavedObject,
         name: format!("{kind}/{id}"),
         body: json!({"type": kind, "id": id, "attributes": attributes, "references": references}),
+        existing: None,
     }
 }
 

@@ -53,6 +53,7 @@ pub fn retention_policy(
         kind: ArtifactKind::IsmPolicy,
         name: policy_id(group),
         body,
+        existing: Some(group.existing()),
     }))
 }
 

@@ -158,6 +158,14 @@ impl IndexGroup {
         format!("{}-*", self.alias)
     }
 
+    /// The rotated indices of this group that a cluster may already have.
+    pub fn existing(&self) -> ExistingIndices {
+        ExistingIndices {
+            alias: self.alias.clone(),
+            rotation: self.rotation,
+        }
+    }
+
     /// Longer names win: `log-aws-waf-cf-*` must beat `log-aws-waf-*`, which matches it too.
     /// OpenSearch refuses two templates with overlapping patterns at one priority.
     pub fn priority(&self) -> u64 {
@@ -247,6 +255,45 @@ pub struct Artifact {
     pub name: String,
     /// The request body (for a saved object, the object as the saved-objects API takes it).
     pub body: Value,
+    /// The indices it also concerns once applied (an alias or a policy for the rotated indices
+    /// that already exist).
+    pub existing: Option<ExistingIndices>,
+}
+
+/// The rotated indices of one index of the configuration, as they may exist on a cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExistingIndices {
+    pub alias: String,
+    pub rotation: Rotation,
+}
+
+impl ExistingIndices {
+    /// `log-aws-cloudtrail-*`: what to list.
+    pub fn pattern(&self) -> String {
+        format!("{}-*", self.alias)
+    }
+
+    /// Exactly the rotated names (`log-aws-cloudtrail-2026-12`), not those of a longer index
+    /// name the pattern also matches (`log-aws-waf-*` and `log-aws-waf-cf-2026-12`).
+    pub fn matches(&self, index: &str) -> bool {
+        let Some(period) = index
+            .strip_prefix(self.alias.as_str())
+            .and_then(|rest| rest.strip_prefix('-'))
+        else {
+            return false;
+        };
+        let shape: &[u8] = match self.rotation {
+            Rotation::Daily => b"dddd-dd-dd",
+            Rotation::Weekly => b"dddd-wdd",
+            Rotation::Monthly => b"dddd-dd",
+            Rotation::Yearly => b"dddd",
+        };
+        period.len() == shape.len()
+            && period.bytes().zip(shape).all(|(c, s)| match s {
+                b'd' => c.is_ascii_digit(),
+                other => c == *other,
+            })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -395,6 +442,40 @@ mod tests {
                 .filter(|g| g.alias != "log-aws-waf-cf")
                 .all(|g| g.retention_days == Some(7))
         );
+    }
+
+    #[test]
+    fn existing_indices_are_the_rotated_names_alone() {
+        let monthly = ExistingIndices {
+            alias: "log-aws-waf".into(),
+            rotation: Rotation::Monthly,
+        };
+        assert_eq!(monthly.pattern(), "log-aws-waf-*");
+        assert!(monthly.matches("log-aws-waf-2026-12"));
+        for other in [
+            "log-aws-waf-cf-2026-12",
+            "log-aws-waf-2026-1",
+            "log-aws-waf-2026-12-01",
+            "log-aws-waf",
+            "log-aws-wafx-2026-12",
+        ] {
+            assert!(!monthly.matches(other), "{other}");
+        }
+        let weekly = ExistingIndices {
+            alias: "a".into(),
+            rotation: Rotation::Weekly,
+        };
+        assert!(weekly.matches("a-2026-w05") && !weekly.matches("a-2026-05"));
+        let daily = ExistingIndices {
+            alias: "a".into(),
+            rotation: Rotation::Daily,
+        };
+        assert!(daily.matches("a-2026-12-06"));
+        let yearly = ExistingIndices {
+            alias: "a".into(),
+            rotation: Rotation::Yearly,
+        };
+        assert!(yearly.matches("a-2026") && !yearly.matches("a-26"));
     }
 
     #[test]

@@ -43,6 +43,7 @@ pub fn component_templates(
         kind: ArtifactKind::ComponentTemplate,
         name: settings_component_name(),
         body: with_meta(settings, json!({"part": "settings"})),
+        existing: None,
     }];
     for (name, table) in &content.components {
         out.push(Artifact {
@@ -52,6 +53,7 @@ pub fn component_templates(
                 json!({"template": {"mappings": {"properties": table.properties()}}}),
                 json!({"part": format!("components/{name}.fields")}),
             ),
+            existing: None,
         });
     }
     Ok(out)
@@ -87,6 +89,7 @@ pub fn index_template(
             body,
             json!({"log_types": group.types, "rotation": rotation}),
         ),
+        existing: Some(group.existing()),
     })
 }
 

@@ -309,7 +309,19 @@ impl Run<'_> {
                 }
             }
         };
-        self.entry(artifact, outcome, None);
+        if matches!(outcome, Outcome::Failed(_)) || artifact.existing.is_none() {
+            self.entry(artifact, outcome, None);
+            return;
+        }
+        match self.attach_alias(artifact).await {
+            Ok(None) => self.entry(artifact, outcome, None),
+            // The template was as wanted, but its indices were not: that is a change.
+            Ok(Some(note)) if outcome == Outcome::Unchanged => {
+                self.entry(artifact, Outcome::Updated, Some(note))
+            }
+            Ok(note) => self.entry(artifact, outcome, note),
+            Err(why) => self.entry(artifact, Outcome::Failed(why), None),
+        }
     }
 
     /// An ISM policy: created, or updated with the sequence numbers of the version read (ISM
@@ -393,48 +405,139 @@ impl Run<'_> {
 
     /// The policy's `ism_template` only reaches indices created after it: indices that
     /// already exist get it here, and those managed by an older version move to the new one.
+    /// They are named one by one: a pattern would also reach the indices of a longer index name.
     async fn attach_policy(
         &mut self,
         artifact: &Artifact,
         updated: bool,
     ) -> Result<Option<String>, String> {
-        let patterns: Vec<String> = artifact.body["policy"]["ism_template"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .flat_map(|t| t["index_patterns"].as_array().cloned().unwrap_or_default())
-            .filter_map(|p| p.as_str().map(str::to_owned))
-            .collect();
+        let indices = self.existing_indices(artifact).await?;
+        if indices.is_empty() {
+            return Ok(None);
+        }
+        let mut calls = vec![("add", "attached to")];
+        if updated {
+            calls.push(("change_policy", "moved to this version"));
+        }
         let mut notes = Vec::new();
-        for pattern in patterns {
-            let mut calls = vec![("add", "attached to")];
-            if updated {
-                calls.push(("change_policy", "moved to this version"));
+        for (call, what) in calls {
+            let path = format!("/_plugins/_ism/{call}/{}", indices.join(","));
+            let body = json!({"policy_id": artifact.name});
+            let cluster = self.targets.cluster;
+            let reply = self
+                .write("opensearch", cluster, Method::Post, path, &[], body)
+                .await?;
+            let Some(reply) = reply else { continue };
+            if !(200..300).contains(&reply.status) {
+                return Err(answers::reason(reply.status, &reply.body));
             }
-            for (call, what) in calls {
-                let path = format!("/_plugins/_ism/{call}/{pattern}");
-                let body = json!({"policy_id": artifact.name});
-                let cluster = self.targets.cluster;
-                let reply = self
-                    .write("opensearch", cluster, Method::Post, path, &[], body)
-                    .await?;
-                let Some(reply) = reply else { continue };
-                match reply.status {
-                    // No index matches the pattern yet.
-                    404 => {}
-                    200..=299 => {
-                        let answer: Value =
-                            serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
-                        let n = answer["updated_indices"].as_u64().unwrap_or(0);
-                        if n > 0 {
-                            notes.push(format!("{what} {n} existing index(es) of {pattern}"));
-                        }
-                    }
-                    status => return Err(answers::reason(status, &reply.body)),
-                }
+            let answer: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+            let n = answer["updated_indices"].as_u64().unwrap_or(0);
+            if n > 0 {
+                notes.push(format!("{what} {n} existing index(es)"));
             }
         }
         Ok((!notes.is_empty()).then(|| notes.join("; ")))
+    }
+
+    /// The rotated indices of an artifact's index that exist on the cluster, by name.
+    async fn existing_indices(&self, artifact: &Artifact) -> Result<Vec<String>, String> {
+        let Some(existing) = &artifact.existing else {
+            return Ok(Vec::new());
+        };
+        let Some(http) = self.targets.cluster else {
+            return Ok(Vec::new());
+        };
+        let path = format!("/_cat/indices/{}", existing.pattern());
+        let reply = http
+            .request(
+                Method::Get,
+                &path,
+                &[("format", "json"), ("h", "index")],
+                None,
+            )
+            .await
+            .map_err(|e| format!("cannot list the existing indices: {e}"))?;
+        match reply.status {
+            404 => Ok(Vec::new()),
+            200 => {
+                let list: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+                let mut names: Vec<String> = list
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|i| i["index"].as_str())
+                    .filter(|name| existing.matches(name))
+                    .map(str::to_owned)
+                    .collect();
+                names.sort();
+                Ok(names)
+            }
+            status => Err(format!(
+                "cannot list the existing indices: {}",
+                answers::reason(status, &reply.body)
+            )),
+        }
+    }
+
+    /// The index template's alias on the rotated indices created before it.
+    async fn attach_alias(&mut self, artifact: &Artifact) -> Result<Option<String>, String> {
+        let Some(existing) = &artifact.existing else {
+            return Ok(None);
+        };
+        let indices = self.existing_indices(artifact).await?;
+        if indices.is_empty() {
+            return Ok(None);
+        }
+        let alias = existing.alias.clone();
+        let cluster = self.targets.cluster;
+        let having: Vec<String> = match self
+            .read(cluster, Method::Get, &format!("/_alias/{alias}"), None)
+            .await?
+        {
+            Some(reply) if reply.status == 200 => {
+                let answer: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+                answer
+                    .as_object()
+                    .map(|m| m.keys().cloned().collect())
+                    .unwrap_or_default()
+            }
+            Some(reply) if reply.status != 404 => {
+                return Err(format!(
+                    "cannot read the alias {alias}: {}",
+                    answers::reason(reply.status, &reply.body)
+                ));
+            }
+            _ => Vec::new(),
+        };
+        let missing: Vec<String> = indices
+            .into_iter()
+            .filter(|i| !having.contains(i))
+            .collect();
+        if missing.is_empty() {
+            return Ok(None);
+        }
+        let n = missing.len();
+        let body = json!({"actions": [{"add": {"indices": missing, "alias": alias}}]});
+        let reply = self
+            .write(
+                "opensearch",
+                cluster,
+                Method::Post,
+                "/_aliases".to_owned(),
+                &[],
+                body,
+            )
+            .await?;
+        match reply {
+            Some(reply) if !(200..300).contains(&reply.status) => Err(format!(
+                "cannot add the alias {alias} to the existing indices: {}",
+                answers::reason(reply.status, &reply.body)
+            )),
+            _ => Ok(Some(format!(
+                "alias {alias} added to {n} existing index(es)"
+            ))),
+        }
     }
 
     /// Saved objects: one `_bulk_get` to compare, one `_bulk_create` of those that differ.

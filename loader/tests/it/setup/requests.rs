@@ -55,6 +55,16 @@ fn writes(requests: &[Recorded]) -> Vec<String> {
 #[tokio::test]
 async fn a_second_run_changes_nothing_and_a_retention_change_updates_one_policy() {
     let cluster = tests::OwnOpenSearch::start();
+    // A month loaded before setup, and an index whose name only looks like the type's.
+    for index in ["log-aws-cloudtrail-2024-04", "log-aws-cloudtrail-archive"] {
+        call(
+            &transport(&cluster.url),
+            Method::Put,
+            &format!("/{index}"),
+            Some(json!({})),
+        )
+        .await;
+    }
     let recorder = Recorder::start(&cluster.url).await;
     let url = recorder.url.clone();
     let total = artifact_count();
@@ -93,11 +103,33 @@ async fn a_second_run_changes_nothing_and_a_retention_change_updates_one_policy(
         policy.body["policy"]["states"][0]["transitions"][0]["conditions"]["min_index_age"],
         json!("396d")
     );
+    // The month that existed gets the alias and the policy; the look-alike gets neither.
     assert!(
         sent.iter().any(|r| r.method == "POST"
-            && r.path == "/_plugins/_ism/add/log-aws-cloudtrail-*"
+            && r.path == "/_plugins/_ism/add/log-aws-cloudtrail-2024-04"
             && r.body == json!({"policy_id": "log-aws-cloudtrail-retention"})),
         "existing indices get the policy"
+    );
+    assert!(
+        text.contains("created       ISM policy          log-aws-cloudtrail-retention (attached to 1 existing index(es))"),
+        "{text}"
+    );
+    assert!(
+        text.contains("created       index template      log-aws-cloudtrail (alias log-aws-cloudtrail added to 1 existing index(es))"),
+        "{text}"
+    );
+    let aliases = call(
+        &transport(&cluster.url),
+        Method::Get,
+        "/_alias/log-aws-cloudtrail",
+        None,
+    )
+    .await;
+    assert_eq!(
+        aliases
+            .as_object()
+            .map(|m| m.keys().cloned().collect::<Vec<_>>()),
+        Some(vec!["log-aws-cloudtrail-2024-04".to_owned()])
     );
     let create = sent
         .iter()
@@ -185,8 +217,8 @@ async fn a_second_run_changes_nothing_and_a_retention_change_updates_one_policy(
         writes(&sent),
         [
             "PUT /_plugins/_ism/policies/log-aws-cloudtrail-retention",
-            "POST /_plugins/_ism/add/log-aws-cloudtrail-*",
-            "POST /_plugins/_ism/change_policy/log-aws-cloudtrail-*",
+            "POST /_plugins/_ism/add/log-aws-cloudtrail-2024-04",
+            "POST /_plugins/_ism/change_policy/log-aws-cloudtrail-2024-04",
         ]
     );
     let update = sent.iter().find(|r| r.method == "PUT").expect("update");
