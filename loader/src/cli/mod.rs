@@ -109,53 +109,7 @@ pub enum Command {
     /// policies, and Dashboards saved objects (index patterns and dashboards). Reports what it
     /// created, updated or left unchanged; exits 1 when anything failed. Authentication and TLS
     /// as for `load --opensearch` (the `OPENSEARCH_*` environment).
-    Setup {
-        /// The cluster to prepare.
-        #[arg(long, value_name = "URL")]
-        opensearch: Option<String>,
-        /// OpenSearch Dashboards (on Amazon OpenSearch Service `https://<domain>/_dashboards`),
-        /// for the saved objects; same authentication as the cluster.
-        #[arg(long, value_name = "URL", requires = "opensearch")]
-        dashboards: Option<String>,
-        /// Read what exists and print the requests that would change it; write nothing.
-        /// Without --opensearch, every request.
-        #[arg(long)]
-        dry_run: bool,
-        /// Also write every artifact as files under this folder (templates and policies as
-        /// JSON, dashboards as importable NDJSON).
-        #[arg(long, value_name = "DIR")]
-        out: Option<PathBuf>,
-        /// A user configuration: its types get templates, retention and index patterns too.
-        #[arg(long)]
-        config: Option<PathBuf>,
-        /// A field table of a type (`<type>.fields`: `<field> <type>` per line), added to the
-        /// bundled one of that type. Repeatable.
-        #[arg(long = "fields", value_name = "FILE")]
-        fields: Vec<PathBuf>,
-        /// A dashboard file (TOML, as the bundled ones); one with a bundled id replaces it.
-        /// Repeatable.
-        #[arg(long = "dashboard", value_name = "FILE")]
-        dashboard_files: Vec<PathBuf>,
-        /// Primary shards of every new index.
-        #[arg(long, default_value_t = 1)]
-        shards: u32,
-        /// Replicas of every new index.
-        #[arg(long, default_value_t = 1)]
-        replicas: u32,
-        /// How often new documents become searchable.
-        #[arg(long, default_value = "30s")]
-        refresh_interval: String,
-        /// Days to keep: `DAYS` for every type, `TYPE=DAYS` for one (over `retention_days` of
-        /// the configuration; 0 keeps for ever). Repeatable.
-        #[arg(long = "retention-days", value_name = "[TYPE=]DAYS")]
-        retention: Vec<String>,
-        /// Leave out a part. Repeatable.
-        #[arg(long, value_enum)]
-        skip: Vec<crate::setup::options::Part>,
-        /// Read the OpenSearch basic-auth credentials from this Secrets Manager secret.
-        #[arg(long, value_name = "ARN", requires = "opensearch")]
-        opensearch_secret_arn: Option<String>,
-    },
+    Setup(setup::Args),
     /// Validates the built-in and user definitions (and exclusion rules), lists the types in
     /// detection order, or prints the effective settings of one type after overrides.
     CheckConfig {
@@ -475,38 +429,7 @@ pub fn run(cli: Cli, err: &mut dyn Write) -> Result<(), CliError> {
                 })
             }
         }
-        Command::Setup {
-            opensearch,
-            dashboards,
-            dry_run,
-            out,
-            config,
-            fields,
-            dashboard_files,
-            shards,
-            replicas,
-            refresh_interval,
-            retention,
-            skip,
-            opensearch_secret_arn,
-        } => setup::run(
-            &setup::Args {
-                opensearch,
-                opensearch_secret_arn,
-                dashboards,
-                dry_run,
-                out,
-                config,
-                fields,
-                dashboard_files,
-                shards,
-                replicas,
-                refresh_interval,
-                retention,
-                skip,
-            },
-            &mut io::stdout().lock(),
-        ),
+        Command::Setup(args) => setup::run(&args, &mut io::stdout().lock()),
         Command::CheckConfig {
             config,
             type_name,

@@ -10,21 +10,53 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The command line of `loader setup`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct Args {
+    /// The cluster to prepare.
+    #[arg(long, value_name = "URL")]
     pub opensearch: Option<String>,
-    pub opensearch_secret_arn: Option<String>,
+    /// OpenSearch Dashboards (on Amazon OpenSearch Service `https://<domain>/_dashboards`),
+    /// for the saved objects; same authentication as the cluster.
+    #[arg(long, value_name = "URL", requires = "opensearch")]
     pub dashboards: Option<String>,
+    /// Read what exists and print the requests that would change it; write nothing.
+    /// Without --opensearch, every request.
+    #[arg(long)]
     pub dry_run: bool,
+    /// Also write every artifact as files under this folder (templates and policies as
+    /// JSON, dashboards as importable NDJSON).
+    #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// A user configuration: its types get templates, retention and index patterns too.
+    #[arg(long)]
     pub config: Option<PathBuf>,
+    /// A field table of a type (`<type>.fields`: `<field> <type>` per line), added to the
+    /// bundled one of that type. Repeatable.
+    #[arg(long = "fields", value_name = "FILE")]
     pub fields: Vec<PathBuf>,
+    /// A dashboard file (TOML, as the bundled ones); one with a bundled id replaces it.
+    /// Repeatable.
+    #[arg(long = "dashboard", value_name = "FILE")]
     pub dashboard_files: Vec<PathBuf>,
+    /// Primary shards of every new index.
+    #[arg(long, default_value_t = 1)]
     pub shards: u32,
+    /// Replicas of every new index.
+    #[arg(long, default_value_t = 1)]
     pub replicas: u32,
+    /// How often new documents become searchable.
+    #[arg(long, default_value = "30s")]
     pub refresh_interval: String,
+    /// Days to keep: `DAYS` for every type, `TYPE=DAYS` for one (over `retention_days` of
+    /// the configuration; 0 keeps for ever). Repeatable.
+    #[arg(long = "retention-days", value_name = "[TYPE=]DAYS")]
     pub retention: Vec<String>,
+    /// Leave out a part. Repeatable.
+    #[arg(long, value_enum)]
     pub skip: Vec<Part>,
+    /// Read the OpenSearch basic-auth credentials from this Secrets Manager secret.
+    #[arg(long, value_name = "ARN", requires = "opensearch")]
+    pub opensearch_secret_arn: Option<String>,
 }
 
 /// Runs `loader setup`: the report goes to `out`.

@@ -10,25 +10,6 @@ use loader::content::dashboards::{ALL, Usage, check_field, index_pattern_id, que
 use loader::content::templates::all_fields_of;
 use std::collections::BTreeSet;
 
-/// Every dotted path a document holds, leaves and the objects on the way.
-fn paths(value: &Value, prefix: &str, out: &mut BTreeSet<String>) {
-    match value {
-        Value::Object(map) => {
-            for (k, v) in map {
-                let path = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                out.insert(path.clone());
-                paths(v, &path, out);
-            }
-        }
-        Value::Array(items) => items.iter().for_each(|v| paths(v, prefix, out)),
-        _ => {}
-    }
-}
-
 #[test]
 fn saved_objects_reference_only_fields_the_templates_map_and_the_fixtures_produce() {
     let (config, content) = fixture_config();
@@ -39,7 +20,10 @@ fn saved_objects_reference_only_fields_the_templates_map_and_the_fixtures_produc
         let doc: Value = serde_json::from_slice(&item.source).expect("source");
         let alias = group_of(&groups, &item.index).alias.clone();
         for key in [alias, ALL.to_owned()] {
-            paths(&doc, "", produced.entry(key).or_default());
+            let paths = produced.entry(key).or_default();
+            visit(&doc, "", &mut |path, _| {
+                paths.insert(path.to_owned());
+            });
         }
     }
     let objects: Vec<Value> = content::plan(&config, &content, &Options::default())
@@ -48,25 +32,12 @@ fn saved_objects_reference_only_fields_the_templates_map_and_the_fixtures_produc
         .filter(|a| a.kind == ArtifactKind::SavedObject)
         .map(|a| a.body)
         .collect();
-    let ids: BTreeSet<String> = objects
-        .iter()
-        .map(|o| {
-            format!(
-                "{}/{}",
-                o["type"].as_str().unwrap_or(""),
-                o["id"].as_str().unwrap_or("")
-            )
-        })
-        .collect();
+    let ids: BTreeSet<String> = objects.iter().map(object_key).collect();
     let mut checked = 0;
     let mut problems = Vec::new();
     for object in &objects {
         for r in object["references"].as_array().into_iter().flatten() {
-            let target = format!(
-                "{}/{}",
-                r["type"].as_str().unwrap_or(""),
-                r["id"].as_str().unwrap_or("")
-            );
+            let target = object_key(r);
             if !ids.contains(&target) {
                 problems.push(format!("{}: references missing {target}", object["id"]));
             }

@@ -98,6 +98,44 @@ async fn call(
     serde_json::from_slice(&reply.body).expect("JSON answer")
 }
 
+/// `type/id` of a saved object (as references name them).
+fn object_key(object: &Value) -> String {
+    format!(
+        "{}/{}",
+        object["type"].as_str().unwrap_or(""),
+        object["id"].as_str().unwrap_or("")
+    )
+}
+
+/// Calls `f` with every value of a document below the top and its dotted path; the elements
+/// of a list share the list's path.
+fn visit<'a>(value: &'a Value, prefix: &str, f: &mut dyn FnMut(&str, &'a Value)) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                if !v.is_array() {
+                    f(&path, v);
+                }
+                visit(v, &path, f);
+            }
+        }
+        Value::Array(items) => {
+            for v in items {
+                if !v.is_array() {
+                    f(prefix, v);
+                }
+                visit(v, prefix, f);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// The built loader, with no OpenSearch or AWS settings of the environment.
 fn loader() -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_loader"));

@@ -347,23 +347,10 @@ fn out_writes_every_artifact_as_files_dashboards_importable_on_their_own() {
             .lines()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{name}: {e}")))
             .collect();
-        let here: BTreeSet<String> = objects
-            .iter()
-            .map(|o| {
-                format!(
-                    "{}/{}",
-                    o["type"].as_str().unwrap_or(""),
-                    o["id"].as_str().unwrap_or("")
-                )
-            })
-            .collect();
+        let here: BTreeSet<String> = objects.iter().map(object_key).collect();
         for o in &objects {
             for r in o["references"].as_array().into_iter().flatten() {
-                let target = format!(
-                    "{}/{}",
-                    r["type"].as_str().unwrap_or(""),
-                    r["id"].as_str().unwrap_or("")
-                );
+                let target = object_key(r);
                 assert!(
                     here.contains(&target),
                     "{name}: {target} is not in the file"

@@ -114,6 +114,26 @@ pub(crate) async fn count_at(url: &str, index: &str) -> u64 {
         .unwrap_or_else(|| panic!("no count for {index}: {answer}"))
 }
 
+/// Writes `items` through `sink` (whose quarantine folder lives in `dir`) and checks that the
+/// cluster took every one of them.
+pub(crate) async fn write_all_taken(
+    sink: &BulkSink,
+    dir: &std::path::Path,
+    items: Vec<BulkItem>,
+) -> loader::sink::WriteOutcome {
+    let out = sink.write(items).await;
+    assert!(out.is_complete(), "{:?}", out.failures);
+    let refused: Vec<String> = quarantined_files(dir)
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap_or_default())
+        .collect();
+    assert!(
+        refused.is_empty(),
+        "documents OpenSearch refused: {refused:#?}"
+    );
+    out
+}
+
 /// Files in the quarantine folder.
 pub(crate) fn quarantined_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
