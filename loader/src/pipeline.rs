@@ -684,11 +684,14 @@ impl ObjectState<'_, '_> {
         let (timestamp, index) = self.placed(lt, event_time);
         if event_time.is_none() {
             // Say so, instead of silently dating the event at load time.
-            let tags = doc
-                .entry("tags".to_owned())
-                .or_insert_with(|| Value::Array(Vec::new()));
-            if let Value::Array(items) = tags {
-                items.push(Value::String("_timestamp_from_ingest".to_owned()));
+            add_tag(&mut doc, "_timestamp_from_ingest");
+        }
+        let flat = crate::content::flat_object_fields(&lt.name);
+        if !flat.is_empty() {
+            let cut = crate::oversize::cut_long_flat_values(&mut doc, flat);
+            if !cut.is_empty() {
+                tracing::warn!(object = self.ctx.s3_key, fields = ?cut, "values too long to index were cut");
+                add_tag(&mut doc, crate::oversize::TRUNCATED_TAG);
             }
         }
         doc.insert(
@@ -828,6 +831,15 @@ fn scalar_text(v: &Value) -> Option<String> {
 /// xxh3-128 of the raw record (plus the document's place when one record yields several), or
 /// of the normalized document when the format keeps no raw bytes. Deterministic, so loading
 /// the same object twice gives the same ids.
+fn add_tag(doc: &mut Doc, tag: &str) {
+    let tags = doc
+        .entry("tags".to_owned())
+        .or_insert_with(|| Value::Array(Vec::new()));
+    if let Value::Array(items) = tags {
+        items.push(Value::String(tag.to_owned()));
+    }
+}
+
 fn hash_id(bytes: &[u8], nth: Option<usize>) -> String {
     use xxhash_rust::xxh3::Xxh3;
     let mut h = Xxh3::new();
@@ -980,6 +992,34 @@ mod tests {
             ecs::get_in(&second, "cloud.region"),
             Some(&Value::from("eu-west-1"))
         );
+    }
+
+    /// A value OpenSearch could not index inside a flat object is cut, and the document says
+    /// so; its id is that of the record as it was.
+    #[test]
+    fn too_long_values_in_flat_objects_are_cut_and_tagged() {
+        let policy = "x".repeat(40_000);
+        let record = |policy: &str| {
+            format!(
+                r#"{{"Records":[{{"eventTime":"2024-05-01T00:00:00Z","eventSource":"kms.amazonaws.com","eventName":"PutKeyPolicy","eventID":"e1","requestParameters":{{"keyId":"k","policy":"{policy}"}}}}]}}"#
+            )
+        };
+        let key = "AWSLogs/111122223333/CloudTrail/us-east-1/2024/05/01/111122223333_CloudTrail_us-east-1_x.json";
+        let pipeline = Pipeline::new(Config::builtin().expect("config"));
+        let (docs, stats, _) = load_bytes(&pipeline, key, record(&policy).as_bytes(), Utc::now());
+        assert!(stats.errors.is_empty(), "{:?}", stats.errors);
+        let doc = docs[0].source.fields();
+        let kept = ecs::get_in(&doc, "requestParameters.policy")
+            .and_then(Value::as_str)
+            .expect("policy");
+        assert!(kept.len() < 30_100 && kept.ends_with("[cut: 40000 bytes]"));
+        assert_eq!(
+            doc.get("tags"),
+            Some(&Value::from(vec![crate::oversize::TRUNCATED_TAG]))
+        );
+        assert_eq!(docs[0].id, "e1");
+        let (short, _, _) = load_bytes(&pipeline, key, record("short").as_bytes(), Utc::now());
+        assert_eq!(short[0].source.fields().get("tags"), None);
     }
 
     #[test]

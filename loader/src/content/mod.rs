@@ -138,6 +138,42 @@ pub fn shared_fields() -> Option<&'static FieldTable> {
         .as_ref()
 }
 
+/// The flat-object fields of a bundled log type (for the loader to keep their values within
+/// what OpenSearch indexes, see `crate::oversize`), parsed once.
+pub fn flat_object_fields(log_type: &str) -> &'static [String] {
+    static FIELDS: OnceLock<BTreeMap<String, Vec<String>>> = OnceLock::new();
+    FIELDS
+        .get_or_init(|| {
+            let Ok(content) = Content::bundled() else {
+                return BTreeMap::new();
+            };
+            let shared: Vec<String> = content
+                .shared_fields()
+                .map(|t| flat_names(&t))
+                .unwrap_or_default();
+            content
+                .types
+                .iter()
+                .map(|(name, table)| {
+                    let mut fields = shared.clone();
+                    fields.extend(flat_names(table));
+                    (name.clone(), fields)
+                })
+                .collect()
+        })
+        .get(log_type)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+}
+
+fn flat_names(table: &FieldTable) -> Vec<String> {
+    table
+        .iter()
+        .filter(|(_, kind)| *kind == fields::FieldType::FlatObject)
+        .map(|(name, _)| name.to_owned())
+        .collect()
+}
+
 /// One index of the configuration: the rotated indices of one or more types, one template,
 /// one alias, one retention.
 #[derive(Debug, Clone, PartialEq)]
@@ -442,6 +478,22 @@ mod tests {
                 .filter(|g| g.alias != "log-aws-waf-cf")
                 .all(|g| g.retention_days == Some(7))
         );
+    }
+
+    #[test]
+    fn flat_object_fields_come_from_the_type_tables() {
+        assert!(
+            flat_object_fields("cloudtrail")
+                .iter()
+                .any(|f| f == "requestParameters")
+        );
+        assert!(
+            flat_object_fields("securityhub")
+                .iter()
+                .any(|f| f == "Resources.Details")
+        );
+        assert!(flat_object_fields("vpcflowlogs").is_empty());
+        assert!(flat_object_fields("no-such-type").is_empty());
     }
 
     #[test]
