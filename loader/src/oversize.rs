@@ -38,7 +38,7 @@ fn descend(value: &mut Value, rest: Option<&str>, path: &str, cut: &mut Vec<Stri
                 descend(item, rest, path, cut);
             }
         }
-        (value, None) => cut_strings(value, path, cut),
+        (value, None) => cut_strings(value, path, &mut Vec::new(), cut),
         (Value::Object(map), Some(rest)) => {
             let (head, tail) = match rest.split_once('.') {
                 Some((head, tail)) => (head, Some(tail)),
@@ -52,7 +52,14 @@ fn descend(value: &mut Value, rest: Option<&str>, path: &str, cut: &mut Vec<Stri
     }
 }
 
-fn cut_strings(value: &mut Value, path: &str, cut: &mut Vec<String>) {
+/// Cuts long strings below `value`; `trail` holds the keys from the flat object down, and a
+/// path is only written out for a value that is cut (the walk itself allocates nothing).
+fn cut_strings<'a>(
+    value: &'a mut Value,
+    root: &str,
+    trail: &mut Vec<&'a str>,
+    cut: &mut Vec<String>,
+) {
     match value {
         Value::String(s) if s.len() > FLAT_VALUE_MAX => {
             let original = s.len();
@@ -62,13 +69,21 @@ fn cut_strings(value: &mut Value, path: &str, cut: &mut Vec<String>) {
             }
             s.truncate(end);
             s.push_str(&format!(" [cut: {original} bytes]"));
-            cut.push(path.to_owned());
+            let mut path = root.to_owned();
+            for key in trail.iter() {
+                path.push('.');
+                path.push_str(key);
+            }
+            cut.push(path);
         }
-        Value::Array(items) => items.iter_mut().for_each(|v| cut_strings(v, path, cut)),
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|v| cut_strings(v, root, trail, cut)),
         Value::Object(map) => {
             for (key, v) in map.iter_mut() {
-                let inner = format!("{path}.{key}");
-                cut_strings(v, &inner, cut);
+                trail.push(key);
+                cut_strings(v, root, trail, cut);
+                trail.pop();
             }
         }
         _ => {}

@@ -294,6 +294,8 @@ pub struct Pipeline {
     routed_mapping: bool,
     /// With it, CloudTrail objects are loaded only from the organization trail's layout.
     organization: Option<OrganizationId>,
+    /// Flat-object fields by type name, whose too long values are cut.
+    flat_objects: &'static BTreeMap<String, Vec<String>>,
 }
 
 impl Pipeline {
@@ -310,6 +312,7 @@ impl Pipeline {
             exclusions: Exclusions::default(),
             geo: None,
             organization: None,
+            flat_objects: crate::content::flat_object_fields(),
         }
     }
 
@@ -686,8 +689,14 @@ impl ObjectState<'_, '_> {
             // Say so, instead of silently dating the event at load time.
             add_tag(&mut doc, "_timestamp_from_ingest");
         }
-        let flat = crate::content::flat_object_fields(&lt.name);
-        if !flat.is_empty() {
+        // No string of a record is longer than the record: most need no look.
+        let may_hold_long_values = raw.is_none_or(|r| r.len() > crate::oversize::FLAT_VALUE_MAX);
+        if let Some(flat) = self
+            .pipeline
+            .flat_objects
+            .get(&lt.name)
+            .filter(|_| may_hold_long_values)
+        {
             let cut = crate::oversize::cut_long_flat_values(&mut doc, flat);
             if !cut.is_empty() {
                 tracing::warn!(object = self.ctx.s3_key, fields = ?cut, "values too long to index were cut");

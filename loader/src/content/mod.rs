@@ -71,21 +71,14 @@ pub struct Content {
 impl Content {
     /// The content bundled into the binary.
     pub fn bundled() -> Result<Self, ContentError> {
+        let (components, types) = bundled_tables()?;
         let mut content = Self {
-            components: BTreeMap::new(),
-            types: BTreeMap::new(),
+            components,
+            types,
             settings: bundled_json("settings.json")?,
             retention: bundled_json("retention.json")?,
             dashboards: Vec::new(),
         };
-        for (folder, target) in [
-            ("components", &mut content.components),
-            ("types", &mut content.types),
-        ] {
-            for (path, text) in bundled_files(folder, "fields")? {
-                target.insert(stem(&path), FieldTable::parse(&path, text)?);
-            }
-        }
         for (path, text) in bundled_files("dashboards", "toml")? {
             content
                 .dashboards
@@ -120,13 +113,32 @@ impl Content {
 
     /// Every component table merged: the ECS fields every index has.
     pub fn shared_fields(&self) -> Result<FieldTable, ContentError> {
-        let mut all = FieldTable::default();
-        for table in self.components.values() {
-            all.merge(table)
-                .map_err(|reason| ContentError::file("components", reason))?;
-        }
-        Ok(all)
+        merged(&self.components)
     }
+}
+
+/// The bundled field tables alone (components, types), without the rest of the content: what
+/// the loader itself reads of it.
+type Tables = (BTreeMap<String, FieldTable>, BTreeMap<String, FieldTable>);
+
+fn bundled_tables() -> Result<Tables, ContentError> {
+    let mut tables: Tables = (BTreeMap::new(), BTreeMap::new());
+    for (folder, target) in [("components", &mut tables.0), ("types", &mut tables.1)] {
+        for (path, text) in bundled_files(folder, "fields")? {
+            target.insert(stem(&path), FieldTable::parse(&path, text)?);
+        }
+    }
+    Ok(tables)
+}
+
+/// Every table of `components` merged.
+fn merged(components: &BTreeMap<String, FieldTable>) -> Result<FieldTable, ContentError> {
+    let mut all = FieldTable::default();
+    for table in components.values() {
+        all.merge(table)
+            .map_err(|reason| ContentError::file("components", reason))?;
+    }
+    Ok(all)
 }
 
 /// The bundled ECS fields (all components), parsed once: the configured mapping of user types
@@ -134,36 +146,31 @@ impl Content {
 pub fn shared_fields() -> Option<&'static FieldTable> {
     static TABLE: OnceLock<Option<FieldTable>> = OnceLock::new();
     TABLE
-        .get_or_init(|| Content::bundled().and_then(|c| c.shared_fields()).ok())
+        .get_or_init(|| bundled_tables().and_then(|(c, _)| merged(&c)).ok())
         .as_ref()
 }
 
-/// The flat-object fields of a bundled log type (for the loader to keep their values within
-/// what OpenSearch indexes, see `crate::oversize`), parsed once.
-pub fn flat_object_fields(log_type: &str) -> &'static [String] {
+/// The flat-object fields of each bundled log type, by type name: the loader keeps their
+/// values within what OpenSearch indexes (see `crate::oversize`). Parsed once.
+pub fn flat_object_fields() -> &'static BTreeMap<String, Vec<String>> {
     static FIELDS: OnceLock<BTreeMap<String, Vec<String>>> = OnceLock::new();
-    FIELDS
-        .get_or_init(|| {
-            let Ok(content) = Content::bundled() else {
-                return BTreeMap::new();
-            };
-            let shared: Vec<String> = content
-                .shared_fields()
-                .map(|t| flat_names(&t))
-                .unwrap_or_default();
-            content
-                .types
-                .iter()
-                .map(|(name, table)| {
-                    let mut fields = shared.clone();
-                    fields.extend(flat_names(table));
-                    (name.clone(), fields)
-                })
-                .collect()
-        })
-        .get(log_type)
-        .map(Vec::as_slice)
-        .unwrap_or_default()
+    FIELDS.get_or_init(|| {
+        let Ok((components, types)) = bundled_tables() else {
+            return BTreeMap::new();
+        };
+        let shared: Vec<String> = merged(&components)
+            .map(|t| flat_names(&t))
+            .unwrap_or_default();
+        types
+            .iter()
+            .map(|(name, table)| {
+                let mut fields = shared.clone();
+                fields.extend(flat_names(table));
+                (name.clone(), fields)
+            })
+            .filter(|(_, fields)| !fields.is_empty())
+            .collect()
+    })
 }
 
 fn flat_names(table: &FieldTable) -> Vec<String> {
@@ -482,18 +489,10 @@ mod tests {
 
     #[test]
     fn flat_object_fields_come_from_the_type_tables() {
-        assert!(
-            flat_object_fields("cloudtrail")
-                .iter()
-                .any(|f| f == "requestParameters")
-        );
-        assert!(
-            flat_object_fields("securityhub")
-                .iter()
-                .any(|f| f == "Resources.Details")
-        );
-        assert!(flat_object_fields("vpcflowlogs").is_empty());
-        assert!(flat_object_fields("no-such-type").is_empty());
+        let flat = flat_object_fields();
+        assert!(flat["cloudtrail"].iter().any(|f| f == "requestParameters"));
+        assert!(flat["securityhub"].iter().any(|f| f == "Resources.Details"));
+        assert!(!flat.contains_key("vpcflowlogs"));
     }
 
     #[test]
