@@ -341,11 +341,23 @@ fn index_pattern(id: &str, title: &str) -> Artifact {
     )
 }
 
+/// The saved-object format version the objects are written in (Dashboards' own, from the
+/// Kibana 7.10 line): Dashboards then takes them as current instead of running every migration
+/// since 7.0 over them, so what it keeps is what was sent and a second setup finds it unchanged.
+fn migration_version(kind: &str) -> &'static str {
+    match kind {
+        "index-pattern" => "7.6.0",
+        "dashboard" => "7.9.3",
+        _ => "7.10.0",
+    }
+}
+
 fn saved_object(kind: &str, id: &str, attributes: Value, references: Vec<Value>) -> Artifact {
     Artifact {
         kind: ArtifactKind::SavedObject,
         name: format!("{kind}/{id}"),
-        body: json!({"type": kind, "id": id, "attributes": attributes, "references": references}),
+        body: json!({"type": kind, "id": id, "attributes": attributes, "references": references,
+                     "migrationVersion": {kind: migration_version(kind)}}),
         existing: None,
     }
 }
@@ -757,6 +769,14 @@ size = 20
 
         let board = objects.last().expect("dashboard");
         assert_eq!(board.name, "dashboard/org-security-logs-waf");
+        assert_eq!(
+            board.body["migrationVersion"],
+            json!({"dashboard": "7.9.3"})
+        );
+        assert_eq!(
+            line.body["migrationVersion"],
+            json!({"visualization": "7.10.0"})
+        );
         let panels: Value = serde_json::from_str(
             board.body["attributes"]["panelsJSON"]
                 .as_str()
