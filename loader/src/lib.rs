@@ -16,5 +16,6 @@ pub mod oversize;
 pub mod parsers;
 pub mod pipeline;
 pub mod provenance;
+pub mod rules;
 pub mod setup;
 pub mod sink;
