@@ -15,6 +15,7 @@ use crate::parsers::{
     linux_secure, securityhub, vpcflow, waf,
 };
 use crate::provenance::{self, OrganizationId, Refusal};
+use crate::rules::RuleSet;
 use chrono::{DateTime, Datelike, SecondsFormat, Utc};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -119,6 +120,8 @@ pub struct TypeStats {
     pub skipped: u64,
     /// Records left out by an exclusion rule.
     pub excluded: u64,
+    /// Alerts of detection rules on the type's documents (not counted in `documents`).
+    pub alerts: u64,
 }
 
 impl TypeStats {
@@ -129,6 +132,7 @@ impl TypeStats {
         self.errors += other.errors;
         self.skipped += other.skipped;
         self.excluded += other.excluded;
+        self.alerts += other.alerts;
     }
 }
 
@@ -245,6 +249,12 @@ impl Stats {
             if t.excluded > 0 {
                 s.push_str(&format!("  {name}: excluded records {}\n", t.excluded));
             }
+            if t.alerts > 0 {
+                s.push_str(&format!(
+                    "  {name}: alerts {} (detection rules)\n",
+                    t.alerts
+                ));
+            }
         }
         for (rule, n) in &self.excluded {
             s.push_str(&format!("  excluded by {rule}: {n}\n"));
@@ -296,6 +306,8 @@ pub struct Pipeline {
     organization: Option<OrganizationId>,
     /// Flat-object fields by type name, whose too long values are cut.
     flat_objects: &'static BTreeMap<String, Vec<String>>,
+    /// Detection rules: each document they match also yields an alert document.
+    rules: Option<Arc<RuleSet>>,
 }
 
 impl Pipeline {
@@ -313,7 +325,18 @@ impl Pipeline {
             geo: None,
             organization: None,
             flat_objects: crate::content::flat_object_fields(),
+            rules: None,
         }
+    }
+
+    /// Detection rules to evaluate on every document.
+    pub fn with_rules(mut self, rules: Option<Arc<RuleSet>>) -> Self {
+        self.rules = rules;
+        self
+    }
+
+    pub fn rules(&self) -> Option<&RuleSet> {
+        self.rules.as_deref()
     }
 
     /// CloudTrail objects must then come from this organization's trail (`ORGANIZATION_ID`).
@@ -461,7 +484,11 @@ impl Pipeline {
                 ..
             } if log_type.parser == Some(ParserKind::VpcFlow)
                 && !state.map_builtin
-                && log_type.doc_id.is_none() =>
+                && log_type.doc_id.is_none()
+                && !self
+                    .rules
+                    .as_ref()
+                    .is_some_and(|r| r.applies_to(&log_type.name)) =>
             {
                 Some(header_lines)
             }
@@ -570,7 +597,8 @@ impl ObjectState<'_, '_> {
                 let out = std::mem::take(&mut self.out);
                 let mut done = 0;
                 for (i, normalized) in out.into_iter().enumerate() {
-                    let doc = self.finish(normalized, record.raw, many.then_some(i));
+                    let mut doc = self.finish(normalized, record.raw, many.then_some(i));
+                    self.detect(&mut doc);
                     (self.emit)(doc);
                     done += 1;
                 }
@@ -579,6 +607,42 @@ impl ObjectState<'_, '_> {
                     self.record_error(record.position, &e);
                 }
             }
+        }
+    }
+
+    /// Emits an alert for every rule that matches `doc`.
+    fn detect(&mut self, doc: &mut Document) {
+        let Some(rules) = self.pipeline.rules.as_deref() else {
+            return;
+        };
+        let Source::Fields(fields) = &mut doc.source else {
+            return;
+        };
+        let log_type = fields
+            .get("@log_type")
+            .and_then(Value::as_str)
+            .unwrap_or(&self.log_type.name)
+            .to_owned();
+        if !rules.applies_to(&log_type) {
+            return;
+        }
+        // The engine reads a JSON value: the fields are moved in and back, not copied.
+        let value = Value::Object(std::mem::take(fields));
+        let matches = rules.evaluate(&log_type, &value);
+        if let Value::Object(map) = value {
+            *fields = map;
+        }
+        for matched in matches {
+            let alert = crate::rules::alert::alert_document(
+                &matched,
+                &doc.index,
+                &doc.id,
+                &log_type,
+                fields,
+                &self.ingested_text,
+            );
+            (self.emit)(alert);
+            self.counts.alerts += 1;
         }
     }
 
@@ -1029,6 +1093,47 @@ mod tests {
         assert_eq!(docs[0].id, "e1");
         let (short, _, _) = load_bytes(&pipeline, key, record("short").as_bytes(), Utc::now());
         assert_eq!(short[0].source.fields().get("tags"), None);
+    }
+
+    /// A document a detection rule matches is followed by its alert, to the alert index, with
+    /// an id that a second load gives again.
+    #[test]
+    fn matched_documents_yield_alerts() {
+        let config = Config::builtin().expect("config");
+        let rules = RuleSet::with_bundled(&config, &[], &[]);
+        let pipeline = Pipeline::new(config).with_rules(Some(Arc::new(rules)));
+        let object = r#"{"Records":[
+            {"eventTime":"2026-12-01T10:00:00Z","eventSource":"cloudtrail.amazonaws.com","eventName":"StopLogging","eventID":"e1","recipientAccountId":"111122223333","userIdentity":{"type":"IAMUser","userName":"mallory"}},
+            {"eventTime":"2026-12-01T10:00:01Z","eventSource":"cloudtrail.amazonaws.com","eventName":"DescribeTrails","eventID":"e2","recipientAccountId":"111122223333"}]}"#;
+        let key = "AWSLogs/111122223333/CloudTrail/eu-west-1/2026/12/01/111122223333_CloudTrail_eu-west-1_x.json";
+        let (docs, stats, _) = load_bytes(&pipeline, key, object.as_bytes(), Utc::now());
+        let indices: Vec<&str> = docs.iter().map(|d| d.index.as_str()).collect();
+        assert_eq!(
+            indices,
+            [
+                "alert-2026-12",
+                "log-aws-cloudtrail-2026-12",
+                "log-aws-cloudtrail-2026-12"
+            ]
+        );
+        let alert = docs[0].source.fields();
+        assert_eq!(
+            ecs::get_in(&alert, "alert.source.id"),
+            Some(&Value::from("e1"))
+        );
+        assert_eq!(
+            ecs::get_in(&alert, "user.name"),
+            Some(&Value::from("mallory"))
+        );
+        assert_eq!(stats.per_type["cloudtrail"].alerts, 1);
+        assert_eq!(stats.per_type["cloudtrail"].documents, 2);
+        assert!(stats.summary().contains("cloudtrail: alerts 1"));
+        let (again, _, _) = load_bytes(&pipeline, key, object.as_bytes(), Utc::now());
+        assert_eq!(again[0].id, docs[0].id);
+        // Without rules, no alert.
+        let plain = Pipeline::new(Config::builtin().expect("config"));
+        let (docs, _, _) = load_bytes(&plain, key, object.as_bytes(), Utc::now());
+        assert_eq!(docs.len(), 2);
     }
 
     #[test]

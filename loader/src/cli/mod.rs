@@ -10,6 +10,7 @@ mod load;
 mod pipeline;
 pub mod progress;
 pub mod report;
+pub mod rules;
 pub mod run;
 pub mod setup;
 pub mod sources;
@@ -103,6 +104,13 @@ pub enum Command {
         /// (`{"username": .., "password": ..}`), again when OpenSearch answers 401.
         #[arg(long, value_name = "ARN", requires = "opensearch")]
         opensearch_secret_arn: Option<String>,
+        #[command(flatten)]
+        rules: rules::RuleArgs,
+    },
+    /// Detection rules: the bundled Sigma pack and folders of your own.
+    Rules {
+        #[command(subcommand)]
+        action: RulesAction,
     },
     /// Prepares OpenSearch for the documents, idempotently: component and index templates
     /// (explicit field types, one alias per log type over its rotated indices), ISM retention
@@ -165,6 +173,26 @@ pub enum Command {
         /// measuring: the input of the end-to-end benchmark (`loader load DIR --opensearch ..`).
         #[arg(long, value_name = "DIR")]
         write: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesAction {
+    /// Lists the rules a load evaluates (id, level, log types, title, file) and those left
+    /// out with the reason.
+    List {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        rules: rules::RuleArgs,
+    },
+    /// Runs every rule's test events (`<rule>.tests.json` next to `<rule>.yml`): the records
+    /// are normalized as in a load, then must match, or not, as the file says.
+    Test {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        rules: rules::RuleArgs,
     },
 }
 
@@ -380,10 +408,14 @@ pub fn run(cli: Cli, err: &mut dyn Write) -> Result<(), CliError> {
             exclusions,
             organization_id,
             opensearch_secret_arn,
+            rules,
         } => {
+            let pipeline = build_pipeline(config.as_deref(), exclusions.as_deref())?;
+            let rules = rules::load_rules(pipeline.config(), &rules)?;
             let pipeline = Arc::new(
-                build_pipeline(config.as_deref(), exclusions.as_deref())?
-                    .with_organization(organization_id),
+                pipeline
+                    .with_organization(organization_id)
+                    .with_rules(rules),
             );
             let sources = run::Sources {
                 args: sources,
@@ -430,6 +462,14 @@ pub fn run(cli: Cli, err: &mut dyn Write) -> Result<(), CliError> {
             }
         }
         Command::Setup(args) => setup::run(&args, &mut io::stdout().lock()),
+        Command::Rules { action } => match action {
+            RulesAction::List { config, rules } => {
+                rules::list(config.as_deref(), &rules, &mut io::stdout().lock())
+            }
+            RulesAction::Test { config, rules } => {
+                rules::test(config.as_deref(), &rules, &mut io::stdout().lock())
+            }
+        },
         Command::CheckConfig {
             config,
             type_name,

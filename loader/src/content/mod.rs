@@ -266,7 +266,30 @@ pub fn index_groups(
             }),
         }
     }
+    groups.push(alerts_group(retention));
     Ok(groups)
+}
+
+/// The name of the alert documents' log type in retention settings (`alerts=DAYS`).
+pub const ALERTS: &str = "alerts";
+
+/// Days alerts are kept unless told otherwise.
+const ALERTS_RETENTION_DAYS: u32 = 365;
+
+/// The alerts of the detection rules (`alert-<YYYY-MM>`): an index of their own, mapped by
+/// the shared components alone.
+fn alerts_group(retention: &BTreeMap<String, u32>) -> IndexGroup {
+    let days = retention
+        .get(ALERTS)
+        .or_else(|| retention.get("*"))
+        .copied()
+        .unwrap_or(ALERTS_RETENTION_DAYS);
+    IndexGroup {
+        alias: crate::rules::alert::ALERT_INDEX.to_owned(),
+        types: vec![ALERTS.to_owned()],
+        rotation: Rotation::Monthly,
+        retention_days: (days > 0).then_some(days),
+    }
 }
 
 /// Settings of the cluster side that are not content: given on the command line.
@@ -368,7 +391,7 @@ pub fn plan(
     let groups = index_groups(config, &options.retention)?;
     let mut out = templates::component_templates(content, options)?;
     for group in &groups {
-        out.push(templates::index_template(config, content, group)?);
+        out.push(templates::index_template(content, group)?);
     }
     for group in &groups {
         if let Some(policy) = ism::retention_policy(&content.retention, group)? {

@@ -11,7 +11,6 @@ use super::{
     Artifact, ArtifactKind, Content, ContentError, IndexGroup, NAME_PREFIX, Options,
     substitute::substitute,
 };
-use crate::config::Config;
 use serde_json::{Value, json};
 use sha2::Digest;
 use std::collections::BTreeMap;
@@ -61,18 +60,11 @@ pub fn component_templates(
 
 /// The index template of one index: its rotated indices, their alias, and the fields of its
 /// types over the shared components.
-pub fn index_template(
-    config: &Config,
-    content: &Content,
-    group: &IndexGroup,
-) -> Result<Artifact, ContentError> {
+pub fn index_template(content: &Content, group: &IndexGroup) -> Result<Artifact, ContentError> {
     let table = fields_of(content, group)?;
     let mut composed_of = vec![settings_component_name()];
     composed_of.extend(content.components.keys().map(|c| component_name(c)));
-    let rotation = config
-        .get(&group.types[0])
-        .map(|t| format!("{:?}", t.index_rotation).to_lowercase())
-        .unwrap_or_default();
+    let rotation = format!("{:?}", group.rotation).to_lowercase();
     let body = json!({
         "index_patterns": [group.pattern()],
         "priority": group.priority(),
@@ -159,6 +151,7 @@ pub fn hash_of(body: &Value) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
     use crate::content::index_groups;
 
     fn plan_for(config: &Config) -> Vec<Artifact> {
@@ -166,7 +159,7 @@ mod tests {
         let groups = index_groups(config, &BTreeMap::new()).expect("groups");
         let mut out = component_templates(&content, &Options::default()).expect("components");
         for g in &groups {
-            out.push(index_template(config, &content, g).expect("template"));
+            out.push(index_template(&content, g).expect("template"));
         }
         out
     }
@@ -205,7 +198,13 @@ mod tests {
             .iter()
             .filter(|a| a.kind == ArtifactKind::IndexTemplate)
             .count();
-        assert_eq!(templates, config.types.len());
+        // One per type, and the detection alerts'.
+        assert_eq!(templates, config.types.len() + 1);
+        let alerts = artifacts
+            .iter()
+            .find(|a| a.name == "alert")
+            .expect("alert template");
+        assert_eq!(alerts.body["index_patterns"], json!(["alert-*"]));
     }
 
     #[test]
@@ -248,7 +247,7 @@ mod tests {
             .iter()
             .find(|g| g.alias == "log-aws-waf")
             .expect("waf");
-        let err = index_template(&config, &content, waf).expect_err("conflict");
+        let err = index_template(&content, waf).expect_err("conflict");
         assert!(err.to_string().contains("source.ip"), "{err}");
     }
 }

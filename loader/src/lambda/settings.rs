@@ -15,6 +15,9 @@
 //!   with `geoip` (a layer puts them under `/opt`);
 //! - `ORGANIZATION_ID`: the organization (`o-...`) whose trail alone may deliver CloudTrail
 //!   objects; others are refused (see [`crate::provenance`]). Unset: any CloudTrail key loads.
+//! - `LOADER_RULES`: `off` evaluates no detection rule; otherwise the bundled Sigma pack runs
+//!   on every document (see [`crate::rules`]); `LOADER_DISABLED_RULES`: ids of rules to leave
+//!   out, separated by commas.
 
 use crate::config::{Config, ConfigError};
 use crate::deliver::ChunkLimits;
@@ -59,6 +62,10 @@ pub struct LambdaSettings {
     pub exclusions: Option<ConfigLocation>,
     /// CloudTrail objects only from this organization's trail.
     pub organization: Option<OrganizationId>,
+    /// Whether the detection rules run.
+    pub rules: bool,
+    /// Rule ids left out.
+    pub disabled_rules: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -158,6 +165,26 @@ impl LambdaSettings {
             user_config,
             exclusions,
             organization,
+            rules: match get("LOADER_RULES").as_deref().map(str::trim) {
+                None | Some("on") => true,
+                Some("off") => false,
+                Some(other) => {
+                    return Err(SettingsError::BadValue {
+                        name: "LOADER_RULES",
+                        value: other.to_owned(),
+                        reason: "expected on or off".into(),
+                    });
+                }
+            },
+            disabled_rules: get("LOADER_DISABLED_RULES")
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|id| !id.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
     }
 
@@ -225,10 +252,18 @@ impl LambdaSettings {
         let config = self.load_config(s3).await?;
         let exclusions = self.load_exclusions(s3, &config).await?;
         let geo = geoip::from_env(&config);
+        let rules = self.rules.then(|| {
+            std::sync::Arc::new(crate::rules::RuleSet::with_bundled(
+                &config,
+                &[],
+                &self.disabled_rules,
+            ))
+        });
         Ok(Pipeline::new(config)
             .with_exclusions(exclusions)
             .with_geo(geo)
-            .with_organization(self.organization.clone()))
+            .with_organization(self.organization.clone())
+            .with_rules(rules))
     }
 }
 

@@ -12,6 +12,7 @@
 //! A rule that does not parse or compile, or whose logsource fits no log type, is reported
 //! with its file, id and reason ([`RuleProblem`]) and left out; the others load.
 
+pub mod alert;
 pub mod logsource;
 pub mod testing;
 
@@ -125,6 +126,21 @@ impl RuleSet {
         let mut set = RuleSet::default();
         for (file, text) in files {
             set.add_file(config, file, text, disabled);
+        }
+        set
+    }
+
+    /// The bundled pack and `user` files, without the ids of `disabled`; each rule left out is
+    /// logged as a warning naming its file, id and reason.
+    pub fn with_bundled(config: &Config, user: &[(String, String)], disabled: &[String]) -> Self {
+        let bundled = bundled_files();
+        let files = bundled
+            .iter()
+            .map(|(f, t)| (f.as_str(), *t))
+            .chain(user.iter().map(|(f, t)| (f.as_str(), t.as_str())));
+        let set = Self::build(config, files, disabled);
+        for problem in set.problems() {
+            tracing::warn!("rule left out: {problem}");
         }
         set
     }

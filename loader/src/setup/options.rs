@@ -58,11 +58,12 @@ pub fn parse_retention(
             Some((name, days)) => (name.trim(), days.trim()),
             None => ("*", value.trim()),
         };
-        if name != "*" && config.get(name).is_none() {
+        if name != "*" && name != crate::content::ALERTS && config.get(name).is_none() {
             let known: Vec<&str> = config.types.iter().map(|t| t.name.as_str()).collect();
             return Err(format!(
-                "`{name}` is not a log type (known: {})",
-                known.join(", ")
+                "`{name}` is not a log type (known: {}, and {} for the detection alerts)",
+                known.join(", "),
+                crate::content::ALERTS
             ));
         }
         let days: u32 = days

@@ -5,6 +5,7 @@ mod geoip;
 mod golden;
 mod lambda;
 mod proptests;
+mod rules;
 pub(crate) mod setup;
 mod sink;
 mod user_config;

@@ -1,0 +1,172 @@
+//! Detection rules on the command line: which rules a load evaluates (`--rules DIR`,
+//! `--disable-rule ID`, `--no-rules`), and `loader rules list|test`.
+
+use super::{CliError, load_config};
+use crate::config::Config;
+use crate::pipeline::Pipeline;
+use crate::rules::testing::{self, RuleTests};
+use crate::rules::{RuleSet, bundled_tests};
+use chrono::Utc;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The rules of a command.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RuleArgs {
+    /// A folder of Sigma rules (`*.yml`, searched recursively; a checkout of SigmaHQ's
+    /// `rules/cloud/aws/` works as it is), evaluated next to the bundled pack. Repeatable.
+    #[arg(long = "rules", value_name = "DIR")]
+    pub rules: Vec<PathBuf>,
+    /// Leave out the rule of this id. Repeatable.
+    #[arg(long = "disable-rule", value_name = "ID")]
+    pub disable_rule: Vec<String>,
+    /// Evaluate no rule (no alert documents).
+    #[arg(long, conflicts_with_all = ["rules", "disable_rule"])]
+    pub no_rules: bool,
+}
+
+/// Every `*.yml`/`*.yaml` under `dir` (and `*.tests.json` with `tests`), by path.
+fn files_under(dir: &Path, tests: bool) -> Result<Vec<(String, String)>, CliError> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let entries = std::fs::read_dir(&d).map_err(|source| CliError::Read {
+            path: d.display().to_string(),
+            source,
+        })?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let name = path.to_string_lossy().into_owned();
+            let wanted = if tests {
+                name.ends_with(".tests.json")
+            } else {
+                name.ends_with(".yml") || name.ends_with(".yaml")
+            };
+            if wanted {
+                let text = std::fs::read_to_string(&path).map_err(|source| CliError::Read {
+                    path: name.clone(),
+                    source,
+                })?;
+                out.push((name, text));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The bundled pack and the user's folders; problems are logged, one per rule, and the rest
+/// loads.
+pub fn load_rules(config: &Config, args: &RuleArgs) -> Result<Option<Arc<RuleSet>>, CliError> {
+    if args.no_rules {
+        return Ok(None);
+    }
+    let mut user = Vec::new();
+    for dir in &args.rules {
+        user.extend(files_under(dir, false)?);
+    }
+    Ok(Some(Arc::new(RuleSet::with_bundled(
+        config,
+        &user,
+        &args.disable_rule,
+    ))))
+}
+
+/// `loader rules list`: one line per rule, then the problems.
+pub fn list(config: Option<&Path>, args: &RuleArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    let config = load_config(config)?;
+    let Some(set) = load_rules(&config, args)? else {
+        return Ok(());
+    };
+    for r in set.rules() {
+        writeln!(
+            out,
+            "{:<36}  {:<13}  {:<28}  {}  ({})",
+            r.id,
+            r.level,
+            r.log_types.join(","),
+            r.title,
+            r.file
+        )
+        .map_err(CliError::Write)?;
+    }
+    for p in set.problems() {
+        writeln!(out, "LEFT OUT  {p}").map_err(CliError::Write)?;
+    }
+    writeln!(
+        out,
+        "{} rule(s), {} left out",
+        set.rules().len(),
+        set.problems().len()
+    )
+    .map_err(CliError::Write)
+}
+
+/// `loader rules test`: every rule's own test events, bundled and the user's.
+pub fn test(config: Option<&Path>, args: &RuleArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    let config = load_config(config)?;
+    let Some(set) = load_rules(&config, args)? else {
+        return Ok(());
+    };
+    let pipeline = Pipeline::new(config);
+    let mut tests: Vec<(String, String)> = bundled_tests()
+        .into_iter()
+        .map(|(f, t)| (f, t.to_owned()))
+        .collect();
+    for dir in &args.rules {
+        tests.extend(files_under(dir, true)?);
+    }
+    let mut failed = 0;
+    let mut passed = 0;
+    for (file, text) in &tests {
+        let Some((yml, yaml)) = testing::rule_file_of(file) else {
+            continue;
+        };
+        let ids: Vec<String> = set
+            .rules()
+            .iter()
+            .filter(|r| r.file == yml || r.file == yaml)
+            .map(|r| r.id.clone())
+            .collect();
+        let failures = match RuleTests::parse(file, text) {
+            Err(e) => vec![e],
+            Ok(_) if ids.is_empty() => vec![format!("no loaded rule in {yml}")],
+            Ok(t) => testing::run(&pipeline, &set, &ids, &t, Utc::now()),
+        };
+        if failures.is_empty() {
+            passed += 1;
+        } else {
+            failed += 1;
+            for f in failures {
+                writeln!(out, "FAILED {file}: {f}").map_err(CliError::Write)?;
+            }
+        }
+    }
+    let untested: Vec<&str> = set
+        .rules()
+        .iter()
+        .filter(|r| {
+            !tests.iter().any(|(t, _)| {
+                testing::rule_file_of(t).is_some_and(|(yml, yaml)| yml == r.file || yaml == r.file)
+            })
+        })
+        .map(|r| r.file.as_str())
+        .collect();
+    writeln!(
+        out,
+        "{passed} passed, {failed} failed ({} rule file(s) without tests)",
+        untested.len()
+    )
+    .map_err(CliError::Write)?;
+    if failed > 0 {
+        return Err(CliError::TestFailed(format!(
+            "{failed} rule test file(s) failed"
+        )));
+    }
+    Ok(())
+}
