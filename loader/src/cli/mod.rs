@@ -173,6 +173,9 @@ pub enum Command {
         /// measuring: the input of the end-to-end benchmark (`loader load DIR --opensearch ..`).
         #[arg(long, value_name = "DIR")]
         write: Option<PathBuf>,
+        /// Evaluate the bundled detection rules on every document, as a load does.
+        #[arg(long)]
+        with_rules: bool,
     },
 }
 
@@ -515,13 +518,19 @@ pub fn run(cli: Cli, err: &mut dyn Write) -> Result<(), CliError> {
             records,
             types,
             write,
+            with_rules,
         } => {
             for t in &types {
                 if !bench::TYPES.contains(&t.as_str()) {
                     return Err(CliError::UnknownBenchType(t.clone()));
                 }
             }
-            let pipeline = Pipeline::new(Config::builtin()?);
+            let config = Config::builtin()?;
+            let rules = with_rules.then(|| {
+                let set = crate::rules::RuleSet::with_bundled(&config, &[], &[]);
+                Arc::new(set)
+            });
+            let pipeline = Pipeline::new(config).with_rules(rules);
             let selected: Vec<&str> = bench::TYPES
                 .iter()
                 .copied()
