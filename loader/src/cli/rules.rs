@@ -124,18 +124,13 @@ pub fn test(config: Option<&Path>, args: &RuleArgs, out: &mut dyn Write) -> Resu
     let mut failed = 0;
     let mut passed = 0;
     for (file, text) in &tests {
-        let Some((yml, yaml)) = testing::rule_file_of(file) else {
+        if testing::rule_file_of(file).is_none() {
             continue;
-        };
-        let ids: Vec<String> = set
-            .rules()
-            .iter()
-            .filter(|r| r.file == yml || r.file == yaml)
-            .map(|r| r.id.clone())
-            .collect();
+        }
+        let ids = testing::rule_ids_for(&set, file);
         let failures = match RuleTests::parse(file, text) {
             Err(e) => vec![e],
-            Ok(_) if ids.is_empty() => vec![format!("no loaded rule in {yml}")],
+            Ok(_) if ids.is_empty() => vec!["no loaded rule in its rule file".to_owned()],
             Ok(t) => testing::run(&pipeline, &set, &ids, &t, Utc::now()),
         };
         if failures.is_empty() {
@@ -150,11 +145,7 @@ pub fn test(config: Option<&Path>, args: &RuleArgs, out: &mut dyn Write) -> Resu
     let untested: Vec<&str> = set
         .rules()
         .iter()
-        .filter(|r| {
-            !tests.iter().any(|(t, _)| {
-                testing::rule_file_of(t).is_some_and(|(yml, yaml)| yml == r.file || yaml == r.file)
-            })
-        })
+        .filter(|r| !testing::has_tests(tests.iter().map(|(t, _)| t.as_str()), &r.file))
         .map(|r| r.file.as_str())
         .collect();
     writeln!(

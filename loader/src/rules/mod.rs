@@ -80,17 +80,16 @@ impl std::fmt::Debug for RuleSet {
     }
 }
 
-/// The bundled rule files, as (`loader/rules/...` path, text), by path.
-pub fn bundled_files() -> Vec<(String, &'static str)> {
+/// The bundled files whose path `wanted` accepts, as (`rules/...` path, text), by path.
+fn bundled(wanted: fn(&str) -> bool) -> Vec<(String, &'static str)> {
     let mut out = Vec::new();
     let mut dirs = vec![&BUNDLED];
     while let Some(dir) = dirs.pop() {
         dirs.extend(dir.dirs());
         for file in dir.files() {
-            let path = file.path();
-            let yaml = path.extension().is_some_and(|e| e == "yml" || e == "yaml");
-            if let (true, Some(text)) = (yaml, file.contents_utf8()) {
-                out.push((format!("rules/{}", path.display()), text));
+            let name = file.path().to_string_lossy();
+            if let (true, Some(text)) = (wanted(&name), file.contents_utf8()) {
+                out.push((format!("rules/{name}"), text));
             }
         }
     }
@@ -98,21 +97,14 @@ pub fn bundled_files() -> Vec<(String, &'static str)> {
     out
 }
 
-/// The bundled test events of the rules, as (`loader/rules/...` path, text), by path.
+/// The bundled rule files (`*.yml`, `*.yaml`).
+pub fn bundled_files() -> Vec<(String, &'static str)> {
+    bundled(|name| name.ends_with(".yml") || name.ends_with(".yaml"))
+}
+
+/// The bundled test events of the rules (`*.tests.json`).
 pub fn bundled_tests() -> Vec<(String, &'static str)> {
-    let mut out = Vec::new();
-    let mut dirs = vec![&BUNDLED];
-    while let Some(dir) = dirs.pop() {
-        dirs.extend(dir.dirs());
-        for file in dir.files() {
-            let name = file.path().to_string_lossy();
-            if let (true, Some(text)) = (name.ends_with(".tests.json"), file.contents_utf8()) {
-                out.push((format!("rules/{name}"), text));
-            }
-        }
-    }
-    out.sort();
-    out
+    bundled(|name| name.ends_with(".tests.json"))
 }
 
 impl RuleSet {

@@ -41,6 +41,25 @@ pub fn rule_file_of(tests_file: &str) -> Option<(String, String)> {
     Some((format!("{stem}.yml"), format!("{stem}.yaml")))
 }
 
+/// The ids of the rules a tests file is for (those of its rule file).
+pub fn rule_ids_for(rules: &RuleSet, tests_file: &str) -> Vec<String> {
+    let Some((yml, yaml)) = rule_file_of(tests_file) else {
+        return Vec::new();
+    };
+    rules
+        .rules()
+        .iter()
+        .filter(|r| r.file == yml || r.file == yaml)
+        .map(|r| r.id.clone())
+        .collect()
+}
+
+/// Whether one of `tests_files` is for the rule file `rule_file`.
+pub fn has_tests<'a>(mut tests_files: impl Iterator<Item = &'a str>, rule_file: &str) -> bool {
+    tests_files
+        .any(|t| rule_file_of(t).is_some_and(|(yml, yaml)| yml == rule_file || yaml == rule_file))
+}
+
 /// An object key of the type's own layout, so the documents get account and region as in a
 /// load.
 fn key_for(log_type: &str) -> String {
@@ -165,10 +184,7 @@ mod tests {
         let tests = bundled_tests();
         let mut failures = Vec::new();
         for info in rules.rules() {
-            let has_tests = tests.iter().any(|(t, _)| {
-                rule_file_of(t).is_some_and(|(yml, yaml)| yml == info.file || yaml == info.file)
-            });
-            if !has_tests {
+            if !has_tests(tests.iter().map(|(t, _)| t.as_str()), &info.file) {
                 failures.push(format!("{}: no tests file", info.file));
             }
         }
@@ -180,17 +196,9 @@ mod tests {
                     continue;
                 }
             };
-            let Some((yml, yaml)) = rule_file_of(file) else {
-                continue;
-            };
-            let ids: Vec<String> = rules
-                .rules()
-                .iter()
-                .filter(|r| r.file == yml || r.file == yaml)
-                .map(|r| r.id.clone())
-                .collect();
+            let ids = rule_ids_for(&rules, file);
             if ids.is_empty() {
-                failures.push(format!("{file}: no rule file {yml}"));
+                failures.push(format!("{file}: no rule file for it"));
             }
             for f in run(&pipeline, &rules, &ids, &parsed, Utc::now()) {
                 failures.push(format!("{file}: {f}"));
