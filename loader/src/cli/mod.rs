@@ -296,11 +296,7 @@ async fn load(
     let mut ndjson: Option<Arc<NdjsonSink<Box<dyn Write + Send>>>> = None;
     let sink: Arc<dyn DocumentSink> = match &output.opensearch {
         Some(endpoint) => {
-            let flag = output.opensearch_secret_arn.clone();
-            let config = SinkConfig::from_lookup(Some(endpoint), |name| match (name, &flag) {
-                ("OPENSEARCH_SECRET_ARN", Some(arn)) => Some(arn.clone()),
-                _ => std::env::var(name).ok(),
-            })?;
+            let config = sink_config(endpoint, output.opensearch_secret_arn.as_deref())?;
             let folder = output
                 .quarantine
                 .clone()
@@ -362,6 +358,17 @@ async fn load(
         summary.sink = None;
     }
     Ok(summary)
+}
+
+/// The sink settings of a command line: the `OPENSEARCH_*` environment, with the endpoint and
+/// the secret (over `OPENSEARCH_SECRET_ARN`) of its flags.
+fn sink_config(endpoint: &str, secret_arn: Option<&str>) -> Result<SinkConfig, CliError> {
+    Ok(SinkConfig::from_lookup(Some(endpoint), |name| {
+        match (name, secret_arn) {
+            ("OPENSEARCH_SECRET_ARN", Some(arn)) => Some(arn.to_owned()),
+            _ => std::env::var(name).ok(),
+        }
+    })?)
 }
 
 /// The objects of a queue message: the Lambda's event parser, so the CLI drains exactly what

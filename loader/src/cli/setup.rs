@@ -5,7 +5,7 @@ use super::{CliError, load_config, pipeline::read_text};
 use crate::content::{self, Artifact, ArtifactKind, Content, Options};
 use crate::setup::options::{self, Part};
 use crate::setup::{self, Http, Report, Targets};
-use crate::sink::{Auth, OpenSearchTransport, SinkConfig};
+use crate::sink::{Auth, OpenSearchTransport};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -93,15 +93,13 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<(), CliError> {
     };
     let mut skip = args.skip.clone();
     let cluster_config = match &args.opensearch {
-        Some(endpoint) => Some(sink_config(
+        Some(endpoint) => Some(super::sink_config(
             endpoint,
             args.opensearch_secret_arn.as_deref(),
         )?),
         None => None,
     };
-    if let Some(Auth::SigV4 { service, .. }) = cluster_config.as_ref().map(|c| &c.auth)
-        && service == "aoss"
-        && !skip.contains(&Part::Retention)
+    if cluster_config.as_ref().is_some_and(setup::is_serverless) && !skip.contains(&Part::Retention)
     {
         writeln!(
             out,
@@ -137,15 +135,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<(), CliError> {
             None => None,
         };
         let dashboards = match (&args.dashboards, &cluster_config) {
-            (Some(url), Some(c)) => {
-                let mut d = c.clone();
-                d.endpoint = url.trim().to_owned();
-                Some(
-                    OpenSearchTransport::connect(&d, aws.as_ref())
-                        .await?
-                        .with_header("osd-xsrf", "true"),
-                )
-            }
+            (Some(url), Some(c)) => Some(setup::dashboards_client(c, url, aws.as_ref()).await?),
             _ => None,
         };
         let targets = Targets {
@@ -177,16 +167,6 @@ fn read(path: &Path) -> Result<String, CliError> {
         path: path.display().to_string(),
         source,
     })
-}
-
-fn sink_config(endpoint: &str, secret_arn: Option<&str>) -> Result<SinkConfig, CliError> {
-    let flag = secret_arn.map(str::to_owned);
-    Ok(SinkConfig::from_lookup(Some(endpoint), |name| {
-        match (name, &flag) {
-            ("OPENSEARCH_SECRET_ARN", Some(arn)) => Some(arn.clone()),
-            _ => std::env::var(name).ok(),
-        }
-    })?)
 }
 
 fn needs_aws(auth: &Auth) -> bool {

@@ -19,7 +19,7 @@ use crate::config::Config;
 use crate::content::{Content, Options};
 use crate::setup::options::{self, Part};
 use crate::setup::{self, Http, Report, Targets};
-use crate::sink::{Auth, OpenSearchTransport, SinkConfig};
+use crate::sink::{OpenSearchTransport, SinkConfig};
 use serde_json::{Value, json};
 use shared::cfn::{Responder, Response, ResponseError, Status};
 
@@ -198,7 +198,7 @@ impl<R: Responder> SetupResource<R> {
             return (Status::Success, "setup is off (Enabled=false)".into(), None);
         }
         let mut skip = props.skip.clone();
-        if matches!(&self.sink.auth, Auth::SigV4 { service, .. } if service == "aoss") {
+        if setup::is_serverless(&self.sink) {
             skip.push(Part::Retention);
         }
         let content = match Content::bundled() {
@@ -211,14 +211,10 @@ impl<R: Responder> SetupResource<R> {
         };
         let dashboards = match &props.dashboards {
             None => None,
-            Some(url) => {
-                let mut config = self.sink.clone();
-                config.endpoint = url.clone();
-                match OpenSearchTransport::connect(&config, self.aws.as_ref()).await {
-                    Ok(d) => Some(d.with_header("osd-xsrf", "true")),
-                    Err(e) => return (Status::Failed, format!("Dashboards: {e}"), None),
-                }
-            }
+            Some(url) => match setup::dashboards_client(&self.sink, url, self.aws.as_ref()).await {
+                Ok(d) => Some(d),
+                Err(e) => return (Status::Failed, format!("Dashboards: {e}"), None),
+            },
         };
         if dashboards.is_none() {
             skip.push(Part::Dashboards);

@@ -46,6 +46,26 @@ impl Http for OpenSearchTransport {
     }
 }
 
+/// The client of OpenSearch Dashboards at `url`: the cluster's settings and authentication,
+/// and the `osd-xsrf` header Dashboards wants on every write.
+pub async fn dashboards_client(
+    cluster: &crate::sink::SinkConfig,
+    url: &str,
+    aws: Option<&aws_config::SdkConfig>,
+) -> Result<OpenSearchTransport, crate::sink::TransportError> {
+    let mut config = cluster.clone();
+    config.endpoint = url.trim().to_owned();
+    Ok(OpenSearchTransport::connect(&config, aws)
+        .await?
+        .with_header("osd-xsrf", "true"))
+}
+
+/// Whether the cluster is OpenSearch Serverless, which has no ISM: retention is left to the
+/// collection's data lifecycle policy.
+pub fn is_serverless(cluster: &crate::sink::SinkConfig) -> bool {
+    matches!(&cluster.auth, crate::sink::Auth::SigV4 { service, .. } if service == "aoss")
+}
+
 /// Where the artifacts go.
 pub struct Targets<'a> {
     /// The cluster; `None` only in a dry run without one (every artifact is then new).
