@@ -621,11 +621,11 @@ impl ObjectState<'_, '_> {
         let log_type = fields
             .get("@log_type")
             .and_then(Value::as_str)
-            .unwrap_or(&self.log_type.name)
-            .to_owned();
-        if !rules.applies_to(&log_type) {
+            .unwrap_or(&self.log_type.name);
+        if !rules.applies_to(log_type) {
             return;
         }
+        let log_type = log_type.to_owned();
         // The engine reads a JSON value: the fields are moved in and back, not copied.
         let value = Value::Object(std::mem::take(fields));
         let matches = rules.evaluate(&log_type, &value);
@@ -755,12 +755,7 @@ impl ObjectState<'_, '_> {
         }
         // No string of a record is longer than the record: most need no look.
         let may_hold_long_values = raw.is_none_or(|r| r.len() > crate::oversize::FLAT_VALUE_MAX);
-        if let Some(flat) = self
-            .pipeline
-            .flat_objects
-            .get(&lt.name)
-            .filter(|_| may_hold_long_values)
-        {
+        if may_hold_long_values && let Some(flat) = self.pipeline.flat_objects.get(&lt.name) {
             let cut = crate::oversize::cut_long_flat_values(&mut doc, flat);
             if !cut.is_empty() {
                 tracing::warn!(object = self.ctx.s3_key, fields = ?cut, "values too long to index were cut");

@@ -26,37 +26,25 @@ pub struct RuleArgs {
     pub no_rules: bool,
 }
 
-/// Every `*.yml`/`*.yaml` under `dir` (and `*.tests.json` with `tests`), by path.
+/// Every `*.yml`/`*.yaml` under `dir` (and `*.tests.json` with `tests`), by path: the same
+/// walk as the folders a load reads.
 fn files_under(dir: &Path, tests: bool) -> Result<Vec<(String, String)>, CliError> {
     let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let entries = std::fs::read_dir(&d).map_err(|source| CliError::Read {
-            path: d.display().to_string(),
-            source,
-        })?;
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            let name = path.to_string_lossy().into_owned();
-            let wanted = if tests {
-                name.ends_with(".tests.json")
-            } else {
-                name.ends_with(".yml") || name.ends_with(".yaml")
-            };
-            if wanted {
-                let text = std::fs::read_to_string(&path).map_err(|source| CliError::Read {
-                    path: name.clone(),
-                    source,
-                })?;
-                out.push((name, text));
-            }
+    for (path, _) in super::objects(dir)? {
+        let name = path.to_string_lossy().into_owned();
+        let wanted = if tests {
+            name.ends_with(".tests.json")
+        } else {
+            name.ends_with(".yml") || name.ends_with(".yaml")
+        };
+        if wanted {
+            let text = std::fs::read_to_string(&path).map_err(|source| CliError::Read {
+                path: name.clone(),
+                source,
+            })?;
+            out.push((name, text));
         }
     }
-    out.sort();
     Ok(out)
 }
 
