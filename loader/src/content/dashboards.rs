@@ -26,7 +26,7 @@ use crate::config::Config;
 use regex::Regex;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::LazyLock;
 
 /// `index` of a dashboard or panel that reads every index.
@@ -399,15 +399,21 @@ fn dashboard(
     let mut panels = Vec::new();
     let mut references = Vec::new();
     let mut layout = Layout::default();
+    // The fields of each index the panels read, merged once.
+    let mut tables: BTreeMap<Option<&str>, FieldTable> = BTreeMap::new();
     for (n, panel) in spec.panels.iter().enumerate() {
         let in_panel = |reason: String| error(format!("panel `{}`: {reason}", panel.id));
         let group = group_for(config, groups, spec.index_of(panel)).map_err(in_panel)?;
-        let table = match group {
-            Some(g) => super::templates::all_fields_of(content, g)?,
-            None => content.shared_fields()?,
+        let key = group.map(|g| g.alias.as_str());
+        let table = match tables.entry(key) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) => e.insert(match group {
+                Some(g) => super::templates::all_fields_of(content, g)?,
+                None => content.shared_fields()?,
+            }),
         };
         for (field, usage) in panel.fields().map_err(in_panel)? {
-            check_field(&table, &field, usage).map_err(in_panel)?;
+            check_field(table, &field, usage).map_err(in_panel)?;
         }
         let vis_id = format!("{}-{}", spec.saved_object_id(), panel.id);
         let pattern = index_pattern_id(group.map(|g| g.alias.as_str()));

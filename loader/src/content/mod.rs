@@ -141,26 +141,33 @@ fn merged(components: &BTreeMap<String, FieldTable>) -> Result<FieldTable, Conte
     Ok(all)
 }
 
-/// The bundled ECS fields (all components), parsed once: the configured mapping of user types
-/// converts values to the types declared here.
-pub fn shared_fields() -> Option<&'static FieldTable> {
-    static TABLE: OnceLock<Option<FieldTable>> = OnceLock::new();
-    TABLE
-        .get_or_init(|| bundled_tables().and_then(|(c, _)| merged(&c)).ok())
+/// The bundled field tables the loader itself reads: the type tables, and the components
+/// merged. Parsed once, for [`shared_fields`] and [`flat_object_fields`] alike.
+fn loader_tables() -> Option<&'static (BTreeMap<String, FieldTable>, FieldTable)> {
+    static TABLES: OnceLock<Option<(BTreeMap<String, FieldTable>, FieldTable)>> = OnceLock::new();
+    TABLES
+        .get_or_init(|| {
+            let (components, types) = bundled_tables().ok()?;
+            Some((types, merged(&components).ok()?))
+        })
         .as_ref()
 }
 
+/// The bundled ECS fields (all components): the configured mapping of user types converts
+/// values to the types declared here.
+pub fn shared_fields() -> Option<&'static FieldTable> {
+    loader_tables().map(|(_, shared)| shared)
+}
+
 /// The flat-object fields of each bundled log type, by type name: the loader keeps their
-/// values within what OpenSearch indexes (see `crate::oversize`). Parsed once.
+/// values within what OpenSearch indexes (see `crate::oversize`). Worked out once.
 pub fn flat_object_fields() -> &'static BTreeMap<String, Vec<String>> {
     static FIELDS: OnceLock<BTreeMap<String, Vec<String>>> = OnceLock::new();
     FIELDS.get_or_init(|| {
-        let Ok((components, types)) = bundled_tables() else {
+        let Some((types, shared)) = loader_tables() else {
             return BTreeMap::new();
         };
-        let shared: Vec<String> = merged(&components)
-            .map(|t| flat_names(&t))
-            .unwrap_or_default();
+        let shared = flat_names(shared);
         types
             .iter()
             .map(|(name, table)| {

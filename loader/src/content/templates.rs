@@ -7,6 +7,7 @@
 //! `loader setup` compares it to tell what changed without depending on how a cluster
 //! rewrites settings and mappings in its answers.
 
+use super::fields::FieldTable;
 use super::{
     Artifact, ArtifactKind, Content, ContentError, IndexGroup, NAME_PREFIX, Options,
     substitute::substitute,
@@ -85,42 +86,37 @@ pub fn index_template(content: &Content, group: &IndexGroup) -> Result<Artifact,
     })
 }
 
-/// The fields an index declares beyond the components: those of every type writing to it.
-pub fn fields_of(
+/// The fields an index declares beyond the components (those of every type writing to it),
+/// and every field it maps (the components' too).
+fn tables_of(
     content: &Content,
     group: &IndexGroup,
-) -> Result<super::fields::FieldTable, ContentError> {
-    let mut table = super::fields::FieldTable::default();
+) -> Result<(FieldTable, FieldTable), ContentError> {
+    let conflict = |reason| ContentError::Index {
+        alias: group.alias.clone(),
+        reason,
+    };
+    let mut own = FieldTable::default();
     for t in &group.types {
-        if let Some(own) = content.types.get(t) {
-            table.merge(own).map_err(|reason| ContentError::Index {
-                alias: group.alias.clone(),
-                reason,
-            })?;
+        if let Some(table) = content.types.get(t) {
+            own.merge(table).map_err(conflict)?;
         }
     }
     // A type field that redeclares a shared one with another type would be refused by the
     // cluster as a conflict between the template and its components: say it here.
     let mut all = content.shared_fields()?;
-    all.merge(&table).map_err(|reason| ContentError::Index {
-        alias: group.alias.clone(),
-        reason,
-    })?;
-    Ok(table)
+    all.merge(&own).map_err(conflict)?;
+    Ok((own, all))
+}
+
+/// The fields an index declares beyond the components.
+pub fn fields_of(content: &Content, group: &IndexGroup) -> Result<FieldTable, ContentError> {
+    tables_of(content, group).map(|(own, _)| own)
 }
 
 /// Every field an index maps: the shared components and its types' own.
-pub fn all_fields_of(
-    content: &Content,
-    group: &IndexGroup,
-) -> Result<super::fields::FieldTable, ContentError> {
-    let mut all = content.shared_fields()?;
-    all.merge(&fields_of(content, group)?)
-        .map_err(|reason| ContentError::Index {
-            alias: group.alias.clone(),
-            reason,
-        })?;
-    Ok(all)
+pub fn all_fields_of(content: &Content, group: &IndexGroup) -> Result<FieldTable, ContentError> {
+    tables_of(content, group).map(|(_, all)| all)
 }
 
 /// `body` with `_meta`: who manages it, `extra`, and the hash of everything else.
