@@ -12,6 +12,7 @@ pub mod exclude;
 pub mod geoip;
 pub mod json_write;
 pub mod lambda;
+pub mod notify;
 pub mod oversize;
 pub mod parsers;
 pub mod pipeline;

@@ -2,10 +2,11 @@ use anyhow::Context as _;
 use clap::Parser;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use loader::cli::{Cli, run};
-use loader::deliver::S3Source;
+use loader::deliver::{DocumentSink, S3Source};
 use loader::lambda::Handler;
 use loader::lambda::settings::LambdaSettings;
 use loader::lambda::setup::{SetupResource, is_custom_resource};
+use loader::notify::NotifyingSink;
 use loader::sink::{BulkSink, SinkConfig};
 use std::sync::Arc;
 
@@ -51,6 +52,11 @@ fn run_lambda() -> anyhow::Result<()> {
             Some(aws.clone()),
             shared::cfn::HttpResponder::new().context("building the custom resource client")?,
         );
+        // Alerts created by a write are published to the alert topic, when one is set.
+        let sink: Arc<dyn DocumentSink> = match settings.notifier(&aws) {
+            Some(notifier) => Arc::new(NotifyingSink::new(sink, notifier)),
+            None => Arc::new(sink),
+        };
         let handler = Handler::new(
             Arc::new(pipeline),
             S3Source::new(s3),

@@ -21,6 +21,7 @@ pub use pipeline::{build_pipeline, load_exclusions};
 pub use test::diff;
 
 use crate::deliver::{ChunkLimits, DocumentSink, LocalSource, NdjsonFormat, NdjsonSink, S3Source};
+use crate::notify::{Notifier, NotifyingSink, sns::SnsPublisher};
 use crate::sink::{BulkSink, FolderQuarantine, SinkConfig};
 use progress::Progress;
 use std::sync::Arc;
@@ -106,6 +107,8 @@ pub enum Command {
         opensearch_secret_arn: Option<String>,
         #[command(flatten)]
         rules: rules::RuleArgs,
+        #[command(flatten)]
+        alerts: rules::AlertArgs,
     },
     /// Detection rules: the bundled Sigma pack and folders of your own.
     Rules {
@@ -236,6 +239,8 @@ pub enum CliError {
     UnknownType { name: String, known: String },
     #[error("{0}")]
     TestFailed(String),
+    #[error("detection rules: {0}")]
+    Rules(String),
     #[error(transparent)]
     Content(#[from] crate::content::ContentError),
     #[error("{name} {value:?}: {reason}")]
@@ -282,6 +287,8 @@ struct LoadOutput {
     quarantine: Option<PathBuf>,
     out: Option<PathBuf>,
     bulk: bool,
+    /// Where alerts are published besides the alert index.
+    alerts: Option<crate::notify::NotifySettings>,
 }
 
 /// Sets up the sink and runs the load.
@@ -321,12 +328,25 @@ async fn load(
             sink
         }
     };
-    let s3 = if sources.needs_aws() {
-        Some(S3Source::new(shared::aws::s3_client(
-            &shared::aws::sdk_config().await,
-        )))
+    let aws = if sources.needs_aws() || output.alerts.is_some() {
+        Some(shared::aws::sdk_config().await)
     } else {
         None
+    };
+    let s3 = aws
+        .as_ref()
+        .filter(|_| sources.needs_aws())
+        .map(|aws| S3Source::new(shared::aws::s3_client(aws)));
+    let notifier = match (&output.alerts, &aws) {
+        (Some(settings), Some(aws)) => Some(Arc::new(Notifier::new(
+            settings.clone(),
+            Box::new(SnsPublisher::from_conf(aws)),
+        ))),
+        _ => None,
+    };
+    let sink: Arc<dyn DocumentSink> = match &notifier {
+        Some(notifier) => Arc::new(NotifyingSink::new(sink, Arc::clone(notifier))),
+        None => sink,
     };
     let progress = Arc::new(Progress::new());
     let delivery = Arc::new(run::Delivery {
@@ -357,6 +377,7 @@ async fn load(
         // The sink counters of NDJSON output only repeat the document count.
         summary.sink = None;
     }
+    summary.notifications = notifier.map(|n| n.counts());
     Ok(summary)
 }
 
@@ -419,8 +440,10 @@ pub fn run(cli: Cli, err: &mut dyn Write) -> Result<(), CliError> {
             organization_id,
             opensearch_secret_arn,
             rules,
+            alerts,
         } => {
             let pipeline = build_pipeline(config.as_deref(), exclusions.as_deref())?;
+            let alerts = alerts.settings()?;
             let rules = rules::load_rules(pipeline.config(), &rules)?;
             let pipeline = Arc::new(
                 pipeline
@@ -450,6 +473,7 @@ pub fn run(cli: Cli, err: &mut dyn Write) -> Result<(), CliError> {
                     quarantine,
                     out,
                     bulk,
+                    alerts,
                 },
                 concurrency,
                 ingested.unwrap_or_else(Utc::now),

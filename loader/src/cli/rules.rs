@@ -8,16 +8,17 @@ use crate::rules::testing::{self, RuleTests};
 use crate::rules::{RuleSet, bundled_tests};
 use chrono::Utc;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 /// The rules of a command.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct RuleArgs {
-    /// A folder of Sigma rules (`*.yml`, searched recursively; a checkout of SigmaHQ's
-    /// `rules/cloud/aws/` works as it is), evaluated next to the bundled pack. Repeatable.
-    #[arg(long = "rules", value_name = "DIR")]
-    pub rules: Vec<PathBuf>,
+    /// A folder of Sigma rules, local or `s3://bucket/prefix/` (`*.yml`, searched
+    /// recursively; a checkout of SigmaHQ's `rules/cloud/aws/` works as it is), evaluated
+    /// next to the bundled pack. Repeatable.
+    #[arg(long = "rules", value_name = "DIR|s3://...")]
+    pub rules: Vec<String>,
     /// Leave out the rule of this id. Repeatable.
     #[arg(long = "disable-rule", value_name = "ID")]
     pub disable_rule: Vec<String>,
@@ -26,9 +27,23 @@ pub struct RuleArgs {
     pub no_rules: bool,
 }
 
-/// Every `*.yml`/`*.yaml` under `dir` (and `*.tests.json` with `tests`), by path: the same
-/// walk as the folders a load reads.
-fn files_under(dir: &Path, tests: bool) -> Result<Vec<(String, String)>, CliError> {
+/// Every `*.yml`/`*.yaml` under `folder` (and `*.tests.json` with `tests`), by path: the same
+/// walk as the folders a load reads; an `s3://bucket/prefix/` folder is read from S3 the way
+/// the Lambda reads it.
+fn files_under(folder: &str, tests: bool) -> Result<Vec<(String, String)>, CliError> {
+    if let Some((bucket, prefix)) = crate::lambda::settings::s3_folder(folder) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(CliError::Runtime)?;
+        return runtime.block_on(async {
+            let s3 = shared::aws::s3_client(&shared::aws::sdk_config().await);
+            crate::lambda::settings::read_rule_folder_s3(&s3, &bucket, &prefix, tests)
+                .await
+                .map_err(|e| CliError::Rules(e.to_string()))
+        });
+    }
+    let dir = Path::new(folder);
     let mut out = Vec::new();
     for (path, _) in super::objects(dir)? {
         let name = path.to_string_lossy().into_owned();
@@ -46,6 +61,35 @@ fn files_under(dir: &Path, tests: bool) -> Result<Vec<(String, String)>, CliErro
         }
     }
     Ok(out)
+}
+
+/// Where alerts are published besides the alert index.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct AlertArgs {
+    /// Publish the alerts a load creates, at or above `--alert-min-level`, to this SNS topic.
+    #[arg(long, env = "ALERT_TOPIC_ARN", value_name = "ARN")]
+    pub alert_topic: Option<String>,
+    /// The lowest Sigma level published: informational, low, medium, high (default) or
+    /// critical.
+    #[arg(
+        long,
+        env = "ALERT_MIN_LEVEL",
+        value_name = "LEVEL",
+        requires = "alert_topic"
+    )]
+    pub alert_min_level: Option<String>,
+}
+
+impl AlertArgs {
+    /// The notification settings, when a topic is given.
+    pub fn settings(&self) -> Result<Option<crate::notify::NotifySettings>, CliError> {
+        let Some(topic) = self.alert_topic.as_deref().filter(|t| !t.trim().is_empty()) else {
+            return Ok(None);
+        };
+        crate::notify::NotifySettings::new(topic, self.alert_min_level.as_deref())
+            .map(Some)
+            .map_err(|e| CliError::Rules(e.to_string()))
+    }
 }
 
 /// The bundled pack and the user's folders; problems are logged, one per rule, and the rest

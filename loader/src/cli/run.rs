@@ -72,6 +72,8 @@ pub struct RunSummary {
     pub messages_deleted: u64,
     pub messages_kept: u64,
     pub report: Option<ReportPaths>,
+    /// The alerts published to the alert topic, when one was given.
+    pub notifications: Option<crate::notify::NotifyCounts>,
 }
 
 impl RunSummary {
@@ -93,6 +95,12 @@ impl RunSummary {
                 sink.retries,
                 sink.requests,
                 sink.bytes_sent as f64 / 1e6
+            ));
+        }
+        if let Some(n) = &self.notifications {
+            s.push_str(&format!(
+                "alert topic: published {}, failed {}, dropped over the per-minute bound {}\n",
+                n.published, n.failed, n.dropped
             ));
         }
         if self.messages_deleted + self.messages_kept > 0 {

@@ -92,7 +92,7 @@ impl DocumentSink for FakeSink {
             self.in_flight.fetch_sub(1, Ordering::SeqCst);
             let mut outcome = WriteOutcome::default();
             let mut failed_objects: Vec<Arc<str>> = Vec::new();
-            for item in &items {
+            for (position, item) in items.iter().enumerate() {
                 if self.fail.contains(&*item.origin.object) {
                     outcome.stats.failed += 1;
                     if !failed_objects.contains(&item.origin.object) {
@@ -100,6 +100,7 @@ impl DocumentSink for FakeSink {
                     }
                 } else {
                     outcome.stats.created += 1;
+                    outcome.created.push(position);
                 }
             }
             outcome.failures = failed_objects

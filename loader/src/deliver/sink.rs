@@ -118,6 +118,7 @@ impl<W: Write + Send> DocumentSink for NdjsonSink<W> {
                     WriteOutcome {
                         stats,
                         failures: Vec::new(),
+                        created: (0..items.len()).collect(),
                     }
                 }
                 Err(e) => {
@@ -125,6 +126,7 @@ impl<W: Write + Send> DocumentSink for NdjsonSink<W> {
                     WriteOutcome {
                         stats,
                         failures: failures_per_object(&items, &format!("cannot write: {e}")),
+                        created: Vec::new(),
                     }
                 }
             }

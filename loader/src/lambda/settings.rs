@@ -18,6 +18,11 @@
 //! - `LOADER_RULES`: `off` evaluates no detection rule; otherwise the bundled Sigma pack runs
 //!   on every document (see [`crate::rules`]); `LOADER_DISABLED_RULES`: ids of rules to leave
 //!   out, separated by commas.
+//! - `LOADER_RULES_LOCATION`: folders of the user's Sigma rules, `s3://bucket/prefix/`
+//!   separated by commas, read at cold start;
+//! - `ALERT_TOPIC_ARN`: the SNS topic alerts are published to (see [`crate::notify`]);
+//!   `ALERT_MIN_LEVEL`: the lowest Sigma level published (default `high`);
+//!   `ALERT_MAX_PER_MINUTE`: the bound on messages a minute (default 120).
 
 use crate::config::{Config, ConfigError};
 use crate::deliver::ChunkLimits;
@@ -32,6 +37,41 @@ use std::path::{Path, PathBuf};
 
 /// Where a Lambda layer puts the user configuration file.
 pub const LAYER_USER_FILE: &str = "/opt/user.ini";
+/// `ALERT_TOPIC_ARN` (none or empty: alerts are only indexed), `ALERT_MIN_LEVEL`,
+/// `ALERT_MAX_PER_MINUTE`.
+fn alert_settings(
+    get: &impl Fn(&'static str) -> Option<String>,
+) -> Result<Option<crate::notify::NotifySettings>, SettingsError> {
+    let Some(topic) = get("ALERT_TOPIC_ARN").filter(|t| !t.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let level = get("ALERT_MIN_LEVEL").filter(|l| !l.trim().is_empty());
+    let mut settings =
+        crate::notify::NotifySettings::new(&topic, level.as_deref()).map_err(|e| {
+            SettingsError::BadValue {
+                name: match e {
+                    crate::notify::NotifySettingsError::Topic(_) => "ALERT_TOPIC_ARN",
+                    crate::notify::NotifySettingsError::Level(_) => "ALERT_MIN_LEVEL",
+                },
+                value: match e {
+                    crate::notify::NotifySettingsError::Topic(_) => topic.clone(),
+                    crate::notify::NotifySettingsError::Level(_) => {
+                        level.clone().unwrap_or_default()
+                    }
+                },
+                reason: e.to_string(),
+            }
+        })?;
+    if let Some(max) = get("ALERT_MAX_PER_MINUTE") {
+        settings.max_per_minute = max.trim().parse().map_err(|_| SettingsError::BadValue {
+            name: "ALERT_MAX_PER_MINUTE",
+            value: max.clone(),
+            reason: "expected a whole number".into(),
+        })?;
+    }
+    Ok(Some(settings))
+}
+
 /// Where a Lambda layer puts the exclusion rules.
 pub const LAYER_EXCLUSIONS_FILE: &str = "/opt/exclude_log_patterns.csv";
 pub const DEFAULT_QUARANTINE_PREFIX: &str = "quarantine/";
@@ -66,6 +106,10 @@ pub struct LambdaSettings {
     pub rules: bool,
     /// Rule ids left out.
     pub disabled_rules: Vec<String>,
+    /// Folders of the user's rules, as (bucket, prefix), evaluated next to the bundled pack.
+    pub rule_folders: Vec<(String, String)>,
+    /// Where alerts at or above a level are published, when a topic is set.
+    pub alerts: Option<crate::notify::NotifySettings>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -185,7 +229,36 @@ impl LambdaSettings {
                         .collect()
                 })
                 .unwrap_or_default(),
+            rule_folders: match get("LOADER_RULES_LOCATION") {
+                None => Vec::new(),
+                Some(value) => value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(|v| {
+                        s3_folder(v).ok_or_else(|| SettingsError::BadValue {
+                            name: "LOADER_RULES_LOCATION",
+                            value: v.to_owned(),
+                            reason: "expected s3://bucket/prefix/ (several separated by commas)"
+                                .into(),
+                        })
+                    })
+                    .collect::<Result<_, _>>()?,
+            },
+            alerts: alert_settings(&get)?,
         })
+    }
+
+    /// The alert notifier of these settings, publishing through `sdk`'s SNS client.
+    pub fn notifier(
+        &self,
+        sdk: &aws_config::SdkConfig,
+    ) -> Option<std::sync::Arc<crate::notify::Notifier>> {
+        let settings = self.alerts.clone()?;
+        Some(std::sync::Arc::new(crate::notify::Notifier::new(
+            settings,
+            Box::new(crate::notify::sns::SnsPublisher::from_conf(sdk)),
+        )))
     }
 
     /// The quarantine these settings describe.
@@ -252,13 +325,19 @@ impl LambdaSettings {
         let config = self.load_config(s3).await?;
         let exclusions = self.load_exclusions(s3, &config).await?;
         let geo = geoip::from_env(&config);
-        let rules = self.rules.then(|| {
-            std::sync::Arc::new(crate::rules::RuleSet::with_bundled(
+        let rules = if self.rules {
+            let mut user = Vec::new();
+            for (bucket, prefix) in &self.rule_folders {
+                user.extend(read_rule_folder_s3(s3, bucket, prefix, false).await?);
+            }
+            Some(std::sync::Arc::new(crate::rules::RuleSet::with_bundled(
                 &config,
-                &[],
+                &user,
                 &self.disabled_rules,
-            ))
-        });
+            )))
+        } else {
+            None
+        };
         Ok(Pipeline::new(config)
             .with_exclusions(exclusions)
             .with_geo(geo)
@@ -299,6 +378,53 @@ pub async fn read_location(
     }
 }
 
+/// The Sigma rule files (`*.yml`, `*.yaml`; with `tests`, the `*.tests.json` files instead)
+/// under an S3 prefix, as (`s3://bucket/key`, text), by key. A rule folder's objects are few
+/// and small: they are read one after the other.
+pub async fn read_rule_folder_s3(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+    tests: bool,
+) -> Result<Vec<(String, String)>, SettingsError> {
+    let folder = format!("s3://{bucket}/{prefix}");
+    let mut keys = Vec::new();
+    let mut pages = s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| SettingsError::ReadConfig {
+            location: folder.clone(),
+            reason: aws_sdk_s3::error::DisplayErrorContext(&e).to_string(),
+        })?;
+        for object in page.contents() {
+            let Some(key) = object.key() else { continue };
+            let wanted = if tests {
+                key.ends_with(".tests.json")
+            } else {
+                key.ends_with(".yml") || key.ends_with(".yaml")
+            };
+            if wanted {
+                keys.push(key.to_owned());
+            }
+        }
+    }
+    keys.sort();
+    let mut files = Vec::with_capacity(keys.len());
+    for key in keys {
+        let location = ConfigLocation::S3 {
+            bucket: bucket.to_owned(),
+            key,
+        };
+        let text = read_location(&location, s3).await?;
+        files.push((location.to_string(), text));
+    }
+    Ok(files)
+}
+
 /// `s3://bucket/key` or a path.
 pub fn parse_location(value: &str) -> Option<ConfigLocation> {
     match value.strip_prefix("s3://") {
@@ -311,6 +437,13 @@ pub fn parse_location(value: &str) -> Option<ConfigLocation> {
         }
         None => Some(ConfigLocation::File(PathBuf::from(value))),
     }
+}
+
+/// (bucket, prefix) of `s3://bucket/prefix` (the prefix may be empty: the whole bucket).
+pub fn s3_folder(value: &str) -> Option<(String, String)> {
+    let rest = value.strip_prefix("s3://")?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    (!bucket.is_empty()).then(|| (bucket.to_owned(), prefix.to_owned()))
 }
 
 /// The bucket of an `s3://bucket/key` object name.
@@ -426,6 +559,46 @@ mod tests {
         .expect("valid");
         assert_eq!(s.quarantine_bucket, None);
         assert_eq!(s.handler.concurrency, 4);
+    }
+
+    #[test]
+    fn alert_topic_and_rule_folders_from_the_environment() {
+        let s = settings(
+            &[
+                (
+                    "ALERT_TOPIC_ARN",
+                    "arn:aws:sns:eu-west-1:111122223333:alerts",
+                ),
+                ("ALERT_MIN_LEVEL", "Critical"),
+                ("ALERT_MAX_PER_MINUTE", "30"),
+                ("LOADER_RULES_LOCATION", "s3://rules/sigma/, s3://more"),
+            ],
+            false,
+        )
+        .expect("valid");
+        let alerts = s.alerts.expect("alerts");
+        assert_eq!(
+            (alerts.min_level.as_str(), alerts.max_per_minute),
+            ("critical", 30)
+        );
+        assert_eq!(
+            s.rule_folders,
+            [
+                ("rules".to_owned(), "sigma/".to_owned()),
+                ("more".to_owned(), String::new())
+            ]
+        );
+        assert!(settings(&[], false).expect("valid").alerts.is_none());
+        for (name, value) in [
+            ("ALERT_MIN_LEVEL", "severe"),
+            ("ALERT_MAX_PER_MINUTE", "many"),
+            ("LOADER_RULES_LOCATION", "/opt/rules"),
+        ] {
+            let mut env = vec![("ALERT_TOPIC_ARN", "arn:aws:sns:eu-west-1:1:a")];
+            env.push((name, value));
+            let e = settings(&env, false).expect_err(name).to_string();
+            assert!(e.contains(name), "{e}");
+        }
     }
 
     #[test]

@@ -60,6 +60,10 @@ pub struct WriteOutcome {
     pub stats: SinkStats,
     /// Objects to fail, one entry per object, in key order.
     pub failures: Vec<ObjectFailure>,
+    /// Positions (in the items written) of the documents this write created, in order: not
+    /// those that existed already, were quarantined or failed. What happens once per document
+    /// (an alert's notification) follows these.
+    pub created: Vec<usize>,
 }
 
 impl WriteOutcome {
@@ -112,6 +116,7 @@ enum FailureKind {
 struct BatchResult {
     stats: SinkStats,
     failed: Vec<ItemFailure>,
+    created: Vec<usize>,
 }
 
 impl BulkSink {
@@ -193,6 +198,7 @@ impl BulkSink {
         while let Some(batch) = running.next().await {
             result.stats.merge(&batch.stats);
             result.failed.extend(batch.failed);
+            result.created.extend(batch.created);
         }
         group_failures(&items, result)
     }
@@ -248,7 +254,10 @@ impl BulkSink {
                         Ok(answers) => {
                             for (&pos, answer) in request.positions.iter().zip(answers) {
                                 match item_action(answer.status) {
-                                    ItemAction::Created => result.stats.created += 1,
+                                    ItemAction::Created => {
+                                        result.stats.created += 1;
+                                        result.created.push(pos);
+                                    }
                                     ItemAction::Duplicate => result.stats.duplicates += 1,
                                     ItemAction::Retry => {
                                         last_error = match &answer.error {
@@ -496,6 +505,8 @@ fn describe(outcome: RequestOutcome, body: &[u8]) -> String {
 fn group_failures(items: &[BulkItem], result: BatchResult) -> WriteOutcome {
     let mut stats = result.stats;
     stats.failed = result.failed.len() as u64;
+    let mut created = result.created;
+    created.sort_unstable();
     let mut by_object: BTreeMap<Arc<str>, (u64, Option<SinkError>)> = BTreeMap::new();
     for failure in result.failed {
         let Some(item) = items.get(failure.position) else {
@@ -545,7 +556,11 @@ fn group_failures(items: &[BulkItem], result: BatchResult) -> WriteOutcome {
             Some(ObjectFailure { object, error })
         })
         .collect();
-    WriteOutcome { stats, failures }
+    WriteOutcome {
+        stats,
+        failures,
+        created,
+    }
 }
 
 #[cfg(test)]

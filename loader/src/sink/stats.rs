@@ -15,6 +15,9 @@ pub const RETRY_COUNT: &str = "RetryCount";
 pub const OUTPUT_DATA_SIZE: &str = "OutputDataSize";
 /// Time spent waiting for OpenSearch, summed over requests.
 pub const ES_RESPONSE_TIME: &str = "EsResponseTime";
+/// Alerts published to the alert topic, and those that could not be.
+pub const ALERTS_PUBLISHED: &str = "AlertsPublishedCount";
+pub const ALERTS_NOT_PUBLISHED: &str = "AlertsNotPublishedCount";
 
 /// Counters of one or more writes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -37,6 +40,10 @@ pub struct SinkStats {
     pub bytes_uncompressed: u64,
     /// Time from sending each request to its full answer, summed.
     pub response_time: Duration,
+    /// Alerts created by these writes and published to the alert topic.
+    pub alerts_published: u64,
+    /// Alerts that should have been published but were not (failed, or over the bound).
+    pub alerts_not_published: u64,
 }
 
 impl SinkStats {
@@ -51,6 +58,8 @@ impl SinkStats {
         self.bytes_sent += other.bytes_sent;
         self.bytes_uncompressed += other.bytes_uncompressed;
         self.response_time += other.response_time;
+        self.alerts_published += other.alerts_published;
+        self.alerts_not_published += other.alerts_not_published;
     }
 
     /// Documents that are in the index now.
@@ -71,6 +80,10 @@ impl SinkStats {
             self.response_time.as_secs_f64() * 1000.0,
             Unit::Milliseconds,
         );
+        if self.alerts_published + self.alerts_not_published > 0 {
+            metrics.count(ALERTS_PUBLISHED, self.alerts_published);
+            metrics.count(ALERTS_NOT_PUBLISHED, self.alerts_not_published);
+        }
     }
 }
 
@@ -90,6 +103,8 @@ mod tests {
             bytes_sent: 100,
             bytes_uncompressed: 400,
             response_time: Duration::from_millis(30),
+            alerts_published: 1,
+            alerts_not_published: 2,
         };
         let b = a.clone();
         a.merge(&b);
@@ -104,5 +119,7 @@ mod tests {
         assert_eq!(m.value("RetryCount"), Some(8.0));
         assert_eq!(m.value("OutputDataSize"), Some(200.0));
         assert_eq!(m.value("EsResponseTime"), Some(60.0));
+        assert_eq!(m.value("AlertsPublishedCount"), Some(2.0));
+        assert_eq!(m.value("AlertsNotPublishedCount"), Some(4.0));
     }
 }

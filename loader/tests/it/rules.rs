@@ -81,3 +81,181 @@ async fn alerts_load_with_the_documents_once_and_user_rules_join_the_pack() {
         .expect("ran");
     assert!(!String::from_utf8_lossy(&out.stderr).contains("alerts"));
 }
+
+/// The SNS topic of the alerts and an SQS queue subscribed to it, in moto.
+async fn topic_with_queue(aws: &aws_config::SdkConfig) -> (String, String) {
+    let sns = aws_sdk_sns::Client::new(aws);
+    let sqs = aws_sdk_sqs::Client::new(aws);
+    let topic = sns
+        .create_topic()
+        .name(tests::unique_name("alerts"))
+        .send()
+        .await
+        .expect("topic")
+        .topic_arn
+        .expect("topic arn");
+    let queue = sqs
+        .create_queue()
+        .queue_name(tests::unique_name("alert-reader"))
+        .send()
+        .await
+        .expect("queue")
+        .queue_url
+        .expect("queue url");
+    let queue_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&queue)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("queue attributes")
+        .attributes
+        .and_then(|a| {
+            a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                .cloned()
+        })
+        .expect("queue arn");
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(queue_arn)
+        .send()
+        .await
+        .expect("subscription");
+    (topic, queue)
+}
+
+/// Every message in the queue now (SNS envelopes), deleted as read.
+async fn drain(aws: &aws_config::SdkConfig, queue: &str) -> Vec<serde_json::Value> {
+    let sqs = aws_sdk_sqs::Client::new(aws);
+    let mut out = Vec::new();
+    loop {
+        let got = sqs
+            .receive_message()
+            .queue_url(queue)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("receive");
+        let messages = got.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return out;
+        }
+        for m in messages {
+            out.push(serde_json::from_str(m.body().unwrap_or_default()).expect("SNS envelope"));
+            sqs.delete_message()
+                .queue_url(queue)
+                .receipt_handle(m.receipt_handle().unwrap_or_default())
+                .send()
+                .await
+                .expect("delete");
+        }
+    }
+}
+
+#[tokio::test]
+async fn alerts_at_the_level_reach_the_topic_once_and_rules_come_from_s3() {
+    let aws = tests::moto_config("us-east-1").await;
+    let s3 = shared::aws::s3_client(&aws);
+    let bucket = tests::unique_name("rules");
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("bucket");
+    let dir = tempfile::tempdir().expect("tempdir");
+    user_rules(dir.path());
+    for name in ["bucket_deleted.yml", "broken.yml"] {
+        let text = std::fs::read(dir.path().join("my-rules").join(name)).expect("rule");
+        s3.put_object()
+            .bucket(&bucket)
+            .key(format!("sigma/aws/{name}"))
+            .body(text.into())
+            .send()
+            .await
+            .expect("upload rule");
+    }
+    let (topic, queue) = topic_with_queue(&aws).await;
+    let cluster = tests::OwnOpenSearch::start();
+    write_object(&dir.path().join("objects"));
+
+    let rules = format!("s3://{bucket}/sigma/");
+    for (round, published) in [(1, 2), (2, 0)] {
+        let (root, url, rules, topic) = (
+            dir.path().to_path_buf(),
+            cluster.url.clone(),
+            rules.clone(),
+            topic.clone(),
+        );
+        let out = tokio::task::spawn_blocking(move || {
+            let args = [
+                "--rules",
+                rules.as_str(),
+                "--alert-topic",
+                topic.as_str(),
+                "--alert-min-level",
+                "medium",
+            ];
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_loader"));
+            cmd.arg("load")
+                .arg(root.join("objects"))
+                .args(["--opensearch", &url, "--report-dir"])
+                .arg(root.join("reports"))
+                .args(args)
+                .env("AWS_ENDPOINT_URL", tests::moto_endpoint())
+                .env("AWS_ACCESS_KEY_ID", "testing")
+                .env("AWS_SECRET_ACCESS_KEY", "testing")
+                .env("AWS_REGION", "us-east-1")
+                .env("AWS_EC2_METADATA_DISABLED", "true")
+                .env_remove("OPENSEARCH_AUTH")
+                .env_remove("ORGANIZATION_ID")
+                .env_remove("AWS_LAMBDA_RUNTIME_API")
+                .env("RUST_LOG", "warn");
+            cmd.output().expect("loader runs")
+        })
+        .await
+        .expect("ran");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "round {round}: {stderr}");
+        assert!(
+            stderr.contains("cloudtrail: alerts 2"),
+            "round {round}: {stderr}"
+        );
+        // The broken rule in the bucket is named by its S3 location.
+        assert!(
+            stderr.contains(&format!("s3://{bucket}/sigma/aws/broken.yml")),
+            "round {round}: {stderr}"
+        );
+        // A replay creates no alert document, so it publishes nothing again.
+        assert!(
+            stderr.contains(&format!("alert topic: published {published}, failed 0")),
+            "round {round}: {stderr}"
+        );
+    }
+    let mut messages = drain(&aws, &queue).await;
+    assert_eq!(messages.len(), 2, "{messages:#?}");
+    messages.sort_by_key(|m| m["Subject"].as_str().unwrap_or_default().to_owned());
+    assert_eq!(
+        messages[0]["Subject"],
+        "[high] CloudTrail logging stopped, deleted or changed (111122223333)"
+    );
+    assert_eq!(
+        messages[1]["Subject"],
+        "[medium] Bucket deleted (111122223333)"
+    );
+    let body: serde_json::Value =
+        serde_json::from_str(messages[1]["Message"].as_str().expect("message")).expect("json");
+    assert_eq!(
+        body["alert"]["rule"]["id"],
+        "0b1c2d3e-0000-4000-8000-000000000001"
+    );
+    assert_eq!(body["alert"]["alert"]["source"]["id"], "r2");
+    assert!(
+        body["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("DeleteBucket by mallory")),
+        "{body}"
+    );
+    assert_eq!(messages[1]["MessageAttributes"]["level"]["Value"], "medium");
+}
