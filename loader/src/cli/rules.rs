@@ -118,9 +118,10 @@ pub fn list(config: Option<&Path>, args: &RuleArgs, out: &mut dyn Write) -> Resu
     for r in set.rules() {
         writeln!(
             out,
-            "{:<36}  {:<13}  {:<28}  {}  ({})",
+            "{:<36}  {:<13}  {:<16}  {:<28}  {}  ({})",
             r.id,
             r.level,
+            r.kind.label(),
             r.log_types.join(","),
             r.title,
             r.file

@@ -9,18 +9,27 @@
 //! `logsource` names ([`logsource::log_types`]); one engine per log type holds only those, so a
 //! document is matched against its own type's rules alone.
 //!
+//! Thresholds and sequences (N events in a window, one event after others) are Sigma
+//! correlation rules over named base rules. A base rule a correlation counts does not alert
+//! on its own (Sigma's `generate: false`, the default); the correlation is decided where the
+//! whole stream is seen: by OpenSearch Alerting monitors that `loader setup` makes of it
+//! ([`monitors`]), and by `loader detect` over its whole input ([`correlate`]).
+//!
 //! A rule that does not parse or compile, or whose logsource fits no log type, is reported
 //! with its file, id and reason ([`RuleProblem`]) and left out; the others load.
 
 pub mod alert;
+pub mod correlate;
 pub mod logsource;
+pub mod monitors;
 pub mod testing;
 
 use crate::config::Config;
 use include_dir::{Dir, include_dir};
-use rsigma_eval::{Engine, JsonEvent};
+use rsigma_eval::{CompiledRule, Engine, JsonEvent};
+use rsigma_parser::{CorrelationRule, SigmaRule};
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 static BUNDLED: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/rules");
 
@@ -42,6 +51,28 @@ impl std::fmt::Display for RuleProblem {
     }
 }
 
+/// How a rule is decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuleKind {
+    /// On each document as it loads.
+    Event,
+    /// Counted by a correlation; no alert of its own.
+    Counted,
+    /// A correlation (`event_count`, `temporal_ordered`, ...): OpenSearch monitors and
+    /// `loader detect`.
+    Correlation(String),
+}
+
+impl RuleKind {
+    pub fn label(&self) -> &str {
+        match self {
+            RuleKind::Event => "event",
+            RuleKind::Counted => "counted",
+            RuleKind::Correlation(t) => t,
+        }
+    }
+}
+
 /// A loaded rule, as `loader rules list` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleInfo {
@@ -52,6 +83,22 @@ pub struct RuleInfo {
     /// The log types it is evaluated on.
     pub log_types: Vec<String>,
     pub file: String,
+    pub kind: RuleKind,
+}
+
+/// A base rule as parsed and compiled, kept until the set is complete (whether a correlation
+/// counts it decides where it runs).
+struct Parsed {
+    info: RuleInfo,
+    rule: SigmaRule,
+    compiled: CompiledRule,
+}
+
+/// A correlation rule and the file it came from.
+#[derive(Debug, Clone)]
+pub struct Correlation {
+    pub info: RuleInfo,
+    pub rule: CorrelationRule,
 }
 
 /// A rule that matched a document.
@@ -69,6 +116,12 @@ pub struct RuleSet {
     engines: BTreeMap<String, Engine>,
     rules: Vec<RuleInfo>,
     problems: Vec<RuleProblem>,
+    /// Every base rule (evaluated on each document or counted), as parsed.
+    base_rules: Vec<(RuleInfo, SigmaRule)>,
+    correlations: Vec<Correlation>,
+    /// While building: parsed, not yet placed.
+    pending: Vec<Parsed>,
+    pending_correlations: Vec<(String, CorrelationRule)>,
 }
 
 impl std::fmt::Debug for RuleSet {
@@ -119,7 +172,123 @@ impl RuleSet {
         for (file, text) in files {
             set.add_file(config, file, text, disabled);
         }
+        set.place(disabled);
         set
+    }
+
+    /// Places the parsed rules once every file is read: correlations whose rules all exist
+    /// are kept, the base rules they count leave the per-document engines.
+    fn place(&mut self, disabled: &[String]) {
+        let pending = std::mem::take(&mut self.pending);
+        let mut correlations = std::mem::take(&mut self.pending_correlations);
+        // (name or id) -> log types, of base rules and of the correlations placed so far.
+        let mut known: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for p in &pending {
+            known.insert(p.info.id.clone(), p.info.log_types.clone());
+            if let Some(name) = &p.rule.name {
+                known.insert(name.clone(), p.info.log_types.clone());
+            }
+        }
+        // Correlations may count other correlations: place them until none is left that can be.
+        let mut counted: BTreeSet<String> = BTreeSet::new();
+        loop {
+            let before = correlations.len();
+            let mut waiting = Vec::new();
+            for (file, rule) in correlations {
+                if rule.rules.iter().all(|r| known.contains_key(r)) {
+                    let mut types: Vec<String> = rule
+                        .rules
+                        .iter()
+                        .flat_map(|r| known.get(r).cloned().unwrap_or_default())
+                        .collect();
+                    types.sort();
+                    types.dedup();
+                    let info = RuleInfo {
+                        id: rule.id.clone().unwrap_or_default(),
+                        title: rule.title.clone(),
+                        level: level_name(rule.level.as_ref()),
+                        tags: rule.tags.clone(),
+                        log_types: types.clone(),
+                        file,
+                        kind: RuleKind::Correlation(rule.correlation_type.as_str().to_owned()),
+                    };
+                    known.insert(info.id.clone(), types.clone());
+                    if let Some(name) = &rule.name {
+                        known.insert(name.clone(), types);
+                    }
+                    if !rule.generate {
+                        counted.extend(rule.rules.iter().cloned());
+                    }
+                    self.correlations.push(Correlation { info, rule });
+                } else {
+                    waiting.push((file, rule));
+                }
+            }
+            correlations = waiting;
+            if correlations.is_empty() || correlations.len() == before {
+                break;
+            }
+        }
+        for (file, rule) in correlations {
+            let missing: Vec<&str> = rule
+                .rules
+                .iter()
+                .filter(|r| !known.contains_key(*r))
+                .map(String::as_str)
+                .collect();
+            let id = rule.id.clone().unwrap_or_else(|| rule.title.clone());
+            let disabled_hint = if missing.iter().any(|m| disabled.iter().any(|d| d == m)) {
+                " (disabled)"
+            } else {
+                ""
+            };
+            self.problems.push(RuleProblem {
+                file,
+                rule: Some(id),
+                reason: format!(
+                    "counts rules that are not loaded{disabled_hint}: {}",
+                    missing.join(", ")
+                ),
+            });
+        }
+        for mut p in pending {
+            let is_counted = counted.contains(&p.info.id)
+                || p.rule.name.as_ref().is_some_and(|n| counted.contains(n));
+            if is_counted {
+                p.info.kind = RuleKind::Counted;
+            } else {
+                for t in &p.info.log_types {
+                    self.engines
+                        .entry(t.clone())
+                        .or_default()
+                        .add_compiled_rule(p.compiled.clone());
+                }
+            }
+            self.rules.push(p.info.clone());
+            self.base_rules.push((p.info, p.rule));
+        }
+        self.rules
+            .extend(self.correlations.iter().map(|c| c.info.clone()));
+    }
+
+    /// The correlation rules (thresholds and sequences).
+    pub fn correlations(&self) -> &[Correlation] {
+        &self.correlations
+    }
+
+    /// The base rule or correlation named or identified by `reference`.
+    pub fn base_rule(&self, reference: &str) -> Option<&SigmaRule> {
+        self.base_rules
+            .iter()
+            .find(|(info, rule)| info.id == reference || rule.name.as_deref() == Some(reference))
+            .map(|(_, rule)| rule)
+    }
+
+    /// The correlation named or identified by `reference`.
+    pub fn correlation(&self, reference: &str) -> Option<&Correlation> {
+        self.correlations
+            .iter()
+            .find(|c| c.info.id == reference || c.rule.name.as_deref() == Some(reference))
     }
 
     /// The bundled pack and `user` files, without the ids of `disabled`; each rule left out is
@@ -153,14 +322,30 @@ impl RuleSet {
         for error in &collection.errors {
             self.problems.push(problem(None, error.clone()));
         }
-        if !collection.correlations.is_empty() {
-            self.problems.push(problem(
-                None,
-                format!(
-                    "{} correlation rule(s) left out: thresholds and correlations run as OpenSearch monitors, not in the load",
-                    collection.correlations.len()
-                ),
-            ));
+        for correlation in &collection.correlations {
+            let name = correlation
+                .id
+                .clone()
+                .unwrap_or_else(|| correlation.title.clone());
+            if disabled.contains(&name) {
+                continue;
+            }
+            if correlation.id.is_none() {
+                self.problems.push(problem(
+                    Some(name),
+                    "has no id: alerts are named by it".into(),
+                ));
+                continue;
+            }
+            if self.is_taken(&name) {
+                self.problems.push(problem(
+                    Some(name),
+                    "an earlier rule has the same id".into(),
+                ));
+                continue;
+            }
+            self.pending_correlations
+                .push((file.to_owned(), correlation.clone()));
         }
         for rule in &collection.rules {
             let name = rule.id.clone().unwrap_or_else(|| rule.title.clone());
@@ -174,7 +359,7 @@ impl RuleSet {
                 ));
                 continue;
             };
-            if self.rules.iter().any(|r| r.id == id) {
+            if self.is_taken(&id) {
                 self.problems
                     .push(problem(Some(id), "an earlier rule has the same id".into()));
                 continue;
@@ -197,21 +382,28 @@ impl RuleSet {
                     continue;
                 }
             };
-            for t in &types {
-                self.engines
-                    .entry(t.clone())
-                    .or_default()
-                    .add_compiled_rule(compiled.clone());
-            }
-            self.rules.push(RuleInfo {
-                id,
-                title: rule.title.clone(),
-                level: level_name(rule.level.as_ref()),
-                tags: rule.tags.clone(),
-                log_types: types,
-                file: file.to_owned(),
+            self.pending.push(Parsed {
+                info: RuleInfo {
+                    id,
+                    title: rule.title.clone(),
+                    level: level_name(rule.level.as_ref()),
+                    tags: rule.tags.clone(),
+                    log_types: types,
+                    file: file.to_owned(),
+                    kind: RuleKind::Event,
+                },
+                rule: rule.clone(),
+                compiled,
             });
         }
+    }
+
+    fn is_taken(&self, id: &str) -> bool {
+        self.pending.iter().any(|p| p.info.id == id)
+            || self
+                .pending_correlations
+                .iter()
+                .any(|(_, c)| c.id.as_deref() == Some(id))
     }
 
     pub fn rules(&self) -> &[RuleInfo] {
@@ -344,6 +536,15 @@ mod tests {
         assert!(files.len() >= 20, "bundled rules: {}", files.len());
         let set = RuleSet::build(&config(), files.iter().map(|(f, t)| (f.as_str(), *t)), &[]);
         assert!(set.problems().is_empty(), "{:#?}", set.problems());
-        assert_eq!(set.rules().len(), files.len());
+        let with_rules: BTreeSet<&str> = set.rules().iter().map(|r| r.file.as_str()).collect();
+        assert_eq!(with_rules.len(), files.len());
+        assert_eq!(set.correlations().len(), 5);
+        // The rules a threshold counts alert on nothing by themselves.
+        let counted = set
+            .rules()
+            .iter()
+            .filter(|r| r.kind == RuleKind::Counted)
+            .count();
+        assert_eq!(counted, 5);
     }
 }

@@ -3,8 +3,15 @@
 //! normalized by the loader exactly as in a load, then the rules of the file must match every
 //! `match` record and none of the `no_match` ones: a rule is tested on the documents it will
 //! really see, CloudTrail's own fields and ECS alike.
+//!
+//! A threshold or sequence (a correlation) is tested with scenarios instead: `"fires"` and
+//! `"quiet"` each list scenarios, a scenario is a list of steps `{"record": .., "times": 20,
+//! "every_seconds": 10}`, and each document gets the time of its place in the scenario (from
+//! 2026-12-01T10:00:00Z). The correlations of the file must fire in every `fires` scenario
+//! and in no `quiet` one.
 
 use super::RuleSet;
+use super::correlate::Correlator;
 use crate::pipeline::{Pipeline, Source, Stats};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -21,14 +28,41 @@ pub struct RuleTests {
     pub should_match: Vec<Value>,
     #[serde(rename = "no_match", default)]
     pub should_not_match: Vec<Value>,
+    /// Scenarios in which the file's correlations must fire.
+    #[serde(default)]
+    pub fires: Vec<Vec<Step>>,
+    /// Scenarios in which they must not.
+    #[serde(default)]
+    pub quiet: Vec<Vec<Step>>,
+}
+
+/// One step of a scenario: a record repeated `times`, `every_seconds` apart.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    pub record: Value,
+    #[serde(default = "one")]
+    pub times: u32,
+    #[serde(default = "one_second")]
+    pub every_seconds: u64,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn one_second() -> u64 {
+    1
 }
 
 impl RuleTests {
     pub fn parse(file: &str, text: &str) -> Result<Self, String> {
         let tests: RuleTests = serde_json::from_str(text).map_err(|e| format!("{file}: {e}"))?;
-        if tests.should_match.is_empty() || tests.should_not_match.is_empty() {
+        let events = !tests.should_match.is_empty() && !tests.should_not_match.is_empty();
+        let scenarios = !tests.fires.is_empty() && !tests.quiet.is_empty();
+        if !events && !scenarios {
             return Err(format!(
-                "{file}: needs at least one `match` and one `no_match` record"
+                "{file}: needs at least one `match` and one `no_match` record, or one `fires` and one `quiet` scenario"
             ));
         }
         Ok(tests)
@@ -165,7 +199,63 @@ pub fn run(
             ));
         }
     }
+    let scenarios = tests
+        .fires
+        .iter()
+        .map(|s| (s, true))
+        .chain(tests.quiet.iter().map(|s| (s, false)));
+    for (n, (scenario, wanted)) in scenarios.enumerate() {
+        match fired(
+            pipeline,
+            rules,
+            rule_ids,
+            &tests.log_type,
+            scenario,
+            ingested,
+        ) {
+            Err(reason) => failures.push(format!("scenario {n}: {reason}")),
+            Ok(fired) if fired != wanted => failures.push(format!(
+                "scenario {n} should {}fire {}, but it {}",
+                if wanted { "" } else { "not " },
+                rule_ids.join(", "),
+                if fired { "does" } else { "does not" }
+            )),
+            Ok(_) => {}
+        }
+    }
     failures
+}
+
+/// Whether one of the correlations of `rule_ids` fires in `scenario`.
+fn fired(
+    pipeline: &Pipeline,
+    rules: &RuleSet,
+    rule_ids: &[String],
+    log_type: &str,
+    scenario: &[Step],
+    ingested: DateTime<Utc>,
+) -> Result<bool, String> {
+    let mut correlator = Correlator::new(rules);
+    let mut at = DateTime::parse_from_rfc3339("2026-12-01T10:00:00Z")
+        .map_err(|e| e.to_string())?
+        .with_timezone(&Utc);
+    let mut fired = false;
+    for step in scenario {
+        let docs = documents(pipeline, log_type, &step.record, ingested)?;
+        for _ in 0..step.times {
+            for (doc_type, doc) in &docs {
+                let mut doc = doc.clone();
+                doc["@timestamp"] =
+                    Value::String(at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+                fired |= correlator
+                    .process(doc_type, &doc)
+                    .iter()
+                    .any(|a| rule_ids.contains(&a.rule.id));
+            }
+            at += chrono::Duration::seconds(step.every_seconds as i64);
+        }
+    }
+    Ok(fired)
 }
 
 #[cfg(test)]
