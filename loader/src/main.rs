@@ -51,7 +51,8 @@ fn run_lambda() -> anyhow::Result<()> {
             sink_config,
             Some(aws.clone()),
             shared::cfn::HttpResponder::new().context("building the custom resource client")?,
-        );
+        )
+        .with_rules(pipeline.rules_handle());
         // Alerts created by a write are published to the alert topic, when one is set.
         let sink: Arc<dyn DocumentSink> = match settings.notifier(&aws) {
             Some(notifier) => Arc::new(NotifyingSink::new(sink, notifier)),

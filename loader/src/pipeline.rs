@@ -339,6 +339,11 @@ impl Pipeline {
         self.rules.as_deref()
     }
 
+    /// The rules, shared.
+    pub fn rules_handle(&self) -> Option<Arc<RuleSet>> {
+        self.rules.clone()
+    }
+
     /// CloudTrail objects must then come from this organization's trail (`ORGANIZATION_ID`).
     pub fn with_organization(mut self, organization: Option<OrganizationId>) -> Self {
         self.organization = organization;

@@ -3,6 +3,7 @@
 
 use super::{CliError, load_config, pipeline::read_text};
 use crate::content::{self, Artifact, ArtifactKind, Content, Options};
+use crate::rules::monitors::MonitorOptions;
 use crate::setup::options::{self, Part};
 use crate::setup::{self, Http, Report, Targets};
 use crate::sink::{Auth, OpenSearchTransport};
@@ -57,6 +58,22 @@ pub struct Args {
     /// Read the OpenSearch basic-auth credentials from this Secrets Manager secret.
     #[arg(long, value_name = "ARN", requires = "opensearch")]
     pub opensearch_secret_arn: Option<String>,
+    /// The rules whose thresholds and sequences become Alerting monitors (the bundled pack
+    /// and `--rules` folders).
+    #[command(flatten)]
+    pub rules: super::rules::RuleArgs,
+    /// An existing Notifications channel the monitors send their alerts to.
+    #[arg(long, value_name = "ID", conflicts_with = "alert_topic")]
+    pub alert_channel: Option<String>,
+    /// An SNS topic for the monitors' alerts: a Notifications channel of it is made (with
+    /// `--alert-role`, the role OpenSearch publishes with).
+    #[arg(long, value_name = "ARN", requires = "alert_role")]
+    pub alert_topic: Option<String>,
+    #[arg(long, value_name = "ARN", requires = "alert_topic")]
+    pub alert_role: Option<String>,
+    /// Minutes between two runs of a monitor.
+    #[arg(long, value_name = "MINUTES", default_value_t = 5)]
+    pub monitor_interval: u32,
 }
 
 /// Runs `loader setup`: the report goes to `out`.
@@ -108,7 +125,16 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<(), CliError> {
         .map_err(CliError::Write)?;
         skip.push(Part::Retention);
     }
-    let artifacts = options::artifacts(&config, &content, &options, &skip)?;
+    let rules = super::rules::load_rules(&config, &args.rules)?;
+    let detections = rules.as_deref().map(|rules| options::Detections {
+        rules,
+        monitors: MonitorOptions {
+            channel_id: args.alert_channel.clone(),
+            sns: args.alert_topic.clone().zip(args.alert_role.clone()),
+            interval_minutes: args.monitor_interval,
+        },
+    });
+    let artifacts = options::artifacts(&config, &content, &options, &skip, detections.as_ref())?;
 
     if let Some(dir) = &args.out {
         let written = write_files(dir, &artifacts)?;
@@ -183,10 +209,23 @@ pub fn write_files(dir: &Path, artifacts: &[Artifact]) -> Result<usize, CliError
             ArtifactKind::ComponentTemplate => "component_templates",
             ArtifactKind::IndexTemplate => "index_templates",
             ArtifactKind::IsmPolicy => "ism_policies",
+            ArtifactKind::NotificationChannel => "notification_channels",
+            ArtifactKind::Monitor => "monitors",
             ArtifactKind::SavedObject => continue,
         };
         let text = serde_json::to_string_pretty(&a.body).unwrap_or_default() + "\n";
-        files.push((dir.join(folder).join(format!("{}.json", a.name)), text));
+        let file: String = a
+            .name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        files.push((dir.join(folder).join(format!("{file}.json")), text));
     }
     let objects: Vec<Artifact> = artifacts
         .iter()

@@ -375,6 +375,10 @@ pub enum ArtifactKind {
     IndexTemplate,
     IsmPolicy,
     SavedObject,
+    /// An OpenSearch Notifications channel the monitors send to (the alert topic).
+    NotificationChannel,
+    /// An OpenSearch Alerting monitor (a threshold or sequence detection rule).
+    Monitor,
 }
 
 impl ArtifactKind {
@@ -384,6 +388,8 @@ impl ArtifactKind {
             Self::IndexTemplate => "index template",
             Self::IsmPolicy => "ISM policy",
             Self::SavedObject => "saved object",
+            Self::NotificationChannel => "notification channel",
+            Self::Monitor => "monitor",
         }
     }
 }

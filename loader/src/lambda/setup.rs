@@ -12,16 +12,22 @@
 //! without doing anything), `Shards`, `Replicas`, `RefreshInterval`, `RetentionDays`
 //! (`DAYS` or `TYPE=DAYS` entries separated by commas), `Skip` (`templates`, `retention`,
 //! `dashboards`, separated by commas), `DashboardsEndpoint` (empty: `<endpoint>/_dashboards`
-//! for Amazon OpenSearch Service, none elsewhere; `none`: no dashboards). Any other property
+//! for Amazon OpenSearch Service, none elsewhere; `none`: no dashboards), `AlertTopicArn` and
+//! `AlertRoleArn` (the SNS topic the threshold rules' monitors send to, through a
+//! Notifications channel, and the role OpenSearch publishes with), `MonitorIntervalMinutes`.
+//! Skip also takes `monitors`. Any other property
 //! (the code version) only makes CloudFormation send an Update.
 
 use crate::config::Config;
 use crate::content::{Content, Options};
+use crate::rules::RuleSet;
+use crate::rules::monitors::MonitorOptions;
 use crate::setup::options::{self, Part};
 use crate::setup::{self, Http, Report, Targets};
 use crate::sink::{OpenSearchTransport, SinkConfig};
 use serde_json::{Value, json};
 use shared::cfn::{Responder, Response, ResponseError, Status};
+use std::sync::Arc;
 
 /// Whether an event is a CloudFormation custom resource request.
 pub fn is_custom_resource(event: &Value) -> bool {
@@ -36,6 +42,8 @@ pub struct SetupProperties {
     pub skip: Vec<Part>,
     /// Dashboards' URL; `None`: no saved objects.
     pub dashboards: Option<String>,
+    /// Where the monitors of the threshold rules send their alerts.
+    pub monitors: MonitorOptions,
 }
 
 /// Reads the properties of a request; the error says which one is wrong.
@@ -103,6 +111,11 @@ pub fn properties(
         },
         skip,
         dashboards,
+        monitors: MonitorOptions {
+            channel_id: None,
+            sns: text("AlertTopicArn").zip(text("AlertRoleArn")),
+            interval_minutes: number("MonitorIntervalMinutes", 5)?,
+        },
     })
 }
 
@@ -135,6 +148,8 @@ pub struct SetupResource<R> {
     sink: SinkConfig,
     aws: Option<aws_config::SdkConfig>,
     responder: R,
+    /// The function's detection rules: their correlations become monitors.
+    rules: Option<Arc<RuleSet>>,
 }
 
 impl<R: Responder> SetupResource<R> {
@@ -149,7 +164,14 @@ impl<R: Responder> SetupResource<R> {
             sink,
             aws,
             responder,
+            rules: None,
         }
+    }
+
+    /// The rules whose correlations become monitors.
+    pub fn with_rules(mut self, rules: Option<Arc<RuleSet>>) -> Self {
+        self.rules = rules;
+        self
     }
 
     /// Handles one request and answers CloudFormation; the error is only that the answer could
@@ -219,7 +241,17 @@ impl<R: Responder> SetupResource<R> {
         if dashboards.is_none() {
             skip.push(Part::Dashboards);
         }
-        let artifacts = match options::artifacts(&self.config, &content, &props.options, &skip) {
+        let detections = self.rules.as_deref().map(|rules| options::Detections {
+            rules,
+            monitors: props.monitors.clone(),
+        });
+        let artifacts = match options::artifacts(
+            &self.config,
+            &content,
+            &props.options,
+            &skip,
+            detections.as_ref(),
+        ) {
             Ok(a) => a,
             Err(e) => return (Status::Failed, e.to_string(), None),
         };

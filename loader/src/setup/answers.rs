@@ -54,6 +54,39 @@ pub fn template_hash<'a>(answer: &'a Value, name: &str) -> Option<&'a str> {
         .and_then(|t| hash_of(t.get(inner)?))
 }
 
+/// A monitor found by a search of the Alerting plugin.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FoundMonitor {
+    pub id: String,
+    pub seq_no: u64,
+    pub primary_term: u64,
+    pub monitor: Value,
+}
+
+/// The monitor named `name` in the answer of `_plugins/_alerting/monitors/_search` (its source
+/// is the monitor, or holds it under `monitor`, depending on the version).
+pub fn monitor_named(answer: &Value, name: &str) -> Option<FoundMonitor> {
+    answer["hits"]["hits"].as_array()?.iter().find_map(|hit| {
+        let source = &hit["_source"];
+        let monitor = if source.get("monitor").is_some() {
+            &source["monitor"]
+        } else {
+            source
+        };
+        (monitor["name"].as_str() == Some(name)).then(|| FoundMonitor {
+            id: hit["_id"].as_str().unwrap_or_default().to_owned(),
+            seq_no: hit["_seq_no"].as_u64().unwrap_or_default(),
+            primary_term: hit["_primary_term"].as_u64().unwrap_or(1),
+            monitor: monitor.clone(),
+        })
+    })
+}
+
+/// Whether an error answer says the index searched does not exist.
+pub fn is_missing_index(body: &[u8]) -> bool {
+    String::from_utf8_lossy(body).contains("index_not_found_exception")
+}
+
 /// Whether every key of `wanted` is in `actual` with the same value (lists element by
 /// element): a server adds fields of its own (ISM's `last_updated_time`, its retry defaults),
 /// and only what was given is compared.

@@ -205,6 +205,8 @@ pub async fn apply(artifacts: &[Artifact], targets: &Targets<'_>) -> Report {
             ArtifactKind::IndexTemplate => run.template(artifact, "_index_template").await,
             ArtifactKind::IsmPolicy => run.policy(artifact).await,
             ArtifactKind::SavedObject => saved_objects.push(artifact),
+            ArtifactKind::NotificationChannel => run.channel(artifact).await,
+            ArtifactKind::Monitor => run.monitor(artifact).await,
         }
     }
     if !saved_objects.is_empty() {
@@ -560,6 +562,145 @@ impl Run<'_> {
         }
     }
 
+    /// A Notifications channel, by its id: created, updated when it differs, else left.
+    async fn channel(&mut self, artifact: &Artifact) {
+        let path = format!("/_plugins/_notifications/configs/{}", artifact.name);
+        let cluster = self.targets.cluster;
+        let current = match self.read(cluster, Method::Get, &path, None).await {
+            Ok(None) => Current::Missing,
+            Ok(Some(reply)) if reply.status == 404 => Current::Missing,
+            Ok(Some(reply)) if reply.status == 200 => {
+                let answer: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+                let kept = &answer["config_list"][0]["config"];
+                if answers::contains(kept, &artifact.body["config"]) {
+                    Current::Same
+                } else {
+                    Current::Different
+                }
+            }
+            Ok(Some(reply)) => {
+                let why = plugin_reason("Notifications", reply.status, &reply.body);
+                self.entry(
+                    artifact,
+                    Outcome::Failed(format!("cannot read it: {why}")),
+                    None,
+                );
+                return;
+            }
+            Err(why) => {
+                self.entry(artifact, Outcome::Failed(why), None);
+                return;
+            }
+        };
+        let (method, path, body, done) = match current {
+            Current::Same => {
+                self.entry(artifact, Outcome::Unchanged, None);
+                return;
+            }
+            Current::Missing => (
+                Method::Post,
+                "/_plugins/_notifications/configs".to_owned(),
+                artifact.body.clone(),
+                Outcome::Created,
+            ),
+            Current::Different => (
+                Method::Put,
+                path,
+                json!({"config": artifact.body["config"]}),
+                Outcome::Updated,
+            ),
+        };
+        let outcome = match self
+            .write("opensearch", cluster, method, path, &[], body)
+            .await
+        {
+            Ok(None) => done,
+            Ok(Some(reply)) if (200..300).contains(&reply.status) => done,
+            Ok(Some(reply)) => {
+                Outcome::Failed(plugin_reason("Notifications", reply.status, &reply.body))
+            }
+            Err(why) => Outcome::Failed(why),
+        };
+        self.entry(artifact, outcome, None);
+    }
+
+    /// An Alerting monitor, found by its name (monitors get ids of the server's choosing):
+    /// created, updated with the sequence numbers of the version read, or left unchanged.
+    async fn monitor(&mut self, artifact: &Artifact) {
+        let cluster = self.targets.cluster;
+        let search = json!({
+            "size": 10,
+            "query": {"term": {"monitor.name.keyword": artifact.name}}
+        });
+        let read = self
+            .read(
+                cluster,
+                Method::Post,
+                "/_plugins/_alerting/monitors/_search",
+                Some(search),
+            )
+            .await;
+        let found = match read {
+            Ok(None) => None,
+            // The monitors' index does not exist before the first monitor.
+            Ok(Some(reply)) if reply.status == 404 && answers::is_missing_index(&reply.body) => {
+                None
+            }
+            Ok(Some(reply)) if reply.status == 200 => {
+                let answer: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+                answers::monitor_named(&answer, &artifact.name)
+            }
+            Ok(Some(reply)) => {
+                let why = plugin_reason("Alerting", reply.status, &reply.body);
+                self.entry(
+                    artifact,
+                    Outcome::Failed(format!("cannot read it: {why}")),
+                    None,
+                );
+                return;
+            }
+            Err(why) => {
+                self.entry(artifact, Outcome::Failed(why), None);
+                return;
+            }
+        };
+        let (method, path, query, done) = match &found {
+            Some(m) if answers::contains(&m.monitor, &artifact.body) => {
+                self.entry(artifact, Outcome::Unchanged, None);
+                return;
+            }
+            Some(m) => (
+                Method::Put,
+                format!("/_plugins/_alerting/monitors/{}", m.id),
+                vec![
+                    ("if_seq_no", m.seq_no.to_string()),
+                    ("if_primary_term", m.primary_term.to_string()),
+                ],
+                Outcome::Updated,
+            ),
+            None => (
+                Method::Post,
+                "/_plugins/_alerting/monitors".to_owned(),
+                Vec::new(),
+                Outcome::Created,
+            ),
+        };
+        let query: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let body = artifact.body.clone();
+        let outcome = match self
+            .write("opensearch", cluster, method, path, &query, body)
+            .await
+        {
+            Ok(None) => done,
+            Ok(Some(reply)) if (200..300).contains(&reply.status) => done,
+            Ok(Some(reply)) => {
+                Outcome::Failed(plugin_reason("Alerting", reply.status, &reply.body))
+            }
+            Err(why) => Outcome::Failed(why),
+        };
+        self.entry(artifact, outcome, None);
+    }
+
     /// Saved objects: one `_bulk_get` to compare, one `_bulk_create` of those that differ.
     async fn saved_objects(&mut self, objects: &[&Artifact]) {
         let dashboards = self.targets.dashboards;
@@ -729,6 +870,17 @@ fn same_references(actual: &Value, wanted: &Value) -> bool {
 }
 
 /// An ISM error, with a hint when the plugin itself is missing.
+/// The reason of a plugin API's refusal; a cluster without the plugin answers that no handler
+/// takes the path.
+fn plugin_reason(plugin: &str, status: u16, body: &[u8]) -> String {
+    let reason = answers::reason(status, body);
+    if reason.contains("no handler found") || (status == 404 && !reason.contains("_exception")) {
+        format!("the {plugin} plugin is not available on this cluster ({reason})")
+    } else {
+        reason
+    }
+}
+
 fn ism_reason(status: u16, body: &[u8]) -> String {
     let reason = answers::reason(status, body);
     if reason.contains("no handler found") || status == 405 {

@@ -15,6 +15,8 @@ pub enum Part {
     Retention,
     /// Dashboards saved objects.
     Dashboards,
+    /// Alerting monitors of the threshold and sequence rules, and their notification channel.
+    Monitors,
 }
 
 impl Part {
@@ -23,25 +25,47 @@ impl Part {
             ArtifactKind::ComponentTemplate | ArtifactKind::IndexTemplate => Self::Templates,
             ArtifactKind::IsmPolicy => Self::Retention,
             ArtifactKind::SavedObject => Self::Dashboards,
+            ArtifactKind::Monitor | ArtifactKind::NotificationChannel => Self::Monitors,
         }
     }
 
     /// `templates`, `retention` or `dashboards`.
     pub fn parse(name: &str) -> Result<Self, String> {
         <Self as ValueEnum>::from_str(name.trim(), true).map_err(|_| {
-            format!("`{name}` is not a part to skip (templates, retention, dashboards)")
+            format!("`{name}` is not a part to skip (templates, retention, dashboards, monitors)")
         })
     }
 }
 
-/// The artifacts of a configuration without the parts skipped.
+/// The detection rules whose correlations become monitors, and where the monitors send.
+pub struct Detections<'a> {
+    pub rules: &'a crate::rules::RuleSet,
+    pub monitors: crate::rules::monitors::MonitorOptions,
+}
+
+/// The artifacts of a configuration without the parts skipped: the content, then the
+/// notification channel and the monitors of `detections`. A correlation that cannot become a
+/// monitor is logged with the reason.
 pub fn artifacts(
     config: &Config,
     content: &Content,
     options: &Options,
     skip: &[Part],
+    detections: Option<&Detections<'_>>,
 ) -> Result<Vec<Artifact>, ContentError> {
-    Ok(content::plan(config, content, options)?
+    let mut out = content::plan(config, content, options)?;
+    if let Some(d) = detections {
+        if let Some(channel) = crate::rules::monitors::channel_artifact(&d.monitors) {
+            out.push(channel);
+        }
+        let (monitors, refused) =
+            crate::rules::monitors::monitor_artifacts(d.rules, config, &d.monitors);
+        for (rule, reason) in refused {
+            tracing::warn!(%rule, %reason, "no monitor for this correlation rule");
+        }
+        out.extend(monitors);
+    }
+    Ok(out
         .into_iter()
         .filter(|a| !skip.contains(&Part::of(a.kind)))
         .collect())

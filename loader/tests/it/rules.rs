@@ -259,3 +259,146 @@ async fn alerts_at_the_level_reach_the_topic_once_and_rules_come_from_s3() {
     );
     assert_eq!(messages[1]["MessageAttributes"]["level"]["Value"], "medium");
 }
+
+/// The burst monitor's own search, run by the cluster over loaded documents, finds the
+/// principal that launched 20 instances in ten minutes and counts only its successful calls:
+/// the monitors' queries and aggregations are ones OpenSearch runs, on the fields as loaded.
+#[tokio::test]
+async fn a_monitor_search_finds_the_burst_in_loaded_documents() {
+    use loader::rules::monitors::{MonitorOptions, monitor_artifacts};
+    let cluster = tests::OwnOpenSearch::start();
+    let url = cluster.url.clone();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().to_path_buf();
+    // Templates first, as in a deployment: the fields get their types.
+    let setup = {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_loader"))
+                .args(["setup", "--opensearch", &url])
+                .args([
+                    "--skip",
+                    "retention",
+                    "--skip",
+                    "dashboards",
+                    "--skip",
+                    "monitors",
+                ])
+                .env_remove("OPENSEARCH_AUTH")
+                .env("RUST_LOG", "warn")
+                .output()
+                .expect("setup runs")
+        })
+        .await
+        .expect("ran")
+    };
+    assert!(
+        setup.status.success(),
+        "{}",
+        String::from_utf8_lossy(&setup.stdout)
+    );
+
+    let event = |n: usize, user: &str, minute: usize, second: usize, failed: bool| {
+        let error = if failed {
+            r#","errorCode":"Client.UnauthorizedOperation""#
+        } else {
+            ""
+        };
+        format!(
+            r#"{{"eventVersion":"1.09","eventTime":"2026-12-01T10:{minute:02}:{second:02}Z","eventSource":"ec2.amazonaws.com","eventName":"RunInstances","eventID":"burst-{n}","awsRegion":"eu-west-1","recipientAccountId":"111122223333","sourceIPAddress":"203.0.113.10","userIdentity":{{"type":"IAMUser","userName":"{user}","arn":"arn:aws:iam::111122223333:user/{user}"}}{error}}}"#
+        )
+    };
+    let mut records = Vec::new();
+    for i in 0..20 {
+        records.push(event(i, "alice", i * 25 / 60, i * 25 % 60, false));
+    }
+    for i in 20..25 {
+        records.push(event(i, "bob", 3, i, false));
+    }
+    for i in 25..28 {
+        records.push(event(i, "alice", 4, i, true));
+    }
+    let path = root.join("objects").join(KEY);
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("folders");
+    std::fs::write(&path, format!(r#"{{"Records":[{}]}}"#, records.join(","))).expect("object");
+    let out = {
+        let (root, url) = (root.clone(), url.clone());
+        tokio::task::spawn_blocking(move || load(&root, &url, &[]))
+            .await
+            .expect("ran")
+    };
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(count_at(&url, "log-aws-cloudtrail-*").await, 28);
+
+    let config = loader::config::Config::builtin().expect("config");
+    let rules = loader::rules::RuleSet::with_bundled(&config, &[], &[]);
+    let (monitors, _) = monitor_artifacts(&rules, &config, &MonitorOptions::default());
+    let burst = monitors
+        .iter()
+        .find(|m| m.name.contains("ebf2aff0"))
+        .expect("burst monitor");
+    let search = &burst.body["inputs"][0]["search"];
+    // The run at 10:10, as Alerting would fill in its period end.
+    let at = chrono::DateTime::parse_from_rfc3339("2026-12-01T10:10:00Z")
+        .expect("time")
+        .timestamp_millis();
+    let query = search["query"]
+        .to_string()
+        .replace("{{period_end}}", &at.to_string());
+    let indices = search["indices"][0].as_str().expect("index pattern");
+    let answer: serde_json::Value = search_at(&url, indices, &query).await;
+    let buckets = answer["aggregations"]["groups"]["buckets"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let counts: Vec<(String, u64)> = buckets
+        .iter()
+        .map(|b| {
+            (
+                b["key"]["userIdentity.arn"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                b["doc_count"].as_u64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            ("arn:aws:iam::111122223333:user/alice".to_owned(), 20),
+            ("arn:aws:iam::111122223333:user/bob".to_owned(), 5)
+        ],
+        "{answer}"
+    );
+    assert_eq!(
+        burst.body["triggers"][0]["bucket_level_trigger"]["condition"]["script"]["source"],
+        "params.count >= 20"
+    );
+}
+
+/// `POST <url>/<index>/_search` with a JSON body.
+async fn search_at(url: &str, index: &str, body: &str) -> serde_json::Value {
+    let http = loader::sink::OpenSearchTransport::new(&loader::sink::SinkConfig::new(url), None)
+        .expect("client");
+    let reply = http
+        .request(
+            opensearch::http::Method::Post,
+            &format!("/{index}/_search"),
+            &[],
+            Some(body.as_bytes().to_vec()),
+        )
+        .await
+        .expect("search");
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    serde_json::from_slice(&reply.body).expect("json")
+}

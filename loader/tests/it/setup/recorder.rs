@@ -1,6 +1,6 @@
 //! A recording HTTP endpoint in front of osmem-server, standing in for what it lacks: the ISM
-//! plugin's policy API and OpenSearch Dashboards' saved-objects API, kept in memory the way the
-//! real servers answer (they add fields of their own, ISM wants sequence numbers for an update,
+//! plugin's policy API, the Alerting plugin's monitors, the Notifications plugin's channels and
+//! OpenSearch Dashboards' saved-objects API, kept in memory the way the real servers answer (they add fields of their own, ISM wants sequence numbers for an update,
 //! Dashboards wants `osd-xsrf` on writes). Everything else is forwarded to osmem. Every request
 //! is recorded, and chosen requests can be refused as an older cluster would.
 
@@ -26,7 +26,9 @@ pub struct Recorded {
 
 impl Recorded {
     pub fn is_write(&self) -> bool {
-        !(self.method == "GET" || self.path == "/api/saved_objects/_bulk_get")
+        !(self.method == "GET"
+            || self.path == "/api/saved_objects/_bulk_get"
+            || self.path.ends_with("/_search"))
     }
 }
 
@@ -41,6 +43,10 @@ struct Store {
     objects: BTreeMap<String, Value>,
     /// (method, path) answered 400 with `reason`.
     refuse: Vec<(String, String, String)>,
+    /// Alerting monitors: id -> (monitor as given, seq_no).
+    monitors: BTreeMap<String, (Value, u64)>,
+    /// Notifications channels: id -> config.
+    channels: BTreeMap<String, Value>,
 }
 
 pub struct Recorder {
@@ -114,6 +120,19 @@ impl Recorder {
         self.lock().objects.len()
     }
 
+    /// The monitors kept, as given.
+    pub fn monitors(&self) -> Vec<Value> {
+        self.lock()
+            .monitors
+            .values()
+            .map(|(m, _)| m.clone())
+            .collect()
+    }
+
+    pub fn channel(&self, id: &str) -> Option<Value> {
+        self.lock().channels.get(id).cloned()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Store> {
         self.store.lock().expect("recorder state")
     }
@@ -160,6 +179,12 @@ async fn handle(store: &Mutex<Store>, upstream: &str, req: Request<Incoming>) ->
             &reason,
         );
     }
+    if path.starts_with("/_plugins/_alerting/monitors") {
+        return monitors(store, &parts.method, &path, &query, recorded.body);
+    }
+    if path.starts_with("/_plugins/_notifications/configs") {
+        return channels(store, &parts.method, &path, recorded.body);
+    }
     if let Some(id) = path.strip_prefix("/_plugins/_ism/policies/") {
         return policy(store, &parts.method, id, &query, recorded.body);
     }
@@ -204,6 +229,116 @@ async fn handle(store: &Mutex<Store>, upstream: &str, req: Request<Incoming>) ->
         return saved_objects(store, call, &query, recorded.body);
     }
     forward_to(upstream, &parts, bytes).await
+}
+
+/// The Alerting monitors API: a search by name (404 before the first monitor, as the
+/// monitors' index does not exist yet), a create that picks the id, an update that needs the
+/// sequence numbers. The server adds fields of its own to what it keeps.
+fn monitors(store: &Mutex<Store>, method: &Method, path: &str, query: &str, body: Value) -> Reply {
+    let mut s = store.lock().expect("state");
+    let rest = path.trim_start_matches("/_plugins/_alerting/monitors");
+    match (method.as_str(), rest) {
+        ("POST" | "GET", "/_search") => {
+            if s.monitors.is_empty() {
+                return error(
+                    StatusCode::NOT_FOUND,
+                    "index_not_found_exception",
+                    "no such index [.opendistro-alerting-config]",
+                );
+            }
+            let name = body["query"]["term"]["monitor.name.keyword"].clone();
+            let hits: Vec<Value> = s
+                .monitors
+                .iter()
+                .filter(|(_, (m, _))| m["name"] == name)
+                .map(|(id, (m, seq))| {
+                    let mut kept = m.clone();
+                    kept["last_update_time"] = json!(1_764_000_000_000u64);
+                    kept["schema_version"] = json!(5);
+                    if let Some(triggers) = kept["triggers"].as_array_mut() {
+                        for t in triggers {
+                            t["bucket_level_trigger"]["id"] = json!(format!("{id}-t"));
+                        }
+                    }
+                    json!({"_id": id, "_seq_no": seq, "_primary_term": 1, "_source": kept})
+                })
+                .collect();
+            reply(
+                StatusCode::OK,
+                json!({"hits": {"total": {"value": hits.len()}, "hits": hits}}).to_string(),
+            )
+        }
+        ("POST", "") => {
+            let id = format!("monitor-{}", s.monitors.len() + 1);
+            s.monitors.insert(id.clone(), (body.clone(), 0));
+            reply(
+                StatusCode::CREATED,
+                json!({"_id": id, "_version": 1, "_seq_no": 0, "_primary_term": 1, "monitor": body})
+                    .to_string(),
+            )
+        }
+        ("PUT", id) => {
+            let id = id.trim_start_matches('/');
+            let versions = query_pairs(query);
+            let Some((_, seq)) = s.monitors.get(id).cloned() else {
+                return error(
+                    StatusCode::NOT_FOUND,
+                    "status_exception",
+                    "Monitor not found",
+                );
+            };
+            if versions.get("if_seq_no") != Some(&seq.to_string()) {
+                return error(
+                    StatusCode::CONFLICT,
+                    "version_conflict_engine_exception",
+                    "[monitor]: version conflict",
+                );
+            }
+            s.monitors.insert(id.to_owned(), (body.clone(), seq + 1));
+            reply(
+                StatusCode::OK,
+                json!({"_id": id, "_seq_no": seq + 1, "_primary_term": 1, "monitor": body})
+                    .to_string(),
+            )
+        }
+        _ => error(
+            StatusCode::BAD_REQUEST,
+            "illegal_argument_exception",
+            "unsupported monitors call",
+        ),
+    }
+}
+
+/// The Notifications channels API.
+fn channels(store: &Mutex<Store>, method: &Method, path: &str, body: Value) -> Reply {
+    let mut s = store.lock().expect("state");
+    let id = path
+        .trim_start_matches("/_plugins/_notifications/configs")
+        .trim_start_matches('/');
+    match (method.as_str(), id) {
+        ("GET", id) => match s.channels.get(id) {
+            None => error(
+                StatusCode::NOT_FOUND,
+                "status_exception",
+                &format!("NotificationConfig {id} not found"),
+            ),
+            Some(config) => reply(
+                StatusCode::OK,
+                json!({"config_list": [{"config_id": id, "last_updated_time_ms": 1, "created_time_ms": 1, "config": config}]})
+                    .to_string(),
+            ),
+        },
+        ("POST", "") => {
+            let id = body["config_id"].as_str().unwrap_or("generated").to_owned();
+            s.channels.insert(id.clone(), body["config"].clone());
+            reply(StatusCode::OK, json!({"config_id": id}).to_string())
+        }
+        ("PUT", id) if s.channels.contains_key(id) => {
+            s.channels.insert(id.to_owned(), body["config"].clone());
+            reply(StatusCode::OK, json!({"config_id": id}).to_string())
+        }
+        _ => error(StatusCode::NOT_FOUND, "status_exception", "not found"),
+    }
 }
 
 fn ism_answer(updated: usize) -> Reply {

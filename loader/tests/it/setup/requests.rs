@@ -32,9 +32,11 @@ fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// How many artifacts the bundled content makes for the bundled configuration.
+/// How many artifacts the bundled content makes for the bundled configuration: the content,
+/// and a monitor per bundled threshold or sequence rule.
 fn artifact_count() -> usize {
     let config = Config::builtin().expect("config");
+    let rules = loader::rules::RuleSet::with_bundled(&config, &[], &[]);
     content::plan(
         &config,
         &Content::bundled().expect("content"),
@@ -42,6 +44,7 @@ fn artifact_count() -> usize {
     )
     .expect("plan")
     .len()
+        + rules.correlations().len()
 }
 
 fn writes(requests: &[Recorded]) -> Vec<String> {
@@ -365,4 +368,136 @@ fn out_writes_every_artifact_as_files_dashboards_importable_on_their_own() {
             );
         }
     }
+}
+
+/// The threshold and sequence rules as Alerting monitors: a channel of the alert topic, one
+/// monitor per rule sending to it, nothing changed by a second run, a new interval updating
+/// each monitor with its sequence numbers, a user's correlation next to the bundled ones and
+/// one that cannot become a monitor named; a cluster without the plugin says so.
+#[tokio::test]
+async fn thresholds_become_monitors_sending_to_the_alert_topic() {
+    let cluster = tests::OwnOpenSearch::start();
+    let recorder = Recorder::start(&cluster.url).await;
+    let url = recorder.url.clone();
+    let rules = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        rules.path().join("deletes.yml"),
+        "title: Object deleted\nname: object_deleted\nid: u-del\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  s: {eventSource: s3.amazonaws.com, eventName: DeleteObject}\n  condition: s\n---\ntitle: Many objects deleted\nid: u-many-deletes\nlevel: high\ncorrelation:\n  type: event_count\n  rules: [object_deleted]\n  group-by: [userIdentity.arn, requestParameters.bucketName]\n  timespan: 5m\n  condition: {gt: 99}\n---\ntitle: Bytes out\nid: u-sum\ncorrelation:\n  type: value_sum\n  rules: [object_deleted]\n  group-by: [sourceIPAddress]\n  timespan: 5m\n  condition: {gte: 10, field: bytes}\n",
+    )
+    .expect("rule");
+    let dir = rules.path().display().to_string();
+    let topic = "arn:aws:sns:eu-west-1:111122223333:org-security-logs-alerts";
+    let role = "arn:aws:iam::111122223333:role/opensearch-alerts";
+    let base = [
+        "--opensearch",
+        url.as_str(),
+        "--skip",
+        "templates",
+        "--skip",
+        "retention",
+        "--skip",
+        "dashboards",
+        "--rules",
+        dir.as_str(),
+        "--alert-topic",
+        topic,
+        "--alert-role",
+        role,
+    ];
+    let first = setup_async(&base).await;
+    let text = stdout(&first);
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert!(first.status.success(), "{text}\n{stderr}");
+    // 5 bundled monitors, the user's event_count, and the channel; the value_sum is named.
+    assert!(
+        text.contains("setup: 7 created, 0 updated, 0 unchanged, 0 skipped, 0 failed"),
+        "{text}"
+    );
+    assert!(
+        stderr.contains("u-sum") && stderr.contains("value_sum"),
+        "{stderr}"
+    );
+    let channel = recorder
+        .channel("org-security-logs-alerts")
+        .expect("the channel");
+    assert_eq!(
+        channel["sns"],
+        json!({"topic_arn": topic, "role_arn": role})
+    );
+    let monitors = recorder.monitors();
+    assert_eq!(monitors.len(), 6);
+    let mine = monitors
+        .iter()
+        .find(|m| m["name"] == json!("sigma u-many-deletes: Many objects deleted"))
+        .expect("the user's monitor");
+    let trigger = &mine["triggers"][0]["bucket_level_trigger"];
+    assert_eq!(
+        trigger["condition"]["script"]["source"],
+        json!("params.count >= 100")
+    );
+    assert_eq!(
+        trigger["actions"][0]["destination_id"],
+        json!("org-security-logs-alerts")
+    );
+    let search = &mine["inputs"][0]["search"]["query"];
+    assert_eq!(
+        search["query"]["bool"]["filter"][1]["query_string"]["query"],
+        json!("((eventSource:s3.amazonaws.com AND eventName:DeleteObject))")
+    );
+    assert_eq!(
+        search["aggregations"]["groups"]["composite"]["sources"][1],
+        json!({"requestParameters.bucketName": {"terms": {"field": "requestParameters.bucketName"}}})
+    );
+
+    recorder.clear_requests();
+    let again = setup_async(&base).await;
+    assert!(
+        stdout(&again).contains("setup: 0 created, 0 updated, 7 unchanged"),
+        "{}",
+        stdout(&again)
+    );
+    assert_eq!(writes(&recorder.requests()), Vec::<String>::new());
+
+    recorder.clear_requests();
+    let mut slower = base.to_vec();
+    slower.extend(["--monitor-interval", "15"]);
+    let third = setup_async(&slower).await;
+    assert!(
+        stdout(&third).contains("setup: 0 created, 6 updated, 1 unchanged"),
+        "{}",
+        stdout(&third)
+    );
+    let updates: Vec<Recorded> = recorder
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PUT" && r.path.starts_with("/_plugins/_alerting/monitors/"))
+        .collect();
+    assert_eq!(updates.len(), 6);
+    assert!(
+        updates
+            .iter()
+            .all(|u| u.query == "if_seq_no=0&if_primary_term=1"
+                && u.body["schedule"]["period"]["interval"] == json!(15))
+    );
+
+    // Straight to osmem, which has no Alerting plugin: each monitor fails with that reason.
+    let plain = cluster.url.clone();
+    let out = setup_async(&[
+        "--opensearch",
+        plain.as_str(),
+        "--skip",
+        "templates",
+        "--skip",
+        "retention",
+        "--skip",
+        "dashboards",
+    ])
+    .await;
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("setup: 0 created, 0 updated, 0 unchanged, 0 skipped, 5 failed"),
+        "{text}"
+    );
+    assert!(text.contains("Alerting plugin is not available"), "{text}");
 }
