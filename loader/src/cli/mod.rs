@@ -1,9 +1,11 @@
 //! The command line: `loader load` (local paths, S3 prefixes, lists, a queue -> NDJSON or
 //! OpenSearch), `loader setup` (templates, retention and dashboards for a cluster), `loader
-//! bench` (throughput per core of every built-in type), and the commands that check a user
+//! bench` (throughput per core of every built-in type), `loader detect` and `loader rules`
+//! (the detection rules), and the commands that check a user
 //! configuration: `check-config`, `test` and `explain`.
 
 mod check_config;
+pub mod detect;
 mod explain;
 pub mod list;
 mod load;
@@ -121,6 +123,9 @@ pub enum Command {
     /// created, updated or left unchanged; exits 1 when anything failed. Authentication and TLS
     /// as for `load --opensearch` (the `OPENSEARCH_*` environment).
     Setup(setup::Args),
+    /// Runs the detection rules over objects (or NDJSON documents of a load) without loading
+    /// anything, thresholds and sequences included, and prints the alerts with counts per rule.
+    Detect(detect::Args),
     /// Validates the built-in and user definitions (and exclusion rules), lists the types in
     /// detection order, or prints the effective settings of one type after overrides.
     CheckConfig {
@@ -496,6 +501,7 @@ pub fn run(cli: Cli, err: &mut dyn Write) -> Result<(), CliError> {
             }
         }
         Command::Setup(args) => setup::run(&args, &mut io::stdout().lock()),
+        Command::Detect(args) => detect::run(&args, &mut io::stdout().lock(), err),
         Command::Rules { action } => match action {
             RulesAction::List { config, rules } => {
                 rules::list(config.as_deref(), &rules, &mut io::stdout().lock())

@@ -358,12 +358,35 @@ mod tests {
         assert_eq!(p.options.retention.get("vpcflowlogs"), Some(&30));
         assert_eq!(p.skip, [Part::Dashboards]);
         assert_eq!(p.dashboards, None);
+        assert_eq!(p.monitors.destination(), None);
+        let p = properties(
+            &event(json!({"AlertTopicArn": "arn:aws:sns:eu-west-1:1:alerts",
+                "AlertRoleArn": "arn:aws:iam::1:role/publish", "MonitorIntervalMinutes": "10",
+                "Skip": "monitors"})),
+            &config,
+            "https://x",
+        )
+        .expect("valid");
+        assert_eq!(
+            p.monitors.sns,
+            Some((
+                "arn:aws:sns:eu-west-1:1:alerts".to_owned(),
+                "arn:aws:iam::1:role/publish".to_owned()
+            ))
+        );
+        assert_eq!(p.monitors.destination(), Some("org-security-logs-alerts"));
+        assert_eq!(p.monitors.interval_minutes, 10);
+        assert_eq!(p.skip, [Part::Monitors]);
         for (props, named) in [
             (json!({"Shards": "many"}), "Shards"),
             (json!({"RefreshInterval": "soon"}), "RefreshInterval"),
             (json!({"RetentionDays": "nope=3"}), "RetentionDays"),
             (json!({"Skip": "indices"}), "Skip"),
             (json!({"Enabled": "maybe"}), "Enabled"),
+            (
+                json!({"MonitorIntervalMinutes": "often"}),
+                "MonitorIntervalMinutes",
+            ),
         ] {
             let err = properties(&event(props), &config, "https://x").expect_err(named);
             assert!(err.starts_with(named), "{err}");

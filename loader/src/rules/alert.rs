@@ -5,6 +5,7 @@
 //! time.
 
 use super::RuleMatch;
+use super::correlate::CorrelationAlert;
 use crate::ecs::{self, Doc};
 use crate::pipeline::{Document, Source};
 use serde_json::Value;
@@ -57,22 +58,7 @@ pub fn alert_document(
             ecs::set(&mut alert, field, value.clone());
         }
     }
-    ecs::set(&mut alert, "event.kind", "alert");
-    ecs::set(&mut alert, "event.module", "sigma");
-    ecs::set(&mut alert, "event.dataset", "sigma.alert");
-    ecs::set(&mut alert, "event.severity", severity(&matched.level));
-    ecs::set(&mut alert, "event.ingested", ingested);
-    ecs::set(&mut alert, "rule.id", matched.id.as_str());
-    ecs::set(&mut alert, "rule.name", matched.title.as_str());
-    ecs::set(&mut alert, "rule.ruleset", "sigma");
-    ecs::set(&mut alert, "rule.category", matched.level.as_str());
-    ecs::set(&mut alert, "tags", matched.tags.clone());
-    let (tactics, techniques) = attack(&matched.tags);
-    if !tactics.is_empty() || !techniques.is_empty() {
-        ecs::set(&mut alert, "threat.framework", "MITRE ATT&CK");
-        ecs::set_opt(&mut alert, "threat.tactic.name", non_empty(tactics));
-        ecs::set_opt(&mut alert, "threat.technique.id", non_empty(techniques));
-    }
+    rule_fields(&mut alert, matched, ingested);
     ecs::set(&mut alert, "alert.source.index", index);
     ecs::set(&mut alert, "alert.source.id", id);
     ecs::set(&mut alert, "alert.source.log_type", log_type);
@@ -82,12 +68,78 @@ pub fn alert_document(
         doc.get("@log_s3key").and_then(Value::as_str),
     );
     alert.insert("@log_type".to_owned(), Value::String("alerts".to_owned()));
-    let month = doc
+    let key = format!("{}\n{index}\n{id}", matched.id);
+    finish(alert, &key)
+}
+
+/// The alert of a correlation that fired: the rule, the group it fired for (each group-by
+/// field at its own path, so the alert is filtered like the documents), the count and window.
+pub fn correlation_alert_document(fired: &CorrelationAlert, ingested: &str) -> Document {
+    let mut alert = Doc::new();
+    ecs::set(&mut alert, "@timestamp", fired.time.as_str());
+    rule_fields(&mut alert, &fired.rule, ingested);
+    for (field, value) in &fired.group {
+        ecs::set(&mut alert, field, value.as_str());
+    }
+    ecs::set(
+        &mut alert,
+        "alert.correlation.type",
+        fired.correlation_type.as_str(),
+    );
+    ecs::set(&mut alert, "alert.correlation.value", fired.value);
+    ecs::set(
+        &mut alert,
+        "alert.correlation.window_seconds",
+        fired.window_seconds,
+    );
+    ecs::set(
+        &mut alert,
+        "alert.correlation.group_by",
+        fired
+            .group
+            .iter()
+            .map(|(f, _)| f.clone())
+            .collect::<Vec<_>>(),
+    );
+    ecs::set(&mut alert, "alert.source.log_type", fired.log_type.as_str());
+    alert.insert("@log_type".to_owned(), Value::String("alerts".to_owned()));
+    let group: Vec<String> = fired
+        .group
+        .iter()
+        .map(|(f, v)| format!("{f}={v}"))
+        .collect();
+    let key = format!("{}\n{}\n{}", fired.rule.id, group.join("\n"), fired.time);
+    finish(alert, &key)
+}
+
+/// The fields of the rule that matched, shared by both kinds of alert.
+fn rule_fields(alert: &mut Doc, matched: &RuleMatch, ingested: &str) {
+    ecs::set(alert, "event.kind", "alert");
+    ecs::set(alert, "event.module", "sigma");
+    ecs::set(alert, "event.dataset", "sigma.alert");
+    ecs::set(alert, "event.severity", severity(&matched.level));
+    ecs::set(alert, "event.ingested", ingested);
+    ecs::set(alert, "rule.id", matched.id.as_str());
+    ecs::set(alert, "rule.name", matched.title.as_str());
+    ecs::set(alert, "rule.ruleset", "sigma");
+    ecs::set(alert, "rule.category", matched.level.as_str());
+    ecs::set(alert, "tags", matched.tags.clone());
+    let (tactics, techniques) = attack(&matched.tags);
+    if !tactics.is_empty() || !techniques.is_empty() {
+        ecs::set(alert, "threat.framework", "MITRE ATT&CK");
+        ecs::set_opt(alert, "threat.tactic.name", non_empty(tactics));
+        ecs::set_opt(alert, "threat.technique.id", non_empty(techniques));
+    }
+}
+
+/// The alert in the index of its month, with an id hashed from `key`.
+fn finish(alert: Doc, key: &str) -> Document {
+    let month = alert
         .get("@timestamp")
         .and_then(Value::as_str)
         .and_then(|t| t.get(..7))
-        .unwrap_or("0000-00");
-    let key = format!("{}\n{index}\n{id}", matched.id);
+        .unwrap_or("0000-00")
+        .to_owned();
     Document {
         index: format!("{ALERT_INDEX}-{month}"),
         id: format!("{:032x}", xxhash_rust::xxh3::xxh3_128(key.as_bytes())),

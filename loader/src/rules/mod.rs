@@ -114,6 +114,8 @@ pub struct RuleMatch {
 #[derive(Default)]
 pub struct RuleSet {
     engines: BTreeMap<String, Engine>,
+    /// The rules correlations count, by log type: which documents a correlation needs.
+    counted_engines: BTreeMap<String, Engine>,
     rules: Vec<RuleInfo>,
     problems: Vec<RuleProblem>,
     /// Every base rule (evaluated on each document or counted), as parsed.
@@ -256,13 +258,17 @@ impl RuleSet {
                 || p.rule.name.as_ref().is_some_and(|n| counted.contains(n));
             if is_counted {
                 p.info.kind = RuleKind::Counted;
+            }
+            let engines = if is_counted {
+                &mut self.counted_engines
             } else {
-                for t in &p.info.log_types {
-                    self.engines
-                        .entry(t.clone())
-                        .or_default()
-                        .add_compiled_rule(p.compiled.clone());
-                }
+                &mut self.engines
+            };
+            for t in &p.info.log_types {
+                engines
+                    .entry(t.clone())
+                    .or_default()
+                    .add_compiled_rule(p.compiled.clone());
             }
             self.rules.push(p.info.clone());
             self.base_rules.push((p.info, p.rule));
@@ -417,6 +423,19 @@ impl RuleSet {
     /// Whether any rule applies to documents of `log_type`.
     pub fn applies_to(&self, log_type: &str) -> bool {
         self.engines.contains_key(log_type)
+    }
+
+    /// Whether a rule a correlation counts matches `doc` (a document `loader detect` keeps
+    /// for the correlations).
+    pub fn is_counted(&self, log_type: &str, doc: &Value) -> bool {
+        self.counted_engines
+            .get(log_type)
+            .is_some_and(|engine| !engine.evaluate(&JsonEvent::borrow(doc)).is_empty())
+    }
+
+    /// Whether a correlation counts documents of `log_type`.
+    pub fn counts(&self, log_type: &str) -> bool {
+        self.counted_engines.contains_key(log_type)
     }
 
     /// The rules of `log_type` that match `doc`.

@@ -402,3 +402,121 @@ async fn search_at(url: &str, index: &str, body: &str) -> serde_json::Value {
     );
     serde_json::from_slice(&reply.body).expect("json")
 }
+
+fn detect(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_loader"))
+        .arg("detect")
+        .args(args)
+        .env_remove("ORGANIZATION_ID")
+        .env_remove("AWS_LAMBDA_RUNTIME_API")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("loader runs")
+}
+
+/// `loader detect` over objects and over the NDJSON of a load: the same alerts, single events
+/// and thresholds alike, in time order, with counts per rule; a table when asked.
+#[test]
+fn detect_prints_event_and_threshold_alerts_from_objects_and_documents() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let event = |n: usize, name: &str, minute: usize, second: usize| {
+        format!(
+            r#"{{"eventVersion":"1.09","eventTime":"2026-12-01T10:{minute:02}:{second:02}Z","eventSource":"{}","eventName":"{name}","eventID":"d-{n}","awsRegion":"eu-west-1","recipientAccountId":"111122223333","sourceIPAddress":"203.0.113.10","userIdentity":{{"type":"IAMUser","userName":"mallory","arn":"arn:aws:iam::111122223333:user/mallory"}}}}"#,
+            if name == "RunInstances" {
+                "ec2.amazonaws.com"
+            } else {
+                "cloudtrail.amazonaws.com"
+            }
+        )
+    };
+    // Out of time order on purpose: the correlations see them sorted.
+    let mut records: Vec<String> = (0..20)
+        .rev()
+        .map(|i| event(i, "RunInstances", i / 3, (i * 20) % 60))
+        .collect();
+    records.push(event(99, "StopLogging", 0, 30));
+    let path = dir.path().join("objects").join(KEY);
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("folders");
+    std::fs::write(&path, format!(r#"{{"Records":[{}]}}"#, records.join(","))).expect("object");
+
+    let objects = dir.path().join("objects").display().to_string();
+    let out = detect(&[&objects, "--format", "json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let alerts: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    let rules: Vec<&str> = alerts
+        .iter()
+        .map(|a| a["rule"]["name"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            "CloudTrail logging stopped, deleted or changed",
+            "Burst of EC2 instance launches by one principal"
+        ],
+        "{alerts:#?}"
+    );
+    let burst = &alerts[1];
+    assert_eq!(burst["@timestamp"], "2026-12-01T10:06:20.000Z");
+    assert_eq!(
+        burst["userIdentity"]["arn"],
+        "arn:aws:iam::111122223333:user/mallory"
+    );
+    assert_eq!(burst["alert"]["correlation"]["value"], 20.0);
+    assert!(
+        stderr.contains("alerts: 2 (1 from thresholds and sequences over 20 counted documents)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("ebf2aff0-8299-4a77-a40f-ae021a460ded"),
+        "{stderr}"
+    );
+
+    // The same from the documents of a load.
+    let docs = dir.path().join("docs.ndjson");
+    let load = Command::new(env!("CARGO_BIN_EXE_loader"))
+        .arg("load")
+        .arg(&objects)
+        .arg("--out")
+        .arg(&docs)
+        .args(["--no-rules", "--report-dir"])
+        .arg(dir.path().join("reports"))
+        .env_remove("ORGANIZATION_ID")
+        .env_remove("AWS_LAMBDA_RUNTIME_API")
+        .output()
+        .expect("load runs");
+    assert!(
+        load.status.success(),
+        "{}",
+        String::from_utf8_lossy(&load.stderr)
+    );
+    let again = detect(&[&docs.display().to_string(), "--format", "json"]);
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let from_docs: Vec<serde_json::Value> = String::from_utf8_lossy(&again.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    let ids = |list: &[serde_json::Value]| -> Vec<String> {
+        list.iter()
+            .map(|a| format!("{} {}", a["rule"]["id"], a["@timestamp"]))
+            .collect()
+    };
+    assert_eq!(ids(&from_docs), ids(&alerts));
+    assert_eq!(from_docs[0]["alert"]["source"]["id"], "d-99");
+
+    let table = detect(&[&objects, "--format", "table"]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(text.starts_with("TIME"), "{text}");
+    assert!(
+        text.contains("userIdentity.arn=arn:aws:iam::111122223333:user/mallory (20)"),
+        "{text}"
+    );
+    assert!(text.contains("111122223333/eu-west-1"), "{text}");
+}
