@@ -244,6 +244,10 @@ pub struct BenchResult {
     /// CPU time of the measuring thread, where the system tells it (Linux): the fair figure
     /// when other processes compete for the cores.
     pub cpu: Option<Duration>,
+    /// Detection rules evaluated on each document of the type (0 without rules).
+    pub rules: usize,
+    /// Alerts those rules raised.
+    pub alerts: u64,
 }
 
 impl BenchResult {
@@ -279,7 +283,18 @@ impl fmt::Display for BenchResult {
             self.gzip_bytes as f64 / 1e6,
             self.raw_bytes as f64 / 1e6,
             self.output_bytes as f64 / 1e6,
-        )
+        )?;
+        if self.rules > 0 {
+            write!(
+                f,
+                "; {} rules decided on each document, {:.0} rule decisions/s per core, {} alerts ({:.1}% of documents)",
+                self.rules,
+                self.records_per_cpu_second() * self.rules as f64,
+                self.alerts,
+                100.0 * self.alerts as f64 / self.documents.max(1) as f64
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -358,6 +373,8 @@ pub fn run(
             elapsed,
             loads,
             cpu,
+            rules: pipeline.rules().map_or(0, |r| r.event_rules_of(log_type)),
+            alerts: stats.per_type.values().map(|t| t.alerts).sum(),
         };
         let cost = |r: &BenchResult| r.cpu.unwrap_or(r.elapsed);
         if best.as_ref().is_none_or(|b| cost(&result) < cost(b)) {
@@ -375,6 +392,8 @@ pub fn run(
         elapsed: Duration::ZERO,
         loads,
         cpu: None,
+        rules: 0,
+        alerts: 0,
     })
 }
 

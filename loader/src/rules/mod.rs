@@ -20,6 +20,7 @@
 
 pub mod alert;
 pub mod correlate;
+pub mod dispatch;
 pub mod logsource;
 pub mod monitors;
 pub mod testing;
@@ -113,7 +114,7 @@ pub struct RuleMatch {
 /// The compiled rules, by log type.
 #[derive(Default)]
 pub struct RuleSet {
-    engines: BTreeMap<String, Engine>,
+    engines: BTreeMap<String, dispatch::Dispatch>,
     /// The rules correlations count, by log type: which documents a correlation needs.
     counted_engines: BTreeMap<String, Engine>,
     rules: Vec<RuleInfo>,
@@ -253,26 +254,33 @@ impl RuleSet {
                 ),
             });
         }
-        for mut p in pending {
+        let mut pending = pending;
+        for p in &mut pending {
             let is_counted = counted.contains(&p.info.id)
                 || p.rule.name.as_ref().is_some_and(|n| counted.contains(n));
             if is_counted {
                 p.info.kind = RuleKind::Counted;
-            }
-            let engines = if is_counted {
-                &mut self.counted_engines
-            } else {
-                &mut self.engines
-            };
-            for t in &p.info.log_types {
-                engines
-                    .entry(t.clone())
-                    .or_default()
-                    .add_compiled_rule(p.compiled.clone());
+                for t in &p.info.log_types {
+                    self.counted_engines
+                        .entry(t.clone())
+                        .or_default()
+                        .add_compiled_rule(p.compiled.clone());
+                }
             }
             self.rules.push(p.info.clone());
-            self.base_rules.push((p.info, p.rule));
         }
+        let mut per_type: BTreeMap<&str, Vec<(&SigmaRule, &CompiledRule)>> = BTreeMap::new();
+        for p in pending.iter().filter(|p| p.info.kind == RuleKind::Event) {
+            for t in &p.info.log_types {
+                per_type.entry(t).or_default().push((&p.rule, &p.compiled));
+            }
+        }
+        for (log_type, rules) in per_type {
+            self.engines
+                .insert(log_type.to_owned(), dispatch::Dispatch::new(&rules));
+        }
+        self.base_rules
+            .extend(pending.into_iter().map(|p| (p.info, p.rule)));
         self.rules
             .extend(self.correlations.iter().map(|c| c.info.clone()));
     }
@@ -420,6 +428,14 @@ impl RuleSet {
         &self.problems
     }
 
+    /// How many single-event rules each document of `log_type` is matched against.
+    pub fn event_rules_of(&self, log_type: &str) -> usize {
+        self.rules
+            .iter()
+            .filter(|r| r.kind == RuleKind::Event && r.log_types.iter().any(|t| t == log_type))
+            .count()
+    }
+
     /// Whether any rule applies to documents of `log_type`.
     pub fn applies_to(&self, log_type: &str) -> bool {
         self.engines.contains_key(log_type)
@@ -444,7 +460,7 @@ impl RuleSet {
             return Vec::new();
         };
         engine
-            .evaluate(&JsonEvent::borrow(doc))
+            .evaluate(doc)
             .into_iter()
             .filter(|r| r.is_detection())
             .map(|r| RuleMatch {
