@@ -623,17 +623,19 @@ impl ObjectState<'_, '_> {
         let Source::Fields(fields) = &mut doc.source else {
             return;
         };
-        let log_type = fields
-            .get("@log_type")
-            .and_then(Value::as_str)
-            .unwrap_or(&self.log_type.name);
-        if !rules.applies_to(log_type) {
+        // A document of another type than its object's (a CloudWatch Logs payload's events)
+        // names it; the name is copied only then, as the fields are moved below.
+        let other_type = match fields.get("@log_type").and_then(Value::as_str) {
+            Some(t) if t != self.log_type.name => Some(t.to_owned()),
+            _ => None,
+        };
+        let log_type: &str = other_type.as_deref().unwrap_or(&self.log_type.name);
+        let Some(engine) = rules.engine(log_type) else {
             return;
-        }
-        let log_type = log_type.to_owned();
+        };
         // The engine reads a JSON value: the fields are moved in and back, not copied.
         let value = Value::Object(std::mem::take(fields));
-        let matches = rules.evaluate(&log_type, &value);
+        let matches = engine.matches(&value);
         if let Value::Object(map) = value {
             *fields = map;
         }
@@ -642,7 +644,7 @@ impl ObjectState<'_, '_> {
                 &matched,
                 &doc.index,
                 &doc.id,
-                &log_type,
+                log_type,
                 fields,
                 &self.ingested_text,
             );

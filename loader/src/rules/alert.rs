@@ -115,8 +115,18 @@ impl Writer {
             }
             *first = false;
         }
-        json_write::write_str(&mut self.out, key);
-        self.out.push(b':');
+        // Keys are the loader's own names (and rules' group-by fields): plain ASCII is copied.
+        if key
+            .bytes()
+            .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+        {
+            self.out.push(b'"');
+            self.out.extend_from_slice(key.as_bytes());
+            self.out.extend_from_slice(b"\":");
+        } else {
+            json_write::write_str(&mut self.out, key);
+            self.out.push(b':');
+        }
     }
 
     fn value(&mut self, key: &str, value: &Value) {
@@ -182,10 +192,13 @@ impl Writer {
     /// the document's `event`), `rule.*`, `tags`, `threat.*`.
     fn rule(&mut self, matched: &RuleMatch, ingested: &str, event: Option<&Doc>) {
         self.object("event");
-        self.text("kind", "alert");
-        self.text("module", "sigma");
-        self.text("dataset", "sigma.alert");
-        self.key("severity");
+        // The same for every alert: written as it reads.
+        self.out.extend_from_slice(
+            br#""kind":"alert","module":"sigma","dataset":"sigma.alert","severity":"#,
+        );
+        if let Some(first) = self.first.last_mut() {
+            *first = false;
+        }
         json_write::write_u64(&mut self.out, severity(&matched.level));
         self.text("ingested", ingested);
         if let Some(event) = event {

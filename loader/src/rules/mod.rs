@@ -456,11 +456,21 @@ impl RuleSet {
 
     /// The rules of `log_type` that match `doc`.
     pub fn evaluate(&self, log_type: &str, doc: &Value) -> Vec<RuleMatch> {
-        let Some(engine) = self.engines.get(log_type) else {
-            return Vec::new();
-        };
-        engine
-            .evaluate(doc)
+        self.engine(log_type)
+            .map(|e| e.matches(doc))
+            .unwrap_or_default()
+    }
+
+    /// The single-event rules of `log_type`, when it has any.
+    pub fn engine(&self, log_type: &str) -> Option<&dispatch::Dispatch> {
+        self.engines.get(log_type)
+    }
+}
+
+impl dispatch::Dispatch {
+    /// The rules that match `doc`.
+    pub fn matches(&self, doc: &Value) -> Vec<RuleMatch> {
+        self.evaluate(doc)
             .into_iter()
             .filter(|r| r.is_detection())
             .map(|r| RuleMatch {

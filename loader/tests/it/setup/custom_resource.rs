@@ -59,21 +59,35 @@ async fn create_prepares_the_cluster_and_answers_with_counts() {
     let cluster = tests::OwnOpenSearch::start();
     let recorder = Recorder::start(&cluster.url).await;
     let answers = Answers::default();
+    let config = Config::builtin().expect("config");
+    let rules = loader::rules::RuleSet::with_bundled(&config, &[], &[]);
+    let correlations = rules.correlations().len();
     let setup = SetupResource::new(
-        Config::builtin().expect("config"),
+        config,
         SinkConfig::new(&recorder.url),
         None,
         answers.clone(),
-    );
+    )
+    .with_rules(Some(std::sync::Arc::new(rules)));
+    let topic = "arn:aws:sns:eu-west-1:111122223333:org-security-logs-alerts";
     let event = request(
         "Create",
-        json!({"ServiceToken": "arn", "LoaderCodeKey": "v1/loader.zip", "DashboardsEndpoint": recorder.url, "RetentionDays": "vpcflowlogs=30"}),
+        json!({"ServiceToken": "arn", "LoaderCodeKey": "v1/loader.zip", "DashboardsEndpoint": recorder.url, "RetentionDays": "vpcflowlogs=30",
+               "AlertTopicArn": topic, "AlertRoleArn": "arn:aws:iam::111122223333:role/monitors"}),
     );
     assert!(is_custom_resource(&event));
     let out = setup.handle(&event).await.expect("answered");
     assert_eq!(out["status"], json!("SUCCESS"), "{out}");
     assert!(recorder.policy("log-aws-vpcflowlogs-retention").is_some());
     assert!(recorder.saved_object_count() > 50);
+    // The threshold rules became monitors that send to a channel of the alert topic.
+    assert_eq!(recorder.monitors().len(), correlations);
+    assert_eq!(
+        recorder
+            .channel("org-security-logs-alerts")
+            .expect("channel")["sns"]["topic_arn"],
+        json!(topic)
+    );
     let (url, answer) = answers.last();
     assert!(url.ends_with("X-Amz-Signature=s"));
     assert_eq!(answer.status, Status::Success);
@@ -86,7 +100,8 @@ async fn create_prepares_the_cluster_and_answers_with_counts() {
 
     let mut update = request(
         "Update",
-        json!({"ServiceToken": "arn", "LoaderCodeKey": "v2/loader.zip", "DashboardsEndpoint": recorder.url, "RetentionDays": "vpcflowlogs=30"}),
+        json!({"ServiceToken": "arn", "LoaderCodeKey": "v2/loader.zip", "DashboardsEndpoint": recorder.url, "RetentionDays": "vpcflowlogs=30",
+               "AlertTopicArn": topic, "AlertRoleArn": "arn:aws:iam::111122223333:role/monitors"}),
     );
     update["PhysicalResourceId"] = json!("loader-setup-OpenSearchSetup");
     recorder.clear_requests();
