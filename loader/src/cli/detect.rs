@@ -9,7 +9,7 @@
 use super::rules::{RuleArgs, load_rules};
 use super::run as runs;
 use super::{CliError, build_pipeline};
-use crate::deliver::{ChunkLimits, DocumentSink, LocalSource, S3Source};
+use crate::deliver::{DocumentSink, S3Source};
 use crate::notify::is_alert;
 use crate::pipeline::{Document, Source};
 use crate::provenance::OrganizationId;
@@ -235,14 +235,8 @@ pub fn run(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), 
             queue: None,
             report_dir: Some(reports.clone()),
         };
-        let concurrency = args
-            .concurrency
-            .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
-            .unwrap_or(1);
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .map_err(CliError::Runtime)?;
+        let concurrency = super::objects_at_once(args.concurrency);
+        let runtime = super::multi_thread_runtime()?;
         let result = runtime.block_on(async {
             let s3 = if sources.needs_aws() {
                 Some(S3Source::new(shared::aws::s3_client(
@@ -251,27 +245,16 @@ pub fn run(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), 
             } else {
                 None
             };
-            let progress = Arc::new(super::progress::Progress::new());
-            let delivery = Arc::new(runs::Delivery {
-                pipeline: Arc::clone(&pipeline),
-                source: Arc::new(super::sources::CliSource {
-                    s3,
-                    local: LocalSource::new(),
-                }),
-                sink: Arc::clone(&sink) as Arc<dyn DocumentSink>,
-                ingested,
-                limits: ChunkLimits::default(),
-            });
-            let summary = runs::run(
+            let sink = Arc::clone(&sink) as Arc<dyn DocumentSink>;
+            super::run_objects(
                 &sources,
-                delivery,
+                Arc::clone(&pipeline),
+                sink,
+                s3,
+                ingested,
                 concurrency,
-                Arc::clone(&progress),
-                super::parse_queue_message,
             )
-            .await;
-            progress.finish();
-            summary
+            .await
         });
         let _ = std::fs::remove_dir_all(&reports);
         let result = result?;

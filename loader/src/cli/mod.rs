@@ -353,6 +353,41 @@ async fn load(
         Some(notifier) => Arc::new(NotifyingSink::new(sink, Arc::clone(notifier))),
         None => sink,
     };
+    let summary = run_objects(&sources, pipeline, sink, s3, ingested, concurrency).await;
+    let mut summary = summary?;
+    if let Some(ndjson) = ndjson {
+        ndjson.flush().map_err(CliError::Write)?;
+        // The sink counters of NDJSON output only repeat the document count.
+        summary.sink = None;
+    }
+    summary.notifications = notifier.map(|n| n.counts());
+    Ok(summary)
+}
+
+/// `--concurrency`, or the number of cores.
+fn objects_at_once(concurrency: Option<usize>) -> usize {
+    concurrency
+        .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
+        .unwrap_or(1)
+}
+
+fn multi_thread_runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)
+}
+
+/// Runs `pipeline` over the objects of `sources` into `sink`, with the progress bar: the part
+/// of a run `load` and `detect` share.
+async fn run_objects(
+    sources: &run::Sources,
+    pipeline: Arc<Pipeline>,
+    sink: Arc<dyn DocumentSink>,
+    s3: Option<S3Source>,
+    ingested: DateTime<Utc>,
+    concurrency: usize,
+) -> Result<run::RunSummary, CliError> {
     let progress = Arc::new(Progress::new());
     let delivery = Arc::new(run::Delivery {
         pipeline,
@@ -368,7 +403,7 @@ async fn load(
         limits: ChunkLimits::default(),
     });
     let summary = run::run(
-        &sources,
+        sources,
         delivery,
         concurrency,
         Arc::clone(&progress),
@@ -376,14 +411,7 @@ async fn load(
     )
     .await;
     progress.finish();
-    let mut summary = summary?;
-    if let Some(ndjson) = ndjson {
-        ndjson.flush().map_err(CliError::Write)?;
-        // The sink counters of NDJSON output only repeat the document count.
-        summary.sink = None;
-    }
-    summary.notifications = notifier.map(|n| n.counts());
-    Ok(summary)
+    summary
 }
 
 /// The sink settings of a command line: the `OPENSEARCH_*` environment, with the endpoint and
@@ -462,13 +490,8 @@ pub fn run(cli: Cli, err: &mut dyn Write) -> Result<(), CliError> {
                 queue,
                 report_dir,
             };
-            let concurrency = concurrency
-                .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
-                .unwrap_or(1);
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .map_err(CliError::Runtime)?;
+            let concurrency = objects_at_once(concurrency);
+            let runtime = multi_thread_runtime()?;
             let summary = runtime.block_on(load(
                 pipeline,
                 sources,

@@ -262,7 +262,7 @@ fn condition_requires(
         } => {
             let chosen = named.iter().filter(|(n, _)| match pattern {
                 SelectorPattern::Them => !n.starts_with('_'),
-                SelectorPattern::Pattern(p) => glob(p, n),
+                SelectorPattern::Pattern(p) => super::selector_matches(p, n),
             });
             let parts = chosen.map(|(_, d)| detection_requires(d, field));
             match quantifier {
@@ -303,16 +303,6 @@ fn matcher_requires(m: &IrMatcher) -> Option<Values> {
         IrMatcher::AnyOf(ms) => all_of(ms.iter().map(matcher_requires)),
         IrMatcher::AllOf(ms) => any_of(ms.iter().map(matcher_requires)),
         _ => None,
-    }
-}
-
-/// Whether a detection name matches a selector's glob (`selection_*`).
-fn glob(pattern: &str, name: &str) -> bool {
-    match pattern.split_once('*') {
-        None => pattern == name,
-        Some((head, tail)) => {
-            name.len() >= head.len() + tail.len() && name.starts_with(head) && name.ends_with(tail)
-        }
     }
 }
 

@@ -483,6 +483,16 @@ impl dispatch::Dispatch {
     }
 }
 
+/// Whether a detection name matches a condition selector's pattern (`1 of selection_*`).
+fn selector_matches(pattern: &str, name: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == name,
+        Some((head, tail)) => {
+            name.len() >= head.len() + tail.len() && name.starts_with(head) && name.ends_with(tail)
+        }
+    }
+}
+
 fn level_name(level: Option<&rsigma_parser::Level>) -> String {
     level
         .map(|l| l.as_str().to_owned())

@@ -163,16 +163,6 @@ fn detection(d: &IrDetection) -> Result<String, String> {
     }
 }
 
-/// Whether a detection name matches a selector's glob (`selection_*`).
-fn glob(pattern: &str, name: &str) -> bool {
-    match pattern.split_once('*') {
-        None => pattern == name,
-        Some((head, tail)) => {
-            name.len() >= head.len() + tail.len() && name.starts_with(head) && name.ends_with(tail)
-        }
-    }
-}
-
 fn condition(c: &IrCondition, named: &HashMap<String, IrDetection>) -> Result<String, String> {
     match c {
         IrCondition::Detection(name) => named
@@ -196,7 +186,7 @@ fn condition(c: &IrCondition, named: &HashMap<String, IrDetection>) -> Result<St
                 .keys()
                 .filter(|n| match selector {
                     SelectorPattern::Them => !n.starts_with('_'),
-                    SelectorPattern::Pattern(p) => glob(p, n),
+                    SelectorPattern::Pattern(p) => super::selector_matches(p, n),
                 })
                 .collect();
             names.sort();

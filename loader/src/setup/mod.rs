@@ -580,17 +580,13 @@ impl Run<'_> {
             }
             Ok(Some(reply)) => {
                 let why = plugin_reason("Notifications", reply.status, &reply.body);
-                self.entry(
+                return self.entry(
                     artifact,
                     Outcome::Failed(format!("cannot read it: {why}")),
                     None,
                 );
-                return;
             }
-            Err(why) => {
-                self.entry(artifact, Outcome::Failed(why), None);
-                return;
-            }
+            Err(why) => return self.entry(artifact, Outcome::Failed(why), None),
         };
         let (method, path, body, done) = match current {
             Current::Same => {
@@ -652,17 +648,13 @@ impl Run<'_> {
             }
             Ok(Some(reply)) => {
                 let why = plugin_reason("Alerting", reply.status, &reply.body);
-                self.entry(
+                return self.entry(
                     artifact,
                     Outcome::Failed(format!("cannot read it: {why}")),
                     None,
                 );
-                return;
             }
-            Err(why) => {
-                self.entry(artifact, Outcome::Failed(why), None);
-                return;
-            }
+            Err(why) => return self.entry(artifact, Outcome::Failed(why), None),
         };
         let (method, path, query, done) = match &found {
             Some(m) if answers::contains(&m.monitor, &artifact.body) => {
