@@ -72,6 +72,45 @@ pub struct KeyParts<'k> {
     pub region: Option<&'k str>,
 }
 
+/// The time an object's key names: the named groups `year`, `month`, `day`, `hour`, `minute`,
+/// `second` of the type's `file_timestamp_format` (the es-loader's key; a group it lacks counts
+/// as the start: month 1, hour 0), or else the date folders AWS writes (`.../YYYY/MM/DD/` and
+/// an optional `HH/`), as the end of that day or hour. `None` when the key names no time.
+pub fn key_time(
+    key: &str,
+    file_timestamp_format: Option<&Regex>,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    use chrono::{NaiveDate, TimeZone, Utc};
+    if let Some(re) = file_timestamp_format {
+        let c = re.captures(key)?;
+        let num = |name: &str, default: u32| -> Option<u32> {
+            match c.name(name) {
+                Some(m) => m.as_str().parse().ok(),
+                None => Some(default),
+            }
+        };
+        let year: i32 = c.name("year")?.as_str().parse().ok()?;
+        let at = NaiveDate::from_ymd_opt(year, num("month", 1)?, num("day", 1)?)?.and_hms_opt(
+            num("hour", 0)?,
+            num("minute", 0)?,
+            num("second", 0)?,
+        )?;
+        return Some(Utc.from_utc_datetime(&at));
+    }
+    static RE: OnceLock<Option<Regex>> = OnceLock::new();
+    let re = RE
+        .get_or_init(|| Regex::new(r"(?:^|/)(20\d{2}|19\d{2})/(\d{2})/(\d{2})/(?:(\d{2})/)?").ok())
+        .as_ref()?;
+    let c = re.captures(key)?;
+    let num = |i: usize| c.get(i).and_then(|m| m.as_str().parse::<u32>().ok());
+    let date = NaiveDate::from_ymd_opt(c.get(1)?.as_str().parse().ok()?, num(2)?, num(3)?)?;
+    let end = match num(4) {
+        Some(hour) => date.and_hms_opt(hour, 59, 59)?,
+        None => date.and_hms_opt(23, 59, 59)?,
+    };
+    Some(Utc.from_utc_datetime(&end))
+}
+
 pub fn key_parts(key: &str) -> KeyParts<'_> {
     static RE: OnceLock<Option<Regex>> = OnceLock::new();
     let re = RE.get_or_init(|| {
@@ -92,6 +131,38 @@ pub fn key_parts(key: &str) -> KeyParts<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_name_their_time() {
+        let t = |key: &str, re: Option<&Regex>| key_time(key, re).map(|t| t.to_rfc3339());
+        assert_eq!(
+            t("AWSLogs/111122223333/linux/2027/01/01/secure.gz", None).as_deref(),
+            Some("2027-01-01T23:59:59+00:00")
+        );
+        assert_eq!(
+            t(
+                "AWSLogs/1/CloudWatchLogs/eu-west-1/var/log/secure/2026/12/31/23/s-1.json.gz",
+                None
+            )
+            .as_deref(),
+            Some("2026-12-31T23:59:59+00:00")
+        );
+        assert_eq!(t("logs/secure.log", None), None);
+        assert_eq!(t("x/2026/13/01/y", None), None);
+        let snapshot =
+            Regex::new(r"_(?P<year>\d{4})(?P<month>\d{2})(?P<day>\d{2})T(?P<hour>\d{2})(?P<minute>\d{2})(?P<second>\d{2})Z_")
+                .expect("regex");
+        assert_eq!(
+            t(
+                "AWSLogs/1/Config/eu-west-1/2026/12/1/ConfigSnapshot/1_Config_eu-west-1_ConfigSnapshot_20261201T101500Z_a.json.gz",
+                Some(&snapshot)
+            )
+            .as_deref(),
+            Some("2026-12-01T10:15:00+00:00")
+        );
+        // The type's own format wins; a key it does not match names no time.
+        assert_eq!(t("x/2026/12/01/other", Some(&snapshot)), None);
+    }
 
     fn config() -> Config {
         Config::builtin().expect("config")

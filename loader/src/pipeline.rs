@@ -399,6 +399,22 @@ impl Pipeline {
         stats: &mut Stats,
         emit: &mut dyn FnMut(Document),
     ) -> Outcome {
+        self.load_object_written(key, name, reader, ingested, None, stats, emit)
+    }
+
+    /// [`Pipeline::load_object`] of an object written at `modified` (S3 `LastModified`, a
+    /// file's modification time): the year of syslog times when its key names no time.
+    #[allow(clippy::too_many_arguments)]
+    pub fn load_object_written(
+        &self,
+        key: &str,
+        name: &str,
+        reader: impl Read,
+        ingested: DateTime<Utc>,
+        modified: Option<DateTime<Utc>>,
+        stats: &mut Stats,
+        emit: &mut dyn FnMut(Document),
+    ) -> Outcome {
         let log_type = match self.log_type_of(key) {
             Ok(t) => t,
             Err(reason) => {
@@ -408,7 +424,7 @@ impl Pipeline {
             }
         };
         stats.objects += 1;
-        self.load_as(log_type, key, name, reader, ingested, stats, emit)
+        self.load_as(log_type, key, name, reader, ingested, modified, stats, emit)
     }
 
     /// Loads one object as the type named `type_name`, whatever its key (`loader test`).
@@ -426,9 +442,10 @@ impl Pipeline {
     ) -> Option<Outcome> {
         let log_type = self.config.get(type_name)?;
         stats.objects += 1;
-        Some(self.load_as(log_type, key, name, reader, ingested, stats, emit))
+        Some(self.load_as(log_type, key, name, reader, ingested, None, stats, emit))
     }
 
+    #[allow(clippy::too_many_arguments)]
     #[allow(clippy::too_many_arguments)]
     fn load_as(
         &self,
@@ -437,6 +454,7 @@ impl Pipeline {
         name: &str,
         reader: impl Read,
         ingested: DateTime<Utc>,
+        modified: Option<DateTime<Utc>>,
         stats: &mut Stats,
         emit: &mut dyn FnMut(Document),
     ) -> Outcome {
@@ -449,7 +467,7 @@ impl Pipeline {
         // (bucket prefixes it does not know, user types) fall back to a plain pattern.
         let parsed = shared::keys::parse(key).ok();
         let fallback = detect::key_parts(key);
-        let ctx = Context {
+        let mut ctx = Context {
             s3_key: key,
             key_account: parsed.as_ref().map(|k| k.account()).or(fallback.account),
             key_region: parsed
@@ -458,7 +476,10 @@ impl Pipeline {
                 .filter(|r| *r != "cloudfront")
                 .or(fallback.region),
             ingested,
+            reference: ingested,
+            key_time: crate::detect::key_time(key, log_type.file_timestamp_format.as_ref()),
         };
+        ctx.reference = ctx.key_time.or(modified).unwrap_or(ingested);
         let ingested_text = format_time(ingested);
         let mut state = ObjectState {
             pipeline: self,
@@ -1158,6 +1179,96 @@ mod tests {
         assert_eq!(
             String::from_utf8_lossy(&out),
             "{\"_index\":\"i\",\"_id\":\"x\\\"y\",\"_source\":{\"a\":1}}\n"
+        );
+    }
+
+    /// Syslog lines have no year: it comes from the object (its key's date, else when it was
+    /// written), never from the load, so loading the same object in another year gives the
+    /// same index and ids; December lines of a January object belong to the year before.
+    #[test]
+    fn syslog_years_come_from_the_object_not_the_load() {
+        let pipeline = Pipeline::new(Config::builtin().expect("config"));
+        let key = "AWSLogs/111122223333/linux/2027/01/01/secure";
+        let text = "Dec 31 23:59:58 web-1 sshd[1]: Failed password for root from 198.51.100.7 port 22 ssh2\nJan  1 00:00:03 web-1 sshd[1]: Accepted password for root from 198.51.100.7 port 22 ssh2\n";
+        let at = |y: i32| {
+            Utc.with_ymd_and_hms(y, 3, 1, 0, 0, 0)
+                .single()
+                .expect("time")
+        };
+        let summary = |docs: &[Document]| -> Vec<(String, String, String)> {
+            docs.iter()
+                .map(|d| {
+                    let f = d.source.fields();
+                    let t = f["@timestamp"].as_str().unwrap_or_default().to_owned();
+                    (d.index.clone(), d.id.clone(), t)
+                })
+                .collect()
+        };
+        let (in_2027, stats, _) = load_bytes(&pipeline, key, text.as_bytes(), at(2027));
+        assert_eq!(stats.error_count, 0);
+        let (in_2031, _, _) = load_bytes(&pipeline, key, text.as_bytes(), at(2031));
+        assert_eq!(summary(&in_2027), summary(&in_2031));
+        let times: Vec<String> = summary(&in_2027).into_iter().map(|(_, _, t)| t).collect();
+        assert_eq!(
+            times,
+            ["2026-12-31T23:59:58.000Z", "2027-01-01T00:00:03.000Z"]
+        );
+        assert_eq!(in_2027[0].index, "log-linux-secure-2026-12");
+
+        // A key without a date: the time the object was written, not the load.
+        let plain = "AWSLogs/111122223333/linux/secure";
+        let written = Utc
+            .with_ymd_and_hms(2025, 1, 2, 0, 0, 0)
+            .single()
+            .expect("time");
+        let mut docs = Vec::new();
+        let mut stats = Stats::default();
+        pipeline.load_object_written(
+            plain,
+            plain,
+            text.as_bytes(),
+            at(2030),
+            Some(written),
+            &mut stats,
+            &mut |d| docs.push(d),
+        );
+        let times: Vec<String> = summary(&docs).into_iter().map(|(_, _, t)| t).collect();
+        assert_eq!(
+            times,
+            ["2024-12-31T23:59:58.000Z", "2025-01-01T00:00:03.000Z"]
+        );
+    }
+
+    /// The es-loader's `file_timestamp_format` with `timestamp_key = file_timestamp`: the
+    /// documents take the time the key names (AWS Config snapshots carry none of their own).
+    #[test]
+    fn file_timestamp_format_gives_the_key_time() {
+        let user = "[config-snapshot]\ns3_key = _ConfigSnapshot_\nfile_format = json\njson_delimiter = configurationItems\nindex_name = log-aws-config\ntimestamp_key = file_timestamp\nfile_timestamp_format = _(?P<year>\\d{4})(?P<month>\\d{2})(?P<day>\\d{2})T(?P<hour>\\d{2})(?P<minute>\\d{2})(?P<second>\\d{2})Z_\n";
+        let config = Config::with_user_file("user.ini", user).expect("config");
+        assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+        let pipeline = Pipeline::new(config);
+        let key = "AWSLogs/111122223333/Config/eu-west-1/2026/12/1/ConfigSnapshot/111122223333_Config_eu-west-1_ConfigSnapshot_20261201T101500Z_a.json";
+        let body = r#"{"configurationItems":[{"resourceId":"i-1"},{"resourceId":"i-2"}]}"#;
+        let at = Utc
+            .with_ymd_and_hms(2027, 5, 1, 0, 0, 0)
+            .single()
+            .expect("time");
+        let (docs, stats, _) = load_bytes(&pipeline, key, body.as_bytes(), at);
+        assert_eq!(stats.error_count, 0, "{:?}", stats.errors);
+        assert_eq!(docs.len(), 2);
+        assert_eq!(
+            docs[0].source.fields()["@timestamp"],
+            serde_json::json!("2026-12-01T10:15:00.000Z")
+        );
+        assert_eq!(docs[0].index, "log-aws-config-2026-12");
+
+        let no_year = user.replace("(?P<year>", "(?P<y>");
+        let e = Config::with_user_file("user.ini", &no_year)
+            .expect_err("no year")
+            .to_string();
+        assert!(
+            e.contains("file_timestamp_format") && e.contains("user.ini:7"),
+            "{e}"
         );
     }
 }

@@ -137,6 +137,9 @@ pub struct LogType {
     pub timestamp_format: TimestampFormat,
     pub timestamp_tz: FixedOffset,
     pub loggroup: Option<Regex>,
+    /// `file_timestamp_format`: a regex whose named groups (`year`, `month`, `day`, `hour`,
+    /// `minute`, `second`) read a time from the object key.
+    pub file_timestamp_format: Option<Regex>,
     /// `ecs` and its field lines, in the order `ecs` lists them.
     pub ecs: Vec<EcsMapping>,
     /// `static_ecs`: fields set to a fixed value.
@@ -191,6 +194,7 @@ const KNOWN_KEYS: &[&str] = &[
     "static_ecs",
     "geoip",
     "retention_days",
+    "file_timestamp_format",
     // Deprecated by the es-loader, still read: `timestamp = <key>[,<format>]`.
     "timestamp",
 ];
@@ -405,12 +409,28 @@ impl SectionReader<'_> {
             timestamp_format,
             timestamp_tz: self.offset("timestamp_tz")?,
             loggroup: self.regex("loggroup")?,
+            file_timestamp_format: self.file_timestamp_format()?,
             ecs: self.ecs()?,
             static_ecs: self.static_ecs()?,
             geoip: self.geoip()?,
             retention_days: self.retention_days()?,
             settings: self.settings()?,
         })
+    }
+
+    /// `file_timestamp_format`, with at least a `year` group (the rest default as in the
+    /// es-loader).
+    fn file_timestamp_format(&self) -> Result<Option<Regex>, ConfigError> {
+        let Some(re) = self.regex("file_timestamp_format")? else {
+            return Ok(None);
+        };
+        if !re.capture_names().flatten().any(|n| n == "year") {
+            return Err(self.invalid(
+                "file_timestamp_format",
+                "needs a named group `(?P<year>...)` (and month, day, hour, minute, second as the key has them)".to_owned(),
+            ));
+        }
+        Ok(Some(re))
     }
 
     /// The fields listed by `key` (`ecs` or `static_ecs`), each with its own value line.

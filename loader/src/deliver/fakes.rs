@@ -58,6 +58,7 @@ impl ObjectSource for FakeSource {
                 Some(body) if self.streamed => Ok(ObjectBody {
                     reader: BodyReader::Async(Box::new(std::io::Cursor::new(body.clone()))),
                     size: None,
+                    modified: None,
                 }),
                 Some(body) => Ok(ObjectBody::from_bytes(body.clone())),
                 None => Err(SourceError {

@@ -331,6 +331,7 @@ where
 
     let counted = Arc::new(AtomicU64::new(0));
     let abort = Arc::new(AtomicBool::new(false));
+    let modified = body.modified;
     let reader: Box<dyn Read + Send> = match body.reader {
         BodyReader::Blocking(r) => r,
         BodyReader::Async(r) => Box::new(tokio_util::io::SyncIoBridge::new(r)),
@@ -351,10 +352,15 @@ where
         tokio::task::spawn_blocking(move || {
             let mut stats = Stats::default();
             let mut chunker = Chunker::new(Arc::from(name.as_str()), limits, tx, abort);
-            let outcome =
-                pipeline.load_object(&key, &name, reader, ingested, &mut stats, &mut |doc| {
-                    chunker.push(doc)
-                });
+            let outcome = pipeline.load_object_written(
+                &key,
+                &name,
+                reader,
+                ingested,
+                modified,
+                &mut stats,
+                &mut |doc| chunker.push(doc),
+            );
             chunker.finish();
             (outcome, stats)
         })

@@ -13,6 +13,8 @@ pub struct ObjectBody {
     pub reader: BodyReader,
     /// Size in bytes when the source knows it before reading (S3 `Content-Length`, file size).
     pub size: Option<u64>,
+    /// When the object was written (S3 `LastModified`, a file's modification time).
+    pub modified: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The body of an object, read on the pipeline's blocking thread.
@@ -31,6 +33,7 @@ impl ObjectBody {
         Self {
             reader: BodyReader::Blocking(Box::new(std::io::Cursor::new(bytes))),
             size,
+            modified: None,
         }
     }
 }
@@ -99,10 +102,14 @@ impl ObjectSource for S3Source {
                     }
                 })?;
             let size = output.content_length().and_then(|n| u64::try_from(n).ok());
+            let modified = output
+                .last_modified()
+                .and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos()));
             let reader = Box::pin(output.body.into_async_read());
             Ok(ObjectBody {
                 reader: BodyReader::Async(Box::new(reader)),
                 size,
+                modified,
             })
         })
     }
@@ -148,10 +155,15 @@ impl ObjectSource for LocalSource {
                 reason: e.to_string(),
             };
             let file = tokio::fs::File::open(&path).await.map_err(err)?;
-            let size = file.metadata().await.map_err(err)?.len();
+            let meta = file.metadata().await.map_err(err)?;
+            let modified = meta
+                .modified()
+                .ok()
+                .map(chrono::DateTime::<chrono::Utc>::from);
             Ok(ObjectBody {
                 reader: BodyReader::Blocking(Box::new(file.into_std().await)),
-                size: Some(size),
+                size: Some(meta.len()),
+                modified,
             })
         })
     }

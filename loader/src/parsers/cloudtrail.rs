@@ -375,6 +375,11 @@ mod tests {
                 .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
                 .single()
                 .expect("time"),
+            reference: Utc
+                .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+                .single()
+                .expect("time"),
+            key_time: None,
         }
     }
 

@@ -51,6 +51,15 @@ fn event_time(
         field: key.to_owned(),
         reason,
     };
+    // The es-loader's name for the time the key names (`file_timestamp_format`).
+    if key == "file_timestamp" && lookup(doc, key).is_none() {
+        return ctx.key_time.ok_or_else(|| {
+            invalid(format!(
+                "the object key `{}` names no time (timestamp_key = file_timestamp reads it with file_timestamp_format)",
+                ctx.s3_key
+            ))
+        });
+    }
     let value = lookup(doc, key)
         .ok_or_else(|| invalid("is missing (it is the timestamp_key of this type)".to_owned()))?;
     let text = match value {
@@ -58,7 +67,7 @@ fn event_time(
         Value::Number(n) => n.to_string(),
         other => return Err(invalid(format!("`{other}` is not a time"))),
     };
-    parse_time(&text, &lt.timestamp_format, lt.timestamp_tz, ctx.ingested).ok_or_else(|| {
+    parse_time(&text, &lt.timestamp_format, lt.timestamp_tz, ctx.reference).ok_or_else(|| {
         let format = match &lt.timestamp_format {
             TimestampFormat::Iso8601 => "iso8601",
             TimestampFormat::Epoch => "epoch",
@@ -358,6 +367,10 @@ mod tests {
             ingested: DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
                 .expect("time")
                 .with_timezone(&Utc),
+            reference: DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+                .expect("time")
+                .with_timezone(&Utc),
+            key_time: None,
         }
     }
 

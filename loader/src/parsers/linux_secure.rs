@@ -142,7 +142,8 @@ fn month_number(name: &str) -> Option<u32> {
         .and_then(|i| u32::try_from(i + 1).ok())
 }
 
-/// Resolves a year-less syslog time: the year of `ingested`, or the year before when that
+/// Resolves a year-less syslog time: the year of `reference` (the object's time), or the year
+/// before when that
 /// would put the line more than a day in the future (a December line read in January).
 fn resolve(time: &LineTime, ingested: DateTime<Utc>) -> Option<DateTime<Utc>> {
     match *time {
@@ -558,7 +559,7 @@ pub fn normalize(
     }
     let timestamp = prefix(message.trim_end())
         .and_then(|p| p.time)
-        .and_then(|t| resolve(&t, ctx.ingested));
+        .and_then(|t| resolve(&t, ctx.reference));
     out.push(Normalized::new(doc, timestamp));
     Ok(())
 }
@@ -583,6 +584,10 @@ mod tests {
             ingested: DateTime::parse_from_rfc3339(ingested)
                 .map(|t| t.with_timezone(&Utc))
                 .unwrap_or_default(),
+            reference: DateTime::parse_from_rfc3339(ingested)
+                .map(|t| t.with_timezone(&Utc))
+                .unwrap_or_default(),
+            key_time: None,
         }
     }
 

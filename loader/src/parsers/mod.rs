@@ -33,9 +33,15 @@ pub struct Context<'a> {
     pub key_account: Option<&'a str>,
     /// Region named by the key layout, when there is one.
     pub key_region: Option<&'a str>,
-    /// When the object is being loaded: `event.ingested`, and the year for syslog timestamps
-    /// that have none. Fixed in tests so the output is reproducible.
+    /// When the object is being loaded: `event.ingested`. Fixed in tests so the output is
+    /// reproducible.
     pub ingested: DateTime<Utc>,
+    /// The time the object stands for, which gives year-less (syslog) times their year: the
+    /// time its key names, else when it was written, and the load time only for input that
+    /// has neither. So the same object gives the same documents whenever it is loaded.
+    pub reference: DateTime<Utc>,
+    /// The time the key names ([`crate::detect::key_time`]): `timestamp_key = file_timestamp`.
+    pub key_time: Option<DateTime<Utc>>,
 }
 
 /// One ECS document and what the pipeline needs to route it.

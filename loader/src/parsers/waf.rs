@@ -368,6 +368,8 @@ mod tests {
             key_account: Some("111122223333"),
             key_region: Some("us-east-1"),
             ingested: DateTime::from_timestamp(1_767_225_600, 0).unwrap_or_default(),
+            reference: DateTime::from_timestamp(1_767_225_600, 0).unwrap_or_default(),
+            key_time: None,
         }
     }
 

@@ -201,6 +201,8 @@ fn ctx() -> Context<'static> {
         key_account: Some("111122223333"),
         key_region: Some("us-east-1"),
         ingested: ingested(),
+        reference: ingested(),
+        key_time: None,
     }
 }
 
