@@ -95,6 +95,8 @@ const MAX_DEPTH: usize = 10;
 pub struct Ini {
     defaults: Section,
     sections: Vec<Section>,
+    /// (other name, name): a section written under the other name is the same section.
+    aliases: Vec<(String, String)>,
 }
 
 impl Ini {
@@ -105,12 +107,30 @@ impl Ini {
         Ok(ini)
     }
 
+    /// Sections written under the first name of a pair are the section of the second (in files
+    /// read from now on, and in `${section:key}` references).
+    pub fn with_aliases(mut self, aliases: &[(&str, &str)]) -> Self {
+        self.aliases = aliases
+            .iter()
+            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+            .collect();
+        self
+    }
+
+    fn canonical<'a>(&'a self, name: &'a str) -> &'a str {
+        self.aliases
+            .iter()
+            .find(|(alias, _)| alias == name)
+            .map_or(name, |(_, real)| real.as_str())
+    }
+
     /// Reads another file over this one: its keys override key by key, its new sections are
     /// appended after the existing ones.
     pub fn read(&mut self, file: &str, text: &str) -> Result<(), IniError> {
         let file: Arc<str> = Arc::from(file);
         let parsed = parse_file(&file, text)?;
         for (name, entries) in parsed {
+            let name = self.canonical(&name).to_owned();
             let target = if name == DEFAULT_SECTION {
                 &mut self.defaults
             } else if let Some(pos) = self.sections.iter().position(|s| s.name == name) {
@@ -143,6 +163,7 @@ impl Ini {
         if section == DEFAULT_SECTION {
             return Some(&self.defaults);
         }
+        let section = self.canonical(section);
         self.sections.iter().find(|s| s.name == section)
     }
 

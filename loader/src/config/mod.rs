@@ -199,6 +199,10 @@ const KNOWN_KEYS: &[&str] = &[
     "timestamp",
 ];
 
+/// The es-loader's names of built-in types that differ from ours: a user file written for the
+/// es-loader overrides our type under its name.
+pub const ES_LOADER_SECTIONS: &[(&str, &str)] = &[("linux-secure", "linux_secure")];
+
 impl Config {
     /// The bundled definitions alone.
     pub fn builtin() -> Result<Self, ConfigError> {
@@ -207,7 +211,7 @@ impl Config {
 
     /// The bundled definitions with a user file read over them.
     pub fn with_user_file(file_name: &str, text: &str) -> Result<Self, ConfigError> {
-        let mut ini = Ini::parse(BUILTIN_NAME, BUILTIN_INI)?;
+        let mut ini = Ini::parse(BUILTIN_NAME, BUILTIN_INI)?.with_aliases(ES_LOADER_SECTIONS);
         ini.read(file_name, text)?;
         Self::from_ini(&ini)
     }
@@ -215,6 +219,8 @@ impl Config {
     pub fn from_ini(ini: &Ini) -> Result<Self, ConfigError> {
         let mut types = Vec::new();
         let mut warnings = Vec::new();
+        // ((where, key), sections), in the order first seen.
+        let mut unknown: Vec<((String, String), Vec<String>)> = Vec::new();
         for section in ini.sections() {
             let reader = SectionReader { ini, section };
             types.push(reader.log_type()?);
@@ -229,9 +235,21 @@ impl Config {
                         .origin(section, key)
                         .map(ToString::to_string)
                         .unwrap_or_default();
-                    warnings.push(format!("{at}: [{section}] unknown key `{key}` is ignored"));
+                    let id = (at, key.to_owned());
+                    match unknown.iter_mut().find(|(k, _)| *k == id) {
+                        Some((_, sections)) => sections.push(section.to_owned()),
+                        None => unknown.push((id, vec![section.to_owned()])),
+                    }
                 }
             }
+        }
+        // One warning per key where it was written: a `[DEFAULT]` key is seen by every section.
+        for ((at, key), sections) in unknown {
+            let seen = match sections.as_slice() {
+                [one] => format!("[{one}]"),
+                many => format!("{} sections", many.len()),
+            };
+            warnings.push(format!("{at}: unknown key `{key}` is ignored ({seen})"));
         }
         Ok(Self { types, warnings })
     }
@@ -812,5 +830,32 @@ related.user = [authuser, rfc931]\nstatic_ecs = event.category\nevent.category =
         assert_eq!(parse_offset("0").map(|o| o.local_minus_utc()), Some(0));
         assert_eq!(parse_offset("24"), None);
         assert_eq!(parse_offset("+25:00"), None);
+    }
+
+    /// A user file written for the es-loader: its `[linux-secure]` is our `linux_secure`, its
+    /// references to that name resolve, and a key we do not use written once in `[DEFAULT]`
+    /// is one warning, not one per section.
+    #[test]
+    fn es_loader_names_and_one_warning_per_written_key() {
+        let user = "[DEFAULT]\nscript_ecs = x\nmax_log_count = 50000\n\n[linux-secure]\nindex_name = log-os-secure\n\n[apache]\ns3_key = apache/\nfile_format = text\nindex_name = ${linux-secure:index_name}-apache\n";
+        let config = Config::with_user_file("user.ini", user).expect("config");
+        let secure = config.get("linux_secure").expect("built-in type");
+        assert_eq!(secure.index_name, "log-os-secure");
+        assert!(config.get("linux-secure").is_none());
+        assert_eq!(
+            config.get("apache").expect("apache").index_name,
+            "log-os-secure-apache"
+        );
+        let warnings: Vec<&String> = config
+            .warnings
+            .iter()
+            .filter(|w| w.starts_with("user.ini:"))
+            .collect();
+        assert_eq!(warnings.len(), 2, "{warnings:#?}");
+        assert!(
+            warnings[0].starts_with("user.ini:2: unknown key `script_ecs` is ignored (")
+                && warnings[0].ends_with(" sections)"),
+            "{warnings:#?}"
+        );
     }
 }
