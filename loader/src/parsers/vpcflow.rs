@@ -359,9 +359,12 @@ impl Writer {
         out.extend_from_slice(
             br#"{"event":{"module":"aws","dataset":"aws.vpcflow","kind":"event","category":["network"],"type":"#,
         );
+        // `event.action` keeps the flow log's own word, as the es-loader and Elastic's AWS
+        // integration write it (content made for them filters on it); ECS's vocabulary is
+        // in `event.type` (`allowed`/`denied`) and `event.outcome`.
         let verdict = match f.action {
-            Some(a) if a.eq_ignore_ascii_case("ACCEPT") => Some(("allowed", "success")),
-            Some(a) if a.eq_ignore_ascii_case("REJECT") => Some(("denied", "failure")),
+            Some(a) if a.eq_ignore_ascii_case("ACCEPT") => Some(("ACCEPT", "allowed", "success")),
+            Some(a) if a.eq_ignore_ascii_case("REJECT") => Some(("REJECT", "denied", "failure")),
             _ => None,
         };
         if matches!(f.log_status, Some("NODATA" | "SKIPDATA")) {
@@ -370,15 +373,15 @@ impl Writer {
             out.extend_from_slice(br#"["info"]"#);
         } else {
             match verdict {
-                Some((action, _)) => {
+                Some((_, kind, _)) => {
                     out.extend_from_slice(br#"["connection","#);
-                    write_str(out, action);
+                    write_str(out, kind);
                     out.push(b']');
                 }
                 None => out.extend_from_slice(br#"["connection"]"#),
             }
         }
-        if let Some((action, outcome)) = verdict {
+        if let Some((action, _, outcome)) = verdict {
             out.extend_from_slice(br#","action":"#);
             write_str(out, action);
             out.extend_from_slice(br#","outcome":"#);
@@ -455,10 +458,9 @@ impl Writer {
         if let Some(t) = network_type {
             network.text(out, br#""type":"#, t);
         }
-        match f.flow_direction {
-            Some("ingress") => network.text(out, br#""direction":"#, "inbound"),
-            Some("egress") => network.text(out, br#""direction":"#, "outbound"),
-            _ => {}
+        // `ingress`/`egress` are ECS values too, and the ones the es-loader and Elastic write.
+        if let Some(d @ ("ingress" | "egress")) = f.flow_direction {
+            network.text(out, br#""direction":"#, d);
         }
         network.close(out);
 
@@ -544,7 +546,9 @@ impl Writer {
         if vpcflow.close(out) {
             out.push(b'}');
         }
-        Ok(start)
+        // The flow's end, as the es-loader and Elastic time it: the record is written when the
+        // aggregation window closes.
+        Ok(end.or(start))
     }
 }
 
@@ -863,7 +867,7 @@ mod tests {
         assert_eq!(get(&d, "network.bytes"), Some(&json!(5200)));
         assert_eq!(get(&d, "network.packets"), Some(&json!(10)));
         assert_eq!(get(&d, "network.type"), Some(&json!("ipv4")));
-        assert_eq!(get(&d, "event.action"), Some(&json!("allowed")));
+        assert_eq!(get(&d, "event.action"), Some(&json!("ACCEPT")));
         assert_eq!(get(&d, "event.outcome"), Some(&json!("success")));
         assert_eq!(
             get(&d, "event.type"),
@@ -887,7 +891,8 @@ mod tests {
         // Original fields stay as they were.
         assert_eq!(get(&d, "srcaddr"), Some(&json!("192.0.2.10")));
         assert_eq!(get(&d, "account-id"), Some(&json!("111122223333")));
-        assert_eq!(n.timestamp, DateTime::from_timestamp(1_714_521_600, 0));
+        // The flow's end times the document.
+        assert_eq!(n.timestamp, DateTime::from_timestamp(1_714_521_660, 0));
         assert_eq!(n.id, None);
     }
 
@@ -898,7 +903,7 @@ mod tests {
             "2 111122223333 eni-0123456789abcdef0 203.0.113.5 192.0.2.10 55000 22 6 1 40 1714521600 1714521660 REJECT OK",
         ));
         let d = Value::Object(n.doc);
-        assert_eq!(get(&d, "event.action"), Some(&json!("denied")));
+        assert_eq!(get(&d, "event.action"), Some(&json!("REJECT")));
         assert_eq!(get(&d, "event.outcome"), Some(&json!("failure")));
         assert_eq!(
             get(&d, "event.type"),
@@ -929,7 +934,7 @@ mod tests {
         let header = "version vpc-id subnet-id instance-id interface-id account-id type srcaddr dstaddr srcport dstport pkt-srcaddr pkt-dstaddr protocol bytes packets start end action tcp-flags log-status region az-id sublocation-type sublocation-id pkt-src-aws-service pkt-dst-aws-service flow-direction traffic-path";
         let line = "5 vpc-0a1b2c3d subnet-0a1b2c3d i-0a1b2c3d4e5f60718 eni-0a1b2c3d4e5f60718 111122223333 IPv4 10.0.1.5 198.51.100.7 443 51234 10.0.1.5 198.51.100.7 6 3400 8 1714521600 1714521620 ACCEPT 19 OK eu-west-1 euw1-az2 - - - S3 egress 8";
         let d = Value::Object(one(record(header, line)).doc);
-        assert_eq!(get(&d, "network.direction"), Some(&json!("outbound")));
+        assert_eq!(get(&d, "network.direction"), Some(&json!("egress")));
         assert_eq!(
             get(&d, "cloud.instance.id"),
             Some(&json!("i-0a1b2c3d4e5f60718"))
@@ -960,11 +965,11 @@ mod tests {
     }
 
     #[test]
-    fn ingress_is_inbound_and_ipv6_is_detected() {
+    fn ingress_stays_ingress_and_ipv6_is_detected() {
         let header = "version srcaddr dstaddr srcport dstport protocol start end action log-status flow-direction";
         let line = "5 2001:db8::1 2001:db8::2 546 547 17 1714521600 1714521601 ACCEPT OK ingress";
         let d = Value::Object(one(record(header, line)).doc);
-        assert_eq!(get(&d, "network.direction"), Some(&json!("inbound")));
+        assert_eq!(get(&d, "network.direction"), Some(&json!("ingress")));
         assert_eq!(get(&d, "network.type"), Some(&json!("ipv6")));
         assert_eq!(get(&d, "network.transport"), Some(&json!("udp")));
         assert_eq!(get(&d, "source.ip"), Some(&json!("2001:db8::1")));
@@ -1008,7 +1013,7 @@ mod tests {
             get(&d, "aws.vpcflow.resource_type"),
             Some(&json!("TransitGateway"))
         );
-        assert_eq!(get(&d, "network.direction"), Some(&json!("inbound")));
+        assert_eq!(get(&d, "network.direction"), Some(&json!("ingress")));
         assert_eq!(get(&d, "network.bytes"), Some(&json!(1000)));
         assert_eq!(get(&d, "event.action"), None);
         assert_eq!(get(&d, "event.type"), Some(&json!(["connection"])));

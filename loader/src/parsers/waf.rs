@@ -102,8 +102,10 @@ fn ecs_fields(rec: &Value) -> Result<(Doc, Option<DateTime<Utc>>), NormalizeErro
     Ok((ecs, timestamp))
 }
 
-/// `rule.*` from the terminating rule. When a rule group decided, `terminatingRuleId` names the
-/// group and the rule itself is the group's `terminatingRule`.
+/// `rule.*` from the terminating rule. `rule.name` is `terminatingRuleId`, as the es-loader and
+/// Elastic's AWS integration write it (a rule group's name when a group decided), so content
+/// made for them keeps working; when a group decided, `rule.id` is the rule inside it (the
+/// group's `terminatingRule`) and `rule.ruleset` the group.
 fn terminating_rule(rec: &Value, ecs: &mut Doc) {
     let rule_type = get_str(rec, "terminatingRuleType");
     set_opt(ecs, "aws.waf.terminating_rule_type", rule_type);
@@ -114,7 +116,11 @@ fn terminating_rule(rec: &Value, ecs: &mut Doc) {
     match in_group {
         Some((group_id, rule_id)) => {
             set(ecs, "rule.id", rule_id);
-            set(ecs, "rule.name", rule_id);
+            set(
+                ecs,
+                "rule.name",
+                get_str(rec, "terminatingRuleId").unwrap_or(rule_id),
+            );
             set_opt(
                 ecs,
                 "rule.ruleset",
@@ -487,7 +493,10 @@ mod tests {
         let (d, _) = one(rec);
         assert_eq!(get(&d, "event.type"), Some(&json!(["access", "denied"])));
         assert_eq!(get(&d, "rule.id"), Some(&json!("SQLi_QUERYARGUMENTS")));
-        assert_eq!(get(&d, "rule.name"), Some(&json!("SQLi_QUERYARGUMENTS")));
+        assert_eq!(
+            get(&d, "rule.name"),
+            Some(&json!("AWS-AWSManagedRulesSQLiRuleSet"))
+        );
         assert_eq!(
             get(&d, "rule.ruleset"),
             Some(&json!("AWS#AWSManagedRulesSQLiRuleSet"))
