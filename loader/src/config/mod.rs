@@ -60,6 +60,8 @@ pub enum FileFormat {
     Json,
     Text,
     Csv,
+    /// Records of several lines, each starting at a line `multiline_firstline` matches.
+    Multiline,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,6 +139,8 @@ pub struct LogType {
     pub timestamp_format: TimestampFormat,
     pub timestamp_tz: FixedOffset,
     pub loggroup: Option<Regex>,
+    /// `multiline_firstline`: where a record of a `multiline` file starts.
+    pub multiline_firstline: Option<Regex>,
     /// `file_timestamp_format`: a regex whose named groups (`year`, `month`, `day`, `hour`,
     /// `minute`, `second`) read a time from the object key.
     pub file_timestamp_format: Option<Regex>,
@@ -195,6 +199,7 @@ const KNOWN_KEYS: &[&str] = &[
     "geoip",
     "retention_days",
     "file_timestamp_format",
+    "multiline_firstline",
     // Deprecated by the es-loader, still read: `timestamp = <key>[,<format>]`.
     "timestamp",
 ];
@@ -320,13 +325,22 @@ impl SectionReader<'_> {
             None | Some("json") => FileFormat::Json,
             Some("text") => FileFormat::Text,
             Some("csv") => FileFormat::Csv,
+            Some("multiline") => FileFormat::Multiline,
             Some(other) => {
                 return Err(self.invalid(
                     "file_format",
-                    format!("`{other}` is not one of json, text, csv"),
+                    format!("`{other}` is not one of json, text, csv, multiline"),
                 ));
             }
         };
+        let multiline_firstline = self.regex("multiline_firstline")?;
+        if file_format == FileFormat::Multiline && multiline_firstline.is_none() {
+            return Err(self.invalid(
+                "file_format",
+                "multiline needs multiline_firstline, the regex of a record's first line"
+                    .to_owned(),
+            ));
+        }
         let text_header_line_number = match self.opt("text_header_line_number")? {
             None => 0,
             Some(v) => v.parse().map_err(|_| {
@@ -428,6 +442,7 @@ impl SectionReader<'_> {
             timestamp_tz: self.offset("timestamp_tz")?,
             loggroup: self.regex("loggroup")?,
             file_timestamp_format: self.file_timestamp_format()?,
+            multiline_firstline,
             ecs: self.ecs()?,
             static_ecs: self.static_ecs()?,
             geoip: self.geoip()?,
@@ -857,5 +872,26 @@ related.user = [authuser, rfc931]\nstatic_ecs = event.category\nevent.category =
                 && warnings[0].ends_with(" sections)"),
             "{warnings:#?}"
         );
+    }
+
+    #[test]
+    fn multiline_needs_its_first_line() {
+        let e = Config::with_user_file(
+            "user.ini",
+            "[pg]\ns3_key = /pg/\nfile_format = multiline\nindex_name = log-pg\n",
+        )
+        .expect_err("no multiline_firstline")
+        .to_string();
+        assert!(
+            e.contains("user.ini:3") && e.contains("multiline_firstline"),
+            "{e}"
+        );
+        let ok = Config::with_user_file(
+            "user.ini",
+            "[pg]\ns3_key = /pg/\nfile_format = multiline\nmultiline_firstline = ^20\\d\\d-\nindex_name = log-pg\n",
+        )
+        .expect("valid");
+        assert_eq!(ok.get("pg").expect("pg").file_format, FileFormat::Multiline);
+        assert!(ok.warnings.is_empty(), "{:?}", ok.warnings);
     }
 }

@@ -93,6 +93,13 @@ pub enum Splitter {
     },
     /// A header row, then rows; empty values are left out.
     Csv { delimiter: u8 },
+    /// Records of several lines: each starts at a line `first_line` matches and runs to the
+    /// next one; `pattern` (with `[\s\S]` for the rest) makes its fields, else `message`.
+    Multiline {
+        header_lines: usize,
+        first_line: Regex,
+        pattern: Option<Regex>,
+    },
 }
 
 impl Splitter {
@@ -110,6 +117,19 @@ impl Splitter {
             },
             FileFormat::Csv => Self::Csv {
                 delimiter: log_type.csv_delimiter,
+            },
+            FileFormat::Multiline => match &log_type.multiline_firstline {
+                Some(first_line) => Self::Multiline {
+                    header_lines: log_type.text_header_line_number,
+                    first_line: first_line.clone(),
+                    pattern: log_type.log_pattern.clone(),
+                },
+                // The configuration refuses multiline without it; lines, should one get here.
+                None => Self::Text {
+                    header_lines: log_type.text_header_line_number,
+                    named_fields: false,
+                    pattern: log_type.log_pattern.clone(),
+                },
             },
         }
     }
@@ -135,6 +155,13 @@ impl Splitter {
                 on_item,
             ),
             Self::Csv { delimiter } => text::split_csv(reader, *delimiter, on_item),
+            Self::Multiline {
+                header_lines,
+                first_line,
+                pattern,
+            } => {
+                text::split_multiline(reader, *header_lines, first_line, pattern.as_ref(), on_item)
+            }
         }
     }
 }

@@ -273,6 +273,93 @@ fn pattern_record(re: &Regex, text: &str) -> Result<Value, String> {
     Ok(Value::Object(map))
 }
 
+/// Splits records of several lines: a record starts at a line `first_line` matches (lines
+/// before the first such line make a record of their own) and takes the lines up to the next
+/// one, joined with `\n`, trailing blank lines dropped. A record over [`MAX_RECORD_BYTES`] is
+/// reported by its first line and skipped.
+pub(super) fn split_multiline(
+    reader: &mut dyn BufRead,
+    header_lines: usize,
+    first_line: &Regex,
+    pattern: Option<&Regex>,
+    on_item: &mut dyn FnMut(Item<'_>),
+) -> Result<(), ReadError> {
+    let mut line = Vec::with_capacity(1024);
+    let mut record: Vec<u8> = Vec::with_capacity(4096);
+    let mut start: Option<u64> = None;
+    let mut oversized = false;
+    let mut number: u64 = 0;
+    let mut emit = |record: &mut Vec<u8>, start: u64, oversized: bool| {
+        while record.last().is_some_and(|b| *b == b'\n') {
+            record.pop();
+        }
+        let position = Position::Line(start);
+        if oversized {
+            on_item(Item::Error(RecordError {
+                position,
+                reason: format!(
+                    "record longer than {} MiB, skipped",
+                    MAX_RECORD_BYTES / (1024 * 1024)
+                ),
+            }));
+        } else if !record.is_empty() {
+            let text = String::from_utf8_lossy(record);
+            let value = match pattern {
+                Some(re) => pattern_record(re, &text),
+                None => {
+                    let mut map = Map::new();
+                    map.insert("message".to_owned(), Value::String(text.into_owned()));
+                    Ok(Value::Object(map))
+                }
+            };
+            match value {
+                Ok(value) => on_item(Item::Record(Record {
+                    value,
+                    raw: Some(record),
+                    position,
+                })),
+                Err(reason) => on_item(Item::Error(RecordError { position, reason })),
+            }
+        }
+        record.clear();
+    };
+    loop {
+        let cut = match read_line(reader, &mut line) {
+            Ok(Some(cut)) => cut,
+            Ok(None) => break,
+            Err(source) => {
+                return Err(ReadError::Io {
+                    position: Position::Line(number).to_string(),
+                    source,
+                });
+            }
+        };
+        number += 1;
+        if number as usize <= header_lines {
+            continue;
+        }
+        let text = String::from_utf8_lossy(&line);
+        if first_line.is_match(&text) || start.is_none() {
+            if let Some(s) = start {
+                emit(&mut record, s, oversized);
+            }
+            start = Some(number);
+            oversized = false;
+        } else {
+            record.push(b'\n');
+        }
+        if cut || record.len() + line.len() > MAX_RECORD_BYTES {
+            oversized = true;
+        } else if !oversized {
+            record.extend_from_slice(&line);
+        }
+    }
+    if let Some(s) = start {
+        emit(&mut record, s, oversized);
+    }
+    Ok(())
+}
+
 pub(super) fn split_csv(
     reader: &mut dyn BufRead,
     delimiter: u8,

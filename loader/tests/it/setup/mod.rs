@@ -22,20 +22,37 @@ fn fixtures() -> PathBuf {
 }
 
 /// The configuration the golden fixtures are made with: the bundled one and the user-defined
-/// Apache type, whose field table sits next to its user.ini.
+/// types of every fixture folder with a `user.ini` (Apache, RDS PostgreSQL), whose field
+/// tables (`<type>.fields`) sit next to it.
 fn fixture_config() -> (Config, Content) {
-    let user = fixtures().join("apache/user.ini");
-    let text = std::fs::read_to_string(&user).expect("apache user.ini");
-    let config = Config::with_user_file(&user.display().to_string(), &text).expect("config");
+    let mut ini =
+        loader::config::ini::Ini::parse(loader::config::BUILTIN_NAME, loader::config::BUILTIN_INI)
+            .expect("bundled ini");
     let mut content = Content::bundled().expect("bundled content");
-    let fields = fixtures().join("apache/apache.fields");
-    content
-        .add_type_fields(
-            &fields.display().to_string(),
-            &std::fs::read_to_string(&fields).expect("apache.fields"),
-        )
-        .expect("apache fields");
-    (config, content)
+    let mut folders: Vec<PathBuf> = std::fs::read_dir(fixtures())
+        .expect("fixtures")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("user.ini").is_file())
+        .collect();
+    folders.sort();
+    for folder in folders {
+        let user = folder.join("user.ini");
+        let text = std::fs::read_to_string(&user).expect("user.ini");
+        ini.read(&user.display().to_string(), &text)
+            .expect("user.ini");
+        for entry in std::fs::read_dir(&folder).expect("folder").flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "fields") {
+                content
+                    .add_type_fields(
+                        &path.display().to_string(),
+                        &std::fs::read_to_string(&path).expect("fields"),
+                    )
+                    .expect("type fields");
+            }
+        }
+    }
+    (Config::from_ini(&ini).expect("config"), content)
 }
 
 fn groups(config: &Config) -> Vec<IndexGroup> {
