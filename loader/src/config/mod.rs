@@ -137,6 +137,11 @@ pub struct LogType {
     pub doc_id_suffix: Option<String>,
     pub timestamp_key: Option<String>,
     pub timestamp_format: TimestampFormat,
+    /// The es-loader's `timestamp_key_list`: keys tried in order (over `timestamp_key`).
+    pub timestamp_key_list: Vec<String>,
+    /// The es-loader's `timestamp_format_list`: formats tried in order (over
+    /// `timestamp_format`).
+    pub timestamp_format_list: Vec<TimestampFormat>,
     pub timestamp_tz: FixedOffset,
     pub loggroup: Option<Regex>,
     /// `multiline_firstline`: where a record of a `multiline` file starts.
@@ -200,6 +205,10 @@ const KNOWN_KEYS: &[&str] = &[
     "retention_days",
     "file_timestamp_format",
     "multiline_firstline",
+    "timestamp_key_list",
+    "timestamp_format_list",
+    // Fractions of any length are read as they are; times are written to the millisecond.
+    "timestamp_nano",
     // Deprecated by the es-loader, still read: `timestamp = <key>[,<format>]`.
     "timestamp",
 ];
@@ -207,6 +216,49 @@ const KNOWN_KEYS: &[&str] = &[
 /// The es-loader's names of built-in types that differ from ours: a user file written for the
 /// es-loader overrides our type under its name.
 pub const ES_LOADER_SECTIONS: &[(&str, &str)] = &[("linux-secure", "linux_secure")];
+
+/// Keys of the es-loader that do nothing here, and why: each is one warning where it is
+/// written, saying so.
+const ES_LOADER_KEYS: &[(&str, &str)] = &[
+    (
+        "script_ecs",
+        "its Python normalizers do not run here: the built-in types normalize themselves and `ecs` lines map the fields of yours",
+    ),
+    (
+        "max_log_count",
+        "objects are streamed whole, without a cap on records",
+    ),
+    (
+        "ignore_own_logs",
+        "the subscriber never subscribes the pipeline's own log groups",
+    ),
+    (
+        "via_cwl",
+        "CloudWatch Logs payloads are recognized by their content",
+    ),
+    (
+        "via_firelens",
+        "not implemented: FireLens records are read as they are, without unwrapping",
+    ),
+    (
+        "ignore_container_stderr",
+        "not implemented: FireLens stderr records are not told apart",
+    ),
+    (
+        "json_to_text",
+        "not implemented: the field keeps its JSON value",
+    ),
+    ("field_prefix", "not implemented: fields keep their names"),
+    (
+        "renamed_newfields",
+        "not implemented: fields keep their names",
+    ),
+    (
+        "clientip_xff",
+        "not implemented: the client address is not taken from X-Forwarded-For",
+    ),
+    ("xml_firstline", "not implemented: XML records are not read"),
+];
 
 impl Config {
     /// The bundled definitions alone.
@@ -254,13 +306,31 @@ impl Config {
                 [one] => format!("[{one}]"),
                 many => format!("{} sections", many.len()),
             };
-            warnings.push(format!("{at}: unknown key `{key}` is ignored ({seen})"));
+            match ES_LOADER_KEYS.iter().find(|(k, _)| *k == key) {
+                Some((_, why)) => {
+                    warnings.push(format!("{at}: `{key}` has no effect here: {why} ({seen})"));
+                }
+                None => warnings.push(format!("{at}: unknown key `{key}` is ignored ({seen})")),
+            }
         }
         Ok(Self { types, warnings })
     }
 
     pub fn get(&self, name: &str) -> Option<&LogType> {
         self.types.iter().find(|t| t.name == name)
+    }
+}
+
+/// One `timestamp_format` value.
+fn parse_timestamp_format(value: &str) -> Result<TimestampFormat, String> {
+    match value {
+        "iso8601" => Ok(TimestampFormat::Iso8601),
+        "epoch" => Ok(TimestampFormat::Epoch),
+        "syslog" => Ok(TimestampFormat::Syslog),
+        pattern if pattern.contains('%') => Ok(TimestampFormat::Pattern(pattern.to_owned())),
+        other => Err(format!(
+            "`{other}` is not iso8601, epoch, syslog or a strftime pattern"
+        )),
     }
 }
 
@@ -405,16 +475,22 @@ impl SectionReader<'_> {
             None => self.opt("timestamp_format")?,
         };
         let timestamp_format = match format_value.as_deref() {
-            None | Some("iso8601") => TimestampFormat::Iso8601,
-            Some("epoch") => TimestampFormat::Epoch,
-            Some("syslog") => TimestampFormat::Syslog,
-            Some(pattern) if pattern.contains('%') => TimestampFormat::Pattern(pattern.to_owned()),
-            Some(other) => {
-                return Err(self.invalid(
-                    format_key,
-                    format!("`{other}` is not iso8601, epoch, syslog or a strftime pattern"),
-                ));
+            None => TimestampFormat::Iso8601,
+            Some(v) => {
+                parse_timestamp_format(v).map_err(|reason| self.invalid(format_key, reason))?
             }
+        };
+        let timestamp_key_list: Vec<String> = self
+            .opt("timestamp_key_list")?
+            .map(|v| v.split_whitespace().map(str::to_owned).collect())
+            .unwrap_or_default();
+        // A JSON list, as the es-loader reads it: `["iso8601", "%Y-%m-%d %H:%M:%S,%f"]`.
+        let timestamp_format_list = match self.opt("timestamp_format_list")? {
+            None => Vec::new(),
+            Some(v) => serde_json::from_str::<Vec<String>>(&v)
+                .map_err(|e| format!("expected a JSON list of formats: {e}"))
+                .and_then(|list| list.iter().map(|f| parse_timestamp_format(f)).collect())
+                .map_err(|reason| self.invalid("timestamp_format_list", reason))?,
         };
         let timestamp_key = match legacy_key {
             Some(k) => Some(k),
@@ -439,6 +515,8 @@ impl SectionReader<'_> {
             doc_id_suffix: self.opt("doc_id_suffix")?,
             timestamp_key,
             timestamp_format,
+            timestamp_key_list,
+            timestamp_format_list,
             timestamp_tz: self.offset("timestamp_tz")?,
             loggroup: self.regex("loggroup")?,
             file_timestamp_format: self.file_timestamp_format()?,
@@ -868,7 +946,7 @@ related.user = [authuser, rfc931]\nstatic_ecs = event.category\nevent.category =
             .collect();
         assert_eq!(warnings.len(), 2, "{warnings:#?}");
         assert!(
-            warnings[0].starts_with("user.ini:2: unknown key `script_ecs` is ignored (")
+            warnings[0].starts_with("user.ini:2: `script_ecs` has no effect here: ")
                 && warnings[0].ends_with(" sections)"),
             "{warnings:#?}"
         );
@@ -893,5 +971,30 @@ related.user = [authuser, rfc931]\nstatic_ecs = event.category\nevent.category =
         .expect("valid");
         assert_eq!(ok.get("pg").expect("pg").file_format, FileFormat::Multiline);
         assert!(ok.warnings.is_empty(), "{:?}", ok.warnings);
+    }
+
+    #[test]
+    fn timestamp_key_and_format_lists_as_the_es_loader_reads_them() {
+        let config = Config::with_user_file(
+            "user.ini",
+            "[app]\ns3_key = /app/\nindex_name = log-app\ntimestamp_key_list = time_stamp TimeStamp\ntimestamp_format_list = [\"iso8601\", \"%Y-%m-%d %H:%M:%S,%f\"]\n",
+        )
+        .expect("valid");
+        let app = config.get("app").expect("app");
+        assert_eq!(app.timestamp_key_list, ["time_stamp", "TimeStamp"]);
+        assert_eq!(
+            app.timestamp_format_list,
+            [
+                TimestampFormat::Iso8601,
+                TimestampFormat::Pattern("%Y-%m-%d %H:%M:%S,%f".into())
+            ]
+        );
+        let e = Config::with_user_file(
+            "user.ini",
+            "[app]\ns3_key = /app/\nindex_name = log-app\ntimestamp_format_list = iso8601 epoch\n",
+        )
+        .expect_err("not JSON")
+        .to_string();
+        assert!(e.contains("user.ini:4") && e.contains("JSON list"), "{e}");
     }
 }

@@ -29,9 +29,13 @@ pub fn normalize(
     let Value::Object(mut doc) = record else {
         return Err(NormalizeError::NotAnObject);
     };
-    let timestamp = match lt.timestamp_key.as_deref() {
-        None => None,
-        Some(key) => Some(event_time(&doc, key, lt, ctx)?),
+    let timestamp = if lt.timestamp_key_list.is_empty() {
+        match lt.timestamp_key.as_deref() {
+            None => None,
+            Some(key) => Some(event_time(&doc, key, lt, ctx)?),
+        }
+    } else {
+        first_event_time(&doc, lt, ctx)?
     };
     apply_mapping(&mut doc, lt, geo);
     if ecs::get_in(&doc, "event.module").is_none() {
@@ -67,16 +71,55 @@ fn event_time(
         Value::Number(n) => n.to_string(),
         other => return Err(invalid(format!("`{other}` is not a time"))),
     };
-    parse_time(&text, &lt.timestamp_format, lt.timestamp_tz, ctx.reference).ok_or_else(|| {
-        let format = match &lt.timestamp_format {
-            TimestampFormat::Iso8601 => "iso8601",
-            TimestampFormat::Epoch => "epoch",
-            TimestampFormat::Syslog => "syslog",
-            TimestampFormat::Pattern(p) => p.as_str(),
-        };
-        invalid(format!(
-            "`{text}` does not match timestamp_format `{format}`"
-        ))
+    let formats = if lt.timestamp_format_list.is_empty() {
+        std::slice::from_ref(&lt.timestamp_format)
+    } else {
+        lt.timestamp_format_list.as_slice()
+    };
+    formats
+        .iter()
+        .find_map(|f| parse_time(&text, f, lt.timestamp_tz, ctx.reference))
+        .ok_or_else(|| {
+            let names: Vec<&str> = formats
+                .iter()
+                .map(|f| match f {
+                    TimestampFormat::Iso8601 => "iso8601",
+                    TimestampFormat::Epoch => "epoch",
+                    TimestampFormat::Syslog => "syslog",
+                    TimestampFormat::Pattern(p) => p.as_str(),
+                })
+                .collect();
+            invalid(format!(
+                "`{text}` does not match timestamp_format `{}`",
+                names.join("` or `")
+            ))
+        })
+}
+
+/// The es-loader's `timestamp_key_list`: the first key the record has gives the time. Its
+/// `cwl_timestamp` and `cwe_timestamp` are the time of the CloudWatch Logs event or
+/// EventBridge event around the record: where one is listed and no earlier key is there, the
+/// record takes that time (`None` here: the transport's time is the default).
+fn first_event_time(
+    doc: &Doc,
+    lt: &LogType,
+    ctx: &Context<'_>,
+) -> Result<Option<DateTime<Utc>>, NormalizeError> {
+    for key in &lt.timestamp_key_list {
+        match key.as_str() {
+            "cwl_timestamp" | "cwe_timestamp" if lookup(doc, key).is_none() => return Ok(None),
+            "file_timestamp" => return event_time(doc, key, lt, ctx).map(Some),
+            _ => {}
+        }
+        let present = lookup(doc, key).is_some_and(|v| !v.is_null() && v != "");
+        if present {
+            return event_time(doc, key, lt, ctx).map(Some);
+        }
+    }
+    Err(NormalizeError::ConfiguredField {
+        field: lt.timestamp_key_list.join(" "),
+        reason: "none of these is in the record (they are the timestamp_key_list of this type)"
+            .to_owned(),
     })
 }
 
@@ -580,5 +623,33 @@ static_ecs = event.kind event.category\nevent.kind = event\nevent.category = [we
         assert_eq!(doc["source"]["geo"], json!({"country_iso_code": "JP"}));
         assert_eq!(doc["source"]["as"], json!({"number": 64500}));
         assert_eq!(doc["destination"], json!({"ip": "198.51.100.1"}));
+    }
+
+    #[test]
+    fn the_first_listed_key_present_and_the_first_format_that_fits_give_the_time() {
+        let config = Config::with_user_file(
+            "user.ini",
+            "[app]\ns3_key = /app/\nindex_name = log-app\ntimestamp_key_list = time_stamp TimeStamp\ntimestamp_format_list = [\"epoch\", \"%Y-%m-%d %H:%M:%S\"]\n",
+        )
+        .expect("config");
+        let lt = config.get("app").expect("app");
+        let time = |record: Value| {
+            let mut out = Vec::new();
+            normalize(record, lt, None, &ctx(), &mut out).map(|()| out[0].timestamp)
+        };
+        assert_eq!(
+            time(json!({"TimeStamp": "2026-12-01 10:00:00"})).expect("time"),
+            Utc.with_ymd_and_hms(2026, 12, 1, 10, 0, 0).single()
+        );
+        assert_eq!(
+            time(json!({"time_stamp": 1_764_583_200, "TimeStamp": "x"})).expect("time"),
+            DateTime::from_timestamp(1_764_583_200, 0)
+        );
+        let e = time(json!({"other": 1})).expect_err("no key").to_string();
+        assert!(e.contains("time_stamp TimeStamp"), "{e}");
+        let e = time(json!({"TimeStamp": "soon"}))
+            .expect_err("no format")
+            .to_string();
+        assert!(e.contains("`epoch` or `%Y-%m-%d %H:%M:%S`"), "{e}");
     }
 }
