@@ -280,7 +280,11 @@ impl Config {
         let mut unknown: Vec<((String, String), Vec<String>)> = Vec::new();
         for section in ini.sections() {
             let reader = SectionReader { ini, section };
-            types.push(reader.log_type()?);
+            let mut log_type = reader.log_type()?;
+            if log_type.parser.is_some() {
+                keep_builtin_format(&reader, &mut log_type)?;
+            }
+            types.push(log_type);
             let listed: Vec<String> = ["ecs", "static_ecs"]
                 .iter()
                 .filter_map(|k| ini.get_raw(section, k))
@@ -319,6 +323,113 @@ impl Config {
     pub fn get(&self, name: &str) -> Option<&LogType> {
         self.types.iter().find(|t| t.name == name)
     }
+}
+
+/// Values the es-loader's own `aws.ini` gives the format keys of the types built in here: it
+/// describes the same AWS formats in its own terms (VPC Flow Logs as space-separated `csv`,
+/// Security Hub as the `findings` of EventBridge events, Linux secure by its syslog pattern).
+/// A user file carrying them reads as the built-in type does.
+const ES_LOADER_FORMATS: &[(&str, &str, &str)] = &[
+    ("vpcflowlogs", "file_format", "csv"),
+    ("vpcflowlogs", "file_format", "text"),
+    ("cloudtrail", "file_format", "json"),
+    ("cloudtrail", "json_delimiter", "Records"),
+    ("securityhub", "file_format", "json"),
+    ("securityhub", "json_delimiter", "findings"),
+    ("guardduty", "file_format", "json"),
+    ("waf", "file_format", "json"),
+    ("linux_secure", "file_format", "text"),
+    ("linux_secure", "log_pattern", "*"),
+];
+
+/// A built-in type reads its AWS format with its own parser: a user file that changes how its
+/// objects are split would silently make worse documents. A value the es-loader uses for the
+/// same format is read as the built-in type reads it; any other is an error naming its line.
+fn keep_builtin_format(
+    reader: &SectionReader<'_>,
+    log_type: &mut LogType,
+) -> Result<(), ConfigError> {
+    const FORMAT_KEYS: [&str; 6] = [
+        "file_format",
+        "json_delimiter",
+        "text_header_line_number",
+        "csv_delimiter",
+        "log_pattern",
+        "multiline_firstline",
+    ];
+    // Only a user file can change them (and the bundled configuration is built from here).
+    let from_user = FORMAT_KEYS.iter().any(|key| {
+        reader
+            .ini
+            .origin(reader.section, key)
+            .is_some_and(|o| &*o.file != BUILTIN_NAME)
+    });
+    if !from_user {
+        return Ok(());
+    }
+    static BUILTIN: std::sync::OnceLock<Option<Config>> = std::sync::OnceLock::new();
+    let Some(builtin) = BUILTIN
+        .get_or_init(|| Config::builtin().ok())
+        .as_ref()
+        .and_then(|c| c.get(&log_type.name))
+    else {
+        return Ok(());
+    };
+    let pattern = |re: &Option<Regex>| re.as_ref().map(|r| r.as_str().to_owned());
+    let differs = [
+        ("file_format", log_type.file_format != builtin.file_format),
+        (
+            "json_delimiter",
+            log_type.json_delimiter != builtin.json_delimiter,
+        ),
+        (
+            "text_header_line_number",
+            log_type.text_header_line_number != builtin.text_header_line_number,
+        ),
+        (
+            "csv_delimiter",
+            log_type.csv_delimiter != builtin.csv_delimiter,
+        ),
+        (
+            "log_pattern",
+            pattern(&log_type.log_pattern) != pattern(&builtin.log_pattern),
+        ),
+        (
+            "multiline_firstline",
+            pattern(&log_type.multiline_firstline) != pattern(&builtin.multiline_firstline),
+        ),
+    ];
+    for (key, changed) in differs {
+        if !changed {
+            continue;
+        }
+        let value = reader
+            .ini
+            .get(reader.section, key)?
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        let same_format = value.is_empty()
+            || ES_LOADER_FORMATS
+                .iter()
+                .any(|(t, k, v)| *t == log_type.name && *k == key && (*v == "*" || *v == value));
+        if !same_format {
+            return Err(reader.invalid(
+                key,
+                format!(
+                    "`{value}` would change how the built-in {} type splits its objects, which its own parser reads; remove the line, or define a type of your own with another section name",
+                    log_type.name
+                ),
+            ));
+        }
+    }
+    log_type.file_format = builtin.file_format;
+    log_type.json_delimiter = builtin.json_delimiter.clone();
+    log_type.text_header_line_number = builtin.text_header_line_number;
+    log_type.csv_delimiter = builtin.csv_delimiter;
+    log_type.log_pattern = builtin.log_pattern.clone();
+    log_type.multiline_firstline = builtin.multiline_firstline.clone();
+    Ok(())
 }
 
 /// One `timestamp_format` value.
@@ -996,5 +1107,28 @@ related.user = [authuser, rfc931]\nstatic_ecs = event.category\nevent.category =
         .expect_err("not JSON")
         .to_string();
         assert!(e.contains("user.ini:4") && e.contains("JSON list"), "{e}");
+    }
+
+    /// A user file for the es-loader describes the built-in formats in its own terms: read as
+    /// the built-in types read them. Another value would silently split objects wrongly: an
+    /// error naming its line.
+    #[test]
+    fn built_in_formats_are_kept_and_contradictions_named() {
+        let esloader = "[vpcflowlogs]\nfile_format = csv\n\n[securityhub]\nfile_format = json\njson_delimiter = findings\n";
+        let config = Config::with_user_file("aws.ini.es", esloader).expect("same formats");
+        let builtin = Config::builtin().expect("builtin");
+        for t in ["vpcflowlogs", "securityhub"] {
+            let (a, b) = (config.get(t).expect(t), builtin.get(t).expect(t));
+            assert_eq!(a.file_format, b.file_format, "{t}");
+            assert_eq!(a.json_delimiter, b.json_delimiter, "{t}");
+            assert_eq!(a.text_header_line_number, b.text_header_line_number, "{t}");
+        }
+        let e = Config::with_user_file("user.ini", "[cloudtrail]\njson_delimiter = events\n")
+            .expect_err("contradiction")
+            .to_string();
+        assert!(
+            e.starts_with("user.ini:2: [cloudtrail] json_delimiter: `events` would change"),
+            "{e}"
+        );
     }
 }
