@@ -446,7 +446,6 @@ impl Pipeline {
     }
 
     #[allow(clippy::too_many_arguments)]
-    #[allow(clippy::too_many_arguments)]
     fn load_as(
         &self,
         log_type: &LogType,
