@@ -466,7 +466,8 @@ impl Pipeline {
         // (bucket prefixes it does not know, user types) fall back to a plain pattern.
         let parsed = shared::keys::parse(key).ok();
         let fallback = detect::key_parts(key);
-        let mut ctx = Context {
+        let key_time = crate::detect::key_time(key, log_type.file_timestamp_format.as_ref());
+        let ctx = Context {
             s3_key: key,
             key_account: parsed.as_ref().map(|k| k.account()).or(fallback.account),
             key_region: parsed
@@ -475,10 +476,9 @@ impl Pipeline {
                 .filter(|r| *r != "cloudfront")
                 .or(fallback.region),
             ingested,
-            reference: ingested,
-            key_time: crate::detect::key_time(key, log_type.file_timestamp_format.as_ref()),
+            reference: key_time.or(modified).unwrap_or(ingested),
+            key_time,
         };
-        ctx.reference = ctx.key_time.or(modified).unwrap_or(ingested);
         let ingested_text = format_time(ingested);
         let mut state = ObjectState {
             pipeline: self,

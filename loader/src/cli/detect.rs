@@ -87,7 +87,9 @@ impl DetectSink {
 impl DocumentSink for DetectSink {
     fn write(&self, items: Vec<BulkItem>) -> BoxFuture<'_, WriteOutcome> {
         Box::pin(async move {
-            for item in &items {
+            // Documents are read back only for alerts and when some correlation counts them.
+            let counts = self.rules.counts_any();
+            for item in items.iter().filter(|item| counts || is_alert(item)) {
                 let Ok(doc) = serde_json::from_slice::<Value>(&item.source) else {
                     continue;
                 };

@@ -133,10 +133,6 @@ impl Notifier {
         self
     }
 
-    pub fn settings(&self) -> &NotifySettings {
-        &self.settings
-    }
-
     pub fn counts(&self) -> NotifyCounts {
         NotifyCounts {
             published: self.published.load(Ordering::Relaxed),
@@ -277,10 +273,6 @@ pub struct NotifyingSink<K> {
 impl<K> NotifyingSink<K> {
     pub fn new(inner: K, notifier: std::sync::Arc<Notifier>) -> Self {
         Self { inner, notifier }
-    }
-
-    pub fn inner(&self) -> &K {
-        &self.inner
     }
 }
 

@@ -80,15 +80,6 @@ impl Correlator {
         Self { engines }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.engines.is_empty()
-    }
-
-    /// Whether a correlation counts documents of `log_type`.
-    pub fn applies_to(&self, log_type: &str) -> bool {
-        self.engines.contains_key(log_type)
-    }
-
     /// Adds one document of `log_type` (documents must come in time order); returns the
     /// correlations it completed.
     pub fn process(&mut self, log_type: &str, doc: &Value) -> Vec<CorrelationAlert> {

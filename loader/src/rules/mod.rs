@@ -449,9 +449,9 @@ impl RuleSet {
             .is_some_and(|engine| !engine.evaluate(&JsonEvent::borrow(doc)).is_empty())
     }
 
-    /// Whether a correlation counts documents of `log_type`.
-    pub fn counts(&self, log_type: &str) -> bool {
-        self.counted_engines.contains_key(log_type)
+    /// Whether any correlation counts documents at all.
+    pub fn counts_any(&self) -> bool {
+        !self.counted_engines.is_empty()
     }
 
     /// The rules of `log_type` that match `doc`.
