@@ -297,6 +297,8 @@ pub enum Outcome {
 pub struct Pipeline {
     config: Config,
     routes: cloudwatch::Routes,
+    /// For each `via_cwl` type: its payloads' messages all go to it.
+    payload_routes: BTreeMap<String, cloudwatch::Routes>,
     exclusions: Exclusions,
     geo: Option<Arc<dyn GeoLookup>>,
     /// A built-in type that log groups route to has a user mapping: CloudWatch Logs documents
@@ -317,9 +319,16 @@ impl Pipeline {
             .types
             .iter()
             .any(|t| t.parser.is_some() && t.loggroup.is_some() && t.has_mapping());
+        let payload_routes = config
+            .types
+            .iter()
+            .filter(|t| t.via_cwl)
+            .filter_map(|t| Some((t.name.clone(), cloudwatch::Routes::only(t)?)))
+            .collect();
         Self {
             config,
             routes,
+            payload_routes,
             routed_mapping,
             exclusions: Exclusions::default(),
             geo: None,
@@ -363,6 +372,10 @@ impl Pipeline {
     /// The GeoIP lookup of the `geoip` key.
     pub fn with_geo(mut self, geo: Option<Arc<dyn GeoLookup>>) -> Self {
         self.routes = self.routes.with_geo(geo.clone());
+        self.payload_routes = std::mem::take(&mut self.payload_routes)
+            .into_iter()
+            .map(|(name, routes)| (name, routes.with_geo(geo.clone())))
+            .collect();
         self.geo = geo;
         self
     }
@@ -603,6 +616,14 @@ impl ObjectState<'_, '_> {
             }
             Item::Record(record) => {
                 self.counts.records += 1;
+                if self.log_type.via_firelens
+                    && self.log_type.ignore_container_stderr
+                    && record.value.get("source").and_then(Value::as_str) == Some("stderr")
+                {
+                    let label = format!("ignore_container_stderr ([{}])", self.log_type.name);
+                    self.count_excluded_as(label);
+                    return;
+                }
                 // Exclusion rules look at the original record, before normalization.
                 if !self.exclusions.is_empty()
                     && let Some(rule) = exclude::first_match(self.exclusions, &record.value)
@@ -688,6 +709,18 @@ impl ObjectState<'_, '_> {
         let ctx = &self.ctx;
         let out = &mut self.out;
         let geo = self.pipeline.geo.as_deref();
+        if self.log_type.via_cwl
+            && cloudwatch::is_payload(&value)
+            && let Some(routes) = self.pipeline.payload_routes.get(&self.log_type.name)
+        {
+            let result = cloudwatch::normalize_with(value, ctx, routes, out);
+            if self.map_builtin {
+                for n in out.iter_mut() {
+                    configured::apply_mapping(&mut n.doc, self.log_type, geo);
+                }
+            }
+            return result;
+        }
         let Some(parser) = self.parser else {
             return configured::normalize(value, self.log_type, geo, ctx, out);
         };
@@ -897,7 +930,11 @@ impl ObjectState<'_, '_> {
     }
 
     fn count_excluded(&mut self, rule: &Rule) {
-        *self.stats.excluded.entry(rule.label.clone()).or_default() += 1;
+        self.count_excluded_as(rule.label.clone());
+    }
+
+    fn count_excluded_as(&mut self, label: String) {
+        *self.stats.excluded.entry(label).or_default() += 1;
         self.counts.excluded += 1;
     }
 }

@@ -193,6 +193,27 @@ impl Ini {
             .map(|e| &e.origin)
     }
 
+    /// Names of keys that some value refers to (`${key}` or `${section:key}`), lower-cased:
+    /// helper keys of the es-loader's files, read through references only.
+    pub fn referenced_keys(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for section in std::iter::once(&self.defaults).chain(&self.sections) {
+            for entry in &section.entries {
+                let mut rest = entry.value.as_str();
+                while let Some(p) = rest.find("${") {
+                    rest = &rest[p + 2..];
+                    let Some(end) = rest.find('}') else { break };
+                    let key = rest[..end].rsplit(':').next().unwrap_or("").to_lowercase();
+                    if !out.contains(&key) {
+                        out.push(key);
+                    }
+                    rest = &rest[end..];
+                }
+            }
+        }
+        out
+    }
+
     /// The value without interpolation.
     pub fn get_raw(&self, section: &str, key: &str) -> Option<&str> {
         self.raw_entry(section, &key.to_lowercase())

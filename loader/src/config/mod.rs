@@ -12,8 +12,9 @@ pub use ini::{Ini, IniError, Origin};
 
 /// The bundled definitions.
 pub const BUILTIN_INI: &str = include_str!("../../config/aws.ini");
-/// The name of the bundled file in error messages.
-pub const BUILTIN_NAME: &str = "aws.ini";
+/// The name of the bundled file in error messages: never the name of a user's file, even one
+/// called `aws.ini` (the es-loader's own file given as the user file).
+pub const BUILTIN_NAME: &str = "built-in aws.ini";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -62,6 +63,12 @@ pub enum FileFormat {
     Csv,
     /// Records of several lines, each starting at a line `multiline_firstline` matches.
     Multiline,
+    /// XML records, each starting at a line `xml_firstline` matches.
+    Xml,
+    /// Windows event XML (`<Event xmlns=...>` records).
+    WinEvtXml,
+    /// Apache Parquet objects (Security Lake): each row a record.
+    Parquet,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,6 +153,8 @@ pub struct LogType {
     pub loggroup: Option<Regex>,
     /// `multiline_firstline`: where a record of a `multiline` file starts.
     pub multiline_firstline: Option<Regex>,
+    /// `xml_firstline`: where a record of an `xml` (or `winevtxml`) file starts.
+    pub xml_firstline: Option<Regex>,
     /// `file_timestamp_format`: a regex whose named groups (`year`, `month`, `day`, `hour`,
     /// `minute`, `second`) read a time from the object key.
     pub file_timestamp_format: Option<Regex>,
@@ -155,6 +164,23 @@ pub struct LogType {
     pub static_ecs: Vec<(String, Value)>,
     /// `geoip`: ECS objects (`source`, `destination`) whose `.ip` is looked up.
     pub geoip: Vec<String>,
+    /// `renamed_newfields`: (new name, original name) of top-level fields renamed first.
+    pub renamed_newfields: Vec<(String, String)>,
+    /// `json_to_text`: fields whose object or list value is kept as its JSON text.
+    pub json_to_text: Vec<String>,
+    /// `field_prefix`: the record's own fields go under this object, beside the ECS ones.
+    pub field_prefix: Option<String>,
+    /// `clientip_xff`: (client address field, X-Forwarded-For field), both ECS names.
+    pub clientip_xff: Option<(String, String)>,
+    /// `trusted_proxies`: the proxies whose X-Forwarded-For `clientip_xff` believes.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `via_firelens`: records are FireLens JSON lines whose `log` holds the record.
+    pub via_firelens: bool,
+    /// `ignore_container_stderr`: FireLens records from stderr are counted as excluded.
+    pub ignore_container_stderr: bool,
+    /// `via_cwl`: objects may hold CloudWatch Logs subscription payloads (as Firehose writes
+    /// them) whose messages are the records.
+    pub via_cwl: bool,
     /// `retention_days`: how long `loader setup`'s retention policy keeps the type's indices;
     /// `None` (0 or empty) keeps them for ever.
     pub retention_days: Option<u32>,
@@ -205,13 +231,25 @@ const KNOWN_KEYS: &[&str] = &[
     "retention_days",
     "file_timestamp_format",
     "multiline_firstline",
+    "xml_firstline",
     "timestamp_key_list",
     "timestamp_format_list",
     // Fractions of any length are read as they are; times are written to the millisecond.
     "timestamp_nano",
+    "renamed_newfields",
+    "json_to_text",
+    "field_prefix",
+    "clientip_xff",
+    "trusted_proxies",
+    "via_firelens",
+    "ignore_container_stderr",
+    "via_cwl",
     // Deprecated by the es-loader, still read: `timestamp = <key>[,<format>]`.
     "timestamp",
 ];
+
+/// Older es-loader names of keys, read as the newer key when the section does not set it.
+const OLDER_KEY_NAMES: &[(&str, &str)] = &[("index", "index_name"), ("format", "file_format")];
 
 /// The es-loader's names of built-in types that differ from ours: a user file written for the
 /// es-loader overrides our type under its name.
@@ -232,32 +270,32 @@ const ES_LOADER_KEYS: &[(&str, &str)] = &[
         "ignore_own_logs",
         "the subscriber never subscribes the pipeline's own log groups",
     ),
+    ("bump_version", "it stamps the es-loader's own version"),
     (
-        "via_cwl",
-        "CloudWatch Logs payloads are recognized by their content",
+        "custom_user_agent",
+        "requests carry this loader's own user agent",
     ),
     (
-        "via_firelens",
-        "not implemented: FireLens records are read as they are, without unwrapping",
+        "exclude_log_patterns_filename",
+        "exclusion rules are read from `--exclusions` (LOADER_EXCLUSIONS in the Lambda)",
     ),
     (
-        "ignore_container_stderr",
-        "not implemented: FireLens stderr records are not told apart",
+        "ecs_version",
+        "documents follow the ECS version of the bundled index templates",
+    ),
+    ("cloud_provider", "`cloud.provider` is always `aws`"),
+    (
+        "ioc_ip",
+        "threat-intelligence matching is not built yet; the addresses load unmatched",
     ),
     (
-        "json_to_text",
-        "not implemented: the field keeps its JSON value",
-    ),
-    ("field_prefix", "not implemented: fields keep their names"),
-    (
-        "renamed_newfields",
-        "not implemented: fields keep their names",
+        "ioc_domain",
+        "threat-intelligence matching is not built yet; the domains load unmatched",
     ),
     (
-        "clientip_xff",
-        "not implemented: the client address is not taken from X-Forwarded-For",
+        "user_agent_enrichment_field",
+        "user-agent parsing is not built yet; `user_agent.original` loads as it is",
     ),
-    ("xml_firstline", "not implemented: XML records are not read"),
 ];
 
 impl Config {
@@ -275,9 +313,17 @@ impl Config {
 
     pub fn from_ini(ini: &Ini) -> Result<Self, ConfigError> {
         let mut types = Vec::new();
-        let mut warnings = Vec::new();
-        // ((where, key), sections), in the order first seen.
-        let mut unknown: Vec<((String, String), Vec<String>)> = Vec::new();
+        let referenced = ini.referenced_keys();
+        // Keys without effect, one entry per (file, key), in the order first seen.
+        struct Unknown {
+            file: String,
+            key: String,
+            /// `file:line` where first written.
+            at: String,
+            /// The sections that see it.
+            sections: Vec<String>,
+        }
+        let mut unknown: Vec<Unknown> = Vec::new();
         for section in ini.sections() {
             let reader = SectionReader { ini, section };
             let mut log_type = reader.log_type()?;
@@ -285,36 +331,81 @@ impl Config {
                 keep_builtin_format(&reader, &mut log_type)?;
             }
             types.push(log_type);
-            let listed: Vec<String> = ["ecs", "static_ecs"]
+            // Keys `script_ecs` names are the inputs of the es-loader's scripts: its one warning
+            // covers them.
+            let listed: Vec<String> = ["ecs", "static_ecs", "script_ecs", "renamed_newfields"]
                 .iter()
                 .filter_map(|k| ini.get_raw(section, k))
                 .flat_map(|v| v.split_whitespace().map(str::to_lowercase))
                 .collect();
             for key in ini.keys(section) {
-                if !KNOWN_KEYS.contains(&key) && !listed.iter().any(|l| l == key) {
-                    let at = ini
-                        .origin(section, key)
-                        .map(ToString::to_string)
-                        .unwrap_or_default();
-                    let id = (at, key.to_owned());
-                    match unknown.iter_mut().find(|(k, _)| *k == id) {
-                        Some((_, sections)) => sections.push(section.to_owned()),
-                        None => unknown.push((id, vec![section.to_owned()])),
-                    }
+                let es_loader_key = ES_LOADER_KEYS.iter().any(|(k, _)| *k == key)
+                    || OLDER_KEY_NAMES.iter().any(|(k, _)| *k == key);
+                // A helper key read only through `${...}` references is used, not unknown.
+                if KNOWN_KEYS.contains(&key)
+                    || listed.iter().any(|l| l == key)
+                    || (!es_loader_key && referenced.iter().any(|r| r == key))
+                {
+                    continue;
+                }
+                // An empty value (the es-loader's `[DEFAULT]` lists its keys empty) loses nothing.
+                if ini
+                    .get_raw(section, key)
+                    .is_none_or(|v| v.trim().is_empty())
+                {
+                    continue;
+                }
+                let Some(origin) = ini.origin(section, key) else {
+                    continue;
+                };
+                match unknown
+                    .iter_mut()
+                    .find(|u| *u.file == *origin.file && u.key == key)
+                {
+                    Some(u) => u.sections.push(section.to_owned()),
+                    None => unknown.push(Unknown {
+                        file: origin.file.to_string(),
+                        key: key.to_owned(),
+                        at: origin.to_string(),
+                        sections: vec![section.to_owned()],
+                    }),
                 }
             }
         }
-        // One warning per key where it was written: a `[DEFAULT]` key is seen by every section.
-        for ((at, key), sections) in unknown {
-            let seen = match sections.as_slice() {
-                [one] => format!("[{one}]"),
-                many => format!("{} sections", many.len()),
-            };
-            match ES_LOADER_KEYS.iter().find(|(k, _)| *k == key) {
-                Some((_, why)) => {
-                    warnings.push(format!("{at}: `{key}` has no effect here: {why} ({seen})"));
+        // One warning per key per file, where it is first written: an es-loader file writes
+        // the same key in many sections, and `[DEFAULT]` keys are seen by all.
+        let mut warnings: Vec<String> = unknown
+            .into_iter()
+            .map(|Unknown { key, at, sections, .. }| {
+                let seen = match sections.as_slice() {
+                    [one] => format!("[{one}]"),
+                    many => format!("{} sections", many.len()),
+                };
+                if let Some((_, newer)) = OLDER_KEY_NAMES.iter().find(|(k, _)| *k == key) {
+                    return format!(
+                        "{at}: `{key}` is the es-loader's older name of `{newer}`, read as `{newer}` where the section does not set it ({seen})"
+                    );
                 }
-                None => warnings.push(format!("{at}: unknown key `{key}` is ignored ({seen})")),
+                match ES_LOADER_KEYS.iter().find(|(k, _)| *k == key) {
+                    Some((_, why)) => format!("{at}: `{key}` has no effect here: {why} ({seen})"),
+                    None => format!("{at}: unknown key `{key}` is ignored ({seen})"),
+                }
+            })
+            .collect();
+        let mut without_proxies: Vec<String> = Vec::new();
+        for t in types
+            .iter()
+            .filter(|t| t.clientip_xff.is_some() && t.trusted_proxies.is_empty())
+        {
+            let Some(origin) = ini.origin(&t.name, "clientip_xff") else {
+                continue;
+            };
+            if !without_proxies.iter().any(|f| **f == *origin.file) {
+                without_proxies.push(origin.file.to_string());
+                warnings.push(format!(
+                    "{origin}: `clientip_xff` takes the client from X-Forwarded-For only behind `trusted_proxies` (the CIDR blocks of your load balancers and CDN), which is not set: the connecting address is kept ([{}])",
+                    t.name
+                ));
             }
         }
         Ok(Self { types, warnings })
@@ -349,13 +440,14 @@ fn keep_builtin_format(
     reader: &SectionReader<'_>,
     log_type: &mut LogType,
 ) -> Result<(), ConfigError> {
-    const FORMAT_KEYS: [&str; 6] = [
+    const FORMAT_KEYS: [&str; 7] = [
         "file_format",
         "json_delimiter",
         "text_header_line_number",
         "csv_delimiter",
         "log_pattern",
         "multiline_firstline",
+        "xml_firstline",
     ];
     // Only a user file can change them (and the bundled configuration is built from here).
     let from_user = FORMAT_KEYS.iter().any(|key| {
@@ -398,6 +490,10 @@ fn keep_builtin_format(
             "multiline_firstline",
             pattern(&log_type.multiline_firstline) != pattern(&builtin.multiline_firstline),
         ),
+        (
+            "xml_firstline",
+            pattern(&log_type.xml_firstline) != pattern(&builtin.xml_firstline),
+        ),
     ];
     for (key, changed) in differs {
         if !changed {
@@ -429,11 +525,17 @@ fn keep_builtin_format(
     log_type.csv_delimiter = builtin.csv_delimiter;
     log_type.log_pattern = builtin.log_pattern.clone();
     log_type.multiline_firstline = builtin.multiline_firstline.clone();
+    log_type.xml_firstline = builtin.xml_firstline.clone();
     Ok(())
 }
 
 /// One `timestamp_format` value.
 fn parse_timestamp_format(value: &str) -> Result<TimestampFormat, String> {
+    // The es-loader's own file quotes one (`"epoch"`); its reader looks for the word inside.
+    let value = value
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap_or(value);
     match value {
         "iso8601" => Ok(TimestampFormat::Iso8601),
         "epoch" => Ok(TimestampFormat::Epoch),
@@ -464,13 +566,25 @@ impl SectionReader<'_> {
         }
     }
 
-    /// The value, trimmed; `None` when absent or empty.
+    /// The value, trimmed; `None` when absent or empty. A key with an older es-loader name
+    /// falls back to that name.
     fn opt(&self, key: &str) -> Result<Option<String>, ConfigError> {
-        Ok(self
+        let value = self
             .ini
             .get(self.section, key)?
             .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty()))
+            .filter(|v| !v.is_empty());
+        if value.is_some() {
+            return Ok(value);
+        }
+        match OLDER_KEY_NAMES.iter().find(|(_, newer)| *newer == key) {
+            Some((older, _)) => Ok(self
+                .ini
+                .get(self.section, older)?
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())),
+            None => Ok(None),
+        }
     }
 
     fn required(&self, key: &str, why: &str) -> Result<String, ConfigError> {
@@ -507,13 +621,25 @@ impl SectionReader<'_> {
             Some("text") => FileFormat::Text,
             Some("csv") => FileFormat::Csv,
             Some("multiline") => FileFormat::Multiline,
+            Some("xml") => FileFormat::Xml,
+            Some("winevtxml") => FileFormat::WinEvtXml,
+            Some("parquet") => FileFormat::Parquet,
             Some(other) => {
                 return Err(self.invalid(
                     "file_format",
-                    format!("`{other}` is not one of json, text, csv, multiline"),
+                    format!(
+                        "`{other}` is not one of json, text, csv, multiline, xml, winevtxml, parquet"
+                    ),
                 ));
             }
         };
+        let xml_firstline = self.regex("xml_firstline")?;
+        if file_format == FileFormat::Xml && xml_firstline.is_none() {
+            return Err(self.invalid(
+                "file_format",
+                "xml needs xml_firstline, the regex of a record's first line".to_owned(),
+            ));
+        }
         let multiline_firstline = self.regex("multiline_firstline")?;
         if file_format == FileFormat::Multiline && multiline_firstline.is_none() {
             return Err(self.invalid(
@@ -568,7 +694,16 @@ impl SectionReader<'_> {
         };
         // The es-loader's older `timestamp = <key>[,<format>]` wins over the newer keys, as
         // there.
-        let legacy = self.opt("timestamp")?;
+        // Unless `renamed_newfields` lists `timestamp`: then its line renames a field.
+        let renames_timestamp = self.opt("renamed_newfields")?.is_some_and(|v| {
+            v.split_whitespace()
+                .any(|f| f.eq_ignore_ascii_case("timestamp"))
+        });
+        let legacy = if renames_timestamp {
+            None
+        } else {
+            self.opt("timestamp")?
+        };
         let (legacy_key, legacy_format) = match legacy.as_deref() {
             Some(v) => match v.split_once(',') {
                 Some((k, f)) => (Some(k.trim().to_owned()), Some(f.trim().to_owned())),
@@ -632,9 +767,21 @@ impl SectionReader<'_> {
             loggroup: self.regex("loggroup")?,
             file_timestamp_format: self.file_timestamp_format()?,
             multiline_firstline,
+            xml_firstline,
             ecs: self.ecs()?,
             static_ecs: self.static_ecs()?,
             geoip: self.geoip()?,
+            renamed_newfields: self.renamed_newfields()?,
+            json_to_text: self
+                .opt("json_to_text")?
+                .map(|v| v.split_whitespace().map(str::to_owned).collect())
+                .unwrap_or_default(),
+            field_prefix: self.opt("field_prefix")?,
+            clientip_xff: self.clientip_xff()?,
+            trusted_proxies: self.trusted_proxies()?,
+            via_firelens: self.flag("via_firelens")?,
+            ignore_container_stderr: self.flag("ignore_container_stderr")?,
+            via_cwl: self.flag("via_cwl")?,
             retention_days: self.retention_days()?,
             settings: self.settings()?,
         })
@@ -725,6 +872,70 @@ impl SectionReader<'_> {
                         format!("`{target}` is not one of {}", GEOIP_TARGETS.join(", ")),
                     ))
                 }
+            })
+            .collect()
+    }
+
+    /// A boolean as Python's `configparser` reads one.
+    fn flag(&self, key: &str) -> Result<bool, ConfigError> {
+        match self.opt(key)?.map(|v| v.to_lowercase()).as_deref() {
+            None | Some("false" | "no" | "off" | "0") => Ok(false),
+            Some("true" | "yes" | "on" | "1") => Ok(true),
+            Some(other) => Err(self.invalid(key, format!("`{other}` is not true or false"))),
+        }
+    }
+
+    /// Each name listed has its own `<new name> = <original field>` line.
+    fn renamed_newfields(&self) -> Result<Vec<(String, String)>, ConfigError> {
+        let Some(list) = self.opt("renamed_newfields")? else {
+            return Ok(Vec::new());
+        };
+        list.split_whitespace()
+            .map(|new| {
+                let old = self.opt(&new.to_lowercase())?.ok_or_else(|| {
+                    self.invalid(
+                        "renamed_newfields",
+                        format!(
+                            "lists `{new}`, but the section has no `{new} = <original field>` line"
+                        ),
+                    )
+                })?;
+                Ok((new.to_owned(), old))
+            })
+            .collect()
+    }
+
+    fn clientip_xff(&self) -> Result<Option<(String, String)>, ConfigError> {
+        let Some(value) = self.opt("clientip_xff")? else {
+            return Ok(None);
+        };
+        match value.split_whitespace().collect::<Vec<_>>().as_slice() {
+            [client, xff] => Ok(Some(((*client).to_owned(), (*xff).to_owned()))),
+            _ => Err(self.invalid(
+                "clientip_xff",
+                format!(
+                    "`{value}` is not two fields: the client address and the X-Forwarded-For header"
+                ),
+            )),
+        }
+    }
+
+    fn trusted_proxies(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        let Some(value) = self.opt("trusted_proxies")? else {
+            return Ok(Vec::new());
+        };
+        value
+            .split(|c: char| c.is_whitespace() || c == ',')
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<ipnet::IpNet>()
+                    .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        self.invalid(
+                            "trusted_proxies",
+                            format!("`{s}` is not an address or a CIDR block"),
+                        )
+                    })
             })
             .collect()
     }
@@ -825,10 +1036,17 @@ mod tests {
                 "waf",
                 "securityhub",
                 "guardduty",
-                "linux_secure"
+                "linux_secure",
+                "cloudhsm"
             ]
         );
-        assert!(config.types.iter().all(|t| t.parser.is_some()));
+        // CloudHSM is described by its configuration alone.
+        assert!(
+            config
+                .types
+                .iter()
+                .all(|t| t.parser.is_some() == (t.name != "cloudhsm"))
+        );
         assert!(config.warnings.is_empty(), "{:?}", config.warnings);
         let ct = config.get("cloudtrail").expect("cloudtrail");
         assert_eq!(ct.json_delimiter.as_deref(), Some("Records"));

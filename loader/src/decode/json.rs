@@ -300,6 +300,66 @@ impl ArrayScanner<'_, '_> {
     }
 }
 
+/// One JSON value of a type of the configuration as its records (see `Splitter::JsonEvents`):
+/// an EventBridge event stands for its `detail`; with `key`, each element of that array is a
+/// record (numbered from 0 in the object), and a value without it is an error.
+pub(super) fn event_records(
+    record: Record<'_>,
+    key: Option<&str>,
+    on_item: &mut dyn FnMut(Item<'_>),
+) {
+    let Record {
+        mut value,
+        raw,
+        position,
+    } = record;
+    let mut envelope = None;
+    let is_event = value.get("detail-type").is_some()
+        && value.get("resources").is_some()
+        && value.get("detail").is_some_and(Value::is_object);
+    if is_event && let Value::Object(event) = &mut value {
+        let mut meta = serde_json::Map::new();
+        for field in ["time", "account", "region"] {
+            if let Some(v) = event.remove(field) {
+                meta.insert(field.to_owned(), v);
+            }
+        }
+        envelope = Some(Value::Object(meta));
+        value = event.remove("detail").unwrap_or(Value::Null);
+    }
+    let with_envelope = |mut v: Value| {
+        if let (Some(meta), Value::Object(map)) = (&envelope, &mut v) {
+            map.insert(super::EVENTBRIDGE_FIELD.to_owned(), meta.clone());
+        }
+        v
+    };
+    let Some(key) = key else {
+        on_item(Item::Record(Record {
+            value: with_envelope(value),
+            // The record is the event's detail: its id comes from what is loaded.
+            raw: if is_event { None } else { raw },
+            position,
+        }));
+        return;
+    };
+    match value.get_mut(key).map(Value::take) {
+        Some(Value::Array(items)) => {
+            for (index, item) in items.into_iter().enumerate() {
+                on_item(Item::Record(Record {
+                    value: with_envelope(item),
+                    raw: None,
+                    position: Position::Record(index as u64),
+                }));
+            }
+        }
+        Some(Value::Null) => {}
+        _ => on_item(Item::Error(RecordError {
+            position,
+            reason: format!("the JSON document has no `{key}` array"),
+        })),
+    }
+}
+
 /// Scanner state of [`split_values`].
 struct ValueScanner<'f> {
     buf: Vec<u8>,

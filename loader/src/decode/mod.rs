@@ -7,7 +7,9 @@
 //! (truncated or corrupt compression) or a broken records array stops an object early.
 
 mod json;
+mod parquet;
 mod text;
+mod xml;
 
 pub use text::{FieldsItem, split_named_fields};
 
@@ -16,6 +18,10 @@ use flate2::read::{MultiGzDecoder, ZlibDecoder};
 use regex::Regex;
 use serde_json::Value;
 use std::io::{self, BufRead, BufReader, Read};
+
+/// The field a record taken out of an EventBridge event carries the event's `time`, `account`
+/// and `region` in, for its normalizer (which removes it).
+pub const EVENTBRIDGE_FIELD: &str = "@eventbridge";
 
 /// Records larger than this are reported and skipped instead of buffered.
 pub const MAX_RECORD_BYTES: usize = 64 * 1024 * 1024;
@@ -100,14 +106,51 @@ pub enum Splitter {
         first_line: Regex,
         pattern: Option<Regex>,
     },
+    /// XML records of several lines, each starting at a line `first_line` matches (by default
+    /// `<Event`); `windows` gives Windows events the es-loader's shape.
+    Xml {
+        header_lines: usize,
+        first_line: Option<Regex>,
+        windows: bool,
+    },
+    /// Apache Parquet: each row a record.
+    Parquet,
+    /// JSON values of a type of the configuration, as the es-loader reads them: an EventBridge
+    /// event (as Firehose writes them to S3) stands for its `detail`, with the event's time,
+    /// account and region in [`EVENTBRIDGE_FIELD`]; with `key`, the records are the elements
+    /// of that array of each value.
+    JsonEvents { key: Option<String> },
+    /// An object that starts with `{` holds CloudWatch Logs subscription payloads (JSON
+    /// values); any other is read by the type's own format (`via_cwl`).
+    PayloadsOr(Box<Splitter>),
 }
 
 impl Splitter {
     pub fn for_type(log_type: &LogType) -> Self {
+        // FireLens delivers JSON lines; the line inside each is read by the type's format.
+        if log_type.via_firelens {
+            return Self::JsonValues;
+        }
+        let own = Self::for_format(log_type);
+        match own {
+            Self::JsonValues | Self::JsonArray { .. } | Self::JsonEvents { .. } | Self::Parquet => {
+                own
+            }
+            _ if log_type.via_cwl => Self::PayloadsOr(Box::new(own)),
+            _ => own,
+        }
+    }
+
+    fn for_format(log_type: &LogType) -> Self {
         match log_type.file_format {
-            FileFormat::Json => match &log_type.json_delimiter {
+            // Built-in types stream their records array element by element; a type of the
+            // configuration reads each document whole (see `JsonEvents`).
+            FileFormat::Json if log_type.parser.is_some() => match &log_type.json_delimiter {
                 Some(key) => Self::JsonArray { key: key.clone() },
                 None => Self::JsonValues,
+            },
+            FileFormat::Json => Self::JsonEvents {
+                key: log_type.json_delimiter.clone(),
             },
             FileFormat::Text => Self::Text {
                 header_lines: log_type.text_header_line_number,
@@ -118,6 +161,12 @@ impl Splitter {
             FileFormat::Csv => Self::Csv {
                 delimiter: log_type.csv_delimiter,
             },
+            FileFormat::Xml | FileFormat::WinEvtXml => Self::Xml {
+                header_lines: log_type.text_header_line_number,
+                first_line: log_type.xml_firstline.clone(),
+                windows: log_type.file_format == FileFormat::WinEvtXml,
+            },
+            FileFormat::Parquet => Self::Parquet,
             FileFormat::Multiline => match &log_type.multiline_firstline {
                 Some(first_line) => Self::Multiline {
                     header_lines: log_type.text_header_line_number,
@@ -162,7 +211,55 @@ impl Splitter {
             } => {
                 text::split_multiline(reader, *header_lines, first_line, pattern.as_ref(), on_item)
             }
+            Self::Xml {
+                header_lines,
+                first_line,
+                windows,
+            } => xml::split_xml(
+                reader,
+                *header_lines,
+                first_line.as_ref(),
+                *windows,
+                on_item,
+            ),
+            Self::Parquet => parquet::split_parquet(reader, on_item),
+            Self::JsonEvents { key } => json::split_values(reader, &mut |item| match item {
+                Item::Record(record) => json::event_records(record, key.as_deref(), on_item),
+                error => on_item(error),
+            }),
+            Self::PayloadsOr(own) => {
+                let first = first_significant_byte(reader).map_err(|source| ReadError::Io {
+                    position: "the start".to_owned(),
+                    source,
+                })?;
+                if first == Some(b'{') {
+                    json::split_values(reader, on_item)
+                } else {
+                    own.split(reader, on_item)
+                }
+            }
         }
+    }
+}
+
+/// A CloudWatch Logs message routed to a configured type, as a record of its objects: a JSON
+/// value, the named groups of `log_pattern`, XML elements, or `{"message": ...}`.
+pub fn message_records(log_type: &LogType, message: &str) -> Result<Vec<Value>, String> {
+    match log_type.file_format {
+        FileFormat::Json => serde_json::from_str::<Value>(message)
+            .map(|v| vec![v])
+            .map_err(|e| format!("the message is not JSON: {e}")),
+        FileFormat::Xml | FileFormat::WinEvtXml => {
+            xml::message_elements(message, log_type.file_format == FileFormat::WinEvtXml)
+        }
+        _ => match &log_type.log_pattern {
+            Some(re) => text::pattern_fields(re, message.trim_end(), "message").map(|v| vec![v]),
+            None => {
+                let mut map = serde_json::Map::new();
+                map.insert("message".to_owned(), Value::String(message.to_owned()));
+                Ok(vec![Value::Object(map)])
+            }
+        },
     }
 }
 
@@ -182,6 +279,19 @@ pub fn decompress<'r, R: Read + 'r>(reader: R) -> io::Result<Box<dyn BufRead + '
         )),
         _ => Box::new(inner),
     })
+}
+
+/// The first byte that is not white space in what the reader has buffered, without consuming
+/// anything (line numbers stay as they are).
+fn first_significant_byte(reader: &mut dyn BufRead) -> io::Result<Option<u8>> {
+    let buf = loop {
+        match reader.fill_buf() {
+            Ok(buf) => break buf,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    };
+    Ok(buf.iter().copied().find(|b| !b.is_ascii_whitespace()))
 }
 
 /// The first `n` bytes (fewer at the end of the data) without consuming them. A `BufReader`

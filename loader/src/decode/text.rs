@@ -261,9 +261,14 @@ fn named_record(fields: &[String], order: &[usize], values: &[&str]) -> Value {
 }
 
 fn pattern_record(re: &Regex, text: &str) -> Result<Value, String> {
+    pattern_fields(re, text, "line")
+}
+
+/// The named groups of `log_pattern` over one record (`what`: line or message, for the error).
+pub(super) fn pattern_fields(re: &Regex, text: &str, what: &str) -> Result<Value, String> {
     let caps = re
         .captures(text)
-        .ok_or_else(|| "the line does not match log_pattern".to_owned())?;
+        .ok_or_else(|| format!("the {what} does not match log_pattern"))?;
     let mut map = Map::new();
     for name in re.capture_names().flatten() {
         if let Some(m) = caps.name(name) {
@@ -284,6 +289,42 @@ pub(super) fn split_multiline(
     pattern: Option<&Regex>,
     on_item: &mut dyn FnMut(Item<'_>),
 ) -> Result<(), ReadError> {
+    for_each_chunk(reader, header_lines, first_line, &mut |chunk| {
+        let (record, position) = match chunk {
+            Ok(chunk) => chunk,
+            Err(error) => return on_item(Item::Error(error)),
+        };
+        let text = String::from_utf8_lossy(record);
+        let value = match pattern {
+            Some(re) => pattern_record(re, &text),
+            None => {
+                let mut map = Map::new();
+                map.insert("message".to_owned(), Value::String(text.into_owned()));
+                Ok(Value::Object(map))
+            }
+        };
+        match value {
+            Ok(value) => on_item(Item::Record(Record {
+                value,
+                raw: Some(record),
+                position,
+            })),
+            Err(reason) => on_item(Item::Error(RecordError { position, reason })),
+        }
+    })
+}
+
+/// A record of several lines with the line it starts at, or why it was skipped.
+pub(super) type Chunk<'a> = Result<(&'a [u8], Position), RecordError>;
+
+/// The records of several lines of a `multiline` (or XML) object, each handed over as its
+/// bytes with the line it starts at, or an oversized one as an error.
+pub(super) fn for_each_chunk(
+    reader: &mut dyn BufRead,
+    header_lines: usize,
+    first_line: &Regex,
+    on_chunk: &mut dyn FnMut(Chunk<'_>),
+) -> Result<(), ReadError> {
     let mut line = Vec::with_capacity(1024);
     let mut record: Vec<u8> = Vec::with_capacity(4096);
     let mut start: Option<u64> = None;
@@ -295,7 +336,7 @@ pub(super) fn split_multiline(
         }
         let position = Position::Line(start);
         if oversized {
-            on_item(Item::Error(RecordError {
+            on_chunk(Err(RecordError {
                 position,
                 reason: format!(
                     "record longer than {} MiB, skipped",
@@ -303,23 +344,7 @@ pub(super) fn split_multiline(
                 ),
             }));
         } else if !record.is_empty() {
-            let text = String::from_utf8_lossy(record);
-            let value = match pattern {
-                Some(re) => pattern_record(re, &text),
-                None => {
-                    let mut map = Map::new();
-                    map.insert("message".to_owned(), Value::String(text.into_owned()));
-                    Ok(Value::Object(map))
-                }
-            };
-            match value {
-                Ok(value) => on_item(Item::Record(Record {
-                    value,
-                    raw: Some(record),
-                    position,
-                })),
-                Err(reason) => on_item(Item::Error(RecordError { position, reason })),
-            }
+            on_chunk(Ok((record, position)));
         }
         record.clear();
     };

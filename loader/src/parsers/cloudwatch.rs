@@ -6,7 +6,7 @@
 //! is JSON). CONTROL_MESSAGE payloads yield nothing.
 
 use super::{Context, NormalizeError, Normalized, cloudtrail, configured, linux_secure, vpcflow};
-use crate::config::{Config, FileFormat, LogType, ParserKind};
+use crate::config::{Config, LogType, ParserKind};
 use crate::ecs::{Doc, get_in, set, set_opt};
 use crate::geoip::GeoLookup;
 use chrono::{DateTime, TimeZone, Utc};
@@ -22,6 +22,24 @@ enum Target {
     Configured(Box<LogType>),
 }
 
+impl Target {
+    fn for_type(t: &LogType) -> Option<Self> {
+        match t.parser {
+            Some(
+                kind @ (ParserKind::CloudTrail | ParserKind::VpcFlow | ParserKind::LinuxSecure),
+            ) => Some(Self::Builtin(kind)),
+            Some(_) => None,
+            None => Some(Self::Configured(Box::new(t.clone()))),
+        }
+    }
+}
+
+/// A CloudWatch Logs subscription payload (as Firehose or the collector writes it).
+pub fn is_payload(record: &Value) -> bool {
+    record.get("logEvents").is_some_and(Value::is_array)
+        && record.get("messageType").is_some_and(Value::is_string)
+}
+
 /// Log-group patterns and the type their messages are parsed as, in configuration order.
 #[derive(Debug, Clone, Default)]
 pub struct Routes {
@@ -35,20 +53,19 @@ impl Routes {
         let routes = config
             .types
             .iter()
-            .filter_map(|t| {
-                let target = match t.parser {
-                    Some(
-                        kind @ (ParserKind::CloudTrail
-                        | ParserKind::VpcFlow
-                        | ParserKind::LinuxSecure),
-                    ) => Target::Builtin(kind),
-                    Some(_) => return None,
-                    None => Target::Configured(Box::new(t.clone())),
-                };
-                Some((t.loggroup.clone()?, target, t.name.clone()))
-            })
+            .filter_map(|t| Some((t.loggroup.clone()?, Target::for_type(t)?, t.name.clone())))
             .collect();
         Self { routes, geo: None }
+    }
+
+    /// Every log group to one type: the payloads in objects of a `via_cwl` type. `None` for a
+    /// type whose messages no parser reads (WAF, findings: never sent through log groups).
+    pub fn only(log_type: &LogType) -> Option<Self> {
+        let any = Regex::new("").ok()?;
+        Some(Self {
+            routes: vec![(any, Target::for_type(log_type)?, log_type.name.clone())],
+            geo: None,
+        })
     }
 
     /// The same routes with GeoIP for the configured types that ask for it.
@@ -190,29 +207,11 @@ fn configured_message(
     ctx: &Context<'_>,
     out: &mut Vec<Normalized>,
 ) -> Result<(), String> {
-    let record = match (lt.file_format, &lt.log_pattern) {
-        (FileFormat::Json, _) => serde_json::from_str::<Value>(message)
-            .map_err(|e| format!("the message is not JSON: {e}"))?,
-        (_, Some(re)) => {
-            let caps = re
-                .captures(message.trim_end())
-                .ok_or_else(|| "the message does not match log_pattern".to_owned())?;
-            let mut map = Map::new();
-            for name in re.capture_names().flatten() {
-                if let Some(m) = caps.name(name) {
-                    map.insert(name.to_owned(), Value::String(m.as_str().to_owned()));
-                }
-            }
-            Value::Object(map)
-        }
-        (_, None) => {
-            let mut map = Map::new();
-            map.insert("message".to_owned(), Value::String(message.to_owned()));
-            Value::Object(map)
-        }
-    };
+    let records = crate::decode::message_records(lt, message)?;
     let start = out.len();
-    configured::normalize(record, lt, geo, ctx, out).map_err(|e| e.to_string())?;
+    for record in records {
+        configured::normalize(record, lt, geo, ctx, out).map_err(|e| e.to_string())?;
+    }
     for n in &mut out[start..] {
         n.doc
             .insert("@log_type".to_owned(), Value::String(lt.name.clone()));

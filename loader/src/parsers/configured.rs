@@ -26,23 +26,191 @@ pub fn normalize(
     ctx: &Context<'_>,
     out: &mut Vec<Normalized>,
 ) -> Result<(), NormalizeError> {
+    if lt.via_firelens {
+        return firelens(record, lt, geo, ctx, out);
+    }
+    normalize_record(record, lt, geo, ctx, out)
+}
+
+/// One record as the type's format gives it.
+fn normalize_record(
+    record: Value,
+    lt: &LogType,
+    geo: Option<&dyn GeoLookup>,
+    ctx: &Context<'_>,
+    out: &mut Vec<Normalized>,
+) -> Result<(), NormalizeError> {
     let Value::Object(mut doc) = record else {
         return Err(NormalizeError::NotAnObject);
     };
-    let timestamp = if lt.timestamp_key_list.is_empty() {
-        match lt.timestamp_key.as_deref() {
-            None => None,
-            Some(key) => Some(event_time(&doc, key, lt, ctx)?),
+    let envelope = match doc.remove(crate::decode::EVENTBRIDGE_FIELD) {
+        Some(Value::Object(meta)) => meta,
+        _ => Doc::new(),
+    };
+    // The es-loader's name for the EventBridge event's time.
+    if let Some(time) = envelope.get("time")
+        && (lt.timestamp_key.as_deref() == Some("cwe_timestamp")
+            || lt.timestamp_key_list.iter().any(|k| k == "cwe_timestamp"))
+    {
+        doc.entry("cwe_timestamp").or_insert_with(|| time.clone());
+    }
+    rename_fields(&mut doc, lt);
+    json_to_text(&mut doc, lt);
+    let timestamp = if !lt.timestamp_key_list.is_empty() {
+        first_event_time(&doc, lt, ctx)?
+    } else if let Some(key) = lt.timestamp_key.as_deref() {
+        match key {
+            // The time of the CloudWatch Logs event or EventBridge event around the record:
+            // the caller that unwrapped it sets it.
+            "cwl_timestamp" | "cwe_timestamp" if lookup(&doc, key).is_none() => None,
+            _ => Some(event_time(&doc, key, lt, ctx)?),
         }
     } else {
-        first_event_time(&doc, lt, ctx)?
+        unnamed_event_time(&doc, envelope.get("time"), lt, ctx)
     };
-    apply_mapping(&mut doc, lt, geo);
+    let values = mapped_values(&doc, lt);
+    if let Some(prefix) = &lt.field_prefix {
+        let original = std::mem::take(&mut doc);
+        doc.insert(prefix.clone(), Value::Object(original));
+    }
+    set_mapping(&mut doc, lt, values, geo);
+    for (field, key) in [("cloud.account.id", "account"), ("cloud.region", "region")] {
+        if let Some(Value::String(v)) = envelope.get(key)
+            && ecs::get_in(&doc, field).is_none()
+        {
+            ecs::set(&mut doc, field, v.as_str());
+        }
+    }
     if ecs::get_in(&doc, "event.module").is_none() {
         ecs::set(&mut doc, "event.module", lt.name.as_str());
     }
     out.push(Normalized::new(doc, timestamp));
     Ok(())
+}
+
+/// A FireLens record: the container's metadata around the application's line in `log`, which
+/// is read as the type's format reads a record.
+fn firelens(
+    record: Value,
+    lt: &LogType,
+    geo: Option<&dyn GeoLookup>,
+    ctx: &Context<'_>,
+    out: &mut Vec<Normalized>,
+) -> Result<(), NormalizeError> {
+    let Value::Object(mut meta) = record else {
+        return Err(NormalizeError::NotAnObject);
+    };
+    let Some(Value::String(log)) = meta.remove("log") else {
+        return Err(NormalizeError::ConfiguredField {
+            field: "log".to_owned(),
+            reason: "is missing: a FireLens record (via_firelens) carries the line in `log`"
+                .to_owned(),
+        });
+    };
+    let records = crate::decode::message_records(lt, &log).map_err(|reason| {
+        NormalizeError::ConfiguredField {
+            field: "log".to_owned(),
+            reason,
+        }
+    })?;
+    let start = out.len();
+    for record in records {
+        normalize_record(record, lt, geo, ctx, out)?;
+    }
+    let text = |key: &str| {
+        meta.get(key)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
+    // arn:aws:ecs:<region>:<account>:task/<cluster>/<id>
+    let arn: Vec<&str> = text("ecs_task_arn")
+        .map(|a| a.split(':').collect())
+        .unwrap_or_default();
+    for n in &mut out[start..] {
+        let doc = &mut n.doc;
+        for (field, key) in [
+            ("container.id", "container_id"),
+            ("container.name", "container_name"),
+            ("cloud.instance.id", "ec2_instance_id"),
+            ("aws.ecs.cluster", "ecs_cluster"),
+            ("aws.ecs.task_arn", "ecs_task_arn"),
+            ("aws.ecs.task_definition", "ecs_task_definition"),
+            ("log.source", "source"),
+        ] {
+            if let Some(v) = text(key) {
+                ecs::set(doc, field, v);
+            }
+        }
+        if let [_, _, _, region, account, ..] = arn.as_slice() {
+            ecs::set(doc, "cloud.region", *region);
+            ecs::set(doc, "cloud.account.id", *account);
+        }
+    }
+    Ok(())
+}
+
+/// `renamed_newfields`: top-level fields renamed before anything reads them.
+fn rename_fields(doc: &mut Doc, lt: &LogType) {
+    for (new, old) in &lt.renamed_newfields {
+        if let Some(v) = doc.remove(old) {
+            doc.insert(new.clone(), v);
+        }
+    }
+}
+
+/// `json_to_text`: fields whose shape varies from record to record (an object here, a string
+/// there) are kept as JSON text, so one index mapping holds them all.
+fn json_to_text(doc: &mut Doc, lt: &LogType) {
+    for field in &lt.json_to_text {
+        let text = match lookup(doc, field) {
+            Some(v @ (Value::Object(_) | Value::Array(_))) => v.to_string(),
+            Some(Value::Bool(b)) => b.to_string(),
+            _ => continue,
+        };
+        if doc.contains_key(field) {
+            doc.insert(field.clone(), Value::String(text));
+        } else {
+            ecs::set(doc, field, Value::String(text));
+        }
+    }
+}
+
+/// `clientip_xff`: behind a trusted proxy, the client is the last X-Forwarded-For address
+/// that is not itself a trusted proxy; a connecting address that is no trusted proxy is the
+/// client whatever the header says (the header can be forged).
+fn client_from_xff(doc: &mut Doc, lt: &LogType) {
+    let Some((client_field, xff_field)) = &lt.clientip_xff else {
+        return;
+    };
+    if lt.trusted_proxies.is_empty() {
+        return;
+    }
+    let trusted = |ip: &IpAddr| lt.trusted_proxies.iter().any(|net| net.contains(ip));
+    let Some(connecting) = ecs::get_in(doc, client_field)
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse::<IpAddr>().ok())
+    else {
+        return;
+    };
+    if !trusted(&connecting) {
+        return;
+    }
+    let addresses: Vec<IpAddr> = match ecs::get_in(doc, xff_field) {
+        Some(Value::String(s)) => s.split(',').filter_map(|a| a.trim().parse().ok()).collect(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .flat_map(|s| s.split(','))
+            .filter_map(|a| a.trim().parse().ok())
+            .collect(),
+        _ => return,
+    };
+    if let Some(client) = addresses.iter().rev().find(|ip| !trusted(ip))
+        && *client != connecting
+    {
+        ecs::set(doc, client_field, client.to_string());
+        add_related(doc, client_field, &Value::String(client.to_string()));
+    }
 }
 
 fn event_time(
@@ -94,6 +262,45 @@ fn event_time(
                 names.join("` or `")
             ))
         })
+}
+
+/// A type that names no time key: the record's own `@timestamp`, else the EventBridge event's
+/// time, else the time its `file_timestamp_format` reads in the object key (the es-loader's
+/// order); `None` leaves the transport's time or the load time to the caller.
+fn unnamed_event_time(
+    doc: &Doc,
+    event_time: Option<&Value>,
+    lt: &LogType,
+    ctx: &Context<'_>,
+) -> Option<DateTime<Utc>> {
+    let text = |v: &Value| match v {
+        Value::String(s) => Some(s.trim().to_owned()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    if let Some(t) = doc.get("@timestamp").and_then(text) {
+        return parse_time(&t, &lt.timestamp_format, lt.timestamp_tz, ctx.reference).or_else(
+            || {
+                parse_time(
+                    &t,
+                    &TimestampFormat::Iso8601,
+                    lt.timestamp_tz,
+                    ctx.reference,
+                )
+            },
+        );
+    }
+    if let Some(t) = event_time.and_then(text) {
+        return parse_time(
+            &t,
+            &TimestampFormat::Iso8601,
+            lt.timestamp_tz,
+            ctx.reference,
+        );
+    }
+    // Only a key read with the type's own `file_timestamp_format` tells an event's time; the
+    // date folders of a key only bound it.
+    lt.file_timestamp_format.as_ref().and(ctx.key_time)
 }
 
 /// The es-loader's `timestamp_key_list`: the first key the record has gives the time. Its
@@ -336,12 +543,28 @@ fn mapped_value(doc: &Doc, m: &EcsMapping) -> Option<Value> {
 /// `ecs`, `static_ecs` and `geoip` of the type, over `doc`. Values are read from the
 /// document as it is before any of them is set, so one mapping does not feed another.
 pub fn apply_mapping(doc: &mut Doc, lt: &LogType, geo: Option<&dyn GeoLookup>) {
+    let values = mapped_values(doc, lt);
+    set_mapping(doc, lt, values, geo);
+}
+
+/// The values of the `ecs` lines, read from the record.
+fn mapped_values<'a>(doc: &Doc, lt: &'a LogType) -> Vec<(&'a str, Value)> {
     let mut values: Vec<(&str, Value)> = lt
         .ecs
         .iter()
         .filter_map(|m| mapped_value(doc, m).map(|v| (m.field.as_str(), v)))
         .collect();
     split_query(&mut values);
+    values
+}
+
+/// Sets the mapped values, `static_ecs`, the client behind proxies and `geoip`.
+fn set_mapping(
+    doc: &mut Doc,
+    lt: &LogType,
+    values: Vec<(&str, Value)>,
+    geo: Option<&dyn GeoLookup>,
+) {
     for (field, value) in values {
         add_related(doc, field, &value);
         ecs::set(doc, field, value);
@@ -349,6 +572,7 @@ pub fn apply_mapping(doc: &mut Doc, lt: &LogType, geo: Option<&dyn GeoLookup>) {
     for (field, value) in &lt.static_ecs {
         ecs::set(doc, field, value.clone());
     }
+    client_from_xff(doc, lt);
     if let Some(geo) = geo {
         for target in &lt.geoip {
             let Some(ip) = ecs::get_in(doc, &format!("{target}.ip"))
@@ -651,5 +875,108 @@ static_ecs = event.kind event.category\nevent.kind = event\nevent.category = [we
             .expect_err("no format")
             .to_string();
         assert!(e.contains("`epoch` or `%Y-%m-%d %H:%M:%S`"), "{e}");
+    }
+
+    #[test]
+    fn renamed_fields_json_text_and_a_prefix_for_the_records_own_fields() {
+        let lt = lt(
+            "renamed_newfields = Duration_us\nDuration_us = Duration (us)\n\
+             json_to_text = detail.extra tags\nfield_prefix = app\n\
+             ecs = source.ip event.duration\nsource.ip = client\nevent.duration = Duration_us\n\
+             timestamp_key = time\ntimestamp_format = epoch\n",
+        );
+        let n = run(
+            &lt,
+            json!({"time": 1_764_583_200, "client": "203.0.113.5", "Duration (us)": 1200,
+                   "detail": {"extra": {"a": [1, 2]}, "kept": {"b": 1}}, "tags": ["x", "y"],
+                   "plain": "text"}),
+        )
+        .expect("normalized");
+        assert_eq!(
+            Value::Object(n.doc),
+            json!({
+                "app": {
+                    "time": 1_764_583_200, "client": "203.0.113.5", "Duration_us": 1200,
+                    "detail": {"extra": "{\"a\":[1,2]}", "kept": {"b": 1}},
+                    "tags": "[\"x\",\"y\"]", "plain": "text"
+                },
+                "source": {"ip": "203.0.113.5"},
+                "event": {"duration": 1200, "module": "web"},
+                "related": {"ip": ["203.0.113.5"]}
+            })
+        );
+    }
+
+    #[test]
+    fn the_client_behind_trusted_proxies_comes_from_x_forwarded_for() {
+        let lt = lt("ecs = source.ip http.request.header.x_forwarded_for\n\
+             source.ip = remote\nhttp.request.header.x_forwarded_for = xff\n\
+             clientip_xff = source.ip http.request.header.x_forwarded_for\n\
+             trusted_proxies = 10.0.0.0/8, 130.176.0.0/16\n");
+        let source = |record: Value| {
+            let n = run(&lt, record).expect("normalized");
+            ecs::get_in(&n.doc, "source.ip").cloned()
+        };
+        // Behind two trusted hops the client is the last untrusted address.
+        assert_eq!(
+            source(json!({"remote": "10.1.2.3", "xff": "198.51.100.7, 203.0.113.9, 130.176.4.4"})),
+            Some(json!("203.0.113.9"))
+        );
+        // A connecting address that is no trusted proxy is the client: the header is forgeable.
+        assert_eq!(
+            source(json!({"remote": "192.0.2.44", "xff": "203.0.113.9"})),
+            Some(json!("192.0.2.44"))
+        );
+        // Only trusted addresses in the header: the connecting address stays.
+        assert_eq!(
+            source(json!({"remote": "10.1.2.3", "xff": "10.9.9.9"})),
+            Some(json!("10.1.2.3"))
+        );
+        let without =
+            lt_config("[web]\ns3_key = web/\nindex_name = log-web\nclientip_xff = source.ip x\n");
+        assert!(
+            without
+                .warnings
+                .iter()
+                .any(|w| w.contains("trusted_proxies")),
+            "{:?}",
+            without.warnings
+        );
+    }
+
+    fn lt_config(text: &str) -> Config {
+        Config::with_user_file("user.ini", text).expect("valid config")
+    }
+
+    #[test]
+    fn firelens_records_unwrap_their_line_and_name_the_container() {
+        let lt = lt("via_firelens = True\nfile_format = text\n\
+             log_pattern = ^(?P<remote>\\S+) (?P<method>[A-Z]+) (?P<path>\\S+)$$\n\
+             ecs = source.ip url.path\nsource.ip = remote\nurl.path = path\n");
+        let record = json!({
+            "container_id": "0f1e2d3c4b5a", "container_name": "web",
+            "source": "stdout", "ecs_cluster": "prod",
+            "ecs_task_arn": "arn:aws:ecs:eu-west-1:111122223333:task/prod/8f7e6d",
+            "ecs_task_definition": "web:12", "log": "203.0.113.8 GET /health"
+        });
+        let n = run(&lt, record).expect("normalized");
+        let get = |f: &str| ecs::get_in(&n.doc, f).cloned();
+        assert_eq!(get("source.ip"), Some(json!("203.0.113.8")));
+        assert_eq!(get("url.path"), Some(json!("/health")));
+        assert_eq!(get("container.name"), Some(json!("web")));
+        assert_eq!(get("cloud.account.id"), Some(json!("111122223333")));
+        assert_eq!(get("cloud.region"), Some(json!("eu-west-1")));
+        assert_eq!(get("method"), Some(json!("GET")));
+        let e = run(
+            &lt,
+            json!({"source": "stdout", "log": "not an access line"}),
+        )
+        .expect_err("unmatched")
+        .to_string();
+        assert!(e.contains("does not match log_pattern"), "{e}");
+        let e = run(&lt, json!({"source": "stdout"}))
+            .expect_err("no log")
+            .to_string();
+        assert!(e.contains("`log`"), "{e}");
     }
 }

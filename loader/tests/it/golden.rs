@@ -19,9 +19,10 @@ use loader::pipeline::{Document, Outcome, Pipeline, Stats};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
-/// Folders of `fixtures/` that hold no log objects: the Lambda's event shapes (read by the
-/// unit tests of `loader::lambda::events`).
-const NOT_LOG_TYPES: &[&str] = &["events"];
+/// Folders of `fixtures/` that are no log type: the Lambda's event shapes (read by the unit
+/// tests of `loader::lambda::events`) and the es-loader's configuration files with their cases
+/// ([`es_loader_configuration_files`]).
+const NOT_LOG_TYPES: &[&str] = &["events", "es-loader"];
 
 fn fixtures_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
@@ -111,7 +112,12 @@ fn run_case(
         .iter()
         .map(|e| Value::String(e.to_string()))
         .collect();
-    json!({"documents": docs, "errors": errors, "skipped": skipped})
+    let mut actual = json!({"documents": docs, "errors": errors, "skipped": skipped});
+    // Records excluded (by rule, or FireLens stderr) are counted, never silently gone.
+    if !stats.excluded.is_empty() {
+        actual["excluded"] = json!(stats.excluded);
+    }
+    actual
 }
 
 fn compare(case: &str, expected: &Value, actual: &Value, problems: &mut Vec<String>) {
@@ -148,6 +154,13 @@ fn compare(case: &str, expected: &Value, actual: &Value, problems: &mut Vec<Stri
             ));
         }
     }
+    if expected.get("excluded") != actual.get("excluded") {
+        out.push(format!(
+            "excluded: expected {:?}, actual {:?}",
+            expected.get("excluded"),
+            actual.get("excluded")
+        ));
+    }
     match (
         expected.get("skipped").and_then(Value::as_str),
         actual.get("skipped").and_then(Value::as_str),
@@ -172,6 +185,52 @@ fn pipeline_for(type_dir: &Path) -> Pipeline {
     Pipeline::new(config)
 }
 
+/// Runs one case against its `expected.json` (or rewrites it); `None` when `GOLDEN_FILTER`
+/// leaves it out, else the actual result.
+fn check_case(
+    pipeline: &Pipeline,
+    case: &Path,
+    type_name: &str,
+    update: bool,
+    problems: &mut Vec<String>,
+) -> Option<Value> {
+    if let Some(filter) = std::env::var_os("GOLDEN_FILTER")
+        && !case.to_string_lossy().contains(&*filter.to_string_lossy())
+    {
+        return None;
+    }
+    let actual = run_case(pipeline, case, type_name, problems);
+    let expected_path = case.join("expected.json");
+    if update {
+        let mut text = serde_json::to_string_pretty(&actual).expect("serializable");
+        text.push('\n');
+        std::fs::write(&expected_path, text).expect("writable expected.json");
+        return Some(actual);
+    }
+    let expected: Value = match std::fs::read_to_string(&expected_path) {
+        Ok(text) => match serde_json::from_str(&text) {
+            Ok(v) => v,
+            Err(e) => {
+                problems.push(format!("{}: invalid JSON: {e}", expected_path.display()));
+                return Some(actual);
+            }
+        },
+        Err(e) => {
+            problems.push(format!(
+                "{}: {e} (run with UPDATE_GOLDEN=1 to create it)",
+                expected_path.display()
+            ));
+            return Some(actual);
+        }
+    };
+    let name = case
+        .strip_prefix(fixtures_root())
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    compare(&name, &expected, &actual, problems);
+    Some(actual)
+}
+
 #[test]
 fn golden_fixtures() {
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();
@@ -194,41 +253,9 @@ fn golden_fixtures() {
             ));
         }
         for case in type_cases {
-            if let Some(filter) = std::env::var_os("GOLDEN_FILTER")
-                && !case.to_string_lossy().contains(&*filter.to_string_lossy())
-            {
-                continue;
+            if check_case(&pipeline, &case, &type_name, update, &mut problems).is_some() {
+                cases += 1;
             }
-            cases += 1;
-            let actual = run_case(&pipeline, &case, &type_name, &mut problems);
-            let expected_path = case.join("expected.json");
-            if update {
-                let mut text = serde_json::to_string_pretty(&actual).expect("serializable");
-                text.push('\n');
-                std::fs::write(&expected_path, text).expect("writable expected.json");
-                continue;
-            }
-            let expected: Value = match std::fs::read_to_string(&expected_path) {
-                Ok(text) => match serde_json::from_str(&text) {
-                    Ok(v) => v,
-                    Err(e) => {
-                        problems.push(format!("{}: invalid JSON: {e}", expected_path.display()));
-                        continue;
-                    }
-                },
-                Err(e) => {
-                    problems.push(format!(
-                        "{}: {e} (run with UPDATE_GOLDEN=1 to create it)",
-                        expected_path.display()
-                    ));
-                    continue;
-                }
-            };
-            let name = case
-                .strip_prefix(fixtures_root())
-                .map(|p| p.display().to_string())
-                .unwrap_or_default();
-            compare(&name, &expected, &actual, &mut problems);
         }
     }
     for type_name in Config::builtin()
@@ -270,4 +297,93 @@ fn diff_names_paths_and_values() {
             "doc.new: expected (absent), actual \"x\"",
         ]
     );
+}
+
+/// The es-loader's own configuration files, as a migrating team brings them (copies of their
+/// sections, keys and values, without the comments): `fixtures/es-loader/aws.ini` and
+/// `user.ini` each read as the user file, with one case per section in `aws-ini/<section>/`
+/// and `user-ini/<section>[.<variant>]/`. Every case is detected as its section, loads with
+/// golden results, and takes its time from the record (never the load time).
+#[test]
+fn es_loader_configuration_files() {
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    let root = fixtures_root().join("es-loader");
+    let mut problems = Vec::new();
+    for (file, cases_folder) in [("aws.ini", "aws-ini"), ("user.ini", "user-ini")] {
+        let path = root.join(file);
+        let text = std::fs::read_to_string(&path).expect("es-loader file");
+        let config = Config::with_user_file(&path.display().to_string(), &text)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let sections: Vec<String> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix('[')?.strip_suffix(']'))
+            .filter(|s| *s != "DEFAULT")
+            .map(str::to_owned)
+            .collect();
+        // Types that name no time of their own take the load time, as in the es-loader.
+        let timeless: Vec<String> = config
+            .types
+            .iter()
+            .filter(|t| {
+                t.timestamp_key.is_none()
+                    && t.timestamp_key_list.is_empty()
+                    && t.file_timestamp_format.is_none()
+            })
+            .map(|t| t.name.clone())
+            .collect();
+        let pipeline = Pipeline::new(config);
+        let cases = subdirs(&root.join(cases_folder));
+        for section in &sections {
+            if !cases.iter().any(|c| case_section(c) == *section) {
+                problems.push(format!(
+                    "{file}: [{section}] has no case in {cases_folder}/"
+                ));
+            }
+        }
+        for case in cases {
+            let section = case_section(&case);
+            // The es-loader's name of a built-in type is that type.
+            let type_name = loader::config::ES_LOADER_SECTIONS
+                .iter()
+                .find(|(alias, _)| *alias == section)
+                .map_or(section.as_str(), |(_, real)| real);
+            let Some(actual) = check_case(&pipeline, &case, type_name, update, &mut problems)
+            else {
+                continue;
+            };
+            let documents = actual["documents"].as_array().cloned().unwrap_or_default();
+            let excluded = actual.get("excluded").is_some();
+            if documents.is_empty() && !excluded {
+                problems.push(format!("{}: no documents", case.display()));
+            }
+            if let Some(errors) = actual["errors"].as_array().filter(|e| !e.is_empty()) {
+                problems.push(format!("{}: errors {errors:?}", case.display()));
+            }
+            for doc in documents.iter().filter(|_| !timeless.contains(&section)) {
+                let tags = doc["_source"]["tags"].as_array();
+                if tags.is_some_and(|t| t.iter().any(|t| t == "_timestamp_from_ingest")) {
+                    problems.push(format!(
+                        "{}: a document has no time of its own: {}",
+                        case.display(),
+                        doc["_source"]
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "{} problems with the es-loader's files:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
+
+/// `user-ini/apache-ecs.stderr-only` is a case of `[apache-ecs]`.
+fn case_section(case: &Path) -> String {
+    let name = case
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    name.split('.').next().unwrap_or_default().to_owned()
 }

@@ -475,7 +475,7 @@ fn check_config_shows_effective_settings_and_reports_a_bad_regex_with_its_locati
     };
     assert_eq!(line("index_name"), format!("= log-web-apache # {ini}:8"));
     assert!(
-        line("index_rotation").starts_with("= monthly # aws.ini:"),
+        line("index_rotation").starts_with("= monthly # built-in aws.ini:"),
         "{stdout}"
     );
     assert!(line("timestamp").starts_with("= datetime # "), "{stdout}");
