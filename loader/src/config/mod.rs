@@ -355,7 +355,12 @@ impl Config {
                 {
                     continue;
                 }
-                let Some(origin) = ini.origin(section, key) else {
+                // The bundled file's own lines (an `ecs` line a user's `ecs` no longer lists)
+                // are nobody's mistake.
+                let Some(origin) = ini
+                    .origin(section, key)
+                    .filter(|o| &*o.file != BUILTIN_NAME)
+                else {
                     continue;
                 };
                 match unknown

@@ -72,6 +72,8 @@ fn normalize_record(
     if let Some(prefix) = &lt.field_prefix {
         let original = std::mem::take(&mut doc);
         doc.insert(prefix.clone(), Value::Object(original));
+    } else {
+        tags_as_labels(&mut doc);
     }
     set_mapping(&mut doc, lt, values, geo);
     for (field, key) in [("cloud.account.id", "account"), ("cloud.region", "region")] {
@@ -147,6 +149,29 @@ fn firelens(
         }
     }
     Ok(())
+}
+
+/// ECS's `tags` is a list of keywords (the loader's own tags go there too): a record's own
+/// `tags` object (AWS Config's resource tags) would have the document refused, so its pairs
+/// become ECS's `labels` (kept as JSON text when the record has `labels` of its own).
+fn tags_as_labels(doc: &mut Doc) {
+    if !doc.get("tags").is_some_and(Value::is_object) {
+        return;
+    }
+    let Some(Value::Object(tags)) = doc.remove("tags") else {
+        return;
+    };
+    if tags.is_empty() {
+        return;
+    }
+    if doc.contains_key("labels") {
+        doc.insert(
+            "tags".to_owned(),
+            Value::String(Value::Object(tags).to_string()),
+        );
+    } else {
+        doc.insert("labels".to_owned(), Value::Object(tags));
+    }
 }
 
 /// `renamed_newfields`: top-level fields renamed before anything reads them.
@@ -978,5 +1003,19 @@ static_ecs = event.kind event.category\nevent.kind = event\nevent.category = [we
             .expect_err("no log")
             .to_string();
         assert!(e.contains("`log`"), "{e}");
+    }
+
+    #[test]
+    fn a_records_tags_object_becomes_labels() {
+        let lt = lt("");
+        let doc = |record: Value| Value::Object(run(&lt, record).expect("normalized").doc);
+        let d = doc(json!({"tags": {"Name": "web", "team": "shop"}, "id": 1}));
+        assert_eq!(d["labels"], json!({"Name": "web", "team": "shop"}));
+        assert_eq!(d.get("tags"), None);
+        assert_eq!(doc(json!({"tags": {}}))["tags"], Value::Null);
+        let d = doc(json!({"tags": {"a": "b"}, "labels": ["x"]}));
+        assert_eq!(d["tags"], json!("{\"a\":\"b\"}"));
+        // A list of words is what ECS's tags are: kept.
+        assert_eq!(doc(json!({"tags": ["blue"]}))["tags"], json!(["blue"]));
     }
 }

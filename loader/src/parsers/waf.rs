@@ -25,6 +25,16 @@ pub fn normalize(
     let Value::Object(mut doc) = record else {
         return Err(NormalizeError::NotAnObject);
     };
+    // `httpRequest.clientIp` is mapped as an address: a word there (`unknown`) would have the
+    // whole document refused. The word is `source.address`.
+    if let Some(Value::Object(request)) = doc.get_mut("httpRequest")
+        && request
+            .get("clientIp")
+            .and_then(Value::as_str)
+            .is_some_and(|ip| ip.parse::<IpAddr>().is_err())
+    {
+        request.remove("clientIp");
+    }
     // WAF's own top-level names (`httpRequest`, `labels`, `action`, ...) never collide with the
     // ECS objects added here.
     doc.extend(ecs);
@@ -177,15 +187,13 @@ fn request(rec: &Value, ecs: &mut Doc) -> Result<(), NormalizeError> {
         return Ok(());
     };
     if let Some(ip) = get_str(req, "clientIp") {
-        if ip.parse::<IpAddr>().is_err() {
-            return Err(NormalizeError::InvalidField {
-                field: "httpRequest.clientIp",
-                reason: format!("`{ip}` is not an IP address"),
-            });
-        }
-        set(ecs, "source.ip", ip);
+        // WAF writes a word (`unknown`) when it has no address: the request was still allowed
+        // or blocked, so the record loads, with the word as its address and no `source.ip`.
         set(ecs, "source.address", ip);
-        add_related(ecs, "ip", ip);
+        if ip.parse::<IpAddr>().is_ok() {
+            set(ecs, "source.ip", ip);
+            add_related(ecs, "ip", ip);
+        }
     }
     // WAF writes "-" when the country is unknown.
     if let Some(country) = get_str(req, "country").filter(|c| *c != "-") {
@@ -649,12 +657,20 @@ mod tests {
     }
 
     #[test]
+    fn a_client_without_an_address_still_loads() {
+        let mut rec = alb_allow();
+        rec["httpRequest"]["clientIp"] = json!("unknown");
+        let (d, _) = one(rec);
+        assert_eq!(get(&d, "source.address"), Some(&json!("unknown")));
+        assert_eq!(get(&d, "httpRequest.clientIp"), None);
+        assert_eq!(get(&d, "source.ip"), None);
+        assert_eq!(get(&d, "related.ip"), None);
+        assert_eq!(get(&d, "event.action"), Some(&json!("ALLOW")));
+    }
+
+    #[test]
     fn bad_records_are_errors() {
         let mut out = Vec::new();
-        let mut rec = alb_allow();
-        rec["httpRequest"]["clientIp"] = json!("not-an-ip");
-        let err = normalize(rec, &ctx(), &mut out).expect_err("invalid client ip");
-        assert!(err.to_string().contains("httpRequest.clientIp"), "{err}");
         let mut rec = alb_allow();
         rec["timestamp"] = json!("yesterday");
         let err = normalize(rec, &ctx(), &mut out).expect_err("invalid timestamp");

@@ -710,3 +710,64 @@ fn the_documented_apache_section_loads_common_format_lines_as_is() {
     assert!(second["http"]["response"].get("bytes").is_none());
     assert!(second.get("user").is_none(), "`-` is no user");
 }
+
+/// The es-loader's own `aws.ini` and `user.ini.sample` (copies of their structure) pass
+/// `check-config`: exit 0, each key without effect named once per file with its reason, and
+/// an error in a user file called `aws.ini` named by that file, never by the bundled one.
+#[test]
+fn the_es_loader_files_pass_check_config_with_one_warning_per_key() {
+    let root = fixtures().join("es-loader");
+    for file in ["aws.ini", "user.ini"] {
+        let path = root.join(file);
+        let out = loader(&["check-config", "--config", &path.display().to_string()]);
+        let stdout = text(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{file}: {}{stdout}",
+            text(&out.stderr)
+        );
+        let warnings: Vec<&str> = stdout
+            .lines()
+            .filter_map(|l| l.strip_prefix("warning: "))
+            .collect();
+        let keys: Vec<&str> = warnings
+            .iter()
+            .filter_map(|w| w.split('`').nth(1))
+            .collect();
+        let distinct: BTreeSet<&str> = keys.iter().copied().collect();
+        assert_eq!(keys.len(), distinct.len(), "{file}: {warnings:#?}");
+        assert!(keys.len() <= 15, "{file}: {warnings:#?}");
+        for w in &warnings {
+            assert!(
+                w.starts_with(&path.display().to_string()),
+                "{file}: a warning not at its line: {w}"
+            );
+            assert!(
+                !w.contains("unknown key"),
+                "{file}: every key of the es-loader is known: {w}"
+            );
+        }
+    }
+    let aws = std::fs::read_to_string(root.join("aws.ini")).expect("aws.ini");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let broken = aws.replacen("s3_key = vpcdnsquerylogs", "s3_key = vpcdnsquerylogs(", 1);
+    assert_ne!(broken, aws);
+    std::fs::write(dir.path().join("aws.ini"), broken).expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_loader"))
+        .current_dir(dir.path())
+        .args(["check-config", "--config", "aws.ini"])
+        .output()
+        .expect("loader runs");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let line = aws
+        .lines()
+        .position(|l| l == "s3_key = vpcdnsquerylogs")
+        .map(|i| i + 1)
+        .expect("line");
+    assert!(
+        stderr.contains(&format!("aws.ini:{line}: [route53resolver] s3_key")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("built-in"), "{stderr}");
+}

@@ -95,6 +95,25 @@ pub(crate) async fn apply(
     .await
 }
 
+/// Applies the templates of `config` (bundled content, no retention: osmem-server has no ISM).
+pub(crate) async fn apply_config(cluster: &dyn Http, config: &Config) -> Report {
+    let content = Content::bundled().expect("bundled content");
+    let artifacts: Vec<_> = content::plan(config, &content, &Options::default())
+        .expect("plan")
+        .into_iter()
+        .filter(|a| a.kind != content::ArtifactKind::IsmPolicy)
+        .collect();
+    setup::apply(
+        &artifacts,
+        &Targets {
+            cluster: Some(cluster),
+            dashboards: None,
+            dry_run: false,
+        },
+    )
+    .await
+}
+
 /// A JSON request to a cluster, answered 2xx.
 async fn call(
     http: &OpenSearchTransport,

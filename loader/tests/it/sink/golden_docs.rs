@@ -13,19 +13,35 @@ use std::path::Path;
 /// and whose origin is the fixture case.
 pub(crate) fn golden_items(prefix: &str) -> Vec<BulkItem> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
-    let mut expected_files = Vec::new();
-    for log_type in std::fs::read_dir(&root).expect("fixtures folder").flatten() {
-        for case in std::fs::read_dir(log_type.path())
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let file = case.path().join("expected.json");
-            if file.is_file() {
-                expected_files.push(file);
-            }
-        }
-    }
+    items_of_cases(&root, prefix)
+}
+
+/// The documents of every `<root>/<folder>/<case>/expected.json`.
+fn items_of_cases(root: &Path, prefix: &str) -> Vec<BulkItem> {
+    let folders = std::fs::read_dir(root).expect("fixtures folder").flatten();
+    let expected_files = folders
+        .flat_map(|folder| expected_files_of(&folder.path()))
+        .collect();
+    items_of(root, expected_files, prefix)
+}
+
+/// `<folder>/<case>/expected.json` of every case.
+fn expected_files_of(folder: &Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(folder)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|case| case.path().join("expected.json"))
+        .filter(|file| file.is_file())
+        .collect()
+}
+
+/// The documents of these `expected.json` files, named by their case below `root`.
+fn items_of(
+    root: &Path,
+    mut expected_files: Vec<std::path::PathBuf>,
+    prefix: &str,
+) -> Vec<BulkItem> {
     expected_files.sort();
     let mut items = Vec::new();
     for file in expected_files {
@@ -33,7 +49,7 @@ pub(crate) fn golden_items(prefix: &str) -> Vec<BulkItem> {
             serde_json::from_slice(&std::fs::read(&file).expect("readable")).expect("JSON");
         let object = file
             .parent()
-            .and_then(|p| p.strip_prefix(&root).ok())
+            .and_then(|p| p.strip_prefix(root).ok())
             .map(|p| p.display().to_string())
             .unwrap_or_default();
         let docs = expected["documents"]
@@ -132,5 +148,29 @@ async fn golden_documents_of_every_type_load_and_are_found() {
                 "{index} after load {round}"
             );
         }
+    }
+}
+
+/// The documents made with the es-loader's own `aws.ini` and `user.ini.sample` (the golden
+/// cases of `fixtures/es-loader/`) are all accepted by a cluster that `loader setup` prepared
+/// with that same file.
+#[tokio::test]
+async fn documents_made_with_the_es_loader_files_are_accepted() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/es-loader");
+    for (file, cases) in [("aws.ini", "aws-ini"), ("user.ini", "user-ini")] {
+        let cluster = tests::OwnOpenSearch::start();
+        let http = OpenSearchTransport::new(&SinkConfig::new(&cluster.url), None).expect("client");
+        let path = root.join(file);
+        let text = std::fs::read_to_string(&path).expect("es-loader file");
+        let config = loader::config::Config::with_user_file(&path.display().to_string(), &text)
+            .expect("config");
+        let report = crate::setup::apply_config(&http, &config).await;
+        assert_eq!(report.failed(), 0, "{file}: {report}");
+        let items = items_of(&root, expected_files_of(&root.join(cases)), "");
+        assert!(items.len() >= 10, "{file}: {} documents", items.len());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sink = sink_to(&test_config(&cluster.url), dir.path()).await;
+        let out = write_all_taken(&sink, dir.path(), items.clone()).await;
+        assert_eq!(out.stats.created, items.len() as u64, "{file}");
     }
 }
