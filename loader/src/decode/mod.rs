@@ -252,14 +252,12 @@ pub fn message_records(log_type: &LogType, message: &str) -> Result<Vec<Value>, 
         FileFormat::Xml | FileFormat::WinEvtXml => {
             xml::message_elements(message, log_type.file_format == FileFormat::WinEvtXml)
         }
+        // The whole message without a pattern; its trailing line break does not count for one.
         _ => match &log_type.log_pattern {
-            Some(re) => text::pattern_fields(re, message.trim_end(), "message").map(|v| vec![v]),
-            None => {
-                let mut map = serde_json::Map::new();
-                map.insert("message".to_owned(), Value::String(message.to_owned()));
-                Ok(vec![Value::Object(map)])
-            }
-        },
+            Some(re) => text::text_fields(Some(re), message.trim_end(), "message"),
+            None => text::text_fields(None, message, "message"),
+        }
+        .map(|v| vec![v]),
     }
 }
 

@@ -218,24 +218,43 @@ pub(super) fn split_lines(
             raw,
             position,
         } => {
-            let value = match pattern {
-                Some(re) => pattern_record(re, text),
-                None => {
-                    let mut map = Map::new();
-                    map.insert("message".to_owned(), Value::String(text.to_owned()));
-                    Ok(Value::Object(map))
-                }
-            };
-            match value {
-                Ok(value) => on_item(Item::Record(Record {
-                    value,
-                    raw: Some(raw),
-                    position,
-                })),
-                Err(reason) => on_item(Item::Error(RecordError { position, reason })),
-            }
+            emit(text_fields(pattern, text, "line"), raw, position, on_item);
         }
     })
+}
+
+/// A text record as fields: the named groups of `log_pattern` (`what` names the record in the
+/// error: line or message), else `{"message": text}`.
+pub(super) fn text_fields(
+    pattern: Option<&Regex>,
+    text: &str,
+    what: &str,
+) -> Result<Value, String> {
+    match pattern {
+        Some(re) => pattern_fields(re, text, what),
+        None => {
+            let mut map = Map::new();
+            map.insert("message".to_owned(), Value::String(text.to_owned()));
+            Ok(Value::Object(map))
+        }
+    }
+}
+
+/// A record, or the reason its text could not be one.
+fn emit(
+    value: Result<Value, String>,
+    raw: &[u8],
+    position: Position,
+    on_item: &mut dyn FnMut(Item<'_>),
+) {
+    match value {
+        Ok(value) => on_item(Item::Record(Record {
+            value,
+            raw: Some(raw),
+            position,
+        })),
+        Err(reason) => on_item(Item::Error(RecordError { position, reason })),
+    }
 }
 
 /// The positions of the header's fields in name order (ties in header order).
@@ -260,12 +279,8 @@ fn named_record(fields: &[String], order: &[usize], values: &[&str]) -> Value {
     Value::Object(map)
 }
 
-fn pattern_record(re: &Regex, text: &str) -> Result<Value, String> {
-    pattern_fields(re, text, "line")
-}
-
 /// The named groups of `log_pattern` over one record (`what`: line or message, for the error).
-pub(super) fn pattern_fields(re: &Regex, text: &str, what: &str) -> Result<Value, String> {
+fn pattern_fields(re: &Regex, text: &str, what: &str) -> Result<Value, String> {
     let caps = re
         .captures(text)
         .ok_or_else(|| format!("the {what} does not match log_pattern"))?;
@@ -295,22 +310,12 @@ pub(super) fn split_multiline(
             Err(error) => return on_item(Item::Error(error)),
         };
         let text = String::from_utf8_lossy(record);
-        let value = match pattern {
-            Some(re) => pattern_record(re, &text),
-            None => {
-                let mut map = Map::new();
-                map.insert("message".to_owned(), Value::String(text.into_owned()));
-                Ok(Value::Object(map))
-            }
-        };
-        match value {
-            Ok(value) => on_item(Item::Record(Record {
-                value,
-                raw: Some(record),
-                position,
-            })),
-            Err(reason) => on_item(Item::Error(RecordError { position, reason })),
-        }
+        emit(
+            text_fields(pattern, &text, "line"),
+            record,
+            position,
+            on_item,
+        );
     })
 }
 
