@@ -1,8 +1,8 @@
 //! Apache Parquet objects (Security Lake's OCSF data): each row is a record.
 //!
 //! Parquet puts its index at the end of the file, so the object is read whole first; its rows
-//! are then decoded one batch of one row group at a time, so memory holds the (compressed)
-//! object and one batch, never the decoded table. Each batch is written as JSON rows by Arrow's
+//! are then decoded row group after row group, a batch of [`BATCH_ROWS`] rows at a time, so
+//! memory holds the (compressed) object and one batch, never the decoded table. Each batch is written as JSON rows by Arrow's
 //! own encoder (structs as objects, lists as arrays, maps as objects, nulls left out).
 
 use super::{Item, Position, ReadError, Record, RecordError};
@@ -205,5 +205,66 @@ mod tests {
         }
         let (records, errors, result) = split(b"");
         assert!(records.is_empty() && errors.is_empty() && result.is_ok());
+    }
+
+    /// `rows` rows of two columns in row groups of `group` rows.
+    fn plain(rows: i64, group: usize) -> Vec<u8> {
+        let batch = RecordBatch::try_from_iter(vec![
+            (
+                "time",
+                Arc::new(Int64Array::from_iter_values(0..rows)) as ArrayRef,
+            ),
+            (
+                "name",
+                Arc::new(StringArray::from_iter_values(
+                    (0..rows).map(|i| format!("user{i}")),
+                )) as ArrayRef,
+            ),
+        ])
+        .expect("batch");
+        let props = WriterProperties::builder()
+            .set_max_row_group_row_count(Some(group))
+            .build();
+        let mut out = Vec::new();
+        let mut writer =
+            ArrowWriter::try_new(&mut out, batch.schema(), Some(props)).expect("writer");
+        writer.write(&batch).expect("write");
+        writer.close().expect("close");
+        out
+    }
+
+    /// Rows are decoded a batch at a time, not as one table: with the second row group's data
+    /// destroyed, the first batch's rows are already delivered when the reader stops.
+    #[test]
+    fn rows_are_decoded_one_batch_at_a_time() {
+        let mut data = plain(3000, 1500);
+        let metadata = parquet::file::reader::SerializedFileReader::new(Bytes::from(data.clone()))
+            .map(|r| parquet::file::reader::FileReader::metadata(&r).clone())
+            .expect("metadata");
+        assert_eq!(metadata.num_row_groups(), 2);
+        for column in metadata.row_group(1).columns() {
+            let (start, len) = column.byte_range();
+            for byte in &mut data[start as usize..(start + len) as usize] {
+                *byte = 0xff;
+            }
+        }
+        let (records, _, result) = split(&data);
+        assert_eq!(records.len(), BATCH_ROWS);
+        assert_eq!(
+            records[BATCH_ROWS - 1].1,
+            Position::Record(BATCH_ROWS as u64 - 1)
+        );
+        assert_eq!(records[7].0, json!({"time": 7, "name": "user7"}));
+        let e = result.expect_err("second row group unreadable").to_string();
+        assert!(
+            e.contains(&format!("record {BATCH_ROWS}")) && e.contains("Parquet"),
+            "{e}"
+        );
+        // Intact, every row of every group.
+        let (records, errors, result) = split(&plain(3000, 1500));
+        result.expect("readable");
+        assert!(errors.is_empty());
+        assert_eq!(records.len(), 3000);
+        assert_eq!(records[2999].0, json!({"time": 2999, "name": "user2999"}));
     }
 }
