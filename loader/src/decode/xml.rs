@@ -179,7 +179,7 @@ fn elements(bytes: &[u8], out: &mut Vec<Value>) -> Result<(), String> {
             Event::Text(text) => {
                 let text = text.xml10_content();
                 match stack.last_mut() {
-                    Some(open) => push_text(open, &text),
+                    Some(open) => open.text.push_str(&text),
                     None if text.trim().is_empty() => {}
                     None => {
                         return Err(format!(
@@ -191,17 +191,17 @@ fn elements(bytes: &[u8], out: &mut Vec<Value>) -> Result<(), String> {
             }
             Event::CData(data) => {
                 if let Some(open) = stack.last_mut() {
-                    push_text(open, &data);
+                    open.text.push_str(&data);
                 }
             }
             Event::GeneralRef(reference) => {
                 if let Some(open) = stack.last_mut() {
                     let name: &str = &reference;
                     match reference.resolve_char_ref() {
-                        Ok(Some(c)) => push_text(open, c.encode_utf8(&mut [0; 4])),
+                        Ok(Some(c)) => open.text.push(c),
                         _ => match quick_xml::escape::resolve_predefined_entity(name) {
-                            Some(s) => push_text(open, s),
-                            None => push_text(open, &format!("&{name};")),
+                            Some(s) => open.text.push_str(s),
+                            None => open.text.push_str(&format!("&{name};")),
                         },
                     }
                 }
@@ -218,10 +218,6 @@ fn elements(bytes: &[u8], out: &mut Vec<Value>) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-fn push_text(open: &mut Open, text: &str) {
-    open.text.push_str(text);
 }
 
 fn finish(stack: &mut [Open], out: &mut Vec<Value>, name: String, value: Value) {
