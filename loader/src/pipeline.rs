@@ -631,10 +631,18 @@ impl ObjectState<'_, '_> {
                     self.count_excluded(rule);
                     return;
                 }
+                // A wrapper (a subscription payload, a FireLens line) holds the records the
+                // rules are about: they are looked at once unwrapped.
+                let wrapped = !self.exclusions.is_empty()
+                    && (self.log_type.via_firelens
+                        || (self.log_type.via_cwl && cloudwatch::is_payload(&record.value)));
                 self.out.clear();
                 // A record can yield several documents (the findings of one Security Hub
                 // event); those finished before a bad one are still loaded.
                 let result = self.normalize(record.value);
+                if wrapped && self.exclude_unwrapped() && result.is_ok() && self.out.is_empty() {
+                    return;
+                }
                 if result.is_ok() && self.out.is_empty() {
                     self.counts.skipped += 1;
                     return;
@@ -927,6 +935,30 @@ impl ObjectState<'_, '_> {
             source: Source::Json(json),
         });
         self.counts.documents += 1;
+    }
+
+    /// Drops the documents of unwrapped records an exclusion rule matches (by their original
+    /// fields); whether any was dropped.
+    fn exclude_unwrapped(&mut self) -> bool {
+        let mut kept = Vec::with_capacity(self.out.len());
+        let mut dropped = false;
+        for mut n in std::mem::take(&mut self.out) {
+            let value = Value::Object(std::mem::take(&mut n.doc));
+            match exclude::first_match(self.exclusions, &value) {
+                Some(rule) => {
+                    self.count_excluded(rule);
+                    dropped = true;
+                }
+                None => {
+                    if let Value::Object(doc) = value {
+                        n.doc = doc;
+                    }
+                    kept.push(n);
+                }
+            }
+        }
+        self.out = kept;
+        dropped
     }
 
     fn count_excluded(&mut self, rule: &Rule) {
@@ -1306,5 +1338,40 @@ mod tests {
             e.contains("file_timestamp_format") && e.contains("user.ini:7"),
             "{e}"
         );
+    }
+
+    /// Exclusion rules and stderr lines apply to the records inside FireLens lines and
+    /// subscription payloads, and every record is accounted for.
+    #[test]
+    fn wrapped_records_are_excluded_by_their_own_fields() {
+        let user = "[web]\ns3_key = /firelens/\nindex_name = log-web\nvia_firelens = true\n\
+                    file_format = text\nlog_pattern = ^(?P<client>\\S+) (?P<agent>\\S+)$$\n\
+                    [app]\ns3_key = /cwl/\nindex_name = log-app\nvia_cwl = true\n\
+                    file_format = text\nlog_pattern = ^(?P<client>\\S+) (?P<agent>\\S+)$$\n";
+        let rules = "log_type,field,pattern,pattern_type,comment\n\
+                     web,agent,ELB-HealthChecker.*,regex,\napp,agent,ELB-HealthChecker.*,regex,\n";
+        let pipeline = Pipeline::new(Config::with_user_file("user.ini", user).expect("config"))
+            .with_exclusions(Exclusions::parse("x.csv", rules).expect("rules"));
+        let ingested = Utc
+            .with_ymd_and_hms(2026, 3, 4, 0, 0, 0)
+            .single()
+            .unwrap_or_default();
+        let firelens = concat!(
+            r#"{"source":"stdout","log":"203.0.113.5 curl/8.0"}"#,
+            "\n",
+            r#"{"source":"stdout","log":"10.0.0.2 ELB-HealthChecker/2.0"}"#,
+            "\n",
+            r#"{"source":"stderr","log":"AH00558: could not determine name"}"#,
+            "\n"
+        );
+        let (docs, stats, _) = load_bytes(&pipeline, "x/firelens/a.log", firelens.as_bytes(), ingested);
+        assert_eq!(docs.len(), 1);
+        assert_eq!(stats.per_type["web"].excluded, 2);
+        assert_eq!(stats.excluded.len(), 2, "{:?}", stats.excluded);
+        let payload = r#"{"messageType":"DATA_MESSAGE","owner":"111122223333","logGroup":"/web","logStream":"i-1","subscriptionFilters":["f"],"logEvents":[{"id":"1","timestamp":1772615702000,"message":"203.0.113.5 curl/8.0"},{"id":"2","timestamp":1772615703000,"message":"10.0.0.2 ELB-HealthChecker/2.0"}]}"#;
+        let (docs, stats, _) = load_bytes(&pipeline, "x/cwl/a", payload.as_bytes(), ingested);
+        assert_eq!(docs.len(), 1, "{:?}", stats.errors);
+        assert_eq!(stats.per_type["app"].excluded, 1);
+        assert_eq!(docs[0].source.fields()["client"], "203.0.113.5");
     }
 }

@@ -193,21 +193,38 @@ impl Ini {
             .map(|e| &e.origin)
     }
 
-    /// Names of keys that some value refers to (`${key}` or `${section:key}`), lower-cased:
-    /// helper keys of the es-loader's files, read through references only.
-    pub fn referenced_keys(&self) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
+    /// (section, key) pairs some value refers to: `${key}` in a section names that section's
+    /// key (or the default it inherits), `${section:key}` another's. The es-loader's files keep
+    /// helper keys read only this way. Keys lower-cased; `$$` is no reference.
+    pub fn referenced_keys(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = Vec::new();
         for section in std::iter::once(&self.defaults).chain(&self.sections) {
             for entry in &section.entries {
                 let mut rest = entry.value.as_str();
-                while let Some(p) = rest.find("${") {
-                    rest = &rest[p + 2..];
-                    let Some(end) = rest.find('}') else { break };
-                    let key = rest[..end].rsplit(':').next().unwrap_or("").to_lowercase();
-                    if !out.contains(&key) {
-                        out.push(key);
+                while let Some(p) = rest.find('$') {
+                    rest = &rest[p + 1..];
+                    if let Some(after) = rest.strip_prefix('$') {
+                        rest = after;
+                        continue;
                     }
-                    rest = &rest[end..];
+                    let Some(body) = rest.strip_prefix('{') else {
+                        continue;
+                    };
+                    let Some(end) = body.find('}') else { break };
+                    let reference = &body[..end];
+                    let here = if std::ptr::eq(section, &self.defaults) {
+                        DEFAULT_SECTION
+                    } else {
+                        section.name.as_str()
+                    };
+                    let pair = match reference.split_once(':') {
+                        Some((sec, key)) => (self.canonical(sec).to_owned(), key.to_lowercase()),
+                        None => (here.to_owned(), reference.to_lowercase()),
+                    };
+                    if !out.contains(&pair) {
+                        out.push(pair);
+                    }
+                    rest = &body[end..];
                 }
             }
         }

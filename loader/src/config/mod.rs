@@ -335,8 +335,12 @@ impl Config {
             // covers them.
             let listed: Vec<String> = ["ecs", "static_ecs", "script_ecs", "renamed_newfields"]
                 .iter()
-                .filter_map(|k| ini.get_raw(section, k))
-                .flat_map(|v| v.split_whitespace().map(str::to_lowercase))
+                .filter_map(|k| ini.get(section, k).ok().flatten())
+                .flat_map(|v| {
+                    v.split_whitespace()
+                        .map(str::to_lowercase)
+                        .collect::<Vec<_>>()
+                })
                 .collect();
             for key in ini.keys(section) {
                 let es_loader_key = ES_LOADER_KEYS.iter().any(|(k, _)| *k == key)
@@ -344,7 +348,10 @@ impl Config {
                 // A helper key read only through `${...}` references is used, not unknown.
                 if KNOWN_KEYS.contains(&key)
                     || listed.iter().any(|l| l == key)
-                    || (!es_loader_key && referenced.iter().any(|r| r == key))
+                    || (!es_loader_key
+                        && referenced.iter().any(|(s, k)| {
+                            k == key && (s == section || s == ini::DEFAULT_SECTION)
+                        }))
                 {
                     continue;
                 }
@@ -397,28 +404,72 @@ impl Config {
                 }
             })
             .collect();
-        let mut without_proxies: Vec<String> = Vec::new();
-        for t in types
-            .iter()
-            .filter(|t| t.clientip_xff.is_some() && t.trusted_proxies.is_empty())
-        {
-            let Some(origin) = ini.origin(&t.name, "clientip_xff") else {
-                continue;
-            };
-            if !without_proxies.iter().any(|f| **f == *origin.file) {
-                without_proxies.push(origin.file.to_string());
-                warnings.push(format!(
-                    "{origin}: `clientip_xff` takes the client from X-Forwarded-For only behind `trusted_proxies` (the CIDR blocks of your load balancers and CDN), which is not set: the connecting address is kept ([{}])",
-                    t.name
-                ));
-            }
-        }
+        warnings.extend(clientip_xff_warnings(ini, &types));
         Ok(Self { types, warnings })
     }
 
     pub fn get(&self, name: &str) -> Option<&LogType> {
         self.types.iter().find(|t| t.name == name)
     }
+}
+
+/// One warning per file where `clientip_xff` cannot work: without `trusted_proxies` no header
+/// is believed, and it reads its two fields from what `ecs` lines set.
+fn clientip_xff_warnings(ini: &Ini, types: &[LogType]) -> Vec<String> {
+    // file -> (first place, sections, why)
+    let mut found: Vec<(String, String, Vec<String>, Vec<String>)> = Vec::new();
+    for t in types {
+        let Some((client, xff)) = &t.clientip_xff else {
+            continue;
+        };
+        let Some(origin) = ini.origin(&t.name, "clientip_xff") else {
+            continue;
+        };
+        if &*origin.file == BUILTIN_NAME {
+            continue;
+        }
+        let mut why = Vec::new();
+        if t.trusted_proxies.is_empty() {
+            why.push(
+                "`trusted_proxies` (the CIDR blocks of your load balancers and CDN) is not set"
+                    .to_owned(),
+            );
+        }
+        for field in [client, xff] {
+            if !t.ecs.iter().any(|m| m.field == *field) {
+                why.push(format!("no `ecs` line sets `{field}`"));
+            }
+        }
+        if why.is_empty() {
+            continue;
+        }
+        match found.iter_mut().find(|(f, ..)| **f == *origin.file) {
+            Some((_, _, sections, reasons)) => {
+                sections.push(t.name.clone());
+                for w in why {
+                    if !reasons.contains(&w) {
+                        reasons.push(w);
+                    }
+                }
+            }
+            None => found.push((
+                origin.file.to_string(),
+                origin.to_string(),
+                vec![t.name.clone()],
+                why,
+            )),
+        }
+    }
+    found
+        .into_iter()
+        .map(|(_, at, sections, why)| {
+            format!(
+                "{at}: `clientip_xff` keeps the connecting address: {} ([{}])",
+                why.join("; "),
+                sections.join("], [")
+            )
+        })
+        .collect()
 }
 
 /// Values the es-loader's own `aws.ini` gives the format keys of the types built in here: it

@@ -9,13 +9,28 @@ use std::io::{self, BufRead};
 /// without holding the document: a byte scanner finds each element's extent, which is parsed
 /// on its own (so its raw bytes are at hand, and a bad element costs only itself). A top-level
 /// array is taken as the records array itself.
+///
+/// With `events`, a top-level EventBridge event (as Firehose writes them to S3) is looked into:
+/// the array is taken from its `detail`, and each record carries the event's `id`, `time`,
+/// `account` and `region` in [`super::EVENTBRIDGE_FIELD`] (those keys come before `detail` in
+/// the events AWS writes).
 pub(super) fn split_array(
     reader: &mut dyn BufRead,
     key: &str,
+    events: bool,
     on_item: &mut dyn FnMut(Item<'_>),
 ) -> Result<(), ReadError> {
     let mut scanner = ArrayScanner {
         key: key.as_bytes(),
+        events,
+        key_depth: 1,
+        detail_matched: false,
+        await_detail: false,
+        envelope_key: None,
+        await_envelope: false,
+        capturing_envelope: false,
+        envelope_buf: Vec::new(),
+        envelope: serde_json::Map::new(),
         buf: Vec::with_capacity(8192),
         key_buf: Vec::new(),
         depth: 0,
@@ -58,6 +73,18 @@ pub(super) fn split_array(
 /// object, and the extent of the current element.
 struct ArrayScanner<'k, 'f> {
     key: &'k [u8],
+    /// Look into EventBridge events (see [`split_array`]).
+    events: bool,
+    /// The depth of the object whose keys are read: 1, or 2 inside an event's `detail`.
+    key_depth: u32,
+    detail_matched: bool,
+    await_detail: bool,
+    /// Which envelope key (of [`ENVELOPE_KEYS`]) was just read, and its string value.
+    envelope_key: Option<usize>,
+    await_envelope: bool,
+    capturing_envelope: bool,
+    envelope_buf: Vec<u8>,
+    envelope: serde_json::Map<String, Value>,
     buf: Vec<u8>,
     key_buf: Vec<u8>,
     depth: u32,
@@ -79,6 +106,9 @@ struct ArrayScanner<'k, 'f> {
     index: u64,
     on_item: &'f mut dyn FnMut(Item<'_>),
 }
+
+/// The envelope fields of an EventBridge event kept with its records.
+const ENVELOPE_KEYS: [&str; 5] = ["detail-type", "id", "time", "account", "region"];
 
 impl ArrayScanner<'_, '_> {
     fn push(&mut self, bytes: &[u8]) {
@@ -112,6 +142,19 @@ impl ArrayScanner<'_, '_> {
         }
         let text = trim_ascii(&self.buf);
         match serde_json::from_slice::<Value>(text) {
+            // An event's records carry its envelope; their ids come from what is loaded
+            // (which names the event), not from bytes two events may share.
+            Ok(Value::Object(mut record)) if self.envelope.contains_key("detail-type") => {
+                record.insert(
+                    super::EVENTBRIDGE_FIELD.to_owned(),
+                    Value::Object(self.envelope.clone()),
+                );
+                (self.on_item)(Item::Record(Record {
+                    value: Value::Object(record),
+                    raw: None,
+                    position,
+                }))
+            }
             Ok(value) => (self.on_item)(Item::Record(Record {
                 value,
                 raw: Some(text),
@@ -138,6 +181,11 @@ impl ArrayScanner<'_, '_> {
         self.expect_key = false;
         self.key_matched = false;
         self.await_array = false;
+        self.key_depth = 1;
+        self.detail_matched = false;
+        self.await_detail = false;
+        self.await_envelope = false;
+        self.envelope.clear();
     }
 
     fn scan(&mut self, chunk: &[u8]) {
@@ -156,6 +204,9 @@ impl ArrayScanner<'_, '_> {
                     if self.capturing_key && self.key_buf.len() < 256 {
                         self.key_buf.extend_from_slice(&chunk[i..i + run]);
                     }
+                    if self.capturing_envelope && self.envelope_buf.len() < 1024 {
+                        self.envelope_buf.extend_from_slice(&chunk[i..i + run]);
+                    }
                     i += run;
                     continue;
                 }
@@ -171,16 +222,31 @@ impl ArrayScanner<'_, '_> {
                     if self.capturing_key {
                         self.key_buf.push(b);
                     }
+                    if self.capturing_envelope {
+                        self.envelope_buf.push(b);
+                    }
                 } else if b == b'\\' {
                     self.escape = true;
                     if self.capturing_key {
                         self.key_buf.push(b);
+                    }
+                    if self.capturing_envelope {
+                        self.envelope_buf.push(b);
                     }
                 } else if b == b'"' {
                     self.in_string = false;
                     if self.capturing_key {
                         self.capturing_key = false;
                         self.key_matched = self.key_buf == self.key;
+                        if self.events && self.depth == 1 {
+                            self.detail_matched = self.key_buf == b"detail";
+                            self.envelope_key =
+                                ENVELOPE_KEYS.iter().position(|k| k.as_bytes() == self.key_buf);
+                        }
+                    }
+                    if self.capturing_envelope {
+                        self.capturing_envelope = false;
+                        self.keep_envelope_value();
                     }
                 }
                 continue;
@@ -231,12 +297,18 @@ impl ArrayScanner<'_, '_> {
             match b {
                 b'"' => {
                     self.in_string = true;
-                    if self.depth == 1 && self.array_depth.is_none() && self.expect_key {
+                    if self.depth == self.key_depth && self.array_depth.is_none() && self.expect_key
+                    {
                         self.capturing_key = true;
                         self.expect_key = false;
                         self.key_buf.clear();
+                    } else if self.await_envelope {
+                        self.capturing_envelope = true;
+                        self.envelope_buf.clear();
                     }
                     self.await_array = false;
+                    self.await_envelope = false;
+                    self.await_detail = false;
                 }
                 b'{' | b'[' => {
                     if self.depth == 0 {
@@ -247,12 +319,19 @@ impl ArrayScanner<'_, '_> {
                         } else {
                             self.expect_key = true;
                         }
-                    } else if self.await_array && b == b'[' && self.depth == 1 {
+                    } else if self.await_array && b == b'[' && self.depth == self.key_depth {
                         self.found = true;
-                        self.array_depth = Some(2);
+                        self.array_depth = Some(self.key_depth + 1);
                     }
+                    let into_detail = self.await_detail && b == b'{' && self.depth == 1;
                     self.await_array = false;
+                    self.await_envelope = false;
+                    self.await_detail = false;
                     self.depth += 1;
+                    if into_detail {
+                        self.key_depth = 2;
+                        self.expect_key = true;
+                    }
                 }
                 b'}' | b']' => {
                     self.await_array = false;
@@ -260,6 +339,10 @@ impl ArrayScanner<'_, '_> {
                         continue;
                     }
                     self.depth -= 1;
+                    if self.key_depth == 2 && self.depth == 1 {
+                        // The event's detail is closed.
+                        self.key_depth = 1;
+                    }
                     if self.in_element && Some(self.depth) == self.array_depth {
                         self.end_element();
                     } else if self.depth == 0 {
@@ -267,12 +350,17 @@ impl ArrayScanner<'_, '_> {
                     }
                 }
                 b':' => {
-                    self.await_array = self.depth == 1 && self.key_matched;
+                    self.await_array = self.depth == self.key_depth && self.key_matched;
                     self.key_matched = false;
+                    self.await_detail = self.depth == 1 && self.detail_matched;
+                    self.detail_matched = false;
+                    self.await_envelope = self.depth == 1 && self.envelope_key.is_some();
                 }
                 b',' => {
                     self.await_array = false;
-                    if self.depth == 1 {
+                    self.await_envelope = false;
+                    self.await_detail = false;
+                    if self.depth == self.key_depth {
                         self.expect_key = true;
                     }
                 }
@@ -281,8 +369,26 @@ impl ArrayScanner<'_, '_> {
                     self.found = true;
                     self.await_array = false;
                 }
-                _ => self.await_array = false,
+                _ => {
+                    self.await_array = false;
+                    self.await_envelope = false;
+                    self.await_detail = false;
+                }
             }
+        }
+    }
+
+    /// The string just read is the value of an envelope key.
+    fn keep_envelope_value(&mut self) {
+        let Some(key) = self.envelope_key.take().and_then(|i| ENVELOPE_KEYS.get(i)) else {
+            return;
+        };
+        let mut quoted = Vec::with_capacity(self.envelope_buf.len() + 2);
+        quoted.push(b'"');
+        quoted.extend_from_slice(&self.envelope_buf);
+        quoted.push(b'"');
+        if let Ok(value) = serde_json::from_slice::<Value>(&quoted) {
+            self.envelope.insert((*key).to_owned(), value);
         }
     }
 
@@ -300,63 +406,43 @@ impl ArrayScanner<'_, '_> {
     }
 }
 
-/// One JSON value of a type of the configuration as its records (see `Splitter::JsonEvents`):
-/// an EventBridge event stands for its `detail`; with `key`, each element of that array is a
-/// record (numbered from 0 in the object), and a value without it is an error.
-pub(super) fn event_records(
-    record: Record<'_>,
-    key: Option<&str>,
-    on_item: &mut dyn FnMut(Item<'_>),
-) {
+/// A JSON value of a type of the configuration: an EventBridge event stands for its `detail`,
+/// with the envelope in [`super::EVENTBRIDGE_FIELD`]; anything else is itself.
+pub(super) fn event_detail(record: Record<'_>) -> Record<'_> {
+    let is_event = record.value.get("detail-type").is_some()
+        && record.value.get("resources").is_some()
+        && record.value.get("detail").is_some_and(Value::is_object);
     let Record {
-        mut value,
+        value: Value::Object(mut event),
         raw,
         position,
-    } = record;
-    let mut envelope = None;
-    let is_event = value.get("detail-type").is_some()
-        && value.get("resources").is_some()
-        && value.get("detail").is_some_and(Value::is_object);
-    if is_event && let Value::Object(event) = &mut value {
-        let mut meta = serde_json::Map::new();
-        for field in ["time", "account", "region"] {
-            if let Some(v) = event.remove(field) {
-                meta.insert(field.to_owned(), v);
-            }
-        }
-        envelope = Some(Value::Object(meta));
-        value = event.remove("detail").unwrap_or(Value::Null);
+    } = record
+    else {
+        return record;
+    };
+    if !is_event {
+        return Record {
+            value: Value::Object(event),
+            raw,
+            position,
+        };
     }
-    let with_envelope = |mut v: Value| {
-        if let (Some(meta), Value::Object(map)) = (&envelope, &mut v) {
-            map.insert(super::EVENTBRIDGE_FIELD.to_owned(), meta.clone());
+    let mut envelope = serde_json::Map::new();
+    for key in ENVELOPE_KEYS {
+        if let Some(v) = event.remove(key) {
+            envelope.insert(key.to_owned(), v);
         }
-        v
+    }
+    let mut detail = match event.remove("detail") {
+        Some(Value::Object(detail)) => detail,
+        _ => serde_json::Map::new(),
     };
-    let Some(key) = key else {
-        on_item(Item::Record(Record {
-            value: with_envelope(value),
-            // The record is the event's detail: its id comes from what is loaded.
-            raw: if is_event { None } else { raw },
-            position,
-        }));
-        return;
-    };
-    match value.get_mut(key).map(Value::take) {
-        Some(Value::Array(items)) => {
-            for (index, item) in items.into_iter().enumerate() {
-                on_item(Item::Record(Record {
-                    value: with_envelope(item),
-                    raw: None,
-                    position: Position::Record(index as u64),
-                }));
-            }
-        }
-        Some(Value::Null) => {}
-        _ => on_item(Item::Error(RecordError {
-            position,
-            reason: format!("the JSON document has no `{key}` array"),
-        })),
+    detail.insert(super::EVENTBRIDGE_FIELD.to_owned(), Value::Object(envelope));
+    Record {
+        value: Value::Object(detail),
+        // The event's bytes name it (its id and time), where its detail may repeat another's.
+        raw,
+        position,
     }
 }
 
@@ -717,9 +803,66 @@ mod tests {
         run(
             &Splitter::JsonArray {
                 key: "Records".into(),
+                events: false,
             },
             data,
         )
+    }
+
+    /// The records of `key` of each document, EventBridge events looked into, with each
+    /// record's raw bytes when it keeps them.
+    fn events(key: &str, data: &[u8]) -> Vec<(Value, Option<String>, Position)> {
+        let mut out = Vec::new();
+        Splitter::JsonArray {
+            key: key.into(),
+            events: true,
+        }
+        .split(&mut &data[..], &mut |item| {
+            if let Item::Record(r) = item {
+                out.push((
+                    r.value,
+                    r.raw.map(|b| String::from_utf8_lossy(b).into_owned()),
+                    r.position,
+                ));
+            }
+        })
+        .expect("readable");
+        out
+    }
+
+    #[test]
+    fn arrays_inside_eventbridge_events_stream_with_their_envelope() {
+        let data = br#"{"version":"0","id":"e-1","detail-type":"WorkSpaces Inventory","source":"x","account":"111122223333","time":"2026-03-04T12:05:31Z","region":"us-east-1","resources":[],"detail":{"Workspaces":[{"Id":"ws-1"},{"Id":"ws-2"}],"other":{"Workspaces":[9]}}}
+{"version":"0","id":"e-2","detail-type":"WorkSpaces Inventory","source":"x","account":"111122223333","time":"2026-03-09T12:05:31Z","region":"us-east-1","resources":[],"detail":{"Workspaces":[{"Id":"ws-1"}]}}
+{"Workspaces":[{"Id":"plain"}]}
+"#;
+        let records = events("Workspaces", data);
+        let ids: Vec<&Value> = records.iter().map(|(v, _, _)| &v["Id"]).collect();
+        assert_eq!(ids, [&json!("ws-1"), &json!("ws-2"), &json!("ws-1"), &json!("plain")]);
+        assert_eq!(
+            records[0].0[crate::decode::EVENTBRIDGE_FIELD],
+            json!({"detail-type": "WorkSpaces Inventory", "id": "e-1", "time": "2026-03-04T12:05:31Z",
+                   "account": "111122223333", "region": "us-east-1"})
+        );
+        assert_eq!(records[2].0[crate::decode::EVENTBRIDGE_FIELD]["id"], "e-2");
+        // Records of an event are named by what they load (their event's id), not their bytes.
+        assert_eq!(records[0].1, None);
+        assert_eq!(records[3].1.as_deref(), Some(r#"{"Id":"plain"}"#));
+        assert!(records[3].0.get(crate::decode::EVENTBRIDGE_FIELD).is_none());
+        let positions: Vec<Position> = records.iter().map(|(_, _, p)| *p).collect();
+        assert_eq!(
+            positions,
+            [0, 1, 2, 3].map(Position::Record)
+        );
+        // A built-in type's scanner does not look into events.
+        let (collected, _) = run(
+            &Splitter::JsonArray {
+                key: "Workspaces".into(),
+                events: false,
+            },
+            data,
+        );
+        assert_eq!(collected.0.len(), 1);
     }
 
     #[test]

@@ -84,8 +84,9 @@ pub enum ReadError {
 /// How an object's records are separated.
 #[derive(Debug, Clone)]
 pub enum Splitter {
-    /// Each top-level JSON object holds the records in the array at this key (`Records`).
-    JsonArray { key: String },
+    /// Each top-level JSON object holds the records in the array at this key (`Records`);
+    /// with `events`, inside an EventBridge event's `detail` too (types of a configuration).
+    JsonArray { key: String, events: bool },
     /// Each top-level JSON value is a record: JSON lines, pretty-printed values one after the
     /// other, or values concatenated without separators (Firehose).
     JsonValues,
@@ -116,10 +117,9 @@ pub enum Splitter {
     /// Apache Parquet: each row a record.
     Parquet,
     /// JSON values of a type of the configuration, as the es-loader reads them: an EventBridge
-    /// event (as Firehose writes them to S3) stands for its `detail`, with the event's time,
-    /// account and region in [`EVENTBRIDGE_FIELD`]; with `key`, the records are the elements
-    /// of that array of each value.
-    JsonEvents { key: Option<String> },
+    /// event (as Firehose writes them to S3) stands for its `detail`, with the event's id,
+    /// time, account and region in [`EVENTBRIDGE_FIELD`].
+    JsonEvents,
     /// An object that starts with `{` holds CloudWatch Logs subscription payloads (JSON
     /// values); any other is read by the type's own format (`via_cwl`).
     PayloadsOr(Box<Splitter>),
@@ -143,15 +143,18 @@ impl Splitter {
 
     fn for_format(log_type: &LogType) -> Self {
         match log_type.file_format {
-            // Built-in types stream their records array element by element; a type of the
-            // configuration reads each document whole (see `JsonEvents`).
-            FileFormat::Json if log_type.parser.is_some() => match &log_type.json_delimiter {
-                Some(key) => Self::JsonArray { key: key.clone() },
-                None => Self::JsonValues,
-            },
-            FileFormat::Json => Self::JsonEvents {
-                key: log_type.json_delimiter.clone(),
-            },
+            // A type of the configuration also reads EventBridge events as their `detail`.
+            FileFormat::Json => {
+                let events = log_type.parser.is_none();
+                match (&log_type.json_delimiter, events) {
+                    (Some(key), _) => Self::JsonArray {
+                        key: key.clone(),
+                        events,
+                    },
+                    (None, true) => Self::JsonEvents,
+                    (None, false) => Self::JsonValues,
+                }
+            }
             FileFormat::Text => Self::Text {
                 header_lines: log_type.text_header_line_number,
                 named_fields: log_type.text_header_line_number > 0
@@ -190,7 +193,7 @@ impl Splitter {
         on_item: &mut dyn FnMut(Item<'_>),
     ) -> Result<(), ReadError> {
         match self {
-            Self::JsonArray { key } => json::split_array(reader, key, on_item),
+            Self::JsonArray { key, events } => json::split_array(reader, key, *events, on_item),
             Self::JsonValues => json::split_values(reader, on_item),
             Self::Text {
                 header_lines,
@@ -223,8 +226,8 @@ impl Splitter {
                 on_item,
             ),
             Self::Parquet => parquet::split_parquet(reader, on_item),
-            Self::JsonEvents { key } => json::split_values(reader, &mut |item| match item {
-                Item::Record(record) => json::event_records(record, key.as_deref(), on_item),
+            Self::JsonEvents => json::split_values(reader, &mut |item| match item {
+                Item::Record(record) => on_item(Item::Record(json::event_detail(record))),
                 error => on_item(error),
             }),
             Self::PayloadsOr(own) => {

@@ -2,18 +2,21 @@
 //!
 //! Parquet puts its index at the end of the file, so the object is read whole first; its rows
 //! are then decoded row group after row group, a batch of [`BATCH_ROWS`] rows at a time, so
-//! memory holds the (compressed) object and one batch, never the decoded table. Each batch is written as JSON rows by Arrow's
-//! own encoder (structs as objects, lists as arrays, maps as objects, nulls left out).
+//! memory holds the (compressed) object and one batch, never the decoded table. Each batch is
+//! written as JSON rows by Arrow's own encoder (structs as objects, lists as arrays, maps as
+//! objects, nulls left out).
 
 use super::{Item, Position, ReadError, Record, RecordError};
 use arrow_array::RecordBatch;
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::Value;
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 
 /// Rows decoded at a time.
 const BATCH_ROWS: usize = 1024;
+/// Larger objects are refused: the whole object is held while its rows are read.
+const MAX_OBJECT_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 
 pub(super) fn split_parquet(
     reader: &mut dyn BufRead,
@@ -21,6 +24,7 @@ pub(super) fn split_parquet(
 ) -> Result<(), ReadError> {
     let mut data = Vec::new();
     reader
+        .take(MAX_OBJECT_BYTES + 1)
         .read_to_end(&mut data)
         .map_err(|source| ReadError::Io {
             position: "the start".to_owned(),
@@ -33,6 +37,26 @@ pub(super) fn split_parquet(
     if data.is_empty() {
         return Ok(());
     }
+    if data.len() as u64 > MAX_OBJECT_BYTES {
+        return Err(structure(format!(
+            "a Parquet object over {} GiB is not read",
+            MAX_OBJECT_BYTES >> 30
+        )));
+    }
+    // The decoders are not ours: a panic on a malformed file fails this object, not the run.
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rows(data, on_item))) {
+        Ok(result) => result,
+        Err(_) => Err(structure(
+            "the Parquet decoder failed on this file (malformed data)".to_owned(),
+        )),
+    }
+}
+
+fn rows(data: Vec<u8>, on_item: &mut dyn FnMut(Item<'_>)) -> Result<(), ReadError> {
+    let structure = |reason: String| ReadError::Structure {
+        position: Position::Record(0),
+        reason,
+    };
     let builder = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(data))
         .map_err(|e| structure(format!("not a readable Parquet file: {e}")))?;
     let batches = builder
@@ -68,12 +92,14 @@ pub(super) fn split_parquet(
                 }
             }
             Err(reason) => {
-                // A column type JSON cannot hold: the rows of this batch are reported, the
-                // next batch is tried.
-                on_item(Item::Error(RecordError {
-                    position: Position::Record(row),
-                    reason: format!("{rows} rows from here cannot be written as JSON: {reason}"),
-                }));
+                // A column type JSON cannot hold: each row of this batch is reported, the next
+                // batch is tried.
+                for offset in 0..rows {
+                    on_item(Item::Error(RecordError {
+                        position: Position::Record(row + offset),
+                        reason: format!("the row cannot be written as JSON: {reason}"),
+                    }));
+                }
             }
         }
         row += rows;

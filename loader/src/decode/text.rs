@@ -311,7 +311,7 @@ pub(super) fn split_multiline(
         };
         let text = String::from_utf8_lossy(record);
         emit(
-            text_fields(pattern, &text, "line"),
+            text_fields(pattern, &text, "record"),
             record,
             position,
             on_item,

@@ -46,6 +46,9 @@ pub(super) fn split_xml(
         };
         let mut values = Vec::new();
         let broken = elements(bytes, &mut values).err();
+        if windows {
+            values = unwrap_events(values);
+        }
         let one = values.len() == 1 && broken.is_none();
         for mut value in values {
             if windows {
@@ -69,6 +72,7 @@ pub(super) fn message_elements(message: &str, windows: bool) -> Result<Vec<Value
     let mut values = Vec::new();
     elements(message.as_bytes(), &mut values)?;
     if windows {
+        values = unwrap_events(values);
         values.iter_mut().for_each(shape_windows_event);
     }
     Ok(values)
@@ -82,6 +86,8 @@ struct Open {
     text: String,
     /// Children seen more than once: their value is the list of them.
     repeated: Vec<String>,
+    /// Names of the children, in order, once each.
+    children: Vec<String>,
 }
 
 impl Open {
@@ -103,6 +109,7 @@ impl Open {
             has_children: false,
             text: String::new(),
             repeated: Vec::new(),
+            children: Vec::new(),
         })
     }
 
@@ -132,6 +139,9 @@ impl Open {
 
     fn add_child(&mut self, name: String, value: Value) {
         self.has_children = true;
+        if !self.children.contains(&name) {
+            self.children.push(name.clone());
+        }
         match self.fields.get_mut(&name) {
             Some(Value::Array(list)) if self.repeated.contains(&name) => list.push(value),
             Some(existing) => {
@@ -150,7 +160,9 @@ impl Open {
 /// are kept.
 fn elements(bytes: &[u8], out: &mut Vec<Value>) -> Result<(), String> {
     let mut reader = Reader::from_reader(bytes);
-    reader.config_mut().check_end_names = true;
+    // End names are checked here: a wrapper's closing tag (`</Events>`) may come alone.
+    reader.config_mut().check_end_names = false;
+    reader.config_mut().allow_unmatched_ends = true;
     let mut stack: Vec<Open> = Vec::new();
     let mut buf = Vec::new();
     let fail = |reader: &Reader<&[u8]>, e: &dyn std::fmt::Display| {
@@ -164,15 +176,28 @@ fn elements(bytes: &[u8], out: &mut Vec<Value>) -> Result<(), String> {
             .read_event_into(&mut buf)
             .map_err(|e| fail(&reader, &e))?;
         match event {
-            Event::Start(start) => stack.push(Open::new(&start)?),
+            Event::Start(start) => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(format!("invalid XML: nested deeper than {MAX_DEPTH} elements"));
+                }
+                stack.push(Open::new(&start)?);
+            }
             Event::Empty(start) => {
                 let (name, value) = Open::new(&start)?.close();
                 finish(&mut stack, out, name, value);
             }
-            Event::End(_) => {
+            Event::End(end) => {
                 let Some(open) = stack.pop() else {
-                    return Err("invalid XML: a closing tag without its opening tag".to_owned());
+                    // The end of a wrapper whose start was in an earlier record.
+                    continue;
                 };
+                if end.name().as_ref() != open.name {
+                    return Err(format!(
+                        "invalid XML: <{}> is closed by </{}>",
+                        open.name,
+                        end.name().as_ref()
+                    ));
+                }
                 let (name, value) = open.close();
                 finish(&mut stack, out, name, value);
             }
@@ -211,6 +236,17 @@ fn elements(bytes: &[u8], out: &mut Vec<Value>) -> Result<(), String> {
         }
         buf.clear();
     }
+    // A wrapper left open (`<Events>` of an export, its end in a later record): its complete
+    // children are the records.
+    if let [open] = stack.as_mut_slice()
+        && open.text.trim().is_empty()
+    {
+        for name in std::mem::take(&mut open.children) {
+            let value = open.fields.remove(&name).unwrap_or(Value::Null);
+            push_records(out, &name, value);
+        }
+        return Ok(());
+    }
     if let Some(open) = stack.last() {
         return Err(format!(
             "invalid XML: the record ends inside <{}>",
@@ -219,6 +255,22 @@ fn elements(bytes: &[u8], out: &mut Vec<Value>) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// `{name: value}` records; a repeated child (a list) is one record per item.
+fn push_records(out: &mut Vec<Value>, name: &str, value: Value) {
+    let items = match value {
+        Value::Array(items) => items,
+        one => vec![one],
+    };
+    for item in items {
+        let mut record = Map::new();
+        record.insert(name.to_owned(), item);
+        out.push(Value::Object(record));
+    }
+}
+
+/// Deeper XML is not a log record; the bound keeps the document tree small.
+const MAX_DEPTH: usize = 256;
 
 fn finish(stack: &mut [Open], out: &mut Vec<Value>, name: String, value: Value) {
     match stack.last_mut() {
@@ -229,6 +281,24 @@ fn finish(stack: &mut [Open], out: &mut Vec<Value>, name: String, value: Value) 
             out.push(Value::Object(record));
         }
     }
+}
+
+/// An export's `<Events>` wrapper read whole stands for its events.
+fn unwrap_events(values: Vec<Value>) -> Vec<Value> {
+    let mut out = Vec::with_capacity(values.len());
+    for value in values {
+        match value {
+            Value::Object(mut record) if record.len() == 1 && record.contains_key("Events") => {
+                if let Some(Value::Object(mut events)) = record.remove("Events")
+                    && let Some(inner) = events.remove("Event")
+                {
+                    push_records(&mut out, "Event", inner);
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// The es-loader's shape of a Windows event (see the module docs).
@@ -415,5 +485,29 @@ mod tests {
         // The junk after the last record belongs to it: reported, and the record still loads.
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert_eq!(errors[0].position, Position::Line(3));
+    }
+
+    #[test]
+    fn an_export_wrapper_stands_for_its_events() {
+        let one = "<Event xmlns=\"x\"><System><EventID>1</EventID></System></Event>";
+        let two = "<Event xmlns=\"x\"><System><EventID>2</EventID></System></Event>";
+        let ids = |text: &str| {
+            let (records, errors) = split(text, true);
+            assert!(errors.is_empty(), "{errors:?}");
+            records
+                .iter()
+                .map(|(r, _)| r["Event"]["System"]["EventID"].clone())
+                .collect::<Vec<_>>()
+        };
+        let expected = [json!("1"), json!("2")];
+        // On lines of their own, on one line, and opened on the first event's line.
+        assert_eq!(ids(&format!("<?xml version=\"1.0\"?>\n<Events>\n{one}\n{two}\n</Events>\n")), expected);
+        assert_eq!(ids(&format!("<Events>{one}{two}</Events>")), expected);
+        assert_eq!(ids(&format!("<Events>{one}\n{two}\n</Events>")), expected);
+        let (_, errors) = split("<Event><System></Event>", true);
+        assert!(errors[0].reason.contains("closed by"), "{errors:?}");
+        let deep = format!("<Event>{}{}</Event>", "<a>".repeat(300), "</a>".repeat(300));
+        let (_, errors) = split(&deep, true);
+        assert!(errors[0].reason.contains("deeper"), "{errors:?}");
     }
 }

@@ -173,7 +173,8 @@ pub fn normalize_with(
                 route.is_some().then_some(reason),
             ));
         }
-        for n in &mut out[start..] {
+        let several = out.len() - start > 1;
+        for (nth, n) in out[start..].iter_mut().enumerate() {
             let doc = &mut n.doc;
             set(doc, "aws.cloudwatch.log_group", log_group.as_str());
             set(doc, "aws.cloudwatch.log_stream", log_stream.as_str());
@@ -191,15 +192,20 @@ pub fn normalize_with(
                 n.timestamp = event_time;
             }
             if n.id.is_none() {
-                n.id.clone_from(&event_id);
+                // One event holding several records (XML events side by side): one id each.
+                n.id = match (&event_id, several) {
+                    (Some(id), true) => Some(format!("{id}-{nth}")),
+                    (id, _) => id.clone(),
+                };
             }
         }
     }
     Ok(())
 }
 
-/// A message of a log group routed to a configured type: split like a line of its objects
-/// (`log_pattern` groups, or a JSON object), then normalized from its configuration.
+/// A message of a log group routed to a configured type: split as a record of its objects is
+/// (`log_pattern` groups, a JSON value, XML elements), then normalized from its
+/// configuration.
 fn configured_message(
     lt: &LogType,
     message: &str,
@@ -208,6 +214,9 @@ fn configured_message(
     out: &mut Vec<Normalized>,
 ) -> Result<(), String> {
     let records = crate::decode::message_records(lt, message)?;
+    if records.is_empty() {
+        return Err("the message holds no record".to_owned());
+    }
     let start = out.len();
     for record in records {
         configured::normalize(record, lt, geo, ctx, out).map_err(|e| e.to_string())?;

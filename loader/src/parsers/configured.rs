@@ -76,7 +76,11 @@ fn normalize_record(
         tags_as_labels(&mut doc);
     }
     set_mapping(&mut doc, lt, values, geo);
-    for (field, key) in [("cloud.account.id", "account"), ("cloud.region", "region")] {
+    for (field, key) in [
+        ("cloud.account.id", "account"),
+        ("cloud.region", "region"),
+        ("event.id", "id"),
+    ] {
         if let Some(Value::String(v)) = envelope.get(key)
             && ecs::get_in(&doc, field).is_none()
         {
@@ -115,6 +119,12 @@ fn firelens(
             reason,
         }
     })?;
+    if records.is_empty() {
+        return Err(NormalizeError::ConfiguredField {
+            field: "log".to_owned(),
+            reason: "holds no record".to_owned(),
+        });
+    }
     let start = out.len();
     for record in records {
         normalize_record(record, lt, geo, ctx, out)?;
@@ -200,9 +210,10 @@ fn json_to_text(doc: &mut Doc, lt: &LogType) {
     }
 }
 
-/// `clientip_xff`: behind a trusted proxy, the client is the last X-Forwarded-For address
-/// that is not itself a trusted proxy; a connecting address that is no trusted proxy is the
-/// client whatever the header says (the header can be forged).
+/// `clientip_xff`: behind a trusted proxy, the client is the address before the trusted ones
+/// in X-Forwarded-For (read from the right); a connecting address that is no trusted proxy is
+/// the client whatever the header says (the header can be forged). An entry that is no
+/// address stops the walk: what comes before it cannot be trusted.
 fn client_from_xff(doc: &mut Doc, lt: &LogType) {
     let Some((client_field, xff_field)) = &lt.clientip_xff else {
         return;
@@ -217,25 +228,46 @@ fn client_from_xff(doc: &mut Doc, lt: &LogType) {
     else {
         return;
     };
-    if !trusted(&connecting) {
-        return;
-    }
-    let addresses: Vec<IpAddr> = match ecs::get_in(doc, xff_field) {
-        Some(Value::String(s)) => s.split(',').filter_map(|a| a.trim().parse().ok()).collect(),
+    let entries: Vec<String> = match ecs::get_in(doc, xff_field) {
+        Some(Value::String(s)) => s.split(',').map(|a| a.trim().to_owned()).collect(),
         Some(Value::Array(items)) => items
             .iter()
             .filter_map(Value::as_str)
             .flat_map(|s| s.split(','))
-            .filter_map(|a| a.trim().parse().ok())
+            .map(|a| a.trim().to_owned())
             .collect(),
         _ => return,
     };
-    if let Some(client) = addresses.iter().rev().find(|ip| !trusted(ip))
-        && *client != connecting
-    {
+    let mut client = connecting;
+    for entry in entries.iter().rev() {
+        if !trusted(&client) {
+            break;
+        }
+        match forwarded_address(entry) {
+            Some(ip) => client = ip,
+            None => break,
+        }
+    }
+    if client != connecting && !trusted(&client) {
         ecs::set(doc, client_field, client.to_string());
         add_related(doc, client_field, &Value::String(client.to_string()));
     }
+}
+
+/// An X-Forwarded-For entry's address: `203.0.113.9`, `203.0.113.9:443`, `2001:db8::1`,
+/// `[2001:db8::1]:443`.
+fn forwarded_address(entry: &str) -> Option<IpAddr> {
+    let entry = entry.trim();
+    entry
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| entry.parse::<std::net::SocketAddr>().ok().map(|s| s.ip()))
+        .or_else(|| {
+            entry
+                .strip_prefix('[')
+                .and_then(|e| e.strip_suffix(']'))
+                .and_then(|e| e.parse().ok())
+        })
 }
 
 fn event_time(
@@ -956,6 +988,19 @@ static_ecs = event.kind event.category\nevent.kind = event\nevent.category = [we
         assert_eq!(
             source(json!({"remote": "10.1.2.3", "xff": "10.9.9.9"})),
             Some(json!("10.1.2.3"))
+        );
+        // Ports are read; an entry that is no address stops the walk (forged before it).
+        assert_eq!(
+            source(json!({"remote": "10.1.2.3", "xff": "6.6.6.6, 203.0.113.9:443"})),
+            Some(json!("203.0.113.9"))
+        );
+        assert_eq!(
+            source(json!({"remote": "10.1.2.3", "xff": "6.6.6.6, junk, 130.176.4.4"})),
+            Some(json!("10.1.2.3"))
+        );
+        assert_eq!(
+            source(json!({"remote": "10.1.2.3", "xff": "[2001:db8::1]:8443"})),
+            Some(json!("2001:db8::1"))
         );
         let without =
             lt_config("[web]\ns3_key = web/\nindex_name = log-web\nclientip_xff = source.ip x\n");
