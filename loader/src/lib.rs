@@ -10,6 +10,7 @@ pub mod detect;
 pub mod ecs;
 pub mod exclude;
 pub mod geoip;
+pub mod index;
 pub mod json_write;
 pub mod lambda;
 pub mod notify;

@@ -1364,7 +1364,8 @@ mod tests {
             r#"{"source":"stderr","log":"AH00558: could not determine name"}"#,
             "\n"
         );
-        let (docs, stats, _) = load_bytes(&pipeline, "x/firelens/a.log", firelens.as_bytes(), ingested);
+        let (docs, stats, _) =
+            load_bytes(&pipeline, "x/firelens/a.log", firelens.as_bytes(), ingested);
         assert_eq!(docs.len(), 1);
         assert_eq!(stats.per_type["web"].excluded, 2);
         assert_eq!(stats.excluded.len(), 2, "{:?}", stats.excluded);

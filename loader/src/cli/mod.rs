@@ -14,6 +14,7 @@ pub mod progress;
 pub mod report;
 pub mod rules;
 pub mod run;
+pub mod search;
 pub mod setup;
 pub mod sources;
 mod test;
@@ -23,6 +24,7 @@ pub use pipeline::{build_pipeline, load_exclusions};
 pub use test::diff;
 
 use crate::deliver::{ChunkLimits, DocumentSink, LocalSource, NdjsonFormat, NdjsonSink, S3Source};
+use crate::index::{IndexSink, LocalIndex};
 use crate::notify::{Notifier, NotifyingSink, sns::SnsPublisher};
 use crate::sink::{BulkSink, FolderQuarantine, SinkConfig};
 use progress::Progress;
@@ -77,6 +79,11 @@ pub enum Command {
         /// Folder for documents OpenSearch refuses (default: `quarantine` in the report folder).
         #[arg(long, value_name = "DIR", requires = "opensearch")]
         quarantine: Option<PathBuf>,
+        /// Write the documents into a local search index in this folder (created when missing),
+        /// instead of NDJSON: `loader search DIR QUERY` then finds them. Loading the same
+        /// objects again replaces their documents; the report files go to `DIR/reports`.
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["opensearch", "out", "bulk"])]
+        index: Option<PathBuf>,
         /// Write to this file instead of stdout.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -126,6 +133,10 @@ pub enum Command {
     /// Runs the detection rules over objects (or NDJSON documents of a load) without loading
     /// anything, thresholds and sequences included, and prints the alerts with counts per rule.
     Detect(detect::Args),
+    /// Searches a local index (`loader load ... --index DIR`) with OpenSearch Dashboards' query
+    /// syntax: the newest matching documents as a table, their count, the top values of a
+    /// field, or JSON.
+    Search(search::Args),
     /// Validates the built-in and user definitions (and exclusion rules), lists the types in
     /// detection order, or prints the effective settings of one type after overrides.
     CheckConfig {
@@ -248,6 +259,8 @@ pub enum CliError {
     Rules(String),
     #[error(transparent)]
     Content(#[from] crate::content::ContentError),
+    #[error(transparent)]
+    Index(#[from] crate::index::IndexError),
     #[error("{name} {value:?}: {reason}")]
     BadArgument {
         name: &'static str,
@@ -292,6 +305,7 @@ struct LoadOutput {
     quarantine: Option<PathBuf>,
     out: Option<PathBuf>,
     bulk: bool,
+    index: Option<PathBuf>,
     /// Where alerts are published besides the alert index.
     alerts: Option<crate::notify::NotifySettings>,
 }
@@ -306,8 +320,16 @@ async fn load(
 ) -> Result<run::RunSummary, CliError> {
     let report = sources.report_paths();
     let mut ndjson: Option<Arc<NdjsonSink<Box<dyn Write + Send>>>> = None;
-    let sink: Arc<dyn DocumentSink> = match &output.opensearch {
-        Some(endpoint) => {
+    let mut local_index: Option<(Arc<IndexSink>, PathBuf)> = None;
+    let sink: Arc<dyn DocumentSink> = match (&output.opensearch, &output.index) {
+        (_, Some(dir)) => {
+            let content = crate::content::Content::bundled()?;
+            let index = LocalIndex::open_or_create(dir, &crate::index::field_table(&content))?;
+            let sink = Arc::new(IndexSink::new(&index)?);
+            local_index = Some((Arc::clone(&sink), dir.clone()));
+            sink
+        }
+        (Some(endpoint), None) => {
             let config = sink_config(endpoint, output.opensearch_secret_arn.as_deref())?;
             let folder = output
                 .quarantine
@@ -315,7 +337,7 @@ async fn load(
                 .unwrap_or_else(|| report.dir().join("quarantine"));
             Arc::new(BulkSink::connect(&config, Arc::new(FolderQuarantine::new(folder))).await?)
         }
-        None => {
+        (None, None) => {
             let writer: Box<dyn Write + Send> = match &output.out {
                 Some(path) => Box::new(BufWriter::with_capacity(
                     1 << 20,
@@ -359,6 +381,12 @@ async fn load(
         ndjson.flush().map_err(CliError::Write)?;
         // The sink counters of NDJSON output only repeat the document count.
         summary.sink = None;
+    }
+    if let Some((sink, dir)) = local_index {
+        // The run committed at its end; the writer's merges finish when it is dropped.
+        drop(sink);
+        summary.sink = None;
+        summary.index = Some(dir);
     }
     summary.notifications = notifier.map(|n| n.counts());
     Ok(summary)
@@ -465,6 +493,7 @@ pub fn run(cli: Cli, err: &mut dyn Write) -> Result<(), CliError> {
             quarantine,
             out,
             bulk,
+            index,
             concurrency,
             report_dir,
             config,
@@ -476,6 +505,7 @@ pub fn run(cli: Cli, err: &mut dyn Write) -> Result<(), CliError> {
             alerts,
         } => {
             let pipeline = build_pipeline(config.as_deref(), exclusions.as_deref())?;
+            let list_is_none = list.is_none();
             let alerts = alerts.settings()?;
             let rules = rules::load_rules(pipeline.config(), &rules)?;
             let pipeline = Arc::new(
@@ -488,7 +518,13 @@ pub fn run(cli: Cli, err: &mut dyn Write) -> Result<(), CliError> {
                 list,
                 bucket,
                 queue,
-                report_dir,
+                // A local index keeps its runs' reports with it.
+                report_dir: report_dir.or_else(|| {
+                    index
+                        .as_ref()
+                        .filter(|_| list_is_none)
+                        .map(|dir| dir.join("reports"))
+                }),
             };
             let concurrency = objects_at_once(concurrency);
             let runtime = multi_thread_runtime()?;
@@ -501,6 +537,7 @@ pub fn run(cli: Cli, err: &mut dyn Write) -> Result<(), CliError> {
                     quarantine,
                     out,
                     bulk,
+                    index,
                     alerts,
                 },
                 concurrency,
@@ -525,6 +562,7 @@ pub fn run(cli: Cli, err: &mut dyn Write) -> Result<(), CliError> {
         }
         Command::Setup(args) => setup::run(&args, &mut io::stdout().lock()),
         Command::Detect(args) => detect::run(&args, &mut io::stdout().lock(), err),
+        Command::Search(args) => search::run(&args, &mut io::stdout().lock(), err),
         Command::Rules { action } => match action {
             RulesAction::List { config, rules } => {
                 rules::list(config.as_deref(), &rules, &mut io::stdout().lock())

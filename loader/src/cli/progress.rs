@@ -133,6 +133,14 @@ impl DocumentSink for CountingSink {
         self.progress.documents_sent(items.len() as u64);
         self.inner.write(items)
     }
+
+    fn commit(&self) -> BoxFuture<'_, Result<(), String>> {
+        self.inner.commit()
+    }
+
+    fn commits(&self) -> bool {
+        self.inner.commits()
+    }
 }
 
 /// The text after the bar: `(listing) records R, documents D (X/s), failed F`.

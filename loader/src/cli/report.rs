@@ -25,7 +25,8 @@ pub struct ReportPaths {
 
 impl ReportPaths {
     /// Next to the list (named after it), or in `dir` when given; `loader-load.*` in `dir` or
-    /// the current directory when there is no list.
+    /// the state folder ([`state_dir`]) when there is no list: never silently in the current
+    /// folder.
     pub fn new(list: Option<&Path>, dir: Option<&Path>) -> Self {
         let stem = list
             .and_then(Path::file_name)
@@ -34,7 +35,7 @@ impl ReportPaths {
         let dir = match (dir, list) {
             (Some(dir), _) => dir.to_path_buf(),
             (None, Some(list)) => list.parent().map(Path::to_path_buf).unwrap_or_default(),
-            (None, None) => PathBuf::new(),
+            (None, None) => state_dir(),
         };
         let file = |suffix: &str| dir.join(format!("{stem}{suffix}"));
         Self {
@@ -48,6 +49,20 @@ impl ReportPaths {
     pub fn dir(&self) -> &Path {
         self.finished.parent().unwrap_or(Path::new(""))
     }
+}
+
+/// Where the reports of a run without a list or a folder go: `$LOADER_STATE_DIR`, else
+/// `$XDG_STATE_HOME/org-security-logs`, else `~/.local/state/org-security-logs`.
+pub fn state_dir() -> PathBuf {
+    let var = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    var("LOADER_STATE_DIR")
+        .or_else(|| var("XDG_STATE_HOME").map(|d| d.join("org-security-logs")))
+        .or_else(|| var("HOME").map(|h| h.join(".local/state/org-security-logs")))
+        .unwrap_or_else(|| std::env::temp_dir().join("org-security-logs"))
 }
 
 /// Cannot write a report file.
@@ -219,9 +234,10 @@ mod tests {
         assert_eq!(p.debug, Path::new("work/keys.txt.error_debug.log"));
         let p = ReportPaths::new(Some(Path::new("work/keys.txt")), Some(Path::new("out")));
         assert_eq!(p.failed, Path::new("out/keys.txt.error.log"));
+        // Without a list or a folder: the state folder, never the current one.
         let p = ReportPaths::new(None, None);
-        assert_eq!(p.failed, Path::new("loader-load.error.log"));
-        assert_eq!(p.dir(), Path::new(""));
+        assert_eq!(p.failed, state_dir().join("loader-load.error.log"));
+        assert!(p.dir().is_absolute() || p.dir().starts_with(std::env::temp_dir()));
         let p = ReportPaths::new(None, Some(Path::new("r")));
         assert_eq!(p.debug, Path::new("r/loader-load.error_debug.log"));
     }

@@ -74,6 +74,8 @@ pub struct RunSummary {
     pub report: Option<ReportPaths>,
     /// The alerts published to the alert topic, when one was given.
     pub notifications: Option<crate::notify::NotifyCounts>,
+    /// The local index the documents went to.
+    pub index: Option<PathBuf>,
 }
 
 impl RunSummary {
@@ -95,6 +97,13 @@ impl RunSummary {
                 sink.retries,
                 sink.requests,
                 sink.bytes_sent as f64 / 1e6
+            ));
+        }
+        if let Some(dir) = &self.index {
+            s.push_str(&format!(
+                "index: {} (search it: loader search {} 'QUERY')\n",
+                dir.display(),
+                dir.display()
             ));
         }
         if let Some(n) = &self.notifications {
@@ -216,6 +225,7 @@ pub async fn run(
         })
         .buffer_unordered(concurrency.max(1));
     let mut since_flush = 0u32;
+    let mut commits = Commits::new(delivery.sink.commits());
     while let Some((job, object)) = results.next().await {
         while let Ok((what, reason)) = problem_rx.try_recv() {
             record_problem(&mut report, &mut summary, &what, &reason)?;
@@ -231,6 +241,7 @@ pub async fn run(
         let failed = object.outcome.is_failed();
         progress.object_done(object.stats.records(), failed);
         sink_total.merge(&object.sink);
+        let documents = object.stats.documents();
         summary.stats.merge(object.stats);
         match &object.outcome {
             DeliveryOutcome::Failed(reason) => {
@@ -242,15 +253,29 @@ pub async fn run(
                 summary.refused += 1;
             }
             DeliveryOutcome::Loaded | DeliveryOutcome::Skipped(_) => {
-                report.finished(&name)?;
-                summary.finished += 1;
+                if commits.enabled {
+                    commits.pending.push(name);
+                    commits.documents += documents;
+                } else {
+                    report.finished(&name)?;
+                    summary.finished += 1;
+                }
             }
+        }
+        if commits.due() {
+            commits
+                .commit(&*delivery.sink, &mut report, &mut summary)
+                .await?;
         }
         if let Some(track) = &job.message {
             if failed {
                 track.failed.store(true, Ordering::Relaxed);
             }
             if track.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+                // A message is deleted only once its documents are durable.
+                commits
+                    .commit(&*delivery.sink, &mut report, &mut summary)
+                    .await?;
                 settle_message(queue.as_deref(), track, &mut report, &mut summary).await?;
             }
         }
@@ -260,6 +285,9 @@ pub async fn run(
             since_flush = 0;
         }
     }
+    commits
+        .commit(&*delivery.sink, &mut report, &mut summary)
+        .await?;
     // The producer is done once the channel closed; collect what it reported last.
     let _ = producer.await;
     while let Ok((what, reason)) = problem_rx.try_recv() {
@@ -268,6 +296,68 @@ pub async fn run(
     report.flush()?;
     summary.sink = Some(sink_total);
     Ok(summary)
+}
+
+/// Objects loaded into a sink that is durable only at a commit (the local index) are finished
+/// once a commit covers them: every so many objects, documents or seconds, and at the end. A
+/// run killed before that leaves them out of the finished list, so a rerun loads them again
+/// (replacing, by id, whatever of them the index kept).
+struct Commits {
+    enabled: bool,
+    pending: Vec<String>,
+    documents: u64,
+    since: std::time::Instant,
+}
+
+impl Commits {
+    const OBJECTS: usize = 500;
+    const DOCUMENTS: u64 = 500_000;
+    const INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
+    fn new(enabled: bool) -> Self {
+        Self {
+            enabled,
+            pending: Vec::new(),
+            documents: 0,
+            since: std::time::Instant::now(),
+        }
+    }
+
+    fn due(&self) -> bool {
+        self.enabled
+            && !self.pending.is_empty()
+            && (self.pending.len() >= Self::OBJECTS
+                || self.documents >= Self::DOCUMENTS
+                || self.since.elapsed() >= Self::INTERVAL)
+    }
+
+    async fn commit(
+        &mut self,
+        sink: &dyn DocumentSink,
+        report: &mut Report,
+        summary: &mut RunSummary,
+    ) -> Result<(), CliError> {
+        if !self.enabled {
+            return Ok(());
+        }
+        let result = sink.commit().await;
+        for name in std::mem::take(&mut self.pending) {
+            match &result {
+                Ok(()) => {
+                    report.finished(&name)?;
+                    summary.finished += 1;
+                }
+                Err(reason) => {
+                    report.failed(&name, reason, Utc::now())?;
+                    summary.failed += 1;
+                }
+            }
+        }
+        report.flush()?;
+        self.documents = 0;
+        self.since = std::time::Instant::now();
+        Ok(())
+    }
 }
 
 fn record_problem(

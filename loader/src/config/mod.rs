@@ -349,9 +349,9 @@ impl Config {
                 if KNOWN_KEYS.contains(&key)
                     || listed.iter().any(|l| l == key)
                     || (!es_loader_key
-                        && referenced.iter().any(|(s, k)| {
-                            k == key && (s == section || s == ini::DEFAULT_SECTION)
-                        }))
+                        && referenced
+                            .iter()
+                            .any(|(s, k)| k == key && (s == section || s == ini::DEFAULT_SECTION)))
                 {
                     continue;
                 }

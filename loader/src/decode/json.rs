@@ -240,8 +240,9 @@ impl ArrayScanner<'_, '_> {
                         self.key_matched = self.key_buf == self.key;
                         if self.events && self.depth == 1 {
                             self.detail_matched = self.key_buf == b"detail";
-                            self.envelope_key =
-                                ENVELOPE_KEYS.iter().position(|k| k.as_bytes() == self.key_buf);
+                            self.envelope_key = ENVELOPE_KEYS
+                                .iter()
+                                .position(|k| k.as_bytes() == self.key_buf);
                         }
                     }
                     if self.capturing_envelope {
@@ -838,7 +839,15 @@ mod tests {
 "#;
         let records = events("Workspaces", data);
         let ids: Vec<&Value> = records.iter().map(|(v, _, _)| &v["Id"]).collect();
-        assert_eq!(ids, [&json!("ws-1"), &json!("ws-2"), &json!("ws-1"), &json!("plain")]);
+        assert_eq!(
+            ids,
+            [
+                &json!("ws-1"),
+                &json!("ws-2"),
+                &json!("ws-1"),
+                &json!("plain")
+            ]
+        );
         assert_eq!(
             records[0].0[crate::decode::EVENTBRIDGE_FIELD],
             json!({"detail-type": "WorkSpaces Inventory", "id": "e-1", "time": "2026-03-04T12:05:31Z",
@@ -850,10 +859,7 @@ mod tests {
         assert_eq!(records[3].1.as_deref(), Some(r#"{"Id":"plain"}"#));
         assert!(records[3].0.get(crate::decode::EVENTBRIDGE_FIELD).is_none());
         let positions: Vec<Position> = records.iter().map(|(_, _, p)| *p).collect();
-        assert_eq!(
-            positions,
-            [0, 1, 2, 3].map(Position::Record)
-        );
+        assert_eq!(positions, [0, 1, 2, 3].map(Position::Record));
         // A built-in type's scanner does not look into events.
         let (collected, _) = run(
             &Splitter::JsonArray {

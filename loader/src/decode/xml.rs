@@ -178,7 +178,9 @@ fn elements(bytes: &[u8], out: &mut Vec<Value>) -> Result<(), String> {
         match event {
             Event::Start(start) => {
                 if stack.len() >= MAX_DEPTH {
-                    return Err(format!("invalid XML: nested deeper than {MAX_DEPTH} elements"));
+                    return Err(format!(
+                        "invalid XML: nested deeper than {MAX_DEPTH} elements"
+                    ));
                 }
                 stack.push(Open::new(&start)?);
             }
@@ -501,7 +503,12 @@ mod tests {
         };
         let expected = [json!("1"), json!("2")];
         // On lines of their own, on one line, and opened on the first event's line.
-        assert_eq!(ids(&format!("<?xml version=\"1.0\"?>\n<Events>\n{one}\n{two}\n</Events>\n")), expected);
+        assert_eq!(
+            ids(&format!(
+                "<?xml version=\"1.0\"?>\n<Events>\n{one}\n{two}\n</Events>\n"
+            )),
+            expected
+        );
         assert_eq!(ids(&format!("<Events>{one}{two}</Events>")), expected);
         assert_eq!(ids(&format!("<Events>{one}\n{two}\n</Events>")), expected);
         let (_, errors) = split("<Event><System></Event>", true);

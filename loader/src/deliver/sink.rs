@@ -12,6 +12,17 @@ use std::time::Instant;
 /// the objects whose documents were not all stored are named in the outcome's failures.
 pub trait DocumentSink: Send + Sync {
     fn write(&self, items: Vec<BulkItem>) -> BoxFuture<'_, WriteOutcome>;
+
+    /// Makes everything written so far durable: an object is finished only once this covered
+    /// it. Sinks whose writes are durable by themselves (OpenSearch, files) have nothing to do.
+    fn commit(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Whether writes are only durable at a commit (then objects are finished at commits).
+    fn commits(&self) -> bool {
+        false
+    }
 }
 
 impl DocumentSink for BulkSink {
@@ -23,6 +34,14 @@ impl DocumentSink for BulkSink {
 impl<T: DocumentSink + ?Sized> DocumentSink for Arc<T> {
     fn write(&self, items: Vec<BulkItem>) -> BoxFuture<'_, WriteOutcome> {
         (**self).write(items)
+    }
+
+    fn commit(&self) -> BoxFuture<'_, Result<(), String>> {
+        (**self).commit()
+    }
+
+    fn commits(&self) -> bool {
+        (**self).commits()
     }
 }
 
@@ -135,7 +154,7 @@ impl<W: Write + Send> DocumentSink for NdjsonSink<W> {
 }
 
 /// One [`SinkError::Refused`] per object of `items`, in name order.
-fn failures_per_object(items: &[BulkItem], reason: &str) -> Vec<ObjectFailure> {
+pub(crate) fn failures_per_object(items: &[BulkItem], reason: &str) -> Vec<ObjectFailure> {
     let mut per_object: BTreeMap<&Arc<str>, u64> = BTreeMap::new();
     for item in items {
         *per_object.entry(&item.origin.object).or_default() += 1;

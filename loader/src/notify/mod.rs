@@ -301,6 +301,14 @@ impl<K: DocumentSink> DocumentSink for NotifyingSink<K> {
             outcome
         })
     }
+
+    fn commit(&self) -> BoxFuture<'_, Result<(), String>> {
+        self.inner.commit()
+    }
+
+    fn commits(&self) -> bool {
+        self.inner.commits()
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,451 @@
+//! The local index's fields, and a document as those fields (a pure function over the JSON
+//! document).
+//!
+//! Declared ECS and type fields (`loader/content/`) get a tantivy field of their own, named by
+//! their dotted path and typed as the OpenSearch templates type them: keyword (exact, fast for
+//! `--top`), text (`message`: words), date, IP (so `10.0.0.0/8` is a range), numbers, booleans.
+//! Everything else (flat objects such as `requestParameters`, fields no table declares, values
+//! that do not fit their declared type) goes into one JSON field, `_rest`, where every string
+//! is an exact term under its dotted path. `_all` holds every value as an exact term, for a
+//! query word without a field; `_source` keeps the document as it was loaded, `_id` its id.
+
+use crate::content::fields::{FieldTable, FieldType, Resolved};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv6Addr};
+use tantivy::schema::{
+    DateOptions, DateTimePrecision, FAST, Field, FieldType as TantivyType, INDEXED,
+    IndexRecordOption, JsonObjectOptions, OwnedValue, STORED, STRING, Schema, TextFieldIndexing,
+    TextOptions,
+};
+use tantivy::{DateTime, TantivyDocument};
+
+pub const ID: &str = "_id";
+pub const INDEX: &str = "_index";
+pub const SOURCE: &str = "_source";
+pub const ALL: &str = "_all";
+pub const REST: &str = "_rest";
+pub const TIMESTAMP: &str = "@timestamp";
+
+/// How a declared field is indexed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Keyword,
+    Text,
+    Date,
+    Ip,
+    Integer,
+    Float,
+    Boolean,
+}
+
+impl Kind {
+    fn of(kind: FieldType) -> Option<Self> {
+        Some(match kind {
+            FieldType::Keyword => Self::Keyword,
+            FieldType::Text => Self::Text,
+            FieldType::Date => Self::Date,
+            FieldType::Ip => Self::Ip,
+            FieldType::Long | FieldType::Integer => Self::Integer,
+            FieldType::Float | FieldType::Double => Self::Float,
+            FieldType::Boolean => Self::Boolean,
+            // Geo points stay in `_source`; flat objects' values go to `_rest`.
+            FieldType::GeoPoint | FieldType::FlatObject => return None,
+        })
+    }
+}
+
+/// The fields of a loader index, by role and by dotted path.
+#[derive(Debug, Clone)]
+pub struct IndexSchema {
+    pub schema: Schema,
+    pub id: Field,
+    pub index: Field,
+    pub source: Field,
+    pub all: Field,
+    pub rest: Field,
+    pub timestamp: Field,
+    declared: BTreeMap<String, (Field, Kind)>,
+    /// Where values are flat objects or geo points (for [`IndexSchema::document`]).
+    table: FieldTable,
+}
+
+/// Why a folder cannot be read as a loader index.
+#[derive(Debug, thiserror::Error)]
+#[error("not an index of this loader: {0}")]
+pub struct ForeignSchema(String);
+
+impl IndexSchema {
+    /// A new index's fields, from the field tables of the configuration's types.
+    pub fn build(table: &FieldTable) -> Self {
+        let mut builder = Schema::builder();
+        builder.add_text_field(ID, STRING | STORED);
+        builder.add_text_field(INDEX, STRING | STORED | FAST);
+        builder.add_text_field(SOURCE, STORED);
+        builder.add_text_field(ALL, STRING);
+        builder.add_json_field(REST, rest_options());
+        builder.add_date_field(TIMESTAMP, date_options());
+        for (name, kind) in table.iter() {
+            if name == TIMESTAMP {
+                continue;
+            }
+            match Kind::of(kind) {
+                Some(Kind::Keyword) => builder.add_text_field(name, STRING | FAST),
+                Some(Kind::Text) => builder.add_text_field(
+                    name,
+                    TextOptions::default().set_indexing_options(
+                        TextFieldIndexing::default()
+                            .set_tokenizer("default")
+                            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+                    ),
+                ),
+                Some(Kind::Date) => builder.add_date_field(name, date_options()),
+                Some(Kind::Ip) => builder.add_ip_addr_field(name, INDEXED | FAST),
+                Some(Kind::Integer) => builder.add_i64_field(name, INDEXED | FAST),
+                Some(Kind::Float) => builder.add_f64_field(name, INDEXED | FAST),
+                Some(Kind::Boolean) => builder.add_bool_field(name, INDEXED | FAST),
+                None => continue,
+            };
+        }
+        Self::read(builder.build(), table.clone())
+            .unwrap_or_else(|e| unreachable!("a schema built here reads back: {e}"))
+    }
+
+    /// The fields of an existing index; an index without them is not one of ours.
+    pub fn read(schema: Schema, table: FieldTable) -> Result<Self, ForeignSchema> {
+        let field = |name: &str| {
+            schema
+                .get_field(name)
+                .map_err(|_| ForeignSchema(format!("it has no `{name}` field")))
+        };
+        let id = field(ID)?;
+        let index = field(INDEX)?;
+        let source = field(SOURCE)?;
+        let all = field(ALL)?;
+        let rest = field(REST)?;
+        let timestamp = field(TIMESTAMP)?;
+        let mut declared = BTreeMap::new();
+        for (field, entry) in schema.fields() {
+            let name = entry.name();
+            if name.starts_with('_') {
+                continue;
+            }
+            let kind = match entry.field_type() {
+                TantivyType::Str(options) => match options.get_indexing_options() {
+                    Some(i) if i.tokenizer() == "raw" => Kind::Keyword,
+                    Some(_) => Kind::Text,
+                    None => continue,
+                },
+                TantivyType::Date(_) => Kind::Date,
+                TantivyType::IpAddr(_) => Kind::Ip,
+                TantivyType::I64(_) => Kind::Integer,
+                TantivyType::F64(_) => Kind::Float,
+                TantivyType::Bool(_) => Kind::Boolean,
+                _ => continue,
+            };
+            declared.insert(name.to_owned(), (field, kind));
+        }
+        Ok(Self {
+            schema,
+            id,
+            index,
+            source,
+            all,
+            rest,
+            timestamp,
+            declared,
+            table,
+        })
+    }
+
+    /// The field of a declared dotted path.
+    pub fn declared(&self, path: &str) -> Option<(Field, Kind)> {
+        self.declared.get(path).copied()
+    }
+
+    /// Declared fields whose path starts with `prefix.` (for `_exists_` on an object).
+    pub fn declared_below<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        let below = format!("{prefix}.");
+        self.declared
+            .range(below.clone()..)
+            .take_while(move |(k, _)| k.starts_with(&below))
+            .map(|(k, _)| k.as_str())
+    }
+
+    /// A document as the index's fields. `source` is the JSON text kept as `_source`.
+    pub fn document(&self, index: &str, id: &str, source: &str, doc: &Value) -> TantivyDocument {
+        let mut out = TantivyDocument::new();
+        out.add_text(self.id, id);
+        out.add_text(self.index, index);
+        out.add_text(self.source, source);
+        let mut rest: BTreeMap<String, OwnedValue> = BTreeMap::new();
+        let mut path = String::new();
+        self.walk(doc, &mut path, &mut out, &mut rest);
+        if !rest.is_empty() {
+            out.add_object(self.rest, rest);
+        }
+        out
+    }
+
+    fn walk(
+        &self,
+        value: &Value,
+        path: &mut String,
+        out: &mut TantivyDocument,
+        rest: &mut BTreeMap<String, OwnedValue>,
+    ) {
+        match value {
+            Value::Object(map) => {
+                let len = path.len();
+                for (key, v) in map {
+                    if len > 0 {
+                        path.push('.');
+                    }
+                    path.push_str(key);
+                    self.walk(v, path, out, rest);
+                    path.truncate(len);
+                }
+            }
+            Value::Array(items) => {
+                for item in items {
+                    self.walk(item, path, out, rest);
+                }
+            }
+            Value::Null => {}
+            leaf => self.leaf(leaf, path, out, rest),
+        }
+    }
+
+    fn leaf(
+        &self,
+        value: &Value,
+        path: &str,
+        out: &mut TantivyDocument,
+        rest: &mut BTreeMap<String, OwnedValue>,
+    ) {
+        if let Some(text) = exact_text(value) {
+            out.add_text(self.all, &text);
+        }
+        let declared = if path == TIMESTAMP {
+            Some((self.timestamp, Kind::Date))
+        } else {
+            self.declared(path)
+        };
+        if let Some((field, kind)) = declared
+            && add_typed(out, field, kind, value)
+        {
+            return;
+        }
+        // Geo points are in `_source` only.
+        if matches!(
+            self.table.resolve(path),
+            Some(Resolved::Field(FieldType::GeoPoint))
+        ) {
+            return;
+        }
+        let owned = match value {
+            Value::String(s) => OwnedValue::Str(s.clone()),
+            Value::Bool(b) => OwnedValue::Bool(*b),
+            Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+                (Some(i), _, _) => OwnedValue::I64(i),
+                (None, Some(u), _) => OwnedValue::U64(u),
+                (None, None, Some(f)) => OwnedValue::F64(f),
+                _ => return,
+            },
+            _ => return,
+        };
+        match rest.get_mut(path) {
+            Some(OwnedValue::Array(items)) => items.push(owned),
+            Some(existing) => {
+                let first = std::mem::replace(existing, OwnedValue::Null);
+                *existing = OwnedValue::Array(vec![first, owned]);
+            }
+            None => {
+                rest.insert(path.to_owned(), owned);
+            }
+        }
+    }
+}
+
+/// A value as an exact term (numbers as written, booleans as `true`/`false`).
+pub fn exact_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Adds `value` to a typed field; `false` when it does not fit the type (it then goes to
+/// `_rest`, where it is still found as text).
+fn add_typed(out: &mut TantivyDocument, field: Field, kind: Kind, value: &Value) -> bool {
+    match kind {
+        Kind::Keyword => match exact_text(value) {
+            Some(text) => {
+                out.add_text(field, text);
+                true
+            }
+            None => false,
+        },
+        Kind::Text => match value {
+            Value::String(s) => {
+                out.add_text(field, s);
+                true
+            }
+            _ => false,
+        },
+        Kind::Date => match value_time(value) {
+            Some(t) => {
+                out.add_date(field, t);
+                true
+            }
+            None => false,
+        },
+        Kind::Ip => match value.as_str().and_then(parse_ip) {
+            Some(ip) => {
+                out.add_ip_addr(field, ip);
+                true
+            }
+            None => false,
+        },
+        Kind::Integer => match number(value).and_then(|n| n.as_i64()) {
+            Some(i) => {
+                out.add_i64(field, i);
+                true
+            }
+            None => false,
+        },
+        Kind::Float => match number(value).and_then(|n| n.as_f64()) {
+            Some(f) => {
+                out.add_f64(field, f);
+                true
+            }
+            None => false,
+        },
+        Kind::Boolean => match value {
+            Value::Bool(b) => {
+                out.add_bool(field, *b);
+                true
+            }
+            Value::String(s) if s == "true" || s == "false" => {
+                out.add_bool(field, s == "true");
+                true
+            }
+            _ => false,
+        },
+    }
+}
+
+/// A number, also from its text (`"443"`), as OpenSearch coerces one.
+fn number(value: &Value) -> Option<serde_json::Number> {
+    match value {
+        Value::Number(n) => Some(n.clone()),
+        Value::String(s) => serde_json::from_str::<serde_json::Number>(s.trim()).ok(),
+        _ => None,
+    }
+}
+
+/// An address as tantivy keeps every one: IPv6, IPv4 mapped.
+pub fn parse_ip(text: &str) -> Option<Ipv6Addr> {
+    match text.trim().parse::<IpAddr>().ok()? {
+        IpAddr::V4(v4) => Some(v4.to_ipv6_mapped()),
+        IpAddr::V6(v6) => Some(v6),
+    }
+}
+
+/// A date value: RFC 3339 text (as the documents write it) or epoch milliseconds.
+pub fn value_time(value: &Value) -> Option<DateTime> {
+    match value {
+        Value::String(s) => chrono::DateTime::parse_from_rfc3339(s.trim())
+            .ok()
+            .and_then(|t| t.timestamp_nanos_opt())
+            .map(DateTime::from_timestamp_nanos),
+        Value::Number(n) => n.as_i64().map(DateTime::from_timestamp_millis),
+        _ => None,
+    }
+}
+
+fn date_options() -> DateOptions {
+    DateOptions::from(INDEXED)
+        .set_fast()
+        .set_precision(DateTimePrecision::Milliseconds)
+}
+
+fn rest_options() -> JsonObjectOptions {
+    JsonObjectOptions::default()
+        .set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer("raw")
+                .set_index_option(IndexRecordOption::Basic),
+        )
+        .set_expand_dots_enabled()
+        .set_fast("raw")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn table() -> FieldTable {
+        FieldTable::parse(
+            "t.fields",
+            "source.ip ip\nsource.port long\nmessage text\nevent.action keyword\nrequestParameters flat_object\nsource.geo.location geo_point\nevent.outcome keyword\n",
+        )
+        .expect("table")
+    }
+
+    #[test]
+    fn declared_fields_get_their_type_and_the_rest_goes_to_rest() {
+        let schema = IndexSchema::build(&table());
+        let doc = json!({
+            "@timestamp": "2026-03-04T12:05:31.000Z",
+            "source": {"ip": "203.0.113.5", "port": "443", "geo": {"location": {"lat": 1.5, "lon": 2.5}}},
+            "message": "Failed password",
+            "event": {"action": ["StopLogging", "x"], "outcome": 5},
+            "requestParameters": {"bucketName": "logs", "n": 3},
+            "tags": ["a"]
+        });
+        let d = schema.document("log-x", "id-1", &doc.to_string(), &doc);
+        let values = |field: Field| -> Vec<String> {
+            d.get_all(field)
+                .map(|v| format!("{:?}", OwnedValue::from(v)))
+                .collect()
+        };
+        let (ip, kind) = schema.declared("source.ip").expect("ip");
+        assert_eq!(kind, Kind::Ip);
+        assert_eq!(values(ip).len(), 1);
+        let (port, _) = schema.declared("source.port").expect("port");
+        assert_eq!(values(port), ["I64(443)"]);
+        let (action, _) = schema.declared("event.action").expect("action");
+        assert_eq!(values(action).len(), 2);
+        let (outcome, _) = schema.declared("event.outcome").expect("outcome");
+        assert_eq!(values(outcome), ["Str(\"5\")"]);
+        assert_eq!(values(schema.timestamp).len(), 1);
+        let rest = values(schema.rest);
+        assert_eq!(rest.len(), 1);
+        assert!(rest[0].contains("requestParameters.bucketName"), "{rest:?}");
+        assert!(rest[0].contains("tags"), "{rest:?}");
+        assert!(!rest[0].contains("lat"), "{rest:?}");
+        assert!(values(schema.all).contains(&"Str(\"StopLogging\")".to_owned()));
+        assert!(schema.declared("requestParameters").is_none());
+    }
+
+    #[test]
+    fn an_index_of_other_fields_is_refused_and_ours_reads_back() {
+        let other = Schema::builder().build();
+        assert!(IndexSchema::read(other, table()).is_err());
+        let ours = IndexSchema::build(&table());
+        let again = IndexSchema::read(ours.schema.clone(), FieldTable::default()).expect("ours");
+        assert_eq!(again.declared("message").map(|(_, k)| k), Some(Kind::Text));
+        assert_eq!(
+            again.declared("event.action").map(|(_, k)| k),
+            Some(Kind::Keyword)
+        );
+        assert_eq!(
+            again.declared("source.port").map(|(_, k)| k),
+            Some(Kind::Integer)
+        );
+    }
+}
