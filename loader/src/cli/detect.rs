@@ -16,7 +16,7 @@ use crate::provenance::OrganizationId;
 use crate::rules::RuleSet;
 use crate::rules::alert::{alert_document, correlation_alert_document};
 use crate::rules::correlate::{Correlator, time_of};
-use crate::sink::{BulkItem, WriteOutcome};
+use crate::sink::{BulkItem, Origin, WriteOutcome};
 use chrono::{SecondsFormat, Utc};
 use futures::future::BoxFuture;
 use serde_json::Value;
@@ -60,6 +60,9 @@ pub struct Args {
     /// Objects read at once (default: the number of cores).
     #[arg(long, value_name = "N")]
     pub concurrency: Option<usize>,
+    /// Also write the alerts into this local index (`loader search DIR '@log_type:alerts'`).
+    #[arg(long, value_name = "DIR")]
+    pub index: Option<PathBuf>,
 }
 
 /// What the documents of a run leave for the verdict: the alerts of single-event rules, and
@@ -67,6 +70,8 @@ pub struct Args {
 #[derive(Default)]
 struct Found {
     alerts: Vec<Value>,
+    /// The alerts as documents, for `--index`.
+    documents: Vec<BulkItem>,
     counted: Vec<(String, Value)>,
 }
 
@@ -96,6 +101,7 @@ impl DocumentSink for DetectSink {
                 if is_alert(item) {
                     if let Ok(mut found) = self.found.lock() {
                         found.alerts.push(doc);
+                        found.documents.push(item.clone());
                     }
                     continue;
                 }
@@ -173,9 +179,16 @@ fn read_ndjson(
         for matched in rules.evaluate(&log_type, &doc) {
             if let Value::Object(fields) = &mut doc {
                 let alert = alert_document(&matched, &index, &id, &log_type, fields, ingested);
+                let item = BulkItem::from_document(
+                    alert.clone(),
+                    Origin::new(path.display().to_string(), n as u64),
+                );
                 sink.found
                     .lock()
-                    .map(|mut f| f.alerts.push(source_value(alert)))
+                    .map(|mut f| {
+                        f.alerts.push(source_value(alert));
+                        f.documents.push(item);
+                    })
                     .ok();
             }
         }
@@ -184,6 +197,29 @@ fn read_ndjson(
         }
     }
     Ok(documents)
+}
+
+/// Writes the alerts into a local index (as `loader load --index` would): replaced by id, so a
+/// second run adds nothing.
+fn index_alerts(dir: &Path, documents: Vec<BulkItem>) -> Result<usize, CliError> {
+    let content = crate::content::Content::bundled()?;
+    let index =
+        crate::index::LocalIndex::open_or_create(dir, &crate::index::field_table(&content))?;
+    let sink = crate::index::IndexSink::new(&index)?;
+    let n = documents.len();
+    let runtime = super::multi_thread_runtime()?;
+    runtime.block_on(async {
+        let outcome = sink.write(documents).await;
+        if let Some(failure) = outcome.failures.first() {
+            return Err(CliError::Rules(format!(
+                "alerts not indexed: {}",
+                failure.error
+            )));
+        }
+        sink.commit().await.map_err(CliError::Rules)
+    })?;
+    sink.close()?;
+    Ok(n)
 }
 
 fn source_value(doc: Document) -> Value {
@@ -236,6 +272,8 @@ pub fn run(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), 
             bucket: args.bucket.clone(),
             queue: None,
             report_dir: Some(reports.clone()),
+            resume: false,
+            commit_every: 500,
         };
         let concurrency = super::objects_at_once(args.concurrency);
         let runtime = super::multi_thread_runtime()?;
@@ -275,15 +313,18 @@ pub fn run(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), 
         Err(sink) => std::mem::take(&mut *sink.found.lock().unwrap_or_else(|e| e.into_inner())),
     };
     let mut alerts = found.alerts;
+    let mut documents = found.documents;
     let mut counted = found.counted;
     counted.sort_by_key(|(_, doc)| time_of(doc));
     let mut correlator = Correlator::new(&rules);
     for (log_type, doc) in &counted {
         for fired in correlator.process(log_type, doc) {
-            alerts.push(source_value(correlation_alert_document(
-                &fired,
-                &ingested_text,
-            )));
+            let alert = correlation_alert_document(&fired, &ingested_text);
+            documents.push(BulkItem::from_document(
+                alert.clone(),
+                Origin::new("correlations", documents.len() as u64),
+            ));
+            alerts.push(source_value(alert));
         }
     }
     alerts.sort_by(|a, b| {
@@ -315,6 +356,14 @@ pub fn run(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), 
         *per_rule
             .entry((text("rule.category"), text("rule.id"), text("rule.name")))
             .or_default() += 1;
+    }
+    if let Some(dir) = &args.index {
+        let written = index_alerts(dir, documents)?;
+        summary.push_str(&format!(
+            "index: {written} alerts written to {} (search them: loader search {} '@log_type:alerts')\n",
+            dir.display(),
+            dir.display()
+        ));
     }
     write!(err, "{summary}").map_err(CliError::Write)?;
     for p in &problems {

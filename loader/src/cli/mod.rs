@@ -93,7 +93,15 @@ pub enum Command {
         /// Objects loaded at once (default: the number of cores).
         #[arg(long, value_name = "N")]
         concurrency: Option<usize>,
-        /// Folder of the report files (default: next to the list, else the current folder).
+        /// Go on where an earlier run with the same report files stopped (killed, interrupted):
+        /// the objects its finished list names are not loaded again.
+        #[arg(long, conflicts_with = "queue")]
+        resume: bool,
+        /// Objects per commit of `--index` (an object is finished once a commit covers it).
+        #[arg(long, value_name = "N", default_value_t = 500, requires = "index")]
+        commit_every: usize,
+        /// Folder of the report files (default: next to the list, else the index's `reports`,
+        /// else the state folder).
         #[arg(long, value_name = "DIR")]
         report_dir: Option<PathBuf>,
         /// A user configuration file in the es-loader's INI dialect, read over the built-in one.
@@ -494,6 +502,8 @@ pub fn run(cli: Cli, err: &mut dyn Write) -> Result<(), CliError> {
             out,
             bulk,
             index,
+            resume,
+            commit_every,
             concurrency,
             report_dir,
             config,
@@ -525,6 +535,8 @@ pub fn run(cli: Cli, err: &mut dyn Write) -> Result<(), CliError> {
                         .filter(|_| list_is_none)
                         .map(|dir| dir.join("reports"))
                 }),
+                resume,
+                commit_every,
             };
             let concurrency = objects_at_once(concurrency);
             let runtime = multi_thread_runtime()?;

@@ -4,6 +4,7 @@
 //! run still tells what it did.
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -88,14 +89,40 @@ pub struct Report {
 impl Report {
     /// Creates (truncates) the three files; the folder is created when missing.
     pub fn create(paths: ReportPaths) -> Result<Self, ReportError> {
-        let open = |path: &Path| {
+        Self::open(paths, false)
+    }
+
+    /// Goes on with an earlier run's files: the objects its finished list names (returned)
+    /// are not loaded again, and new lines are added after the old ones; the failed list
+    /// starts afresh (this run tries those objects again).
+    pub fn resume(paths: ReportPaths) -> Result<(Self, HashSet<String>), ReportError> {
+        let finished = match std::fs::read_to_string(&paths.finished) {
+            Ok(text) => text.lines().map(str::to_owned).collect(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => HashSet::new(),
+            Err(source) => {
+                return Err(ReportError {
+                    path: paths.finished.display().to_string(),
+                    source,
+                });
+            }
+        };
+        Ok((Self::open(paths, true)?, finished))
+    }
+
+    fn open(paths: ReportPaths, append: bool) -> Result<Self, ReportError> {
+        let open_with = |path: &Path, append: bool| {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent).map_err(|source| ReportError {
                     path: parent.display().to_string(),
                     source,
                 })?;
             }
-            File::create(path)
+            std::fs::OpenOptions::new()
+                .create(true)
+                .write(true)
+                .append(append)
+                .truncate(!append)
+                .open(path)
                 .map(BufWriter::new)
                 .map_err(|source| ReportError {
                     path: path.display().to_string(),
@@ -103,9 +130,9 @@ impl Report {
                 })
         };
         Ok(Self {
-            finished: open(&paths.finished)?,
-            failed: open(&paths.failed)?,
-            debug: open(&paths.debug)?,
+            finished: open_with(&paths.finished, append)?,
+            failed: open_with(&paths.failed, false)?,
+            debug: open_with(&paths.debug, append)?,
             paths,
             finished_count: 0,
             failed_count: 0,

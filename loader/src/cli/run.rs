@@ -33,6 +33,10 @@ pub struct Sources {
     /// A queue name or URL to drain.
     pub queue: Option<String>,
     pub report_dir: Option<PathBuf>,
+    /// Skip the objects an earlier run's finished list names, and add to its files.
+    pub resume: bool,
+    /// Objects per commit of a sink durable only at commits (the local index).
+    pub commit_every: usize,
 }
 
 impl Sources {
@@ -76,6 +80,8 @@ pub struct RunSummary {
     pub notifications: Option<crate::notify::NotifyCounts>,
     /// The local index the documents went to.
     pub index: Option<PathBuf>,
+    /// Objects an earlier run finished, skipped by `--resume`.
+    pub resumed: usize,
 }
 
 impl RunSummary {
@@ -120,6 +126,12 @@ impl RunSummary {
         }
         for p in &self.problems {
             s.push_str(&format!("  problem: {p}\n"));
+        }
+        if self.resumed > 0 {
+            s.push_str(&format!(
+                "resumed: {} objects an earlier run finished are not loaded again\n",
+                self.resumed
+            ));
         }
         s.push_str(&format!(
             "objects finished: {}, failed: {}",
@@ -167,7 +179,12 @@ pub async fn run(
     parse_message: MessageParser,
 ) -> Result<RunSummary, CliError> {
     let report_paths = sources.report_paths();
-    let mut report = Report::create(report_paths.clone())?;
+    let (mut report, done) = if sources.resume {
+        Report::resume(report_paths.clone())?
+    } else {
+        (Report::create(report_paths.clone())?, HashSet::new())
+    };
+    let resumed = done.len();
     let aws = if sources.needs_aws() {
         Some(shared::aws::sdk_config().await)
     } else {
@@ -204,10 +221,13 @@ pub async fn run(
 
     let mut summary = RunSummary {
         report: Some(report_paths),
+        resumed,
         ..RunSummary::default()
     };
     let mut sink_total = SinkStats::default();
+    let done = Arc::new(done);
     let mut results = tokio_stream_of(rx)
+        .filter(|job| futures::future::ready(!done.contains(&job.target.name())))
         .map(|job| {
             let d = Arc::clone(&delivery);
             async move {
@@ -225,7 +245,7 @@ pub async fn run(
         })
         .buffer_unordered(concurrency.max(1));
     let mut since_flush = 0u32;
-    let mut commits = Commits::new(delivery.sink.commits());
+    let mut commits = Commits::new(delivery.sink.commits(), sources.commit_every);
     while let Some((job, object)) = results.next().await {
         while let Ok((what, reason)) = problem_rx.try_recv() {
             record_problem(&mut report, &mut summary, &what, &reason)?;
@@ -304,19 +324,20 @@ pub async fn run(
 /// (replacing, by id, whatever of them the index kept).
 struct Commits {
     enabled: bool,
+    objects: usize,
     pending: Vec<String>,
     documents: u64,
     since: std::time::Instant,
 }
 
 impl Commits {
-    const OBJECTS: usize = 500;
     const DOCUMENTS: u64 = 500_000;
     const INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
-    fn new(enabled: bool) -> Self {
+    fn new(enabled: bool, objects: usize) -> Self {
         Self {
             enabled,
+            objects: objects.max(1),
             pending: Vec::new(),
             documents: 0,
             since: std::time::Instant::now(),
@@ -326,7 +347,7 @@ impl Commits {
     fn due(&self) -> bool {
         self.enabled
             && !self.pending.is_empty()
-            && (self.pending.len() >= Self::OBJECTS
+            && (self.pending.len() >= self.objects
                 || self.documents >= Self::DOCUMENTS
                 || self.since.elapsed() >= Self::INTERVAL)
     }

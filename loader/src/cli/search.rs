@@ -104,10 +104,13 @@ pub fn run(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), 
         top: args.top.clone(),
         now,
     };
+    let started = std::time::Instant::now();
     let found = search::search(&index, &request)?;
+    let took = started.elapsed().as_secs_f64() * 1000.0;
     let write = |out: &mut dyn Write, text: String| out.write_all(text.as_bytes());
     if args.count {
         write(out, format!("{}\n", found.total)).map_err(CliError::Write)?;
+        write(err, format!("took {took:.1} ms\n")).map_err(CliError::Write)?;
         return Ok(());
     }
     if let Some(field) = &args.top {
@@ -121,7 +124,11 @@ pub fn run(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), 
         } else {
             write(out, top_table(field, &found)).map_err(CliError::Write)?;
         }
-        write(err, format!("{} documents match\n", found.total)).map_err(CliError::Write)?;
+        write(
+            err,
+            format!("{} documents match (took {took:.1} ms)\n", found.total),
+        )
+        .map_err(CliError::Write)?;
         return Ok(());
     }
     let documents = found
@@ -146,7 +153,7 @@ pub fn run(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), 
     let size = request.size.max(1);
     let pages = found.total.div_ceil(size).max(1);
     let mut footer = format!(
-        "{} documents match, newest first; page {} of {pages}",
+        "{} documents match, newest first; page {} of {pages} (took {took:.1} ms)",
         found.total, request.page
     );
     if request.page < pages {

@@ -6,8 +6,8 @@
 //! `--top`), text (`message`: words), date, IP (so `10.0.0.0/8` is a range), numbers, booleans.
 //! Everything else (flat objects such as `requestParameters`, fields no table declares, values
 //! that do not fit their declared type) goes into one JSON field, `_rest`, where every string
-//! is an exact term under its dotted path. `_all` holds every value as an exact term, for a
-//! query word without a field; `_source` keeps the document as it was loaded, `_id` its id.
+//! is an exact term under its dotted path. `_source` keeps the document as it was loaded, `_id`
+//! its id. Nothing is scored, so no field keeps norms.
 
 use crate::content::fields::{FieldTable, FieldType, Resolved};
 use serde_json::Value;
@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv6Addr};
 use tantivy::schema::{
     DateOptions, DateTimePrecision, FAST, Field, FieldType as TantivyType, INDEXED,
-    IndexRecordOption, JsonObjectOptions, OwnedValue, STORED, STRING, Schema, TextFieldIndexing,
+    IndexRecordOption, JsonObjectOptions, OwnedValue, STORED, Schema, TextFieldIndexing,
     TextOptions,
 };
 use tantivy::{DateTime, TantivyDocument};
@@ -23,7 +23,6 @@ use tantivy::{DateTime, TantivyDocument};
 pub const ID: &str = "_id";
 pub const INDEX: &str = "_index";
 pub const SOURCE: &str = "_source";
-pub const ALL: &str = "_all";
 pub const REST: &str = "_rest";
 pub const TIMESTAMP: &str = "@timestamp";
 
@@ -62,7 +61,6 @@ pub struct IndexSchema {
     pub id: Field,
     pub index: Field,
     pub source: Field,
-    pub all: Field,
     pub rest: Field,
     pub timestamp: Field,
     declared: BTreeMap<String, (Field, Kind)>,
@@ -79,10 +77,9 @@ impl IndexSchema {
     /// A new index's fields, from the field tables of the configuration's types.
     pub fn build(table: &FieldTable) -> Self {
         let mut builder = Schema::builder();
-        builder.add_text_field(ID, STRING | STORED);
-        builder.add_text_field(INDEX, STRING | STORED | FAST);
+        builder.add_text_field(ID, keyword_options().set_stored());
+        builder.add_text_field(INDEX, keyword_options().set_stored().set_fast("raw"));
         builder.add_text_field(SOURCE, STORED);
-        builder.add_text_field(ALL, STRING);
         builder.add_json_field(REST, rest_options());
         builder.add_date_field(TIMESTAMP, date_options());
         for (name, kind) in table.iter() {
@@ -90,13 +87,16 @@ impl IndexSchema {
                 continue;
             }
             match Kind::of(kind) {
-                Some(Kind::Keyword) => builder.add_text_field(name, STRING | FAST),
+                Some(Kind::Keyword) => {
+                    builder.add_text_field(name, keyword_options().set_fast("raw"))
+                }
                 Some(Kind::Text) => builder.add_text_field(
                     name,
                     TextOptions::default().set_indexing_options(
                         TextFieldIndexing::default()
                             .set_tokenizer("default")
-                            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+                            .set_index_option(IndexRecordOption::WithFreqsAndPositions)
+                            .set_fieldnorms(false),
                     ),
                 ),
                 Some(Kind::Date) => builder.add_date_field(name, date_options()),
@@ -121,7 +121,6 @@ impl IndexSchema {
         let id = field(ID)?;
         let index = field(INDEX)?;
         let source = field(SOURCE)?;
-        let all = field(ALL)?;
         let rest = field(REST)?;
         let timestamp = field(TIMESTAMP)?;
         let mut declared = BTreeMap::new();
@@ -150,7 +149,6 @@ impl IndexSchema {
             id,
             index,
             source,
-            all,
             rest,
             timestamp,
             declared,
@@ -161,6 +159,13 @@ impl IndexSchema {
     /// The field of a declared dotted path.
     pub fn declared(&self, path: &str) -> Option<(Field, Kind)> {
         self.declared.get(path).copied()
+    }
+
+    /// Every declared field.
+    pub fn declared_fields(&self) -> impl Iterator<Item = (&str, Field, Kind)> {
+        self.declared
+            .iter()
+            .map(|(k, (f, kind))| (k.as_str(), *f, *kind))
     }
 
     /// Declared fields whose path starts with `prefix.` (for `_exists_` on an object).
@@ -223,9 +228,6 @@ impl IndexSchema {
         out: &mut TantivyDocument,
         rest: &mut BTreeMap<String, OwnedValue>,
     ) {
-        if let Some(text) = exact_text(value) {
-            out.add_text(self.all, &text);
-        }
         let declared = if path == TIMESTAMP {
             Some((self.timestamp, Kind::Date))
         } else {
@@ -366,6 +368,16 @@ pub fn value_time(value: &Value) -> Option<DateTime> {
     }
 }
 
+/// An exact term, without norms (nothing is scored).
+fn keyword_options() -> TextOptions {
+    TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer("raw")
+            .set_index_option(IndexRecordOption::Basic)
+            .set_fieldnorms(false),
+    )
+}
+
 fn date_options() -> DateOptions {
     DateOptions::from(INDEXED)
         .set_fast()
@@ -428,7 +440,6 @@ mod tests {
         assert!(rest[0].contains("requestParameters.bucketName"), "{rest:?}");
         assert!(rest[0].contains("tags"), "{rest:?}");
         assert!(!rest[0].contains("lat"), "{rest:?}");
-        assert!(values(schema.all).contains(&"Str(\"StopLogging\")".to_owned()));
         assert!(schema.declared("requestParameters").is_none());
     }
 

@@ -4,7 +4,7 @@
 //! block, a word without a field matched against every value (and `message`'s words).
 
 use super::query::{Node, Occur as QueryOccur, Value};
-use super::schema::{ALL, IndexSchema, Kind, REST, parse_ip};
+use super::schema::{IndexSchema, Kind, REST, parse_ip};
 use chrono::{DateTime as ChronoTime, Duration, NaiveDate, Utc};
 use std::net::Ipv6Addr;
 use std::ops::Bound;
@@ -67,17 +67,54 @@ impl Target<'_> {
         }
     }
 
-    /// A word without a field: any value equal to it, or a word of a text field.
+    /// A word without a field: any value equal to it (keywords, numbers, addresses, the values
+    /// of `_rest` under any path), or a word of a text field.
     fn anywhere(&self, value: &Value) -> Result<Box<dyn Query>, TranslateError> {
-        let all = self.field(ALL)?;
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(
-            Occur::Should,
-            match value {
-                Value::Word(w) | Value::Phrase(w) => term_query(Term::from_field_text(all, w)),
-                Value::Wildcard(w) => regex(&wildcard_regex(w), all)?,
-                Value::Regex(r) => regex(r, all)?,
-            },
-        )];
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        let rest = self.field(REST)?;
+        let any_path = |v: &str| format!("[^\\x00]*\\x00s{v}");
+        match value {
+            Value::Word(w) | Value::Phrase(w) => {
+                let number = w.parse::<f64>().ok();
+                let ip = parse_ip(w);
+                for (_, field, kind) in self.schema.declared_fields() {
+                    let query = match kind {
+                        Kind::Keyword => term_query(Term::from_field_text(field, w)),
+                        Kind::Integer => match w.parse::<i64>() {
+                            Ok(n) => term_query(Term::from_field_i64(field, n)),
+                            Err(_) => continue,
+                        },
+                        Kind::Float => match number {
+                            Some(n) => term_query(Term::from_field_f64(field, n)),
+                            None => continue,
+                        },
+                        Kind::Ip => match ip {
+                            Some(ip) => term_query(Term::from_field_ip_addr(field, ip)),
+                            None => continue,
+                        },
+                        _ => continue,
+                    };
+                    clauses.push((Occur::Should, query));
+                }
+                clauses.push((Occur::Should, regex(&any_path(&literal_regex(w)), rest)?));
+            }
+            Value::Wildcard(w) => {
+                for (_, field, kind) in self.schema.declared_fields() {
+                    if kind == Kind::Keyword {
+                        clauses.push((Occur::Should, regex(&wildcard_regex(w), field)?));
+                    }
+                }
+                clauses.push((Occur::Should, regex(&any_path(&wildcard_regex(w)), rest)?));
+            }
+            Value::Regex(r) => {
+                for (_, field, kind) in self.schema.declared_fields() {
+                    if kind == Kind::Keyword {
+                        clauses.push((Occur::Should, regex(r, field)?));
+                    }
+                }
+                clauses.push((Occur::Should, regex(&any_path(r), rest)?));
+            }
+        }
         for (field, _) in self.text_fields() {
             clauses.push((Occur::Should, self.text(field, value)?));
         }
@@ -447,6 +484,11 @@ fn regex(pattern: &str, field: Field) -> Result<Box<dyn Query>, TranslateError> 
                 "`{pattern}` is not a usable regular expression: {e}"
             ))
         })
+}
+
+/// A value matched as it is.
+fn literal_regex(value: &str) -> String {
+    value.chars().map(regex_escape).collect()
 }
 
 /// `Stop*` → `Stop.*`, `?` one character, everything else literal.

@@ -3,6 +3,7 @@
 mod cli;
 mod geoip;
 mod golden;
+mod index;
 mod lambda;
 mod proptests;
 mod rules;

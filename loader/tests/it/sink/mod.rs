@@ -83,7 +83,7 @@ fn client() -> OpenSearch {
     client_at(&tests::opensearch_url())
 }
 
-fn client_at(url: &str) -> OpenSearch {
+pub(crate) fn client_at(url: &str) -> OpenSearch {
     OpenSearch::new(Transport::single_node(url).expect("osmem URL"))
 }
 
