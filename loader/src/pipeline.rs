@@ -640,11 +640,12 @@ impl ObjectState<'_, '_> {
                 // A record can yield several documents (the findings of one Security Hub
                 // event); those finished before a bad one are still loaded.
                 let result = self.normalize(record.value);
-                if wrapped && self.exclude_unwrapped() && result.is_ok() && self.out.is_empty() {
-                    return;
-                }
+                let dropped = wrapped && self.exclude_unwrapped();
                 if result.is_ok() && self.out.is_empty() {
-                    self.counts.skipped += 1;
+                    // Records the rules dropped are counted as excluded already.
+                    if !dropped {
+                        self.counts.skipped += 1;
+                    }
                     return;
                 }
                 let many = self.out.len() > 1 || result.is_err();

@@ -207,8 +207,8 @@ fn index_alerts(dir: &Path, documents: Vec<BulkItem>) -> Result<usize, CliError>
         crate::index::LocalIndex::open_or_create(dir, &crate::index::field_table(&content))?;
     let sink = crate::index::IndexSink::new(&index)?;
     let n = documents.len();
-    let runtime = super::multi_thread_runtime()?;
-    runtime.block_on(async {
+    // The index sink's futures do their work when polled: no runtime is needed.
+    futures::executor::block_on(async {
         let outcome = sink.write(documents).await;
         if let Some(failure) = outcome.failures.first() {
             return Err(CliError::Rules(format!(

@@ -328,14 +328,11 @@ async fn load(
 ) -> Result<run::RunSummary, CliError> {
     let report = sources.report_paths();
     let mut ndjson: Option<Arc<NdjsonSink<Box<dyn Write + Send>>>> = None;
-    let mut local_index: Option<(Arc<IndexSink>, PathBuf)> = None;
     let sink: Arc<dyn DocumentSink> = match (&output.opensearch, &output.index) {
         (_, Some(dir)) => {
             let content = crate::content::Content::bundled()?;
             let index = LocalIndex::open_or_create(dir, &crate::index::field_table(&content))?;
-            let sink = Arc::new(IndexSink::new(&index)?);
-            local_index = Some((Arc::clone(&sink), dir.clone()));
-            sink
+            Arc::new(IndexSink::new(&index)?)
         }
         (Some(endpoint), None) => {
             let config = sink_config(endpoint, output.opensearch_secret_arn.as_deref())?;
@@ -390,9 +387,8 @@ async fn load(
         // The sink counters of NDJSON output only repeat the document count.
         summary.sink = None;
     }
-    if let Some((sink, dir)) = local_index {
+    if let Some(dir) = output.index {
         // The run committed at its end; the writer's merges finish when it is dropped.
-        drop(sink);
         summary.sink = None;
         summary.index = Some(dir);
     }

@@ -314,16 +314,7 @@ impl Config {
     pub fn from_ini(ini: &Ini) -> Result<Self, ConfigError> {
         let mut types = Vec::new();
         let referenced = ini.referenced_keys();
-        // Keys without effect, one entry per (file, key), in the order first seen.
-        struct Unknown {
-            file: String,
-            key: String,
-            /// `file:line` where first written.
-            at: String,
-            /// The sections that see it.
-            sections: Vec<String>,
-        }
-        let mut unknown: Vec<Unknown> = Vec::new();
+        let mut unknown = PerFile::default();
         for section in ini.sections() {
             let reader = SectionReader { ini, section };
             let mut log_type = reader.log_type()?;
@@ -370,25 +361,15 @@ impl Config {
                 else {
                     continue;
                 };
-                match unknown
-                    .iter_mut()
-                    .find(|u| *u.file == *origin.file && u.key == key)
-                {
-                    Some(u) => u.sections.push(section.to_owned()),
-                    None => unknown.push(Unknown {
-                        file: origin.file.to_string(),
-                        key: key.to_owned(),
-                        at: origin.to_string(),
-                        sections: vec![section.to_owned()],
-                    }),
-                }
+                unknown.note(origin, key, section, Vec::new());
             }
         }
         // One warning per key per file, where it is first written: an es-loader file writes
         // the same key in many sections, and `[DEFAULT]` keys are seen by all.
         let mut warnings: Vec<String> = unknown
+            .0
             .into_iter()
-            .map(|Unknown { key, at, sections, .. }| {
+            .map(|Noted { key, at, sections, .. }| {
                 let seen = match sections.as_slice() {
                     [one] => format!("[{one}]"),
                     many => format!("{} sections", many.len()),
@@ -413,11 +394,50 @@ impl Config {
     }
 }
 
+/// What a warning is about, one per file and key: where first written, the sections that see
+/// it and the reasons found, in the order first seen.
+#[derive(Default)]
+struct PerFile(Vec<Noted>);
+
+struct Noted {
+    file: String,
+    key: String,
+    /// `file:line`.
+    at: String,
+    sections: Vec<String>,
+    reasons: Vec<String>,
+}
+
+impl PerFile {
+    fn note(&mut self, origin: &Origin, key: &str, section: &str, reasons: Vec<String>) {
+        match self
+            .0
+            .iter_mut()
+            .find(|n| *n.file == *origin.file && n.key == key)
+        {
+            Some(noted) => {
+                noted.sections.push(section.to_owned());
+                for reason in reasons {
+                    if !noted.reasons.contains(&reason) {
+                        noted.reasons.push(reason);
+                    }
+                }
+            }
+            None => self.0.push(Noted {
+                file: origin.file.to_string(),
+                key: key.to_owned(),
+                at: origin.to_string(),
+                sections: vec![section.to_owned()],
+                reasons,
+            }),
+        }
+    }
+}
+
 /// One warning per file where `clientip_xff` cannot work: without `trusted_proxies` no header
 /// is believed, and it reads its two fields from what `ecs` lines set.
 fn clientip_xff_warnings(ini: &Ini, types: &[LogType]) -> Vec<String> {
-    // file -> (first place, sections, why)
-    let mut found: Vec<(String, String, Vec<String>, Vec<String>)> = Vec::new();
+    let mut found = PerFile::default();
     for t in types {
         let Some((client, xff)) = &t.clientip_xff else {
             continue;
@@ -440,33 +460,19 @@ fn clientip_xff_warnings(ini: &Ini, types: &[LogType]) -> Vec<String> {
                 why.push(format!("no `ecs` line sets `{field}`"));
             }
         }
-        if why.is_empty() {
-            continue;
-        }
-        match found.iter_mut().find(|(f, ..)| **f == *origin.file) {
-            Some((_, _, sections, reasons)) => {
-                sections.push(t.name.clone());
-                for w in why {
-                    if !reasons.contains(&w) {
-                        reasons.push(w);
-                    }
-                }
-            }
-            None => found.push((
-                origin.file.to_string(),
-                origin.to_string(),
-                vec![t.name.clone()],
-                why,
-            )),
+        if !why.is_empty() {
+            found.note(origin, "clientip_xff", &t.name, why);
         }
     }
     found
+        .0
         .into_iter()
-        .map(|(_, at, sections, why)| {
+        .map(|n| {
             format!(
-                "{at}: `clientip_xff` keeps the connecting address: {} ([{}])",
-                why.join("; "),
-                sections.join("], [")
+                "{}: `clientip_xff` keeps the connecting address: {} ([{}])",
+                n.at,
+                n.reasons.join("; "),
+                n.sections.join("], [")
             )
         })
         .collect()
@@ -625,21 +631,19 @@ impl SectionReader<'_> {
     /// The value, trimmed; `None` when absent or empty. A key with an older es-loader name
     /// falls back to that name.
     fn opt(&self, key: &str) -> Result<Option<String>, ConfigError> {
-        let value = self
-            .ini
-            .get(self.section, key)?
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty());
-        if value.is_some() {
-            return Ok(value);
-        }
-        match OLDER_KEY_NAMES.iter().find(|(_, newer)| *newer == key) {
-            Some((older, _)) => Ok(self
+        let trimmed = |key: &str| -> Result<Option<String>, ConfigError> {
+            Ok(self
                 .ini
-                .get(self.section, older)?
+                .get(self.section, key)?
                 .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())),
-            None => Ok(None),
+                .filter(|v| !v.is_empty()))
+        };
+        match (
+            trimmed(key)?,
+            OLDER_KEY_NAMES.iter().find(|(_, newer)| *newer == key),
+        ) {
+            (None, Some((older, _))) => trimmed(older),
+            (value, _) => Ok(value),
         }
     }
 

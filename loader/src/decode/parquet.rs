@@ -30,10 +30,6 @@ pub(super) fn split_parquet(
             position: "the start".to_owned(),
             source,
         })?;
-    let structure = |reason: String| ReadError::Structure {
-        position: Position::Record(0),
-        reason,
-    };
     if data.is_empty() {
         return Ok(());
     }
@@ -52,11 +48,15 @@ pub(super) fn split_parquet(
     }
 }
 
-fn rows(data: Vec<u8>, on_item: &mut dyn FnMut(Item<'_>)) -> Result<(), ReadError> {
-    let structure = |reason: String| ReadError::Structure {
+/// Why the object as a whole cannot be read.
+fn structure(reason: String) -> ReadError {
+    ReadError::Structure {
         position: Position::Record(0),
         reason,
-    };
+    }
+}
+
+fn rows(data: Vec<u8>, on_item: &mut dyn FnMut(Item<'_>)) -> Result<(), ReadError> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(data))
         .map_err(|e| structure(format!("not a readable Parquet file: {e}")))?;
     let batches = builder
@@ -126,6 +126,15 @@ mod tests {
     use serde_json::json;
     use std::sync::Arc;
 
+    fn parquet_file(batch: &RecordBatch, props: WriterProperties) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut writer =
+            ArrowWriter::try_new(&mut out, batch.schema(), Some(props)).expect("writer");
+        writer.write(batch).expect("write");
+        writer.close().expect("close");
+        out
+    }
+
     /// Three OCSF-like rows in row groups of two, gzip pages (as Security Lake writes them).
     fn sample() -> Vec<u8> {
         let user = Arc::new(StructArray::from(vec![(
@@ -166,12 +175,7 @@ mod tests {
             .set_compression(Compression::GZIP(Default::default()))
             .set_max_row_group_row_count(Some(2))
             .build();
-        let mut out = Vec::new();
-        let mut writer =
-            ArrowWriter::try_new(&mut out, batch.schema(), Some(props)).expect("writer");
-        writer.write(&batch).expect("write");
-        writer.close().expect("close");
-        out
+        parquet_file(&batch, props)
     }
 
     type Split = (
@@ -251,12 +255,7 @@ mod tests {
         let props = WriterProperties::builder()
             .set_max_row_group_row_count(Some(group))
             .build();
-        let mut out = Vec::new();
-        let mut writer =
-            ArrowWriter::try_new(&mut out, batch.schema(), Some(props)).expect("writer");
-        writer.write(&batch).expect("write");
-        writer.close().expect("close");
-        out
+        parquet_file(&batch, props)
     }
 
     /// Rows are decoded a batch at a time, not as one table: with the second row group's data

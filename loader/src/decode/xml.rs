@@ -82,10 +82,7 @@ pub(super) fn message_elements(message: &str, windows: bool) -> Result<Vec<Value
 struct Open {
     name: String,
     fields: Map<String, Value>,
-    has_children: bool,
     text: String,
-    /// Children seen more than once: their value is the list of them.
-    repeated: Vec<String>,
     /// Names of the children, in order, once each.
     children: Vec<String>,
 }
@@ -106,9 +103,7 @@ impl Open {
         Ok(Self {
             name,
             fields,
-            has_children: false,
             text: String::new(),
-            repeated: Vec::new(),
             children: Vec::new(),
         })
     }
@@ -117,11 +112,11 @@ impl Open {
         let Open {
             name,
             mut fields,
-            has_children,
             text,
+            children,
             ..
         } = self;
-        let value = if fields.is_empty() && !has_children {
+        let value = if fields.is_empty() && children.is_empty() {
             if text.is_empty() {
                 Value::Null
             } else {
@@ -138,16 +133,15 @@ impl Open {
     }
 
     fn add_child(&mut self, name: String, value: Value) {
-        self.has_children = true;
         if !self.children.contains(&name) {
             self.children.push(name.clone());
         }
         match self.fields.get_mut(&name) {
-            Some(Value::Array(list)) if self.repeated.contains(&name) => list.push(value),
+            // An element's own value is never a list: a list is a repeated child.
+            Some(Value::Array(list)) => list.push(value),
             Some(existing) => {
                 let first = existing.take();
                 *existing = Value::Array(vec![first, value]);
-                self.repeated.push(name);
             }
             None => {
                 self.fields.insert(name, value);

@@ -210,10 +210,10 @@ impl Target<'_> {
     fn text(&self, field: Field, value: &Value) -> Result<Box<dyn Query>, TranslateError> {
         match value {
             Value::Word(w) => {
-                let terms = self.words(field, w);
+                let mut terms = self.words(field, w);
                 Ok(match terms.len() {
                     0 => Box::new(EmptyQuery),
-                    1 => term_query(terms.into_iter().next().unwrap_or_else(|| unreachable!())),
+                    1 => term_query(terms.remove(0)),
                     _ => Box::new(BooleanQuery::new(
                         terms
                             .into_iter()
@@ -223,10 +223,10 @@ impl Target<'_> {
                 })
             }
             Value::Phrase(p) => {
-                let terms = self.words(field, p);
+                let mut terms = self.words(field, p);
                 Ok(match terms.len() {
                     0 => Box::new(EmptyQuery),
-                    1 => term_query(terms.into_iter().next().unwrap_or_else(|| unreachable!())),
+                    1 => term_query(terms.remove(0)),
                     _ => Box::new(PhraseQuery::new(terms)),
                 })
             }
