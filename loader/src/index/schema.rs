@@ -10,7 +10,8 @@
 //! its id. Nothing is scored, so no field keeps norms.
 
 use crate::content::fields::{FieldTable, FieldType, Resolved};
-use serde_json::Value;
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv6Addr};
 use tantivy::schema::{
@@ -177,53 +178,38 @@ impl IndexSchema {
             .map(|(k, _)| k.as_str())
     }
 
-    /// A document as the index's fields. `source` is the JSON text kept as `_source`.
-    pub fn document(&self, index: &str, id: &str, source: &str, doc: &Value) -> TantivyDocument {
-        let mut out = TantivyDocument::new();
-        out.add_text(self.id, id);
-        out.add_text(self.index, index);
-        out.add_text(self.source, source);
-        let mut rest: BTreeMap<String, OwnedValue> = BTreeMap::new();
-        let mut path = String::new();
-        self.walk(doc, &mut path, &mut out, &mut rest);
+    /// A document as the index's fields, read from its JSON text (kept as `_source`). The
+    /// text is walked once, without building a tree: strings without escapes are borrowed.
+    pub fn document(
+        &self,
+        index: &str,
+        id: &str,
+        source: &str,
+    ) -> Result<TantivyDocument, serde_json::Error> {
+        let mut walk = Walk {
+            schema: self,
+            path: String::new(),
+            out: TantivyDocument::new(),
+            rest: BTreeMap::new(),
+        };
+        walk.out.add_text(self.id, id);
+        walk.out.add_text(self.index, index);
+        walk.out.add_text(self.source, source);
+        let mut reader = serde_json::Deserializer::from_str(source);
+        Node(&mut walk).deserialize(&mut reader)?;
+        reader.end()?;
+        let Walk { mut out, rest, .. } = walk;
         if !rest.is_empty() {
             out.add_object(self.rest, rest);
         }
-        out
+        Ok(out)
     }
 
-    fn walk(
-        &self,
-        value: &Value,
-        path: &mut String,
-        out: &mut TantivyDocument,
-        rest: &mut BTreeMap<String, OwnedValue>,
-    ) {
-        match value {
-            Value::Object(map) => {
-                let len = path.len();
-                for (key, v) in map {
-                    if len > 0 {
-                        path.push('.');
-                    }
-                    path.push_str(key);
-                    self.walk(v, path, out, rest);
-                    path.truncate(len);
-                }
-            }
-            Value::Array(items) => {
-                for item in items {
-                    self.walk(item, path, out, rest);
-                }
-            }
-            Value::Null => {}
-            leaf => self.leaf(leaf, path, out, rest),
-        }
-    }
-
+    /// Puts one value where its path says: its declared field when it fits the type, else
+    /// `_rest` (geo points stay in `_source` only).
     fn leaf(
         &self,
-        value: &Value,
+        value: Leaf<'_>,
         path: &str,
         out: &mut TantivyDocument,
         rest: &mut BTreeMap<String, OwnedValue>,
@@ -234,11 +220,10 @@ impl IndexSchema {
             self.declared(path)
         };
         if let Some((field, kind)) = declared
-            && add_typed(out, field, kind, value)
+            && add_typed(out, field, kind, &value)
         {
             return;
         }
-        // Geo points are in `_source` only.
         if matches!(
             self.table.resolve(path),
             Some(Resolved::Field(FieldType::GeoPoint))
@@ -246,15 +231,11 @@ impl IndexSchema {
             return;
         }
         let owned = match value {
-            Value::String(s) => OwnedValue::Str(s.clone()),
-            Value::Bool(b) => OwnedValue::Bool(*b),
-            Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
-                (Some(i), _, _) => OwnedValue::I64(i),
-                (None, Some(u), _) => OwnedValue::U64(u),
-                (None, None, Some(f)) => OwnedValue::F64(f),
-                _ => return,
-            },
-            _ => return,
+            Leaf::Str(s) => OwnedValue::Str(s.into_owned()),
+            Leaf::Bool(b) => OwnedValue::Bool(b),
+            Leaf::I64(i) => OwnedValue::I64(i),
+            Leaf::U64(u) => OwnedValue::U64(u),
+            Leaf::F64(f) => OwnedValue::F64(f),
         };
         match rest.get_mut(path) {
             Some(OwnedValue::Array(items)) => items.push(owned),
@@ -269,83 +250,193 @@ impl IndexSchema {
     }
 }
 
-/// A value as an exact term (numbers as written, booleans as `true`/`false`).
-pub fn exact_text(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
+/// A scalar of the document being walked.
+enum Leaf<'a> {
+    Str(Cow<'a, str>),
+    Bool(bool),
+    I64(i64),
+    U64(u64),
+    F64(f64),
+}
+
+impl Leaf<'_> {
+    /// The value as an exact term (numbers as written, booleans as `true`/`false`).
+    fn exact_text(&self) -> String {
+        match self {
+            Leaf::Str(s) => s.to_string(),
+            Leaf::Bool(b) => b.to_string(),
+            Leaf::I64(i) => i.to_string(),
+            Leaf::U64(u) => u.to_string(),
+            Leaf::F64(f) => {
+                serde_json::Number::from_f64(*f).map_or_else(|| f.to_string(), |n| n.to_string())
+            }
+        }
+    }
+
+    /// A number, also from its text (`"443"`), as OpenSearch coerces one.
+    fn number(&self) -> Option<serde_json::Number> {
+        match self {
+            Leaf::I64(i) => Some((*i).into()),
+            Leaf::U64(u) => Some((*u).into()),
+            Leaf::F64(f) => serde_json::Number::from_f64(*f),
+            Leaf::Str(s) => serde_json::from_str::<serde_json::Number>(s.trim()).ok(),
+            Leaf::Bool(_) => None,
+        }
+    }
+
+    /// A date: RFC 3339 text (as the documents write it) or epoch milliseconds.
+    fn time(&self) -> Option<DateTime> {
+        match self {
+            Leaf::Str(s) => chrono::DateTime::parse_from_rfc3339(s.trim())
+                .ok()
+                .and_then(|t| t.timestamp_nanos_opt())
+                .map(DateTime::from_timestamp_nanos),
+            Leaf::I64(i) => Some(DateTime::from_timestamp_millis(*i)),
+            Leaf::U64(u) => i64::try_from(*u).ok().map(DateTime::from_timestamp_millis),
+            _ => None,
+        }
+    }
+}
+
+/// The state of one document's walk.
+struct Walk<'s> {
+    schema: &'s IndexSchema,
+    /// The dotted path of the value being read.
+    path: String,
+    out: TantivyDocument,
+    rest: BTreeMap<String, OwnedValue>,
+}
+
+impl Walk<'_> {
+    fn leaf(&mut self, value: Leaf<'_>) {
+        self.schema
+            .leaf(value, &self.path, &mut self.out, &mut self.rest);
+    }
+}
+
+/// One JSON value at the walk's current path.
+struct Node<'w, 's>(&'w mut Walk<'s>);
+
+impl<'de> DeserializeSeed<'de> for Node<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, reader: D) -> Result<(), D::Error> {
+        reader.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Node<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<(), E> {
+        self.0.leaf(Leaf::Bool(v));
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<(), E> {
+        self.0.leaf(Leaf::I64(v));
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<(), E> {
+        self.0.leaf(Leaf::U64(v));
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<(), E> {
+        self.0.leaf(Leaf::F64(v));
+        Ok(())
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<(), E> {
+        self.0.leaf(Leaf::Str(Cow::Borrowed(v)));
+        Ok(())
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<(), E> {
+        self.0.leaf(Leaf::Str(Cow::Owned(v.to_owned())));
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<(), A::Error> {
+        while items.next_element_seed(Node(&mut *self.0))?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> Result<(), A::Error> {
+        let len = self.0.path.len();
+        while entries.next_key_seed(Key(&mut self.0.path))?.is_some() {
+            entries.next_value_seed(Node(&mut *self.0))?;
+            self.0.path.truncate(len);
+        }
+        Ok(())
+    }
+}
+
+/// A key of an object: appended to the path (the caller cuts it off after the value).
+struct Key<'p>(&'p mut String);
+
+impl<'de> DeserializeSeed<'de> for Key<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, reader: D) -> Result<(), D::Error> {
+        reader.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for Key<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_str<E>(self, key: &str) -> Result<(), E> {
+        if !self.0.is_empty() {
+            self.0.push('.');
+        }
+        self.0.push_str(key);
+        Ok(())
     }
 }
 
 /// Adds `value` to a typed field; `false` when it does not fit the type (it then goes to
 /// `_rest`, where it is still found as text).
-fn add_typed(out: &mut TantivyDocument, field: Field, kind: Kind, value: &Value) -> bool {
-    match kind {
-        Kind::Keyword => match exact_text(value) {
-            Some(text) => {
-                out.add_text(field, text);
-                true
-            }
-            None => false,
+fn add_typed(out: &mut TantivyDocument, field: Field, kind: Kind, value: &Leaf<'_>) -> bool {
+    match (kind, value) {
+        (Kind::Keyword, _) => out.add_text(field, value.exact_text()),
+        (Kind::Text, Leaf::Str(s)) => out.add_text(field, s),
+        (Kind::Date, _) => match value.time() {
+            Some(t) => out.add_date(field, t),
+            None => return false,
         },
-        Kind::Text => match value {
-            Value::String(s) => {
-                out.add_text(field, s);
-                true
-            }
-            _ => false,
+        (Kind::Ip, Leaf::Str(s)) => match parse_ip(s) {
+            Some(ip) => out.add_ip_addr(field, ip),
+            None => return false,
         },
-        Kind::Date => match value_time(value) {
-            Some(t) => {
-                out.add_date(field, t);
-                true
-            }
-            None => false,
+        (Kind::Integer, _) => match value.number().and_then(|n| n.as_i64()) {
+            Some(i) => out.add_i64(field, i),
+            None => return false,
         },
-        Kind::Ip => match value.as_str().and_then(parse_ip) {
-            Some(ip) => {
-                out.add_ip_addr(field, ip);
-                true
-            }
-            None => false,
+        (Kind::Float, _) => match value.number().and_then(|n| n.as_f64()) {
+            Some(f) => out.add_f64(field, f),
+            None => return false,
         },
-        Kind::Integer => match number(value).and_then(|n| n.as_i64()) {
-            Some(i) => {
-                out.add_i64(field, i);
-                true
-            }
-            None => false,
-        },
-        Kind::Float => match number(value).and_then(|n| n.as_f64()) {
-            Some(f) => {
-                out.add_f64(field, f);
-                true
-            }
-            None => false,
-        },
-        Kind::Boolean => match value {
-            Value::Bool(b) => {
-                out.add_bool(field, *b);
-                true
-            }
-            Value::String(s) if s == "true" || s == "false" => {
-                out.add_bool(field, s == "true");
-                true
-            }
-            _ => false,
-        },
+        (Kind::Boolean, Leaf::Bool(b)) => out.add_bool(field, *b),
+        (Kind::Boolean, Leaf::Str(s)) if s == "true" || s == "false" => {
+            out.add_bool(field, s == "true")
+        }
+        _ => return false,
     }
-}
-
-/// A number, also from its text (`"443"`), as OpenSearch coerces one.
-fn number(value: &Value) -> Option<serde_json::Number> {
-    match value {
-        Value::Number(n) => Some(n.clone()),
-        Value::String(s) => serde_json::from_str::<serde_json::Number>(s.trim()).ok(),
-        _ => None,
-    }
+    true
 }
 
 /// An address as tantivy keeps every one: IPv6, IPv4 mapped.
@@ -353,18 +444,6 @@ pub fn parse_ip(text: &str) -> Option<Ipv6Addr> {
     match text.trim().parse::<IpAddr>().ok()? {
         IpAddr::V4(v4) => Some(v4.to_ipv6_mapped()),
         IpAddr::V6(v6) => Some(v6),
-    }
-}
-
-/// A date value: RFC 3339 text (as the documents write it) or epoch milliseconds.
-pub fn value_time(value: &Value) -> Option<DateTime> {
-    match value {
-        Value::String(s) => chrono::DateTime::parse_from_rfc3339(s.trim())
-            .ok()
-            .and_then(|t| t.timestamp_nanos_opt())
-            .map(DateTime::from_timestamp_nanos),
-        Value::Number(n) => n.as_i64().map(DateTime::from_timestamp_millis),
-        _ => None,
     }
 }
 
@@ -419,7 +498,9 @@ mod tests {
             "requestParameters": {"bucketName": "logs", "n": 3},
             "tags": ["a"]
         });
-        let d = schema.document("log-x", "id-1", &doc.to_string(), &doc);
+        let d = schema
+            .document("log-x", "id-1", &doc.to_string())
+            .expect("a JSON document");
         let values = |field: Field| -> Vec<String> {
             d.get_all(field)
                 .map(|v| format!("{:?}", OwnedValue::from(v)))

@@ -7,9 +7,11 @@ use crate::deliver::sink::failures_per_object;
 use crate::index::schema::IndexSchema;
 use crate::sink::{BulkItem, SinkStats, WriteOutcome};
 use futures::future::BoxFuture;
-use std::sync::RwLock;
+use std::collections::HashSet;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::{Mutex, RwLock};
 use std::time::Instant;
-use tantivy::{IndexWriter, TantivyDocument, Term};
+use tantivy::{IndexWriter, Searcher, TantivyDocument, Term};
 
 /// Memory the index writer buffers per indexing thread before it writes a segment.
 const HEAP_PER_THREAD: usize = 96 * 1024 * 1024;
@@ -19,6 +21,36 @@ pub struct IndexSink {
     writer: RwLock<IndexWriter<TantivyDocument>>,
     fields: IndexSchema,
     dir: String,
+    /// Which ids may already be in the index, so that only those pay for a delete: tantivy
+    /// keeps every delete until the commit and then looks each one up in every new segment,
+    /// which on a fresh load cost more memory than the documents themselves.
+    known: KnownIds,
+}
+
+/// The ids that may have a document: those of the last commit before this writer opened
+/// (looked up in its term dictionary) and hashes of those added since. A hash shared by two
+/// ids only costs a needless delete; an id never escapes both.
+struct KnownIds {
+    committed: Option<Searcher>,
+    added: Mutex<HashSet<u64>>,
+}
+
+impl KnownIds {
+    fn may_exist(&self, term: &Term, id: &str) -> bool {
+        let mut hasher = DefaultHasher::new();
+        id.hash(&mut hasher);
+        let fresh = match self.added.lock() {
+            Ok(mut added) => added.insert(hasher.finish()),
+            Err(_) => return true,
+        };
+        if !fresh {
+            return true;
+        }
+        match &self.committed {
+            Some(searcher) => searcher.doc_freq(term).map_or(true, |n| n > 0),
+            None => false,
+        }
+    }
 }
 
 impl IndexSink {
@@ -39,10 +71,24 @@ impl IndexSink {
                     reason: other.to_string(),
                 },
             })?;
+        let committed = index
+            .index
+            .reader_builder()
+            .reload_policy(tantivy::ReloadPolicy::Manual)
+            .try_into()
+            .map_err(|e| IndexError::Tantivy {
+                dir: dir.clone(),
+                reason: e.to_string(),
+            })?
+            .searcher();
         Ok(Self {
             writer: RwLock::new(writer),
             fields: index.fields.clone(),
             dir,
+            known: KnownIds {
+                committed: (committed.num_docs() > 0).then_some(committed),
+                added: Mutex::new(HashSet::new()),
+            },
         })
     }
 
@@ -64,11 +110,14 @@ impl IndexSink {
 
     fn add(&self, writer: &IndexWriter<TantivyDocument>, item: &BulkItem) -> Result<(), String> {
         let text = std::str::from_utf8(&item.source).map_err(|e| e.to_string())?;
-        let doc: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
         let document = self
             .fields
-            .document(&item.index, item.id.as_str(), text, &doc);
-        writer.delete_term(Term::from_field_text(self.fields.id, item.id.as_str()));
+            .document(&item.index, item.id.as_str(), text)
+            .map_err(|e| e.to_string())?;
+        let term = Term::from_field_text(self.fields.id, item.id.as_str());
+        if self.known.may_exist(&term, item.id.as_str()) {
+            writer.delete_term(term);
+        }
         writer.add_document(document).map_err(|e| e.to_string())?;
         Ok(())
     }
