@@ -3,6 +3,7 @@ use clap::Parser;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use loader::cli::{Cli, run};
 use loader::deliver::{DocumentSink, S3Source};
+use loader::enrich::geo::{FileStore, REFRESH_EVERY as GEO_REFRESH};
 use loader::lambda::Handler;
 use loader::lambda::settings::LambdaSettings;
 use loader::lambda::setup::{SetupResource, is_custom_resource};
@@ -58,13 +59,19 @@ fn run_lambda() -> anyhow::Result<()> {
             Some(notifier) => Arc::new(NotifyingSink::new(sink, notifier)),
             None => Arc::new(sink),
         };
+        // The GeoIP databases are looked at again now and then: `loader geoip update` may
+        // have replaced them since the cold start.
+        let geo = pipeline.geo_databases().cloned();
+        let geo_store = FileStore {
+            s3: Some(s3.clone()),
+        };
         let handler = Handler::new(
             Arc::new(pipeline),
             S3Source::new(s3),
             sink,
             settings.handler,
         );
-        let (handler, setup) = (&handler, &setup);
+        let (handler, setup, geo, geo_store) = (&handler, &setup, &geo, &geo_store);
         lambda_runtime::run(service_fn(
             move |event: LambdaEvent<serde_json::Value>| async move {
                 if is_custom_resource(&event.payload) {
@@ -75,6 +82,9 @@ fn run_lambda() -> anyhow::Result<()> {
                             error_type: error.kind().to_owned(),
                             error_message: error.to_string(),
                         });
+                }
+                if let Some(geo) = geo {
+                    geo.refresh_if_due(geo_store, GEO_REFRESH).await;
                 }
                 handler
                     .handle(event.payload)

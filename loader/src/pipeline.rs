@@ -7,8 +7,10 @@ use crate::config::{Config, IndexTime, LogType, ParserKind, Rotation};
 use crate::decode::{self, FieldsItem, Item, Position, ReadError, Splitter};
 use crate::detect::{self, SkipReason};
 use crate::ecs::{self, Doc};
+use crate::enrich::geo::{GeoDatabases, GeoLookup};
+use crate::enrich::user_agent::UserAgents;
+use crate::enrich::{Enrichers, GeoEnricher, UserAgentEnricher};
 use crate::exclude::{self, Exclusions, Rule};
-use crate::geoip::GeoLookup;
 use crate::json_write;
 use crate::parsers::{
     Context, NormalizeError, Normalized, cloudtrail, cloudwatch, configured, guardduty,
@@ -310,6 +312,10 @@ pub struct Pipeline {
     flat_objects: &'static BTreeMap<String, Vec<String>>,
     /// Detection rules: each document they match also yields an alert document.
     rules: Option<Arc<RuleSet>>,
+    /// What normalized documents get added before the rules see them.
+    enrichers: Enrichers,
+    /// The GeoIP databases behind `geo`, for reloading them when they change.
+    geo_databases: Option<Arc<GeoDatabases>>,
 }
 
 impl Pipeline {
@@ -335,6 +341,8 @@ impl Pipeline {
             organization: None,
             flat_objects: crate::content::flat_object_fields(),
             rules: None,
+            enrichers: Enrichers::default(),
+            geo_databases: None,
         }
     }
 
@@ -369,8 +377,33 @@ impl Pipeline {
         self
     }
 
-    /// The GeoIP lookup of the `geoip` key.
+    /// GeoIP databases: the address fields of every built-in type, and the `geoip` key of
+    /// user types.
+    pub fn with_geo_databases(mut self, databases: Option<Arc<GeoDatabases>>) -> Self {
+        let lookup = databases.clone().map(|d| -> Arc<dyn GeoLookup> { d });
+        self.geo_databases = databases;
+        self.with_geo(lookup)
+    }
+
+    /// The GeoIP databases, to reload when they change.
+    pub fn geo_databases(&self) -> Option<&Arc<GeoDatabases>> {
+        self.geo_databases.as_ref()
+    }
+
+    /// User-agent fields from `user_agent.original`.
+    pub fn with_user_agents(mut self, agents: Option<&'static UserAgents>) -> Self {
+        if let Some(agents) = agents {
+            self.enrichers.push(Arc::new(UserAgentEnricher(agents)));
+        }
+        self
+    }
+
+    /// A GeoIP lookup: the address fields of every built-in type, and the `geoip` key of user
+    /// types.
     pub fn with_geo(mut self, geo: Option<Arc<dyn GeoLookup>>) -> Self {
+        if let Some(geo) = &geo {
+            self.enrichers.push(Arc::new(GeoEnricher(geo.clone())));
+        }
         self.routes = self.routes.with_geo(geo.clone());
         self.payload_routes = std::mem::take(&mut self.payload_routes)
             .into_iter()
@@ -523,6 +556,7 @@ impl Pipeline {
             } if log_type.parser == Some(ParserKind::VpcFlow)
                 && !state.map_builtin
                 && log_type.doc_id.is_none()
+                && !self.enrichers.need_fields(log_type)
                 && !self
                     .rules
                     .as_ref()
@@ -651,7 +685,8 @@ impl ObjectState<'_, '_> {
                 let many = self.out.len() > 1 || result.is_err();
                 let out = std::mem::take(&mut self.out);
                 let mut done = 0;
-                for (i, normalized) in out.into_iter().enumerate() {
+                for (i, mut normalized) in out.into_iter().enumerate() {
+                    self.enrich(&mut normalized.doc);
                     let mut doc = self.finish(normalized, record.raw, many.then_some(i));
                     self.detect(&mut doc);
                     (self.emit)(doc);
@@ -663,6 +698,21 @@ impl ObjectState<'_, '_> {
                 }
             }
         }
+    }
+
+    /// Adds what the enrichers know, as a document of the type it names (a CloudWatch Logs
+    /// payload's events are of the type their log group routes to).
+    fn enrich(&self, doc: &mut Doc) {
+        let enrichers = &self.pipeline.enrichers;
+        if enrichers.is_empty() {
+            return;
+        }
+        let lt = doc
+            .get("@log_type")
+            .and_then(Value::as_str)
+            .and_then(|name| self.pipeline.config.get(name))
+            .unwrap_or(self.log_type);
+        enrichers.apply(doc, lt);
     }
 
     /// Emits an alert for every rule that matches `doc`.
@@ -910,6 +960,7 @@ impl ObjectState<'_, '_> {
             ingested: &self.ingested_text,
             key_account: self.ctx.key_account,
             key_region: self.ctx.key_region,
+            geo: self.pipeline.geo.as_deref(),
         };
         let mut json = Vec::with_capacity(self.flow_capacity);
         let event_time = match writer.write(values, Some(&common), &mut json) {

@@ -7,6 +7,7 @@
 mod check_config;
 pub mod detect;
 mod explain;
+pub mod geoip;
 pub mod list;
 mod load;
 mod pipeline;
@@ -141,6 +142,12 @@ pub enum Command {
     /// Runs the detection rules over objects (or NDJSON documents of a load) without loading
     /// anything, thresholds and sequences included, and prints the alerts with counts per rule.
     Detect(detect::Args),
+    /// GeoIP databases: `update` downloads GeoLite2 City and ASN from MaxMind into a folder or
+    /// an S3 prefix, where `GEOIP_DATABASE_DIR` points the loader.
+    Geoip {
+        #[command(subcommand)]
+        action: GeoipAction,
+    },
     /// Searches a local index (`loader load ... --index DIR`) with OpenSearch Dashboards' query
     /// syntax: the newest matching documents as a table, their count, the top values of a
     /// field, or JSON.
@@ -207,6 +214,13 @@ pub enum Command {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum GeoipAction {
+    /// Downloads GeoLite2 City and ASN (`MAXMIND_LICENSE_KEY`, `MAXMIND_ACCOUNT_ID`), checks
+    /// them, and puts them at `--to`.
+    Update(geoip::UpdateArgs),
+}
+
+#[derive(Debug, Subcommand)]
 pub enum RulesAction {
     /// Lists the rules a load evaluates (id, level, log types, title, file) and those left
     /// out with the reason.
@@ -269,6 +283,8 @@ pub enum CliError {
     Content(#[from] crate::content::ContentError),
     #[error(transparent)]
     Index(#[from] crate::index::IndexError),
+    #[error(transparent)]
+    GeoUpdate(#[from] geoip::GeoUpdateError),
     #[error("{name} {value:?}: {reason}")]
     BadArgument {
         name: &'static str,
@@ -571,6 +587,9 @@ pub fn run(cli: Cli, err: &mut dyn Write) -> Result<(), CliError> {
         Command::Setup(args) => setup::run(&args, &mut io::stdout().lock()),
         Command::Detect(args) => detect::run(&args, &mut io::stdout().lock(), err),
         Command::Search(args) => search::run(&args, &mut io::stdout().lock(), err),
+        Command::Geoip {
+            action: GeoipAction::Update(args),
+        } => geoip::run(&args, &mut io::stdout().lock()),
         Command::Rules { action } => match action {
             RulesAction::List { config, rules } => {
                 rules::list(config.as_deref(), &rules, &mut io::stdout().lock())

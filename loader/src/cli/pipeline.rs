@@ -3,12 +3,14 @@
 
 use super::{CliError, load_config};
 use crate::config::Config;
+use crate::enrich::geo::{self as geoip, GeoDatabases};
+use crate::enrich::user_agent::UserAgents;
 use crate::exclude::Exclusions;
-use crate::geoip;
 use crate::lambda::settings::{ConfigLocation, parse_location, read_location};
 use crate::pipeline::Pipeline;
 use std::io;
 use std::path::Path;
+use std::sync::Arc;
 
 /// The text of a configuration file given on the command line: a local path, or an
 /// `s3://bucket/key` URL (the same files the Lambda reads, where a team keeps them).
@@ -46,8 +48,8 @@ pub fn load_exclusions(path: &Path, config: &Config) -> Result<Exclusions, CliEr
     Ok(exclusions)
 }
 
-/// The pipeline of a command line: built-in and user configuration, exclusions, and GeoIP from
-/// `GEOIP_DATABASE_DIR` when a type asks for it.
+/// The pipeline of a command line: built-in and user configuration, exclusions, GeoIP from
+/// `GEOIP_DATABASE_DIR` and user agents.
 pub fn build_pipeline(
     config: Option<&Path>,
     exclusions: Option<&Path>,
@@ -57,8 +59,30 @@ pub fn build_pipeline(
         Some(path) => load_exclusions(path, &config)?,
         None => Exclusions::default(),
     };
-    let geo = geoip::from_env(&config);
     Ok(Pipeline::new(config)
         .with_exclusions(exclusions)
-        .with_geo(geo))
+        .with_geo_databases(geo_databases())
+        .with_user_agents(UserAgents::shared()))
+}
+
+/// The GeoIP databases of `GEOIP_DATABASE_DIR`, read on a thread of their own (an `s3://`
+/// location needs a runtime, and callers may be inside one).
+fn geo_databases() -> Option<Arc<GeoDatabases>> {
+    std::thread::spawn(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        runtime.block_on(async {
+            let in_s3 = std::env::var(geoip::DIR_ENV).is_ok_and(|v| v.trim().starts_with("s3://"));
+            let s3 = match in_s3 {
+                true => Some(shared::aws::s3_client(&shared::aws::sdk_config().await)),
+                false => None,
+            };
+            geoip::from_env(s3).await
+        })
+    })
+    .join()
+    .ok()
+    .flatten()
 }

@@ -1,14 +1,19 @@
-//! GeoIP enrichment of the `geoip` key: `<target>.geo.*` and `<target>.as.*` for the address in
-//! `<target>.ip`, from MaxMind GeoLite2 City and ASN databases found in `GEOIP_DATABASE_DIR`
-//! (`GeoLite2-City.mmdb`, `GeoLite2-ASN.mmdb`). The lookup sits behind [`GeoLookup`] so the
-//! mapping is tested without a database.
+//! GeoIP and ASN: `<target>.geo.*` and `<target>.as.*` for the address in `<target>.ip`, from
+//! MaxMind GeoLite2 City and ASN databases (`GeoLite2-City.mmdb`, `GeoLite2-ASN.mmdb`) in the
+//! folder or `s3://` prefix named by `GEOIP_DATABASE_DIR`.
+//!
+//! Every built-in type gets it for `source`, `destination`, `client` and `server` ([`GeoEnricher`]);
+//! a user type for the targets of its `geoip` key. Only public addresses are looked up (private,
+//! shared, loopback, link-local, documentation and other special-purpose ranges never are), each
+//! once per database through a cache. The lookup sits behind [`GeoLookup`] so the mapping is
+//! tested without a database; [`GeoDatabases`] reads the files and reloads them when they change.
 
-use crate::config::Config;
 use crate::ecs::Doc;
 use serde_json::{Map, Value};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 
 /// The environment variable naming the folder of the databases.
 pub const DIR_ENV: &str = "GEOIP_DATABASE_DIR";
@@ -159,32 +164,629 @@ impl GeoLookup for MaxMind {
     }
 }
 
-/// The lookup for a configuration: `None` when no type asks for `geoip`. When one does but no
-/// database is configured or readable, says so once (a warning, not an error: documents load
-/// without `geo`).
-pub fn from_env(config: &Config) -> Option<Arc<dyn GeoLookup>> {
-    let wanted: Vec<&str> = config
-        .types
-        .iter()
-        .filter(|t| !t.geoip.is_empty())
-        .map(|t| t.name.as_str())
-        .collect();
-    if wanted.is_empty() {
-        return None;
+/// The ECS objects whose `.ip` every built-in type's documents get `.geo` and `.as` for.
+pub const TARGETS: &[&str] = &["source", "destination", "client", "server"];
+
+/// Sets `<target>.geo` and `<target>.as` from the address in `<target>.ip`. What the record
+/// says itself wins: a location it carries (WAF's country) is only completed, and only when
+/// the database places the address in the same country; an `as` it has is kept.
+pub fn enrich_target(doc: &mut Doc, target: &str, geo: &dyn GeoLookup) {
+    let Some(Value::Object(object)) = doc.get_mut(target) else {
+        return;
+    };
+    let own_geo = object.get("geo").and_then(Value::as_object);
+    let complete =
+        own_geo.is_some_and(|g| g.contains_key("city_name") || g.contains_key("location"));
+    if complete && object.contains_key("as") {
+        return;
     }
-    let dir = std::env::var_os(DIR_ENV).map(PathBuf::from);
-    match dir.as_deref().map(MaxMind::open_dir) {
-        Some(Ok(db)) => Some(Arc::new(db)),
-        Some(Err(e)) => {
-            tracing::warn!(types = ?wanted, "{e}; documents load without GeoIP fields");
+    let Some(ip) = object
+        .get("ip")
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse::<IpAddr>().ok())
+    else {
+        return;
+    };
+    let Some(info) = geo.lookup(ip) else {
+        return;
+    };
+    if !info.asn.is_empty() && !object.contains_key("as") {
+        object.insert("as".to_owned(), Value::Object(info.asn));
+    }
+    if info.geo.is_empty() || complete {
+        return;
+    }
+    match object.get_mut("geo") {
+        Some(Value::Object(own)) => {
+            let country = |g: &Map<String, Value>| g.get("country_iso_code").cloned();
+            if country(own).is_none() || country(own) == country(&info.geo) {
+                for (key, value) in info.geo {
+                    own.entry(key).or_insert(value);
+                }
+            }
+        }
+        _ => {
+            object.insert("geo".to_owned(), Value::Object(info.geo));
+        }
+    }
+}
+
+/// Whether `ip` can be somewhere on the internet: not one of the special-purpose ranges of
+/// the IANA registries (RFC 6890 and successors), whose location means nothing.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_public_v4(v4),
+            None => is_public_v6(v6),
+        },
+    }
+}
+
+fn is_public_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    !(ip.is_private()
+        || ip.is_loopback()
+        || ip.is_link_local()
+        || ip.is_broadcast()
+        || ip.is_documentation()
+        || ip.is_unspecified()
+        || ip.is_multicast()
+        || a == 0
+        // Shared address space (carrier-grade NAT), 100.64.0.0/10.
+        || (a == 100 && (b & 0xc0) == 64)
+        // IETF protocol assignments, 192.0.0.0/24.
+        || (a == 192 && b == 0 && c == 0)
+        // Benchmarking, 198.18.0.0/15.
+        || (a == 198 && (b & 0xfe) == 18)
+        // Reserved, 240.0.0.0/4.
+        || a >= 240)
+}
+
+fn is_public_v6(ip: Ipv6Addr) -> bool {
+    let first = ip.segments()[0];
+    let second = ip.segments()[1];
+    !(ip.is_loopback()
+        || ip.is_unspecified()
+        || ip.is_multicast()
+        // Unique local, fc00::/7.
+        || (first & 0xfe00) == 0xfc00
+        // Link-local, fe80::/10.
+        || (first & 0xffc0) == 0xfe80
+        // Documentation, 2001:db8::/32.
+        || (first == 0x2001 && second == 0x0db8)
+        // IPv4/IPv6 translation, 64:ff9b::/96 and 64:ff9b:1::/48.
+        || (first == 0x0064 && second == 0xff9b))
+}
+
+/// How often a long-running process (the Lambda function) looks for new databases.
+pub const REFRESH_EVERY: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// What one process keeps of the lookups of one database set.
+const CACHE_ENTRIES: usize = 65_536;
+
+/// A lookup that asks `inner` once per public address and remembers the answer.
+pub struct Cached<L> {
+    inner: L,
+    cache: Mutex<lru::LruCache<IpAddr, Option<GeoInfo>>>,
+}
+
+impl<L: GeoLookup> Cached<L> {
+    pub fn new(inner: L) -> Self {
+        Self {
+            inner,
+            cache: Mutex::new(lru::LruCache::new(
+                NonZeroUsize::new(CACHE_ENTRIES).unwrap_or(NonZeroUsize::MIN),
+            )),
+        }
+    }
+}
+
+impl<L: GeoLookup> std::fmt::Debug for Cached<L> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cached")
+            .field("inner", &self.inner)
+            .finish()
+    }
+}
+
+impl<L: GeoLookup> GeoLookup for Cached<L> {
+    fn lookup(&self, ip: IpAddr) -> Option<GeoInfo> {
+        if !is_public(ip) {
+            return None;
+        }
+        if let Ok(mut cache) = self.cache.lock()
+            && let Some(known) = cache.get(&ip)
+        {
+            return known.clone();
+        }
+        let found = self.inner.lookup(ip);
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.put(ip, found.clone());
+        }
+        found
+    }
+}
+
+/// Where the databases are: a folder, or a prefix of an S3 bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseLocation {
+    Dir(PathBuf),
+    S3 { bucket: String, prefix: String },
+}
+
+impl DatabaseLocation {
+    /// `s3://bucket/prefix` or a folder path.
+    pub fn parse(text: &str) -> Self {
+        match text.strip_prefix("s3://") {
+            Some(rest) => {
+                let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+                Self::S3 {
+                    bucket: bucket.to_owned(),
+                    prefix: prefix.trim_end_matches('/').to_owned(),
+                }
+            }
+            None => Self::Dir(PathBuf::from(text)),
+        }
+    }
+
+    /// The key of a database file under an S3 prefix.
+    pub fn key(prefix: &str, file: &str) -> String {
+        if prefix.is_empty() {
+            file.to_owned()
+        } else {
+            format!("{prefix}/{file}")
+        }
+    }
+}
+
+impl std::fmt::Display for DatabaseLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Dir(dir) => write!(f, "{}", dir.display()),
+            Self::S3 { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}"),
+        }
+    }
+}
+
+/// The two database files as read, with what tells a changed file from the same one (S3
+/// ETags or the files' sizes and modification times).
+#[derive(Default)]
+pub struct DatabaseFiles {
+    pub city: Option<Vec<u8>>,
+    pub asn: Option<Vec<u8>>,
+    pub version: String,
+}
+
+/// Reads database files from where they are kept: the I/O edge of [`GeoDatabases`].
+pub trait DatabaseStore: Send + Sync {
+    /// What identifies the current files (cheap: no download).
+    fn version(
+        &self,
+        location: &DatabaseLocation,
+    ) -> futures::future::BoxFuture<'_, Result<String, GeoError>>;
+    /// The files themselves.
+    fn read(
+        &self,
+        location: &DatabaseLocation,
+    ) -> futures::future::BoxFuture<'_, Result<DatabaseFiles, GeoError>>;
+}
+
+/// The GeoIP databases of a location, reloaded by [`GeoDatabases::refresh`] when the files
+/// change. Until a database is read, and when none can be, lookups find nothing.
+pub struct GeoDatabases {
+    location: DatabaseLocation,
+    loaded: RwLock<(String, Option<Arc<Cached<MaxMind>>>)>,
+    /// When [`GeoDatabases::refresh_if_due`] last looked.
+    checked: Mutex<Option<std::time::Instant>>,
+}
+
+impl std::fmt::Debug for GeoDatabases {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GeoDatabases")
+            .field("location", &self.location)
+            .finish()
+    }
+}
+
+impl GeoDatabases {
+    pub fn new(location: DatabaseLocation) -> Self {
+        Self {
+            location,
+            loaded: RwLock::new((String::new(), None)),
+            checked: Mutex::new(None),
+        }
+    }
+
+    /// [`GeoDatabases::refresh`] when `every` has passed since the last look; a failure is
+    /// a warning (the databases read before stay in use).
+    pub async fn refresh_if_due(&self, store: &dyn DatabaseStore, every: std::time::Duration) {
+        let now = std::time::Instant::now();
+        {
+            let Ok(mut checked) = self.checked.lock() else {
+                return;
+            };
+            if checked.is_some_and(|at| now.duration_since(at) < every) {
+                return;
+            }
+            *checked = Some(now);
+        }
+        match self.refresh(store).await {
+            Ok(true) => tracing::info!(location = %self.location, "GeoIP databases reloaded"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!("{e}; the GeoIP databases read before stay in use"),
+        }
+    }
+
+    pub fn location(&self) -> &DatabaseLocation {
+        &self.location
+    }
+
+    /// Whether a database is loaded.
+    pub fn is_loaded(&self) -> bool {
+        self.loaded.read().is_ok_and(|l| l.1.is_some())
+    }
+
+    /// Reads the databases when they changed since the last read; whether they were read.
+    /// On an error the databases read before stay in use.
+    pub async fn refresh(&self, store: &dyn DatabaseStore) -> Result<bool, GeoError> {
+        let version = store.version(&self.location).await?;
+        let current = self.loaded.read().map(|l| l.0.clone()).unwrap_or_default();
+        if !current.is_empty() && version == current {
+            return Ok(false);
+        }
+        let files = store.read(&self.location).await?;
+        let name = self.location.to_string();
+        if files.city.is_none() && files.asn.is_none() {
+            return Err(GeoError::Empty(name));
+        }
+        let db = MaxMind::from_bytes(files.city, files.asn)?;
+        if let Ok(mut loaded) = self.loaded.write() {
+            *loaded = (files.version, Some(Arc::new(Cached::new(db))));
+        }
+        Ok(true)
+    }
+}
+
+impl GeoLookup for GeoDatabases {
+    fn lookup(&self, ip: IpAddr) -> Option<GeoInfo> {
+        let db = self.loaded.read().ok()?.1.clone()?;
+        db.lookup(ip)
+    }
+}
+
+/// The databases in a folder, or in S3 through a client.
+pub struct FileStore {
+    pub s3: Option<aws_sdk_s3::Client>,
+}
+
+impl FileStore {
+    fn s3(&self, location: &DatabaseLocation) -> Result<&aws_sdk_s3::Client, GeoError> {
+        self.s3.as_ref().ok_or_else(|| GeoError::Open {
+            path: location.to_string(),
+            reason: "S3 is not available here".to_owned(),
+        })
+    }
+}
+
+/// A file's size and modification time, or nothing for a missing file.
+fn file_stamp(path: &Path) -> String {
+    std::fs::metadata(path)
+        .map(|m| {
+            let modified = m
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
+            format!("{}@{modified}", m.len())
+        })
+        .unwrap_or_default()
+}
+
+impl DatabaseStore for FileStore {
+    fn version(
+        &self,
+        location: &DatabaseLocation,
+    ) -> futures::future::BoxFuture<'_, Result<String, GeoError>> {
+        let location = location.clone();
+        Box::pin(async move {
+            match &location {
+                DatabaseLocation::Dir(dir) => Ok(format!(
+                    "{} {}",
+                    file_stamp(&dir.join(CITY_FILE)),
+                    file_stamp(&dir.join(ASN_FILE))
+                )),
+                DatabaseLocation::S3 { bucket, prefix } => {
+                    let s3 = self.s3(&location)?;
+                    let mut tags = Vec::new();
+                    for file in [CITY_FILE, ASN_FILE] {
+                        let head = s3
+                            .head_object()
+                            .bucket(bucket)
+                            .key(DatabaseLocation::key(prefix, file))
+                            .send()
+                            .await;
+                        tags.push(head.ok().and_then(|h| h.e_tag).unwrap_or_default());
+                    }
+                    Ok(tags.join(" "))
+                }
+            }
+        })
+    }
+
+    fn read(
+        &self,
+        location: &DatabaseLocation,
+    ) -> futures::future::BoxFuture<'_, Result<DatabaseFiles, GeoError>> {
+        let location = location.clone();
+        Box::pin(async move {
+            let version = self.version(&location).await?;
+            let mut files = DatabaseFiles {
+                version,
+                ..DatabaseFiles::default()
+            };
+            for (file, slot) in [(CITY_FILE, &mut files.city), (ASN_FILE, &mut files.asn)] {
+                *slot = match &location {
+                    DatabaseLocation::Dir(dir) => {
+                        let path = dir.join(file);
+                        match std::fs::read(&path) {
+                            Ok(bytes) => Some(bytes),
+                            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                            Err(e) => {
+                                return Err(GeoError::Open {
+                                    path: path.display().to_string(),
+                                    reason: e.to_string(),
+                                });
+                            }
+                        }
+                    }
+                    DatabaseLocation::S3 { bucket, prefix } => {
+                        let key = DatabaseLocation::key(prefix, file);
+                        let failed = |reason: String| GeoError::Open {
+                            path: format!("s3://{bucket}/{key}"),
+                            reason,
+                        };
+                        match self
+                            .s3(&location)?
+                            .get_object()
+                            .bucket(bucket)
+                            .key(&key)
+                            .send()
+                            .await
+                        {
+                            Ok(object) => Some(
+                                object
+                                    .body
+                                    .collect()
+                                    .await
+                                    .map_err(|e| failed(e.to_string()))?
+                                    .to_vec(),
+                            ),
+                            Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
+                                None
+                            }
+                            Err(e) => {
+                                return Err(failed(
+                                    aws_sdk_s3::error::DisplayErrorContext(e).to_string(),
+                                ));
+                            }
+                        }
+                    }
+                };
+            }
+            Ok(files)
+        })
+    }
+}
+
+/// The databases named by `GEOIP_DATABASE_DIR`, read once; `None` (with one warning) when
+/// it is not set or nothing can be read there: documents then load without GeoIP fields.
+pub async fn from_env(s3: Option<aws_sdk_s3::Client>) -> Option<Arc<GeoDatabases>> {
+    let Some(text) = std::env::var(DIR_ENV).ok().filter(|t| !t.trim().is_empty()) else {
+        tracing::warn!(
+            "{DIR_ENV} is not set: documents load without GeoIP fields (see `loader geoip update`)"
+        );
+        return None;
+    };
+    let databases = GeoDatabases::new(DatabaseLocation::parse(text.trim()));
+    let store = FileStore { s3 };
+    match databases.refresh(&store).await {
+        Ok(_) => {
+            // The cold start's read counts as the first look.
+            if let Ok(mut checked) = databases.checked.lock() {
+                *checked = Some(std::time::Instant::now());
+            }
+            Some(Arc::new(databases))
+        }
+        Err(e) => {
+            tracing::warn!("{e}; documents load without GeoIP fields");
             None
         }
-        None => {
-            tracing::warn!(
-                types = ?wanted,
-                "geoip is configured but {DIR_ENV} is not set; documents load without GeoIP fields"
-            );
-            None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn special_purpose_addresses_are_not_public() {
+        for ip in [
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "100.64.0.1",
+            "127.0.0.1",
+            "169.254.169.254",
+            "192.0.2.1",
+            "198.51.100.1",
+            "203.0.113.7",
+            "198.18.0.1",
+            "192.0.0.8",
+            "0.1.2.3",
+            "224.0.0.1",
+            "240.0.0.1",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "fd00::1",
+            "fe80::1",
+            "2001:db8::1",
+            "64:ff9b::a00:1",
+            "ff02::1",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(!is_public(ip.parse().expect("ip")), "{ip}");
         }
+        for ip in [
+            "81.2.69.1",
+            "1.128.0.1",
+            "8.8.8.8",
+            "2a00:1450::1",
+            "::ffff:8.8.8.8",
+        ] {
+            assert!(is_public(ip.parse().expect("ip")), "{ip}");
+        }
+    }
+
+    /// Japan for every address; counts its lookups.
+    #[derive(Debug, Default)]
+    struct Japan(AtomicUsize);
+
+    impl GeoLookup for Japan {
+        fn lookup(&self, _ip: IpAddr) -> Option<GeoInfo> {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            let mut info = GeoInfo::default();
+            info.geo.insert("country_iso_code".into(), json!("JP"));
+            info.geo.insert("city_name".into(), json!("Tokyo"));
+            info.asn.insert("number".into(), json!(64500));
+            Some(info)
+        }
+    }
+
+    fn doc(value: Value) -> Doc {
+        serde_json::from_value(value).expect("object")
+    }
+
+    #[test]
+    fn the_record_s_own_location_wins_and_is_only_completed_when_it_agrees() {
+        let japan = Japan::default();
+        let mut bare = doc(json!({"source": {"ip": "81.2.69.1"}}));
+        enrich_target(&mut bare, "source", &japan);
+        assert_eq!(bare["source"]["geo"]["city_name"], "Tokyo");
+        assert_eq!(bare["source"]["as"]["number"], 64500);
+
+        let mut same =
+            doc(json!({"source": {"ip": "81.2.69.1", "geo": {"country_iso_code": "JP"}}}));
+        enrich_target(&mut same, "source", &japan);
+        assert_eq!(same["source"]["geo"]["city_name"], "Tokyo");
+
+        let mut other = doc(
+            json!({"source": {"ip": "81.2.69.1", "geo": {"country_iso_code": "NL"}, "as": {"number": 1}}}),
+        );
+        enrich_target(&mut other, "source", &japan);
+        assert_eq!(other["source"]["geo"], json!({"country_iso_code": "NL"}));
+        assert_eq!(other["source"]["as"]["number"], 1);
+
+        let mut no_ip = doc(json!({"source": {"address": "ec2.amazonaws.com"}}));
+        enrich_target(&mut no_ip, "source", &japan);
+        assert_eq!(no_ip["source"], json!({"address": "ec2.amazonaws.com"}));
+    }
+
+    #[test]
+    fn each_public_address_is_looked_up_once() {
+        let cached = Cached::new(Japan::default());
+        for _ in 0..3 {
+            assert!(cached.lookup("81.2.69.1".parse().expect("ip")).is_some());
+            assert!(cached.lookup("10.0.0.1".parse().expect("ip")).is_none());
+        }
+        assert_eq!(cached.inner.0.load(Ordering::Relaxed), 1);
+    }
+
+    /// Database files that change when told to.
+    struct Files {
+        version: Mutex<String>,
+        reads: AtomicUsize,
+    }
+
+    impl DatabaseStore for Files {
+        fn version(
+            &self,
+            _location: &DatabaseLocation,
+        ) -> futures::future::BoxFuture<'_, Result<String, GeoError>> {
+            let version = self.version.lock().expect("lock").clone();
+            Box::pin(async move { Ok(version) })
+        }
+
+        fn read(
+            &self,
+            location: &DatabaseLocation,
+        ) -> futures::future::BoxFuture<'_, Result<DatabaseFiles, GeoError>> {
+            let location = location.clone();
+            Box::pin(async move {
+                self.reads.fetch_add(1, Ordering::Relaxed);
+                let version = self.version.lock().expect("lock").clone();
+                if version == "broken" {
+                    return Ok(DatabaseFiles {
+                        city: Some(b"not a database".to_vec()),
+                        asn: None,
+                        version,
+                    });
+                }
+                if version.is_empty() {
+                    return Err(GeoError::Empty(location.to_string()));
+                }
+                // No real database is needed to tell reads apart: MaxMind refuses garbage,
+                // so a readable version is built from the refusal path being skipped.
+                Ok(DatabaseFiles {
+                    city: None,
+                    asn: None,
+                    version,
+                })
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn databases_are_read_again_only_when_they_changed_and_a_bad_one_is_refused() {
+        let files = Files {
+            version: Mutex::new("v1".to_owned()),
+            reads: AtomicUsize::new(0),
+        };
+        let databases = GeoDatabases::new(DatabaseLocation::parse("s3://bucket/geoip/"));
+        assert_eq!(
+            databases.location(),
+            &DatabaseLocation::S3 {
+                bucket: "bucket".into(),
+                prefix: "geoip".into()
+            }
+        );
+        // Neither file: nothing to load, said as an error.
+        let err = databases.refresh(&files).await.expect_err("empty");
+        assert!(err.to_string().contains("s3://bucket/geoip"), "{err}");
+        assert!(!databases.is_loaded());
+        *files.version.lock().expect("lock") = "broken".to_owned();
+        let err = databases.refresh(&files).await.expect_err("corrupt");
+        assert!(err.to_string().contains(CITY_FILE), "{err}");
+        assert_eq!(files.reads.load(Ordering::Relaxed), 2);
+        // Unchanged files are not read again once loaded; refresh_if_due waits its turn.
+        databases
+            .refresh_if_due(&files, std::time::Duration::from_secs(3600))
+            .await;
+        databases
+            .refresh_if_due(&files, std::time::Duration::from_secs(3600))
+            .await;
+        assert_eq!(
+            files.reads.load(Ordering::Relaxed),
+            3,
+            "the second look waits"
+        );
+        assert_eq!(
+            databases.lookup("81.2.69.1".parse().expect("ip")),
+            None,
+            "no database"
+        );
     }
 }

@@ -11,8 +11,9 @@
 //!   it, `/opt/user.ini` (a Lambda layer) when that file exists;
 //! - `LOADER_EXCLUSIONS`: the `exclude_log_patterns.csv` rules, a path or an `s3://bucket/key`
 //!   URL; without it, `/opt/exclude_log_patterns.csv` when that file exists;
-//! - `GEOIP_DATABASE_DIR`: the folder of `GeoLite2-City.mmdb` / `GeoLite2-ASN.mmdb` for types
-//!   with `geoip` (a layer puts them under `/opt`);
+//! - `GEOIP_DATABASE_DIR`: the folder or `s3://bucket/prefix` of `GeoLite2-City.mmdb` /
+//!   `GeoLite2-ASN.mmdb` (kept fresh by `loader geoip update`); read at cold start and
+//!   reloaded when they change (see [`crate::enrich::geo`]);
 //! - `ORGANIZATION_ID`: the organization (`o-...`) whose trail alone may deliver CloudTrail
 //!   objects; others are refused (see [`crate::provenance`]). Unset: any CloudTrail key loads.
 //! - `LOADER_RULES`: `off` evaluates no detection rule; otherwise the bundled Sigma pack runs
@@ -26,8 +27,9 @@
 
 use crate::config::{Config, ConfigError};
 use crate::deliver::ChunkLimits;
+use crate::enrich::geo as geoip;
+use crate::enrich::user_agent::UserAgents;
 use crate::exclude::Exclusions;
-use crate::geoip;
 use crate::lambda::HandlerSettings;
 use crate::pipeline::Pipeline;
 use crate::provenance::OrganizationId;
@@ -324,7 +326,7 @@ impl LambdaSettings {
     pub async fn load_pipeline(&self, s3: &aws_sdk_s3::Client) -> Result<Pipeline, SettingsError> {
         let config = self.load_config(s3).await?;
         let exclusions = self.load_exclusions(s3, &config).await?;
-        let geo = geoip::from_env(&config);
+        let geo = geoip::from_env(Some(s3.clone())).await;
         let rules = if self.rules {
             let mut user = Vec::new();
             for (bucket, prefix) in &self.rule_folders {
@@ -340,7 +342,8 @@ impl LambdaSettings {
         };
         Ok(Pipeline::new(config)
             .with_exclusions(exclusions)
-            .with_geo(geo)
+            .with_geo_databases(geo)
+            .with_user_agents(UserAgents::shared())
             .with_organization(self.organization.clone())
             .with_rules(rules))
     }

@@ -8,7 +8,7 @@
 use super::{Context, NormalizeError, Normalized, cloudtrail, configured, linux_secure, vpcflow};
 use crate::config::{Config, LogType, ParserKind};
 use crate::ecs::{Doc, get_in, set, set_opt};
-use crate::geoip::GeoLookup;
+use crate::enrich::geo::GeoLookup;
 use chrono::{DateTime, TimeZone, Utc};
 use regex::Regex;
 use serde_json::{Map, Value};
@@ -494,8 +494,8 @@ timestamp_key = ts\ntimestamp_format = epoch\necs = user.name\nuser.name = who\n
     #[derive(Debug)]
     struct OneCountry;
     impl GeoLookup for OneCountry {
-        fn lookup(&self, _ip: std::net::IpAddr) -> Option<crate::geoip::GeoInfo> {
-            let mut info = crate::geoip::GeoInfo::default();
+        fn lookup(&self, _ip: std::net::IpAddr) -> Option<crate::enrich::geo::GeoInfo> {
+            let mut info = crate::enrich::geo::GeoInfo::default();
             info.geo.insert("country_iso_code".into(), json!("JP"));
             Some(info)
         }

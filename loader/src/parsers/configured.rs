@@ -13,7 +13,7 @@ use super::{Context, NormalizeError, Normalized};
 use crate::config::{EcsMapping, EcsSource, LogType, TimestampFormat};
 use crate::content::fields::FieldType;
 use crate::ecs::{self, Doc};
-use crate::geoip::GeoLookup;
+use crate::enrich::geo::GeoLookup;
 use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use serde_json::Value;
 use std::net::IpAddr;
@@ -632,20 +632,7 @@ fn set_mapping(
     client_from_xff(doc, lt);
     if let Some(geo) = geo {
         for target in &lt.geoip {
-            let Some(ip) = ecs::get_in(doc, &format!("{target}.ip"))
-                .and_then(Value::as_str)
-                .and_then(|s| s.parse::<IpAddr>().ok())
-            else {
-                continue;
-            };
-            if let Some(info) = geo.lookup(ip) {
-                if !info.geo.is_empty() {
-                    ecs::set(doc, &format!("{target}.geo"), Value::Object(info.geo));
-                }
-                if !info.asn.is_empty() {
-                    ecs::set(doc, &format!("{target}.as"), Value::Object(info.asn));
-                }
-            }
+            crate::enrich::geo::enrich_target(doc, target, geo);
         }
     }
 }
@@ -671,7 +658,7 @@ fn add_related(doc: &mut Doc, field: &str, value: &Value) {
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::geoip::GeoInfo;
+    use crate::enrich::geo::GeoInfo;
     use serde_json::json;
 
     fn lt(extra: &str) -> LogType {

@@ -156,6 +156,9 @@ pub struct Common<'a> {
     /// `cloud.account.id` and `cloud.region` when the record has none.
     pub key_account: Option<&'a str>,
     pub key_region: Option<&'a str>,
+    /// GeoIP for the addresses, written here as the enrichment stage would add it (documents
+    /// of this path are never made into fields).
+    pub geo: Option<&'a dyn crate::enrich::geo::GeoLookup>,
 }
 
 /// Writes flow log records of one header layout as JSON documents.
@@ -420,6 +423,7 @@ impl Writer {
             }
         }
 
+        let geo = common.and_then(|c| c.geo);
         let mut source = Object::endpoint(out, br#","source":{"#, src, srcport);
         if let Some(bytes) = bytes {
             source.number(out, br#""bytes":"#, bytes);
@@ -427,9 +431,12 @@ impl Writer {
         if let Some(packets) = packets {
             source.number(out, br#""packets":"#, packets);
         }
+        source.geo(out, src, geo);
         source.close(out);
 
-        Object::endpoint(out, br#","destination":{"#, dst, dstport).close(out);
+        let mut destination = Object::endpoint(out, br#","destination":{"#, dst, dstport);
+        destination.geo(out, dst, geo);
+        destination.close(out);
 
         let mut network = Object::open(out, br#","network":{"#);
         if let Some(proto) = protocol {
@@ -577,6 +584,29 @@ impl Object {
             endpoint.number(out, br#""port":"#, u64::from(port));
         }
         endpoint
+    }
+
+    /// `geo` and `as` of the address, when the lookup knows it.
+    fn geo(
+        &mut self,
+        out: &mut Vec<u8>,
+        addr: Option<&str>,
+        lookup: Option<&dyn crate::enrich::geo::GeoLookup>,
+    ) {
+        let (Some(addr), Some(lookup)) = (addr, lookup) else {
+            return;
+        };
+        let Some(info) = addr.parse().ok().and_then(|ip| lookup.lookup(ip)) else {
+            return;
+        };
+        if !info.geo.is_empty() {
+            self.key(out, br#""geo":"#);
+            crate::json_write::write_map(out, &info.geo);
+        }
+        if !info.asn.is_empty() {
+            self.key(out, br#""as":"#);
+            crate::json_write::write_map(out, &info.asn);
+        }
     }
 
     fn key(&mut self, out: &mut Vec<u8>, key: &[u8]) {
@@ -1211,6 +1241,7 @@ mod tests {
             ingested: "2026-01-01T00:00:00.000Z",
             key_account: Some("444455556666"),
             key_region: Some("ap-northeast-1"),
+            geo: None,
         };
         let d = Value::Object(direct(
             "version srcaddr start region",

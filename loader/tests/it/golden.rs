@@ -6,8 +6,10 @@
 //! A type folder may hold a `user.ini`: its cases are loaded with it read over the built-in
 //! configuration (user-defined types such as `apache`).
 //!
-//! Each case is loaded with the ingest time fixed at 2026-01-01T00:00:00Z and compared field by
-//! field; every difference of every case is printed (path, expected, actual) before failing.
+//! Each case is loaded as a load does by default, enrichment included: user agents, and GeoIP
+//! from the test databases of [`crate::geoip`] (Tokyo and Sydney networks; documentation
+//! addresses are never looked up). The ingest time is fixed at 2026-01-01T00:00:00Z; documents
+//! are compared field by field; every difference of every case is printed (path, expected, actual) before failing.
 //! `UPDATE_GOLDEN=1` rewrites the expected files from the actual output (review them!);
 //! `GOLDEN_FILTER=<text>` limits the run (and the rewrite) to cases whose path contains it.
 
@@ -15,9 +17,12 @@
 use chrono::{DateTime, Utc};
 use loader::cli::diff;
 use loader::config::Config;
+use loader::enrich::geo::{Cached, MaxMind};
+use loader::enrich::user_agent::UserAgents;
 use loader::pipeline::{Document, Outcome, Pipeline, Stats};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Folders of `fixtures/` that are no log type: the Lambda's event shapes (read by the unit
 /// tests of `loader::lambda::events`) and the es-loader's configuration files with their cases
@@ -182,7 +187,17 @@ fn pipeline_for(type_dir: &Path) -> Pipeline {
             .unwrap_or_else(|e| panic!("{}: {e}", user.display())),
         Err(_) => Config::builtin().expect("bundled configuration"),
     };
-    Pipeline::new(config)
+    enriched(Pipeline::new(config))
+}
+
+/// The enrichment a load has by default, with the test GeoIP databases.
+fn enriched(pipeline: Pipeline) -> Pipeline {
+    let databases =
+        MaxMind::from_bytes(Some(crate::geoip::city_db()), Some(crate::geoip::asn_db()))
+            .expect("test databases");
+    pipeline
+        .with_geo(Some(Arc::new(Cached::new(databases))))
+        .with_user_agents(UserAgents::shared())
 }
 
 /// Runs one case against its `expected.json` (or rewrites it); `None` when `GOLDEN_FILTER`
@@ -331,7 +346,7 @@ fn es_loader_configuration_files() {
             })
             .map(|t| t.name.clone())
             .collect();
-        let pipeline = Pipeline::new(config);
+        let pipeline = enriched(Pipeline::new(config));
         let cases = subdirs(&root.join(cases_folder));
         for section in &sections {
             if !cases.iter().any(|c| case_section(c) == *section) {

@@ -1,0 +1,83 @@
+//! Enrichment: what the loader adds to a normalized document from knowledge beside the record
+//! (GeoIP and ASN databases, user-agent patterns).
+//!
+//! A stage of the pipeline between normalization and detection, so that rules can use what it
+//! adds: pure over a document, with its databases built once per process and shared by every
+//! object. Each enricher only adds fields a document does not have yet, and never fails: what
+//! cannot be looked up is left out.
+
+pub mod geo;
+pub mod user_agent;
+
+use crate::config::{LogType, ParserKind};
+use crate::ecs::Doc;
+use std::sync::Arc;
+
+/// One kind of enrichment.
+pub trait Enricher: Send + Sync + std::fmt::Debug {
+    /// Adds fields to `doc`, a document of `log_type`.
+    fn enrich(&self, doc: &mut Doc, log_type: &LogType);
+
+    /// Whether documents of `log_type` must be made into fields for it. Flow logs are
+    /// written straight from their values when nothing needs their fields: their writer adds
+    /// GeoIP itself, and they carry no user agent.
+    fn needs_fields(&self, log_type: &LogType) -> bool;
+}
+
+/// The enrichers of a pipeline, applied in order.
+#[derive(Debug, Clone, Default)]
+pub struct Enrichers(Vec<Arc<dyn Enricher>>);
+
+impl Enrichers {
+    pub fn push(&mut self, enricher: Arc<dyn Enricher>) {
+        self.0.push(enricher);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn need_fields(&self, log_type: &LogType) -> bool {
+        self.0.iter().any(|e| e.needs_fields(log_type))
+    }
+
+    pub fn apply(&self, doc: &mut Doc, log_type: &LogType) {
+        for enricher in &self.0 {
+            enricher.enrich(doc, log_type);
+        }
+    }
+}
+
+/// GeoIP and ASN for the address fields of built-in types (user types name theirs with the
+/// `geoip` key, applied when they are normalized).
+#[derive(Debug)]
+pub struct GeoEnricher(pub Arc<dyn geo::GeoLookup>);
+
+impl Enricher for GeoEnricher {
+    fn enrich(&self, doc: &mut Doc, log_type: &LogType) {
+        if log_type.parser.is_none() {
+            return;
+        }
+        for target in geo::TARGETS {
+            geo::enrich_target(doc, target, self.0.as_ref());
+        }
+    }
+
+    fn needs_fields(&self, log_type: &LogType) -> bool {
+        log_type.parser.is_some() && log_type.parser != Some(ParserKind::VpcFlow)
+    }
+}
+
+/// User-agent fields for every document with `user_agent.original`.
+#[derive(Debug)]
+pub struct UserAgentEnricher(pub &'static user_agent::UserAgents);
+
+impl Enricher for UserAgentEnricher {
+    fn enrich(&self, doc: &mut Doc, _log_type: &LogType) {
+        self.0.enrich(doc);
+    }
+
+    fn needs_fields(&self, log_type: &LogType) -> bool {
+        log_type.parser != Some(ParserKind::VpcFlow)
+    }
+}
