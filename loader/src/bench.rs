@@ -33,9 +33,22 @@ impl Lcg {
         self.next() % n
     }
 
+    /// One of 20,000 public addresses spread over the IPv4 space (so GeoIP has something to
+    /// look up, and its cache both hits and misses, as on real traffic).
     fn ip(&mut self) -> String {
-        let net = ["192.0.2", "198.51.100", "203.0.113"][self.below(3) as usize];
-        format!("{net}.{}", self.below(254) + 1)
+        let n = self.below(20_000);
+        // First octets outside the special-purpose ranges.
+        let first = [
+            3, 5, 13, 18, 23, 31, 34, 37, 45, 46, 52, 54, 62, 77, 81, 85, 91, 95, 103, 104, 109,
+            117, 121, 131, 138, 145, 151, 159, 163, 176, 178, 185, 188, 193, 195, 201, 212, 217,
+        ];
+        format!(
+            "{}.{}.{}.{}",
+            first[(n % first.len() as u64) as usize],
+            (n / first.len() as u64) % 256,
+            (n * 7) % 256,
+            n % 254 + 1
+        )
     }
 }
 

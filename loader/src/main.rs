@@ -3,8 +3,10 @@ use clap::Parser;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use loader::cli::{Cli, run};
 use loader::deliver::{DocumentSink, S3Source};
-use loader::enrich::geo::{FileStore, REFRESH_EVERY as GEO_REFRESH};
+use loader::enrich::files::Files;
+use loader::enrich::geo::REFRESH_EVERY as GEO_REFRESH;
 use loader::lambda::Handler;
+use loader::lambda::geoip::{self, GeoUpdateSettings, is_geoip_update};
 use loader::lambda::settings::LambdaSettings;
 use loader::lambda::setup::{SetupResource, is_custom_resource};
 use loader::notify::NotifyingSink;
@@ -62,16 +64,23 @@ fn run_lambda() -> anyhow::Result<()> {
         // The GeoIP databases are looked at again now and then: `loader geoip update` may
         // have replaced them since the cold start.
         let geo = pipeline.geo_databases().cloned();
-        let geo_store = FileStore {
+        let feeds = pipeline.threat_feeds().cloned();
+        let geo_store = Files {
             s3: Some(s3.clone()),
         };
+        let geo_update = (
+            GeoUpdateSettings::from_env(),
+            aws_sdk_secretsmanager::Client::new(&aws),
+            s3.clone(),
+        );
         let handler = Handler::new(
             Arc::new(pipeline),
             S3Source::new(s3),
             sink,
             settings.handler,
         );
-        let (handler, setup, geo, geo_store) = (&handler, &setup, &geo, &geo_store);
+        let (handler, setup, geo, feeds, geo_store, geo_update) =
+            (&handler, &setup, &geo, &feeds, &geo_store, &geo_update);
         lambda_runtime::run(service_fn(
             move |event: LambdaEvent<serde_json::Value>| async move {
                 if is_custom_resource(&event.payload) {
@@ -83,8 +92,20 @@ fn run_lambda() -> anyhow::Result<()> {
                             error_message: error.to_string(),
                         });
                 }
+                if is_geoip_update(&event.payload) {
+                    let (settings, secrets, s3) = geo_update;
+                    return geoip::run(settings.as_ref(), secrets, s3, geo.as_deref())
+                        .await
+                        .map_err(|error| Diagnostic {
+                            error_type: "GeoIpUpdate".to_owned(),
+                            error_message: error.to_string(),
+                        });
+                }
                 if let Some(geo) = geo {
                     geo.refresh_if_due(geo_store, GEO_REFRESH).await;
+                }
+                if let Some(feeds) = feeds {
+                    feeds.refresh_if_due(geo_store, GEO_REFRESH).await;
                 }
                 handler
                     .handle(event.payload)

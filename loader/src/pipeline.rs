@@ -8,8 +8,9 @@ use crate::decode::{self, FieldsItem, Item, Position, ReadError, Splitter};
 use crate::detect::{self, SkipReason};
 use crate::ecs::{self, Doc};
 use crate::enrich::geo::{GeoDatabases, GeoLookup};
+use crate::enrich::threat::{ThreatFeeds, ThreatIntel};
 use crate::enrich::user_agent::UserAgents;
-use crate::enrich::{Enrichers, GeoEnricher, UserAgentEnricher};
+use crate::enrich::{Enrichers, GeoEnricher, ThreatEnricher, UserAgentEnricher};
 use crate::exclude::{self, Exclusions, Rule};
 use crate::json_write;
 use crate::parsers::{
@@ -316,6 +317,7 @@ pub struct Pipeline {
     enrichers: Enrichers,
     /// The GeoIP databases behind `geo`, for reloading them when they change.
     geo_databases: Option<Arc<GeoDatabases>>,
+    threat_feeds: Option<Arc<ThreatFeeds>>,
 }
 
 impl Pipeline {
@@ -343,6 +345,7 @@ impl Pipeline {
             rules: None,
             enrichers: Enrichers::default(),
             geo_databases: None,
+            threat_feeds: None,
         }
     }
 
@@ -388,6 +391,20 @@ impl Pipeline {
     /// The GeoIP databases, to reload when they change.
     pub fn geo_databases(&self) -> Option<&Arc<GeoDatabases>> {
         self.geo_databases.as_ref()
+    }
+
+    /// Threat-intelligence matches, from feeds reloaded when they change.
+    pub fn with_threat_feeds(mut self, feeds: Option<Arc<ThreatFeeds>>) -> Self {
+        if let Some(feeds) = &feeds {
+            self.enrichers.push(Arc::new(ThreatEnricher(feeds.clone())));
+        }
+        self.threat_feeds = feeds;
+        self
+    }
+
+    /// The threat feeds, to reload when they change.
+    pub fn threat_feeds(&self) -> Option<&Arc<ThreatFeeds>> {
+        self.threat_feeds.as_ref()
     }
 
     /// User-agent fields from `user_agent.original`.
@@ -541,6 +558,7 @@ impl Pipeline {
             out: Vec::new(),
             counts: TypeStats::default(),
             flow: None,
+            threat: self.threat_feeds.as_ref().map(|f| f.current()),
             flow_capacity: 1024,
             index_cache: std::cell::RefCell::new(None),
             time_cache: std::cell::RefCell::new(None),
@@ -627,6 +645,8 @@ struct ObjectState<'p, 'e> {
     counts: TypeStats,
     /// The flow log writer of the object's header (the direct path of [`ObjectState::flow_item`]).
     flow: Option<vpcflow::Writer>,
+    /// The threat indicators of the whole object (feeds reloaded meanwhile apply from the next).
+    threat: Option<Arc<ThreatIntel>>,
     flow_capacity: usize,
     index_cache: std::cell::RefCell<Option<(String, i32, String)>>,
     /// The last `@timestamp` written: records of an object come in time order, many in the
@@ -961,6 +981,7 @@ impl ObjectState<'_, '_> {
             key_account: self.ctx.key_account,
             key_region: self.ctx.key_region,
             geo: self.pipeline.geo.as_deref(),
+            threat: self.threat.as_deref(),
         };
         let mut json = Vec::with_capacity(self.flow_capacity);
         let event_time = match writer.write(values, Some(&common), &mut json) {
@@ -971,8 +992,13 @@ impl ObjectState<'_, '_> {
         let (timestamp, index) = self.placed(lt, event_time);
         json.extend_from_slice(br#","@timestamp":"#);
         json_write::write_str(&mut json, &self.time_text(timestamp));
-        if event_time.is_none() {
-            json.extend_from_slice(br#","tags":["_timestamp_from_ingest"]"#);
+        match (event_time.is_none(), writer.threat_matched()) {
+            (false, false) => {}
+            (true, false) => json.extend_from_slice(br#","tags":["_timestamp_from_ingest"]"#),
+            (false, true) => json.extend_from_slice(br#","tags":["threat-intel"]"#),
+            (true, true) => {
+                json.extend_from_slice(br#","tags":["_timestamp_from_ingest","threat-intel"]"#)
+            }
         }
         json.extend_from_slice(br#","@log_type":"#);
         json_write::write_str(&mut json, &lt.name);

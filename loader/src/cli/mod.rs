@@ -8,6 +8,7 @@ mod check_config;
 pub mod detect;
 mod explain;
 pub mod geoip;
+pub mod ioc;
 pub mod list;
 mod load;
 mod pipeline;
@@ -148,6 +149,12 @@ pub enum Command {
         #[command(subcommand)]
         action: GeoipAction,
     },
+    /// Threat feeds: `update` downloads the feeds of a list into a folder or an S3 prefix,
+    /// where `THREAT_INTEL_FEEDS` points the loader.
+    Ioc {
+        #[command(subcommand)]
+        action: IocAction,
+    },
     /// Searches a local index (`loader load ... --index DIR`) with OpenSearch Dashboards' query
     /// syntax: the newest matching documents as a table, their count, the top values of a
     /// field, or JSON.
@@ -210,6 +217,11 @@ pub enum Command {
         /// Evaluate the bundled detection rules on every document, as a load does.
         #[arg(long)]
         with_rules: bool,
+        /// Enrich every document as a load does: user agents, GeoIP from `GEOIP_DATABASE_DIR`
+        /// and threat feeds from `THREAT_INTEL_FEEDS` (`scripts/bench-enrichment` makes both
+        /// at a real size).
+        #[arg(long)]
+        with_enrichment: bool,
     },
 }
 
@@ -218,6 +230,13 @@ pub enum GeoipAction {
     /// Downloads GeoLite2 City and ASN (`MAXMIND_LICENSE_KEY`, `MAXMIND_ACCOUNT_ID`), checks
     /// them, and puts them at `--to`.
     Update(geoip::UpdateArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IocAction {
+    /// Downloads each feed of `--feeds`, checks that it holds indicators, and puts it at
+    /// `--to`; exits 1 when a feed failed (its previous file stays).
+    Update(ioc::UpdateArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -284,7 +303,9 @@ pub enum CliError {
     #[error(transparent)]
     Index(#[from] crate::index::IndexError),
     #[error(transparent)]
-    GeoUpdate(#[from] geoip::GeoUpdateError),
+    GeoUpdate(#[from] crate::enrich::geo_update::GeoUpdateError),
+    #[error("threat feeds not updated: {0}")]
+    FeedsFailed(String),
     #[error("{name} {value:?}: {reason}")]
     BadArgument {
         name: &'static str,
@@ -315,7 +336,8 @@ impl CliError {
         match self {
             CliError::NotAllLoaded { .. }
             | CliError::TestFailed(_)
-            | CliError::SetupPartial { .. } => 1,
+            | CliError::SetupPartial { .. }
+            | CliError::FeedsFailed(_) => 1,
             _ => 2,
         }
     }
@@ -590,6 +612,9 @@ pub fn run(cli: Cli, err: &mut dyn Write) -> Result<(), CliError> {
         Command::Geoip {
             action: GeoipAction::Update(args),
         } => geoip::run(&args, &mut io::stdout().lock()),
+        Command::Ioc {
+            action: IocAction::Update(args),
+        } => ioc::run(&args, &mut io::stdout().lock()),
         Command::Rules { action } => match action {
             RulesAction::List { config, rules } => {
                 rules::list(config.as_deref(), &rules, &mut io::stdout().lock())
@@ -644,6 +669,7 @@ pub fn run(cli: Cli, err: &mut dyn Write) -> Result<(), CliError> {
             types,
             write,
             with_rules,
+            with_enrichment,
         } => {
             for t in &types {
                 if !bench::TYPES.contains(&t.as_str()) {
@@ -655,7 +681,13 @@ pub fn run(cli: Cli, err: &mut dyn Write) -> Result<(), CliError> {
                 let set = crate::rules::RuleSet::with_bundled(&config, &[], &[]);
                 Arc::new(set)
             });
-            let pipeline = Pipeline::new(config).with_rules(rules);
+            let mut pipeline = Pipeline::new(config).with_rules(rules);
+            if with_enrichment {
+                pipeline = pipeline
+                    .with_geo_databases(pipeline::geo_databases())
+                    .with_threat_feeds(pipeline::threat_feeds())
+                    .with_user_agents(crate::enrich::user_agent::UserAgents::shared());
+            }
             let selected: Vec<&str> = bench::TYPES
                 .iter()
                 .copied()

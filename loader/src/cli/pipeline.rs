@@ -4,6 +4,7 @@
 use super::{CliError, load_config};
 use crate::config::Config;
 use crate::enrich::geo::{self as geoip, GeoDatabases};
+use crate::enrich::threat::{self, ThreatFeeds};
 use crate::enrich::user_agent::UserAgents;
 use crate::exclude::Exclusions;
 use crate::lambda::settings::{ConfigLocation, parse_location, read_location};
@@ -62,24 +63,40 @@ pub fn build_pipeline(
     Ok(Pipeline::new(config)
         .with_exclusions(exclusions)
         .with_geo_databases(geo_databases())
+        .with_threat_feeds(threat_feeds())
         .with_user_agents(UserAgents::shared()))
+}
+
+/// The threat feeds of `THREAT_INTEL_FEEDS`, read as [`geo_databases`] reads its files.
+pub fn threat_feeds() -> Option<Arc<ThreatFeeds>> {
+    on_own_runtime(threat::FEEDS_ENV, threat::from_env)
 }
 
 /// The GeoIP databases of `GEOIP_DATABASE_DIR`, read on a thread of their own (an `s3://`
 /// location needs a runtime, and callers may be inside one).
-fn geo_databases() -> Option<Arc<GeoDatabases>> {
-    std::thread::spawn(|| {
+pub fn geo_databases() -> Option<Arc<GeoDatabases>> {
+    on_own_runtime(geoip::DIR_ENV, geoip::from_env)
+}
+
+/// Runs `load` (given an S3 client when the location in `env` is in S3) on a thread and
+/// runtime of its own: callers may be inside a runtime already.
+fn on_own_runtime<T, F>(env: &'static str, load: fn(Option<aws_sdk_s3::Client>) -> F) -> Option<T>
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = Option<T>> + 'static,
+{
+    std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .ok()?;
         runtime.block_on(async {
-            let in_s3 = std::env::var(geoip::DIR_ENV).is_ok_and(|v| v.trim().starts_with("s3://"));
+            let in_s3 = std::env::var(env).is_ok_and(|v| v.trim().starts_with("s3://"));
             let s3 = match in_s3 {
                 true => Some(shared::aws::s3_client(&shared::aws::sdk_config().await)),
                 false => None,
             };
-            geoip::from_env(s3).await
+            load(s3).await
         })
     })
     .join()

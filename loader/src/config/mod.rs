@@ -170,6 +170,13 @@ pub struct LogType {
     pub json_to_text: Vec<String>,
     /// `field_prefix`: the record's own fields go under this object, beside the ECS ones.
     pub field_prefix: Option<String>,
+    /// `user_agent_enrichment_field`: the object whose `.original` is parsed into its
+    /// `name`, `version`, `os` and `device` (`user_agent` when unset).
+    pub user_agent_field: Option<String>,
+    /// `ioc_ip` / `ioc_domain`: fields matched against the threat feeds besides the ECS
+    /// address and domain fields every document is matched on.
+    pub ioc_ip: Vec<String>,
+    pub ioc_domain: Vec<String>,
     /// `clientip_xff`: (client address field, X-Forwarded-For field), both ECS names.
     pub clientip_xff: Option<(String, String)>,
     /// `trusted_proxies`: the proxies whose X-Forwarded-For `clientip_xff` believes.
@@ -239,6 +246,9 @@ const KNOWN_KEYS: &[&str] = &[
     "renamed_newfields",
     "json_to_text",
     "field_prefix",
+    "user_agent_enrichment_field",
+    "ioc_ip",
+    "ioc_domain",
     "clientip_xff",
     "trusted_proxies",
     "via_firelens",
@@ -284,18 +294,6 @@ const ES_LOADER_KEYS: &[(&str, &str)] = &[
         "documents follow the ECS version of the bundled index templates",
     ),
     ("cloud_provider", "`cloud.provider` is always `aws`"),
-    (
-        "ioc_ip",
-        "threat-intelligence matching is not built yet; the addresses load unmatched",
-    ),
-    (
-        "ioc_domain",
-        "threat-intelligence matching is not built yet; the domains load unmatched",
-    ),
-    (
-        "user_agent_enrichment_field",
-        "user-agent parsing is not built yet; `user_agent.original` loads as it is",
-    ),
 ];
 
 impl Config {
@@ -630,6 +628,14 @@ impl SectionReader<'_> {
 
     /// The value, trimmed; `None` when absent or empty. A key with an older es-loader name
     /// falls back to that name.
+    /// A list of words (field names), empty when unset.
+    fn words(&self, key: &str) -> Result<Vec<String>, ConfigError> {
+        Ok(self
+            .opt(key)?
+            .map(|v| v.split_whitespace().map(str::to_owned).collect())
+            .unwrap_or_default())
+    }
+
     fn opt(&self, key: &str) -> Result<Option<String>, ConfigError> {
         let trimmed = |key: &str| -> Result<Option<String>, ConfigError> {
             Ok(self
@@ -832,11 +838,11 @@ impl SectionReader<'_> {
             static_ecs: self.static_ecs()?,
             geoip: self.geoip()?,
             renamed_newfields: self.renamed_newfields()?,
-            json_to_text: self
-                .opt("json_to_text")?
-                .map(|v| v.split_whitespace().map(str::to_owned).collect())
-                .unwrap_or_default(),
+            json_to_text: self.words("json_to_text")?,
             field_prefix: self.opt("field_prefix")?,
+            user_agent_field: self.opt("user_agent_enrichment_field")?,
+            ioc_ip: self.words("ioc_ip")?,
+            ioc_domain: self.words("ioc_domain")?,
             clientip_xff: self.clientip_xff()?,
             trusted_proxies: self.trusted_proxies()?,
             via_firelens: self.flag("via_firelens")?,

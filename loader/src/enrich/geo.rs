@@ -8,11 +8,12 @@
 //! once per database through a cache. The lookup sits behind [`GeoLookup`] so the mapping is
 //! tested without a database; [`GeoDatabases`] reads the files and reloads them when they change.
 
+use super::files::{FileSource, Files, FilesError, Location};
 use crate::ecs::Doc;
 use serde_json::{Map, Value};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::num::NonZeroUsize;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 
 /// The environment variable naming the folder of the databases.
@@ -29,10 +30,43 @@ pub struct GeoInfo {
 
 pub trait GeoLookup: Send + Sync + std::fmt::Debug {
     fn lookup(&self, ip: IpAddr) -> Option<GeoInfo>;
+
+    /// The same answer, shared: a cache hands out its entry instead of a copy.
+    fn lookup_shared(&self, ip: IpAddr) -> Option<Arc<GeoEntry>> {
+        self.lookup(ip).map(|info| Arc::new(GeoEntry::from(info)))
+    }
+}
+
+/// An answer as documents take it: the objects, and their JSON for writers that write
+/// documents straight as text (flow logs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GeoEntry {
+    pub info: GeoInfo,
+    /// `"geo":{...},"as":{...}` (either may be missing).
+    pub json: Vec<u8>,
+}
+
+impl From<GeoInfo> for GeoEntry {
+    fn from(info: GeoInfo) -> Self {
+        let mut json = Vec::new();
+        for (key, object) in [(&br#""geo":"#[..], &info.geo), (br#""as":"#, &info.asn)] {
+            if object.is_empty() {
+                continue;
+            }
+            if !json.is_empty() {
+                json.push(b',');
+            }
+            json.extend_from_slice(key);
+            crate::json_write::write_map(&mut json, object);
+        }
+        Self { info, json }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum GeoError {
+    #[error(transparent)]
+    Files(#[from] FilesError),
     #[error("GeoIP database {path}: {reason}")]
     Open { path: String, reason: String },
     #[error("no GeoIP database ({CITY_FILE} or {ASN_FILE}) in {0}")]
@@ -187,11 +221,12 @@ pub fn enrich_target(doc: &mut Doc, target: &str, geo: &dyn GeoLookup) {
     else {
         return;
     };
-    let Some(info) = geo.lookup(ip) else {
+    let Some(entry) = geo.lookup_shared(ip) else {
         return;
     };
+    let info = &entry.info;
     if !info.asn.is_empty() && !object.contains_key("as") {
-        object.insert("as".to_owned(), Value::Object(info.asn));
+        object.insert("as".to_owned(), Value::Object(info.asn.clone()));
     }
     if info.geo.is_empty() || complete {
         return;
@@ -200,13 +235,13 @@ pub fn enrich_target(doc: &mut Doc, target: &str, geo: &dyn GeoLookup) {
         Some(Value::Object(own)) => {
             let country = |g: &Map<String, Value>| g.get("country_iso_code").cloned();
             if country(own).is_none() || country(own) == country(&info.geo) {
-                for (key, value) in info.geo {
-                    own.entry(key).or_insert(value);
+                for (key, value) in &info.geo {
+                    own.entry(key.clone()).or_insert_with(|| value.clone());
                 }
             }
         }
         _ => {
-            object.insert("geo".to_owned(), Value::Object(info.geo));
+            object.insert("geo".to_owned(), Value::Object(info.geo.clone()));
         }
     }
 }
@@ -268,15 +303,16 @@ const CACHE_ENTRIES: usize = 65_536;
 /// A lookup that asks `inner` once per public address and remembers the answer.
 pub struct Cached<L> {
     inner: L,
-    cache: Mutex<lru::LruCache<IpAddr, Option<GeoInfo>>>,
+    cache: Mutex<lru::LruCache<IpAddr, Option<Arc<GeoEntry>>, foldhash::fast::RandomState>>,
 }
 
 impl<L: GeoLookup> Cached<L> {
     pub fn new(inner: L) -> Self {
         Self {
             inner,
-            cache: Mutex::new(lru::LruCache::new(
+            cache: Mutex::new(lru::LruCache::with_hasher(
                 NonZeroUsize::new(CACHE_ENTRIES).unwrap_or(NonZeroUsize::MIN),
+                foldhash::fast::RandomState::default(),
             )),
         }
     }
@@ -292,6 +328,10 @@ impl<L: GeoLookup> std::fmt::Debug for Cached<L> {
 
 impl<L: GeoLookup> GeoLookup for Cached<L> {
     fn lookup(&self, ip: IpAddr) -> Option<GeoInfo> {
+        self.lookup_shared(ip).map(|entry| entry.info.clone())
+    }
+
+    fn lookup_shared(&self, ip: IpAddr) -> Option<Arc<GeoEntry>> {
         if !is_public(ip) {
             return None;
         }
@@ -300,7 +340,7 @@ impl<L: GeoLookup> GeoLookup for Cached<L> {
         {
             return known.clone();
         }
-        let found = self.inner.lookup(ip);
+        let found = self.inner.lookup_shared(ip);
         if let Ok(mut cache) = self.cache.lock() {
             cache.put(ip, found.clone());
         }
@@ -308,74 +348,10 @@ impl<L: GeoLookup> GeoLookup for Cached<L> {
     }
 }
 
-/// Where the databases are: a folder, or a prefix of an S3 bucket.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DatabaseLocation {
-    Dir(PathBuf),
-    S3 { bucket: String, prefix: String },
-}
-
-impl DatabaseLocation {
-    /// `s3://bucket/prefix` or a folder path.
-    pub fn parse(text: &str) -> Self {
-        match text.strip_prefix("s3://") {
-            Some(rest) => {
-                let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-                Self::S3 {
-                    bucket: bucket.to_owned(),
-                    prefix: prefix.trim_end_matches('/').to_owned(),
-                }
-            }
-            None => Self::Dir(PathBuf::from(text)),
-        }
-    }
-
-    /// The key of a database file under an S3 prefix.
-    pub fn key(prefix: &str, file: &str) -> String {
-        if prefix.is_empty() {
-            file.to_owned()
-        } else {
-            format!("{prefix}/{file}")
-        }
-    }
-}
-
-impl std::fmt::Display for DatabaseLocation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Dir(dir) => write!(f, "{}", dir.display()),
-            Self::S3 { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}"),
-        }
-    }
-}
-
-/// The two database files as read, with what tells a changed file from the same one (S3
-/// ETags or the files' sizes and modification times).
-#[derive(Default)]
-pub struct DatabaseFiles {
-    pub city: Option<Vec<u8>>,
-    pub asn: Option<Vec<u8>>,
-    pub version: String,
-}
-
-/// Reads database files from where they are kept: the I/O edge of [`GeoDatabases`].
-pub trait DatabaseStore: Send + Sync {
-    /// What identifies the current files (cheap: no download).
-    fn version(
-        &self,
-        location: &DatabaseLocation,
-    ) -> futures::future::BoxFuture<'_, Result<String, GeoError>>;
-    /// The files themselves.
-    fn read(
-        &self,
-        location: &DatabaseLocation,
-    ) -> futures::future::BoxFuture<'_, Result<DatabaseFiles, GeoError>>;
-}
-
 /// The GeoIP databases of a location, reloaded by [`GeoDatabases::refresh`] when the files
 /// change. Until a database is read, and when none can be, lookups find nothing.
 pub struct GeoDatabases {
-    location: DatabaseLocation,
+    location: Location,
     loaded: RwLock<(String, Option<Arc<Cached<MaxMind>>>)>,
     /// When [`GeoDatabases::refresh_if_due`] last looked.
     checked: Mutex<Option<std::time::Instant>>,
@@ -390,7 +366,7 @@ impl std::fmt::Debug for GeoDatabases {
 }
 
 impl GeoDatabases {
-    pub fn new(location: DatabaseLocation) -> Self {
+    pub fn new(location: Location) -> Self {
         Self {
             location,
             loaded: RwLock::new((String::new(), None)),
@@ -400,7 +376,7 @@ impl GeoDatabases {
 
     /// [`GeoDatabases::refresh`] when `every` has passed since the last look; a failure is
     /// a warning (the databases read before stay in use).
-    pub async fn refresh_if_due(&self, store: &dyn DatabaseStore, every: std::time::Duration) {
+    pub async fn refresh_if_due(&self, store: &dyn FileSource, every: std::time::Duration) {
         let now = std::time::Instant::now();
         {
             let Ok(mut checked) = self.checked.lock() else {
@@ -418,7 +394,7 @@ impl GeoDatabases {
         }
     }
 
-    pub fn location(&self) -> &DatabaseLocation {
+    pub fn location(&self) -> &Location {
         &self.location
     }
 
@@ -429,20 +405,44 @@ impl GeoDatabases {
 
     /// Reads the databases when they changed since the last read; whether they were read.
     /// On an error the databases read before stay in use.
-    pub async fn refresh(&self, store: &dyn DatabaseStore) -> Result<bool, GeoError> {
-        let version = store.version(&self.location).await?;
+    pub async fn refresh(&self, store: &dyn FileSource) -> Result<bool, GeoError> {
+        let listed = store.list(&self.location).await?;
+        let stamp = |file: &str| {
+            listed
+                .iter()
+                .find(|f| f.name == file)
+                .map(|f| f.stamp.clone())
+        };
+        let (city, asn) = (stamp(CITY_FILE), stamp(ASN_FILE));
+        if city.is_none() && asn.is_none() {
+            return Err(GeoError::Empty(self.location.to_string()));
+        }
+        let version = format!(
+            "{} {}",
+            city.clone().unwrap_or_default(),
+            asn.clone().unwrap_or_default()
+        );
         let current = self.loaded.read().map(|l| l.0.clone()).unwrap_or_default();
-        if !current.is_empty() && version == current {
+        if version == current {
             return Ok(false);
         }
-        let files = store.read(&self.location).await?;
-        let name = self.location.to_string();
-        if files.city.is_none() && files.asn.is_none() {
-            return Err(GeoError::Empty(name));
-        }
-        let db = MaxMind::from_bytes(files.city, files.asn)?;
+        let city = match city {
+            Some(_) => store.read(&self.location, CITY_FILE).await?,
+            None => None,
+        };
+        let asn = match asn {
+            Some(_) => store.read(&self.location, ASN_FILE).await?,
+            None => None,
+        };
+        let db = MaxMind::from_bytes(city, asn).map_err(|e| match e {
+            GeoError::Open { path, reason } => GeoError::Open {
+                path: self.location.file(&path),
+                reason,
+            },
+            other => other,
+        })?;
         if let Ok(mut loaded) = self.loaded.write() {
-            *loaded = (files.version, Some(Arc::new(Cached::new(db))));
+            *loaded = (version, Some(Arc::new(Cached::new(db))));
         }
         Ok(true)
     }
@@ -450,132 +450,12 @@ impl GeoDatabases {
 
 impl GeoLookup for GeoDatabases {
     fn lookup(&self, ip: IpAddr) -> Option<GeoInfo> {
+        self.lookup_shared(ip).map(|entry| entry.info.clone())
+    }
+
+    fn lookup_shared(&self, ip: IpAddr) -> Option<Arc<GeoEntry>> {
         let db = self.loaded.read().ok()?.1.clone()?;
-        db.lookup(ip)
-    }
-}
-
-/// The databases in a folder, or in S3 through a client.
-pub struct FileStore {
-    pub s3: Option<aws_sdk_s3::Client>,
-}
-
-impl FileStore {
-    fn s3(&self, location: &DatabaseLocation) -> Result<&aws_sdk_s3::Client, GeoError> {
-        self.s3.as_ref().ok_or_else(|| GeoError::Open {
-            path: location.to_string(),
-            reason: "S3 is not available here".to_owned(),
-        })
-    }
-}
-
-/// A file's size and modification time, or nothing for a missing file.
-fn file_stamp(path: &Path) -> String {
-    std::fs::metadata(path)
-        .map(|m| {
-            let modified = m
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map_or(0, |d| d.as_nanos());
-            format!("{}@{modified}", m.len())
-        })
-        .unwrap_or_default()
-}
-
-impl DatabaseStore for FileStore {
-    fn version(
-        &self,
-        location: &DatabaseLocation,
-    ) -> futures::future::BoxFuture<'_, Result<String, GeoError>> {
-        let location = location.clone();
-        Box::pin(async move {
-            match &location {
-                DatabaseLocation::Dir(dir) => Ok(format!(
-                    "{} {}",
-                    file_stamp(&dir.join(CITY_FILE)),
-                    file_stamp(&dir.join(ASN_FILE))
-                )),
-                DatabaseLocation::S3 { bucket, prefix } => {
-                    let s3 = self.s3(&location)?;
-                    let mut tags = Vec::new();
-                    for file in [CITY_FILE, ASN_FILE] {
-                        let head = s3
-                            .head_object()
-                            .bucket(bucket)
-                            .key(DatabaseLocation::key(prefix, file))
-                            .send()
-                            .await;
-                        tags.push(head.ok().and_then(|h| h.e_tag).unwrap_or_default());
-                    }
-                    Ok(tags.join(" "))
-                }
-            }
-        })
-    }
-
-    fn read(
-        &self,
-        location: &DatabaseLocation,
-    ) -> futures::future::BoxFuture<'_, Result<DatabaseFiles, GeoError>> {
-        let location = location.clone();
-        Box::pin(async move {
-            let version = self.version(&location).await?;
-            let mut files = DatabaseFiles {
-                version,
-                ..DatabaseFiles::default()
-            };
-            for (file, slot) in [(CITY_FILE, &mut files.city), (ASN_FILE, &mut files.asn)] {
-                *slot = match &location {
-                    DatabaseLocation::Dir(dir) => {
-                        let path = dir.join(file);
-                        match std::fs::read(&path) {
-                            Ok(bytes) => Some(bytes),
-                            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                            Err(e) => {
-                                return Err(GeoError::Open {
-                                    path: path.display().to_string(),
-                                    reason: e.to_string(),
-                                });
-                            }
-                        }
-                    }
-                    DatabaseLocation::S3 { bucket, prefix } => {
-                        let key = DatabaseLocation::key(prefix, file);
-                        let failed = |reason: String| GeoError::Open {
-                            path: format!("s3://{bucket}/{key}"),
-                            reason,
-                        };
-                        match self
-                            .s3(&location)?
-                            .get_object()
-                            .bucket(bucket)
-                            .key(&key)
-                            .send()
-                            .await
-                        {
-                            Ok(object) => Some(
-                                object
-                                    .body
-                                    .collect()
-                                    .await
-                                    .map_err(|e| failed(e.to_string()))?
-                                    .to_vec(),
-                            ),
-                            Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
-                                None
-                            }
-                            Err(e) => {
-                                return Err(failed(
-                                    aws_sdk_s3::error::DisplayErrorContext(e).to_string(),
-                                ));
-                            }
-                        }
-                    }
-                };
-            }
-            Ok(files)
-        })
+        db.lookup_shared(ip)
     }
 }
 
@@ -588,8 +468,8 @@ pub async fn from_env(s3: Option<aws_sdk_s3::Client>) -> Option<Arc<GeoDatabases
         );
         return None;
     };
-    let databases = GeoDatabases::new(DatabaseLocation::parse(text.trim()));
-    let store = FileStore { s3 };
+    let databases = GeoDatabases::new(Location::parse(text.trim()));
+    let store = Files { s3 };
     match databases.refresh(&store).await {
         Ok(_) => {
             // The cold start's read counts as the first look.
@@ -608,6 +488,7 @@ pub async fn from_env(s3: Option<aws_sdk_s3::Client>) -> Option<Arc<GeoDatabases
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::enrich::files::Stamped;
     use serde_json::json;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -705,88 +586,64 @@ mod tests {
         assert_eq!(cached.inner.0.load(Ordering::Relaxed), 1);
     }
 
-    /// Database files that change when told to.
-    struct Files {
-        version: Mutex<String>,
+    /// A City database file whose stamp and bytes change when told to; counts its reads.
+    struct Changing {
+        stamp: Mutex<String>,
         reads: AtomicUsize,
     }
 
-    impl DatabaseStore for Files {
-        fn version(
+    impl FileSource for Changing {
+        fn list(
             &self,
-            _location: &DatabaseLocation,
-        ) -> futures::future::BoxFuture<'_, Result<String, GeoError>> {
-            let version = self.version.lock().expect("lock").clone();
-            Box::pin(async move { Ok(version) })
+            _location: &Location,
+        ) -> futures::future::BoxFuture<'_, Result<Vec<Stamped>, FilesError>> {
+            let stamp = self.stamp.lock().expect("lock").clone();
+            Box::pin(async move {
+                Ok(if stamp.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![Stamped {
+                        name: CITY_FILE.to_owned(),
+                        stamp,
+                    }]
+                })
+            })
         }
 
         fn read(
             &self,
-            location: &DatabaseLocation,
-        ) -> futures::future::BoxFuture<'_, Result<DatabaseFiles, GeoError>> {
-            let location = location.clone();
-            Box::pin(async move {
-                self.reads.fetch_add(1, Ordering::Relaxed);
-                let version = self.version.lock().expect("lock").clone();
-                if version == "broken" {
-                    return Ok(DatabaseFiles {
-                        city: Some(b"not a database".to_vec()),
-                        asn: None,
-                        version,
-                    });
-                }
-                if version.is_empty() {
-                    return Err(GeoError::Empty(location.to_string()));
-                }
-                // No real database is needed to tell reads apart: MaxMind refuses garbage,
-                // so a readable version is built from the refusal path being skipped.
-                Ok(DatabaseFiles {
-                    city: None,
-                    asn: None,
-                    version,
-                })
-            })
+            _location: &Location,
+            _name: &str,
+        ) -> futures::future::BoxFuture<'_, Result<Option<Vec<u8>>, FilesError>> {
+            self.reads.fetch_add(1, Ordering::Relaxed);
+            Box::pin(async { Ok(Some(b"not a database".to_vec())) })
         }
     }
 
     #[tokio::test]
-    async fn databases_are_read_again_only_when_they_changed_and_a_bad_one_is_refused() {
-        let files = Files {
-            version: Mutex::new("v1".to_owned()),
+    async fn databases_are_read_only_when_their_stamps_change_and_a_bad_one_is_refused() {
+        let files = Changing {
+            stamp: Mutex::new(String::new()),
             reads: AtomicUsize::new(0),
         };
-        let databases = GeoDatabases::new(DatabaseLocation::parse("s3://bucket/geoip/"));
-        assert_eq!(
-            databases.location(),
-            &DatabaseLocation::S3 {
-                bucket: "bucket".into(),
-                prefix: "geoip".into()
-            }
-        );
-        // Neither file: nothing to load, said as an error.
+        let databases = GeoDatabases::new(Location::parse("s3://bucket/geoip/"));
+        // Neither file: nothing to load, said as an error naming the place.
         let err = databases.refresh(&files).await.expect_err("empty");
         assert!(err.to_string().contains("s3://bucket/geoip"), "{err}");
-        assert!(!databases.is_loaded());
-        *files.version.lock().expect("lock") = "broken".to_owned();
+        assert_eq!(files.reads.load(Ordering::Relaxed), 0);
+        *files.stamp.lock().expect("lock") = "v1".to_owned();
         let err = databases.refresh(&files).await.expect_err("corrupt");
-        assert!(err.to_string().contains(CITY_FILE), "{err}");
+        assert!(
+            err.to_string()
+                .contains("s3://bucket/geoip/GeoLite2-City.mmdb"),
+            "{err}"
+        );
+        assert!(!databases.is_loaded());
+        // refresh_if_due looks once, then waits its turn.
+        let hour = std::time::Duration::from_secs(3600);
+        databases.refresh_if_due(&files, hour).await;
+        databases.refresh_if_due(&files, hour).await;
         assert_eq!(files.reads.load(Ordering::Relaxed), 2);
-        // Unchanged files are not read again once loaded; refresh_if_due waits its turn.
-        databases
-            .refresh_if_due(&files, std::time::Duration::from_secs(3600))
-            .await;
-        databases
-            .refresh_if_due(&files, std::time::Duration::from_secs(3600))
-            .await;
-        assert_eq!(
-            files.reads.load(Ordering::Relaxed),
-            3,
-            "the second look waits"
-        );
-        assert_eq!(
-            databases.lookup("81.2.69.1".parse().expect("ip")),
-            None,
-            "no database"
-        );
+        assert_eq!(databases.lookup("81.2.69.1".parse().expect("ip")), None);
     }
 }

@@ -1,12 +1,16 @@
 //! Enrichment: what the loader adds to a normalized document from knowledge beside the record
-//! (GeoIP and ASN databases, user-agent patterns).
+//! (GeoIP and ASN databases, user-agent patterns, threat-intelligence feeds).
 //!
 //! A stage of the pipeline between normalization and detection, so that rules can use what it
 //! adds: pure over a document, with its databases built once per process and shared by every
 //! object. Each enricher only adds fields a document does not have yet, and never fails: what
 //! cannot be looked up is left out.
 
+pub mod feed_update;
+pub mod files;
 pub mod geo;
+pub mod geo_update;
+pub mod threat;
 pub mod user_agent;
 
 use crate::config::{LogType, ParserKind};
@@ -68,16 +72,38 @@ impl Enricher for GeoEnricher {
     }
 }
 
-/// User-agent fields for every document with `user_agent.original`.
+/// User-agent fields for every document with `user_agent.original` (or the object a type's
+/// `user_agent_enrichment_field` names).
 #[derive(Debug)]
 pub struct UserAgentEnricher(pub &'static user_agent::UserAgents);
 
 impl Enricher for UserAgentEnricher {
-    fn enrich(&self, doc: &mut Doc, _log_type: &LogType) {
-        self.0.enrich(doc);
+    fn enrich(&self, doc: &mut Doc, log_type: &LogType) {
+        let object = log_type.user_agent_field.as_deref().unwrap_or("user_agent");
+        self.0.enrich(doc, object);
     }
 
     fn needs_fields(&self, log_type: &LogType) -> bool {
         log_type.parser != Some(ParserKind::VpcFlow)
+    }
+}
+
+/// Threat-intelligence matches for every document (and a type's `ioc_ip` / `ioc_domain`).
+#[derive(Debug)]
+pub struct ThreatEnricher(pub Arc<threat::ThreatFeeds>);
+
+impl Enricher for ThreatEnricher {
+    fn enrich(&self, doc: &mut Doc, log_type: &LogType) {
+        self.0
+            .current()
+            .enrich(doc, &log_type.ioc_ip, &log_type.ioc_domain);
+    }
+
+    /// Flow logs' writer matches their two addresses itself, unless the type names more
+    /// fields.
+    fn needs_fields(&self, log_type: &LogType) -> bool {
+        log_type.parser != Some(ParserKind::VpcFlow)
+            || !log_type.ioc_ip.is_empty()
+            || !log_type.ioc_domain.is_empty()
     }
 }

@@ -34,7 +34,7 @@ type Parsed = Option<Map<String, Value>>;
 pub struct UserAgents {
     community: ua_parser::Extractor<'static>,
     aws: AwsAgents,
-    cache: Mutex<lru::LruCache<String, Parsed>>,
+    cache: Mutex<lru::LruCache<String, Parsed, foldhash::fast::RandomState>>,
 }
 
 impl std::fmt::Debug for UserAgents {
@@ -53,8 +53,9 @@ impl UserAgents {
         Ok(Self {
             community,
             aws: AwsAgents::new(),
-            cache: Mutex::new(lru::LruCache::new(
+            cache: Mutex::new(lru::LruCache::with_hasher(
                 NonZeroUsize::new(CACHE_ENTRIES).unwrap_or(NonZeroUsize::MIN),
+                foldhash::fast::RandomState::default(),
             )),
         })
     }
@@ -73,15 +74,20 @@ impl UserAgents {
             .as_ref()
     }
 
-    /// Adds the parsed fields beside `user_agent.original`, unless the document has them.
-    pub fn enrich(&self, doc: &mut Doc) {
-        let Some(Value::Object(agent)) = doc.get_mut("user_agent") else {
+    /// Adds the parsed fields beside `<object>.original` (`user_agent` is ECS's object),
+    /// unless the document has them.
+    pub fn enrich(&self, doc: &mut Doc, object: &str) {
+        let Some(Value::Object(agent)) = doc.get_mut(object) else {
             return;
         };
         if agent.contains_key("name") {
             return;
         }
-        let Some(original) = agent.get("original").and_then(Value::as_str) else {
+        let Some(original) = agent
+            .get("original")
+            .and_then(Value::as_str)
+            .filter(|o| *o != "-")
+        else {
             return;
         };
         if let Some(fields) = self.parse_cached(original) {
@@ -333,18 +339,25 @@ mod tests {
             "user_agent": {"original": "curl/8.4.0"}
         }))
         .expect("doc");
-        agents.enrich(&mut doc);
+        agents.enrich(&mut doc, "user_agent");
         assert_eq!(doc["user_agent"]["name"], "curl");
         assert_eq!(doc["user_agent"]["original"], "curl/8.4.0");
         let mut own: Doc = serde_json::from_value(json!({
             "user_agent": {"original": "curl/8.4.0", "name": "kept"}
         }))
         .expect("doc");
-        agents.enrich(&mut own);
+        agents.enrich(&mut own, "user_agent");
         assert_eq!(own["user_agent"]["name"], "kept");
-        let mut none: Doc =
-            serde_json::from_value(json!({"user_agent": {"original": ""}})).expect("doc");
-        agents.enrich(&mut none);
-        assert_eq!(none["user_agent"], json!({"original": ""}));
+        for empty in ["", "-"] {
+            let mut none: Doc =
+                serde_json::from_value(json!({"user_agent": {"original": empty}})).expect("doc");
+            agents.enrich(&mut none, "user_agent");
+            assert_eq!(none["user_agent"], json!({"original": empty}));
+        }
+        let mut elsewhere: Doc =
+            serde_json::from_value(json!({"client_agent": {"original": "curl/8.4.0"}}))
+                .expect("doc");
+        agents.enrich(&mut elsewhere, "client_agent");
+        assert_eq!(elsewhere["client_agent"]["name"], "curl");
     }
 }

@@ -3,6 +3,7 @@
 //! environment; [`setup`] answers the central stack's custom resource that prepares OpenSearch.
 
 pub mod events;
+pub mod geoip;
 pub mod handler;
 pub mod settings;
 pub mod setup;

@@ -343,6 +343,7 @@ impl LambdaSettings {
         Ok(Pipeline::new(config)
             .with_exclusions(exclusions)
             .with_geo_databases(geo)
+            .with_threat_feeds(crate::enrich::threat::from_env(Some(s3.clone())).await)
             .with_user_agents(UserAgents::shared())
             .with_organization(self.organization.clone())
             .with_rules(rules))

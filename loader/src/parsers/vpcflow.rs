@@ -10,11 +10,15 @@
 
 use super::{NormalizeError, Normalized};
 use crate::ecs::Doc;
+use crate::enrich::geo::{GeoEntry, GeoLookup};
+use crate::enrich::threat::ThreatIntel;
 use crate::json_write::{write_str, write_u64};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// Field names of the default (version 2) format, in order.
 pub const DEFAULT_FIELDS: [&str; 14] = [
@@ -158,7 +162,9 @@ pub struct Common<'a> {
     pub key_region: Option<&'a str>,
     /// GeoIP for the addresses, written here as the enrichment stage would add it (documents
     /// of this path are never made into fields).
-    pub geo: Option<&'a dyn crate::enrich::geo::GeoLookup>,
+    pub geo: Option<&'a dyn GeoLookup>,
+    /// Threat intelligence for the addresses, likewise.
+    pub threat: Option<&'a ThreatIntel>,
 }
 
 /// Writes flow log records of one header layout as JSON documents.
@@ -168,7 +174,15 @@ pub struct Writer {
     /// Records of one object mostly share their capture window: its texts are kept.
     start_text: TimeText,
     end_text: TimeText,
+    /// GeoIP answers by address text: the flows of an object mostly involve the same
+    /// addresses, and this spares each line the parse and the shared cache's lock.
+    geo_seen: HashMap<Box<str>, Option<Arc<GeoEntry>>, foldhash::fast::RandomState>,
+    /// Whether the last record written matched a threat indicator (its document is tagged).
+    threat_matched: bool,
 }
+
+/// Addresses an object's writer remembers before it starts over (a few MB at most).
+const GEO_SEEN_MAX: usize = 65_536;
 
 #[derive(Debug, Clone, Default)]
 struct TimeText {
@@ -268,7 +282,32 @@ impl Writer {
             columns,
             start_text: TimeText::default(),
             end_text: TimeText::default(),
+            geo_seen: HashMap::default(),
+            threat_matched: false,
         }
+    }
+
+    /// The GeoIP answer for an address of a line.
+    fn geo_of(
+        &mut self,
+        addr: Option<&str>,
+        lookup: Option<&dyn GeoLookup>,
+    ) -> Option<Arc<GeoEntry>> {
+        let (addr, lookup) = (addr?, lookup?);
+        if let Some(known) = self.geo_seen.get(addr) {
+            return known.clone();
+        }
+        let found = addr.parse().ok().and_then(|ip| lookup.lookup_shared(ip));
+        if self.geo_seen.len() >= GEO_SEEN_MAX {
+            self.geo_seen.clear();
+        }
+        self.geo_seen.insert(addr.into(), found.clone());
+        found
+    }
+
+    /// Whether the last record written matched a threat indicator.
+    pub fn threat_matched(&self) -> bool {
+        self.threat_matched
     }
 
     /// The value of the field `name` in `values` (a line of this layout), for exclusion rules;
@@ -424,6 +463,7 @@ impl Writer {
         }
 
         let geo = common.and_then(|c| c.geo);
+        let (src_geo, dst_geo) = (self.geo_of(src, geo), self.geo_of(dst, geo));
         let mut source = Object::endpoint(out, br#","source":{"#, src, srcport);
         if let Some(bytes) = bytes {
             source.number(out, br#""bytes":"#, bytes);
@@ -431,12 +471,23 @@ impl Writer {
         if let Some(packets) = packets {
             source.number(out, br#""packets":"#, packets);
         }
-        source.geo(out, src, geo);
+        source.geo(out, src_geo.as_deref());
         source.close(out);
 
         let mut destination = Object::endpoint(out, br#","destination":{"#, dst, dstport);
-        destination.geo(out, dst, geo);
+        destination.geo(out, dst_geo.as_deref());
         destination.close(out);
+
+        let enrichments = common
+            .and_then(|c| c.threat)
+            .map(|intel| intel.flow_enrichments(src, dst))
+            .unwrap_or_default();
+        self.threat_matched = !enrichments.is_empty();
+        if self.threat_matched {
+            out.extend_from_slice(br#","threat":{"enrichments":"#);
+            crate::json_write::write_value(out, &serde_json::Value::Array(enrichments));
+            out.push(b'}');
+        }
 
         let mut network = Object::open(out, br#","network":{"#);
         if let Some(proto) = protocol {
@@ -586,26 +637,14 @@ impl Object {
         endpoint
     }
 
-    /// `geo` and `as` of the address, when the lookup knows it.
-    fn geo(
-        &mut self,
-        out: &mut Vec<u8>,
-        addr: Option<&str>,
-        lookup: Option<&dyn crate::enrich::geo::GeoLookup>,
-    ) {
-        let (Some(addr), Some(lookup)) = (addr, lookup) else {
+    /// `geo` and `as` of the address, when the lookup knew it.
+    fn geo(&mut self, out: &mut Vec<u8>, entry: Option<&GeoEntry>) {
+        let Some(entry) = entry else {
             return;
         };
-        let Some(info) = addr.parse().ok().and_then(|ip| lookup.lookup(ip)) else {
-            return;
-        };
-        if !info.geo.is_empty() {
-            self.key(out, br#""geo":"#);
-            crate::json_write::write_map(out, &info.geo);
-        }
-        if !info.asn.is_empty() {
-            self.key(out, br#""as":"#);
-            crate::json_write::write_map(out, &info.asn);
+        if !entry.json.is_empty() {
+            self.key(out, b"");
+            out.extend_from_slice(&entry.json);
         }
     }
 
@@ -1242,6 +1281,7 @@ mod tests {
             key_account: Some("444455556666"),
             key_region: Some("ap-northeast-1"),
             geo: None,
+            threat: None,
         };
         let d = Value::Object(direct(
             "version srcaddr start region",

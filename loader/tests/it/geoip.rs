@@ -364,13 +364,13 @@ fn edition_archive(edition: &str, file: &str, database: &[u8]) -> Vec<u8> {
 
 /// A download server: answers each request from `answer(path and query)` with a status and
 /// a body, and keeps every request line with its `Authorization` header.
-struct Downloads {
-    url: String,
-    requests: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+pub struct Downloads {
+    pub url: String,
+    pub requests: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
 }
 
 impl Downloads {
-    fn start(answer: impl Fn(&str) -> (u16, Vec<u8>) + Send + 'static) -> Self {
+    pub fn start(answer: impl Fn(&str) -> (u16, Vec<u8>) + Send + 'static) -> Self {
         use std::io::{BufRead, BufReader, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("address"));
@@ -570,7 +570,8 @@ fn geoip_update_refuses_a_tampered_archive_and_a_refused_key_without_showing_it(
 
 #[tokio::test]
 async fn databases_in_s3_are_installed_by_update_read_by_the_loader_and_reloaded_when_replaced() {
-    use loader::enrich::geo::{DatabaseLocation, FileStore, GeoDatabases};
+    use loader::enrich::files::{Files, Location};
+    use loader::enrich::geo::GeoDatabases;
     let config = tests::moto_config("us-east-1").await;
     let s3 = shared::aws::s3_client(&config);
     let bucket = tests::unique_name("geoip").to_ascii_lowercase();
@@ -598,8 +599,8 @@ async fn databases_in_s3_are_installed_by_update_read_by_the_loader_and_reloaded
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let databases = GeoDatabases::new(DatabaseLocation::parse(&to));
-    let store = FileStore {
+    let databases = GeoDatabases::new(Location::parse(&to));
+    let store = Files {
         s3: Some(s3.clone()),
     };
     assert!(databases.refresh(&store).await.expect("read"));
@@ -631,5 +632,82 @@ async fn databases_in_s3_are_installed_by_update_read_by_the_loader_and_reloaded
     assert_eq!(
         databases.lookup(ip("81.2.69.1")).expect("found").asn["number"],
         65001
+    );
+}
+
+#[tokio::test]
+async fn the_scheduled_event_installs_the_databases_with_the_secret_s_key_and_reloads_them() {
+    use loader::enrich::files::Location;
+    use loader::enrich::geo::GeoDatabases;
+    use loader::lambda::geoip::{self, GeoUpdateSettings, is_geoip_update};
+    let config = tests::moto_config("us-east-1").await;
+    let s3 = shared::aws::s3_client(&config);
+    let secrets = aws_sdk_secretsmanager::Client::new(&config);
+    let bucket = tests::unique_name("geoip-schedule").to_ascii_lowercase();
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("bucket");
+    let secret = secrets
+        .create_secret()
+        .name(tests::unique_name("maxmind"))
+        .secret_string(r#"{"account_id": "7", "license_key": "from-secret"}"#)
+        .send()
+        .await
+        .expect("secret");
+    let server = Downloads::start(maxmind_answers(false));
+    let location = Location::parse(&format!("s3://{bucket}/geoip"));
+    let settings = GeoUpdateSettings {
+        secret_arn: secret.arn().expect("arn").to_owned(),
+        location: location.clone(),
+        endpoint: server.url.clone(),
+    };
+    let databases = GeoDatabases::new(location);
+    assert!(is_geoip_update(&json!({"task": "geoip-update"})));
+    assert!(!is_geoip_update(&json!({"Records": []})));
+
+    let response = geoip::run(Some(&settings), &secrets, &s3, Some(&databases))
+        .await
+        .expect("updated");
+    assert_eq!(
+        response["installed"].as_array().map(Vec::len),
+        Some(2),
+        "{response}"
+    );
+    assert!(
+        databases.is_loaded(),
+        "the function's own copy is reloaded at once"
+    );
+    assert_eq!(
+        databases.lookup(ip("1.128.9.9")).expect("found").asn["number"],
+        64501
+    );
+    let requests = server.requests.lock().expect("lock").clone();
+    // base64("7:from-secret")
+    assert!(
+        requests
+            .iter()
+            .all(|(_, a)| a == "Basic Nzpmcm9tLXNlY3JldA=="),
+        "{requests:?}"
+    );
+    let stored = s3
+        .get_object()
+        .bucket(&bucket)
+        .key(format!("geoip/{CITY_FILE}"))
+        .send()
+        .await
+        .expect("stored");
+    assert_eq!(
+        stored.body.collect().await.expect("body").to_vec(),
+        city_db()
+    );
+
+    let err = geoip::run(None, &secrets, &s3, None)
+        .await
+        .expect_err("no settings");
+    assert!(
+        err.to_string().contains("GEOIP_LICENSE_SECRET_ARN"),
+        "{err}"
     );
 }

@@ -9,4 +9,5 @@ mod proptests;
 mod rules;
 pub(crate) mod setup;
 mod sink;
+mod threat;
 mod user_config;
