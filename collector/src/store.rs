@@ -74,22 +74,13 @@ pub async fn writer_config(base: &SdkConfig, settings: &crate::Settings) -> SdkC
     let Some(role) = &settings.writer_role_arn else {
         return base.clone();
     };
-    let mut provider = aws_config::sts::AssumeRoleProvider::builder(role)
-        .session_name("org-security-logs-collector")
-        .configure(base);
-    if let Some(id) = &settings.writer_role_external_id {
-        provider = provider.external_id(id);
-    }
-    let provider = provider.build().await;
-    let cache = aws_config::identity::IdentityCache::lazy()
-        .buffer_time(std::time::Duration::from_secs(300))
-        .build();
-    base.to_builder()
-        .credentials_provider(
-            aws_credential_types::provider::SharedCredentialsProvider::new(provider),
-        )
-        .identity_cache(cache)
-        .build()
+    shared::aws::assumed_role_config(
+        base,
+        role,
+        "org-security-logs-collector",
+        settings.writer_role_external_id.as_deref(),
+    )
+    .await
 }
 
 impl ObjectStore for S3Store {

@@ -65,6 +65,7 @@ fn run_lambda() -> anyhow::Result<()> {
         // have replaced them since the cold start.
         let geo = pipeline.geo_databases().cloned();
         let feeds = pipeline.threat_feeds().cloned();
+        let org = pipeline.org_context().cloned();
         let geo_store = Files {
             s3: Some(s3.clone()),
         };
@@ -79,8 +80,16 @@ fn run_lambda() -> anyhow::Result<()> {
             sink,
             settings.handler,
         );
-        let (handler, setup, geo, feeds, geo_store, geo_update) =
-            (&handler, &setup, &geo, &feeds, &geo_store, &geo_update);
+        let aws = &aws;
+        let (handler, setup, geo, feeds, org, geo_store, geo_update) = (
+            &handler,
+            &setup,
+            &geo,
+            &feeds,
+            &org,
+            &geo_store,
+            &geo_update,
+        );
         lambda_runtime::run(service_fn(
             move |event: LambdaEvent<serde_json::Value>| async move {
                 if is_custom_resource(&event.payload) {
@@ -106,6 +115,9 @@ fn run_lambda() -> anyhow::Result<()> {
                 }
                 if let Some(feeds) = feeds {
                     feeds.refresh_if_due(geo_store, GEO_REFRESH).await;
+                }
+                if let Some(org) = org {
+                    org.refresh_if_due(Some(aws), geo_store).await;
                 }
                 handler
                     .handle(event.payload)

@@ -8,9 +8,10 @@ use crate::decode::{self, FieldsItem, Item, Position, ReadError, Splitter};
 use crate::detect::{self, SkipReason};
 use crate::ecs::{self, Doc};
 use crate::enrich::geo::{GeoDatabases, GeoLookup};
+use crate::enrich::org::OrgContext;
 use crate::enrich::threat::{ThreatFeeds, ThreatIntel};
 use crate::enrich::user_agent::UserAgents;
-use crate::enrich::{Enrichers, GeoEnricher, ThreatEnricher, UserAgentEnricher};
+use crate::enrich::{Enrichers, GeoEnricher, OrgEnricher, ThreatEnricher, UserAgentEnricher};
 use crate::exclude::{self, Exclusions, Rule};
 use crate::json_write;
 use crate::parsers::{
@@ -318,6 +319,7 @@ pub struct Pipeline {
     /// The GeoIP databases behind `geo`, for reloading them when they change.
     geo_databases: Option<Arc<GeoDatabases>>,
     threat_feeds: Option<Arc<ThreatFeeds>>,
+    org_context: Option<Arc<OrgContext>>,
 }
 
 impl Pipeline {
@@ -346,6 +348,7 @@ impl Pipeline {
             enrichers: Enrichers::default(),
             geo_databases: None,
             threat_feeds: None,
+            org_context: None,
         }
     }
 
@@ -405,6 +408,20 @@ impl Pipeline {
     /// The threat feeds, to reload when they change.
     pub fn threat_feeds(&self) -> Option<&Arc<ThreatFeeds>> {
         self.threat_feeds.as_ref()
+    }
+
+    /// The organization context of every document's account.
+    pub fn with_org_context(mut self, context: Option<Arc<OrgContext>>) -> Self {
+        if let Some(context) = &context {
+            self.enrichers.push(Arc::new(OrgEnricher(context.clone())));
+        }
+        self.org_context = context;
+        self
+    }
+
+    /// The organization context, to read again when its time is up.
+    pub fn org_context(&self) -> Option<&Arc<OrgContext>> {
+        self.org_context.as_ref()
     }
 
     /// User-agent fields from `user_agent.original`.

@@ -28,6 +28,33 @@ pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(builder.build())
 }
 
+/// `base` whose credentials come from assuming `role` (with an external id when the role's
+/// trust policy asks for one). The SDK's identity cache keeps them and renews them five
+/// minutes before they expire.
+pub async fn assumed_role_config(
+    base: &SdkConfig,
+    role: &str,
+    session_name: &str,
+    external_id: Option<&str>,
+) -> SdkConfig {
+    let mut provider = aws_config::sts::AssumeRoleProvider::builder(role)
+        .session_name(session_name)
+        .configure(base);
+    if let Some(id) = external_id {
+        provider = provider.external_id(id);
+    }
+    let provider = provider.build().await;
+    let cache = aws_config::identity::IdentityCache::lazy()
+        .buffer_time(std::time::Duration::from_secs(300))
+        .build();
+    base.to_builder()
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+        )
+        .identity_cache(cache)
+        .build()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

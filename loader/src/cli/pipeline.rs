@@ -4,6 +4,7 @@
 use super::{CliError, load_config};
 use crate::config::Config;
 use crate::enrich::geo::{self as geoip, GeoDatabases};
+use crate::enrich::org::{self, OrgContext};
 use crate::enrich::threat::{self, ThreatFeeds};
 use crate::enrich::user_agent::UserAgents;
 use crate::exclude::Exclusions;
@@ -64,7 +65,29 @@ pub fn build_pipeline(
         .with_exclusions(exclusions)
         .with_geo_databases(geo_databases())
         .with_threat_feeds(threat_feeds())
+        .with_org_context(org_context())
         .with_user_agents(UserAgents::shared()))
+}
+
+/// The organization context of `ORG_CONTEXT`, read on a thread and runtime of its own.
+pub fn org_context() -> Option<Arc<OrgContext>> {
+    std::env::var(org::ENV)
+        .ok()
+        .filter(|v| !v.trim().is_empty())?;
+    std::thread::spawn(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        runtime.block_on(async {
+            let aws = shared::aws::sdk_config().await;
+            let s3 = shared::aws::s3_client(&aws);
+            org::from_env(Some(&aws), Some(s3)).await
+        })
+    })
+    .join()
+    .ok()
+    .flatten()
 }
 
 /// The threat feeds of `THREAT_INTEL_FEEDS`, read as [`geo_databases`] reads its files.

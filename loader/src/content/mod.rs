@@ -528,7 +528,10 @@ mod tests {
         let flat = flat_object_fields();
         assert!(flat["cloudtrail"].iter().any(|f| f == "requestParameters"));
         assert!(flat["securityhub"].iter().any(|f| f == "Resources.Details"));
-        assert!(!flat.contains_key("vpcflowlogs"));
+        // The shared components' flat objects (account tags) are every type's; flow logs have
+        // none of their own.
+        assert_eq!(flat["vpcflowlogs"], ["aws.account.tags"]);
+        assert!(flat["cloudtrail"].iter().any(|f| f == "aws.account.tags"));
     }
 
     #[test]

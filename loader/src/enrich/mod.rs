@@ -10,6 +10,7 @@ pub mod feed_update;
 pub mod files;
 pub mod geo;
 pub mod geo_update;
+pub mod org;
 pub mod threat;
 pub mod user_agent;
 
@@ -105,5 +106,19 @@ impl Enricher for ThreatEnricher {
         log_type.parser != Some(ParserKind::VpcFlow)
             || !log_type.ioc_ip.is_empty()
             || !log_type.ioc_domain.is_empty()
+    }
+}
+
+/// The organization context of every document's account.
+#[derive(Debug)]
+pub struct OrgEnricher(pub Arc<org::OrgContext>);
+
+impl Enricher for OrgEnricher {
+    fn enrich(&self, doc: &mut Doc, _log_type: &LogType) {
+        self.0.current().enrich(doc);
+    }
+
+    fn needs_fields(&self, _log_type: &LogType) -> bool {
+        true
     }
 }

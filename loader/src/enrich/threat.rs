@@ -166,7 +166,15 @@ impl ThreatIntel {
 
     /// The indicators listing `ip` or a network holding it, the most specific first.
     pub fn match_ip(&self, ip: IpAddr) -> Vec<&Indicator> {
-        let ids: Vec<u32> = match ip {
+        self.match_ip_ids(ip)
+            .iter()
+            .map(|&i| &self.indicators[i as usize])
+            .collect()
+    }
+
+    /// [`ThreatIntel::match_ip`] as indicator numbers (nothing allocated when none match).
+    pub fn match_ip_ids(&self, ip: IpAddr) -> Vec<u32> {
+        let mut ids: Vec<u32> = match ip {
             IpAddr::V4(v4) => self
                 .v4
                 .cover_values(&Ipv4Net::from(v4))
@@ -174,7 +182,7 @@ impl ThreatIntel {
                 .copied()
                 .collect(),
             IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => return self.match_ip(IpAddr::V4(v4)),
+                Some(v4) => return self.match_ip_ids(IpAddr::V4(v4)),
                 None => self
                     .v6
                     .cover_values(&Ipv6Net::from(v6))
@@ -184,10 +192,8 @@ impl ThreatIntel {
             },
         };
         // The trie yields the widest networks first.
-        ids.iter()
-            .rev()
-            .map(|&i| &self.indicators[i as usize])
-            .collect()
+        ids.reverse();
+        ids
     }
 
     /// The indicators listing `name` or one of its parent domains.

@@ -322,6 +322,18 @@ impl LambdaSettings {
         Ok(exclusions)
     }
 
+    /// The organization context of `ORG_CONTEXT`, when it is set.
+    async fn org_context(
+        &self,
+        s3: &aws_sdk_s3::Client,
+    ) -> Option<std::sync::Arc<crate::enrich::org::OrgContext>> {
+        std::env::var(crate::enrich::org::ENV)
+            .ok()
+            .filter(|v| !v.trim().is_empty())?;
+        let aws = shared::aws::sdk_config().await;
+        crate::enrich::org::from_env(Some(&aws), Some(s3.clone())).await
+    }
+
     /// The pipeline of the function: configuration, exclusion rules and GeoIP.
     pub async fn load_pipeline(&self, s3: &aws_sdk_s3::Client) -> Result<Pipeline, SettingsError> {
         let config = self.load_config(s3).await?;
@@ -344,6 +356,7 @@ impl LambdaSettings {
             .with_exclusions(exclusions)
             .with_geo_databases(geo)
             .with_threat_feeds(crate::enrich::threat::from_env(Some(s3.clone())).await)
+            .with_org_context(self.org_context(s3).await)
             .with_user_agents(UserAgents::shared())
             .with_organization(self.organization.clone())
             .with_rules(rules))

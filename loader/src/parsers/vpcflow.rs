@@ -174,15 +174,23 @@ pub struct Writer {
     /// Records of one object mostly share their capture window: its texts are kept.
     start_text: TimeText,
     end_text: TimeText,
-    /// GeoIP answers by address text: the flows of an object mostly involve the same
-    /// addresses, and this spares each line the parse and the shared cache's lock.
-    geo_seen: HashMap<Box<str>, Option<Arc<GeoEntry>>, foldhash::fast::RandomState>,
+    /// What the enrichment knows of each address, by its text: the flows of an object mostly
+    /// involve the same addresses, and this spares each line the parse, the shared cache's
+    /// lock and the trie walk.
+    seen: HashMap<Box<str>, AddressFacts, foldhash::fast::RandomState>,
     /// Whether the last record written matched a threat indicator (its document is tagged).
     threat_matched: bool,
 }
 
 /// Addresses an object's writer remembers before it starts over (a few MB at most).
-const GEO_SEEN_MAX: usize = 65_536;
+const SEEN_MAX: usize = 65_536;
+
+/// The GeoIP answer and the threat indicators of one address.
+#[derive(Debug, Clone, Default)]
+struct AddressFacts {
+    geo: Option<Arc<GeoEntry>>,
+    threats: Vec<u32>,
+}
 
 #[derive(Debug, Clone, Default)]
 struct TimeText {
@@ -282,27 +290,33 @@ impl Writer {
             columns,
             start_text: TimeText::default(),
             end_text: TimeText::default(),
-            geo_seen: HashMap::default(),
+            seen: HashMap::default(),
             threat_matched: false,
         }
     }
 
-    /// The GeoIP answer for an address of a line.
-    fn geo_of(
-        &mut self,
-        addr: Option<&str>,
-        lookup: Option<&dyn GeoLookup>,
-    ) -> Option<Arc<GeoEntry>> {
-        let (addr, lookup) = (addr?, lookup?);
-        if let Some(known) = self.geo_seen.get(addr) {
-            return known.clone();
+    /// What the enrichment knows of an address of a line (nothing without enrichment).
+    fn facts(&mut self, addr: Option<&str>, common: Option<&Common<'_>>) -> Option<AddressFacts> {
+        let (addr, common) = (addr?, common?);
+        if common.geo.is_none() && common.threat.is_none() {
+            return None;
         }
-        let found = addr.parse().ok().and_then(|ip| lookup.lookup_shared(ip));
-        if self.geo_seen.len() >= GEO_SEEN_MAX {
-            self.geo_seen.clear();
+        if let Some(known) = self.seen.get(addr) {
+            return Some(known.clone());
         }
-        self.geo_seen.insert(addr.into(), found.clone());
-        found
+        let ip = addr.parse().ok();
+        let facts = AddressFacts {
+            geo: ip.and_then(|ip| common.geo.and_then(|g| g.lookup_shared(ip))),
+            threats: ip
+                .zip(common.threat)
+                .map(|(ip, intel)| intel.match_ip_ids(ip))
+                .unwrap_or_default(),
+        };
+        if self.seen.len() >= SEEN_MAX {
+            self.seen.clear();
+        }
+        self.seen.insert(addr.into(), facts.clone());
+        Some(facts)
     }
 
     /// Whether the last record written matched a threat indicator.
@@ -462,8 +476,9 @@ impl Writer {
             }
         }
 
-        let geo = common.and_then(|c| c.geo);
-        let (src_geo, dst_geo) = (self.geo_of(src, geo), self.geo_of(dst, geo));
+        let (src_facts, dst_facts) = (self.facts(src, common), self.facts(dst, common));
+        let src_geo = src_facts.as_ref().and_then(|f| f.geo.clone());
+        let dst_geo = dst_facts.as_ref().and_then(|f| f.geo.clone());
         let mut source = Object::endpoint(out, br#","source":{"#, src, srcport);
         if let Some(bytes) = bytes {
             source.number(out, br#""bytes":"#, bytes);
@@ -478,10 +493,14 @@ impl Writer {
         destination.geo(out, dst_geo.as_deref());
         destination.close(out);
 
-        let enrichments = common
-            .and_then(|c| c.threat)
-            .map(|intel| intel.flow_enrichments(src, dst))
-            .unwrap_or_default();
+        let threats =
+            |facts: &Option<AddressFacts>| facts.as_ref().is_some_and(|f| !f.threats.is_empty());
+        let enrichments = match common.and_then(|c| c.threat) {
+            Some(intel) if threats(&src_facts) || threats(&dst_facts) => {
+                intel.flow_enrichments(src, dst)
+            }
+            _ => Vec::new(),
+        };
         self.threat_matched = !enrichments.is_empty();
         if self.threat_matched {
             out.extend_from_slice(br#","threat":{"enrichments":"#);

@@ -8,9 +8,10 @@
 //!
 //! Each case is loaded as a load does by default, enrichment included: user agents, GeoIP from
 //! the test databases of [`crate::geoip`] (Tokyo and Sydney networks; documentation addresses
-//! are never looked up), and threat intelligence from `fixtures/threat-feeds/`. The ingest time
-//! is fixed at 2026-01-01T00:00:00Z; documents are compared field by field; every difference
-//! of every case is printed (path, expected, actual) before failing.
+//! are never looked up), threat intelligence from `fixtures/threat-feeds/` and the organization
+//! context of `fixtures/org-context/`. The ingest time is fixed at 2026-01-01T00:00:00Z;
+//! documents are compared field by field; every difference of every case is printed (path,
+//! expected, actual) before failing.
 //! `UPDATE_GOLDEN=1` rewrites the expected files from the actual output (review them!);
 //! `GOLDEN_FILTER=<text>` limits the run (and the rewrite) to cases whose path contains it.
 
@@ -20,6 +21,7 @@ use loader::cli::diff;
 use loader::config::Config;
 use loader::enrich::files::{Files, Location};
 use loader::enrich::geo::{Cached, MaxMind};
+use loader::enrich::org::{OrgContext, OrgSource};
 use loader::enrich::threat::ThreatFeeds;
 use loader::enrich::user_agent::UserAgents;
 use loader::pipeline::{Document, Outcome, Pipeline, Stats};
@@ -30,7 +32,7 @@ use std::sync::Arc;
 /// Folders of `fixtures/` that are no log type: the Lambda's event shapes (read by the unit
 /// tests of `loader::lambda::events`) and the es-loader's configuration files with their cases
 /// ([`es_loader_configuration_files`]).
-const NOT_LOG_TYPES: &[&str] = &["events", "es-loader", "threat-feeds"];
+const NOT_LOG_TYPES: &[&str] = &["events", "es-loader", "threat-feeds", "org-context"];
 
 fn fixtures_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
@@ -193,17 +195,29 @@ fn pipeline_for(type_dir: &Path) -> Pipeline {
     enriched(Pipeline::new(config))
 }
 
-/// The enrichment a load has by default, with the test GeoIP databases and the threat feeds
-/// of `fixtures/threat-feeds/`.
+/// The enrichment a load has by default, with the test GeoIP databases, the threat feeds of
+/// `fixtures/threat-feeds/` and the accounts of `fixtures/org-context/`.
 fn enriched(pipeline: Pipeline) -> Pipeline {
     let databases =
         MaxMind::from_bytes(Some(crate::geoip::city_db()), Some(crate::geoip::asn_db()))
             .expect("test databases");
     let feeds = ThreatFeeds::new(Location::Dir(fixtures_root().join("threat-feeds")));
     futures::executor::block_on(feeds.refresh(&Files { s3: None })).expect("test feeds");
+    let org = OrgContext::new(
+        OrgSource::Mapping(
+            fixtures_root()
+                .join("org-context/accounts.csv")
+                .display()
+                .to_string(),
+        ),
+        Vec::new(),
+        std::time::Duration::from_secs(3600),
+    );
+    futures::executor::block_on(org.refresh(None, &Files { s3: None })).expect("test accounts");
     pipeline
         .with_geo(Some(Arc::new(Cached::new(databases))))
         .with_threat_feeds(Some(Arc::new(feeds)))
+        .with_org_context(Some(Arc::new(org)))
         .with_user_agents(UserAgents::shared())
 }
 

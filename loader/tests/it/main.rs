@@ -5,6 +5,7 @@ mod geoip;
 mod golden;
 mod index;
 mod lambda;
+mod org;
 mod proptests;
 mod rules;
 pub(crate) mod setup;
