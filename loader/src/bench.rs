@@ -86,11 +86,24 @@ pub fn generate(log_type: &str, n: usize) -> (String, Vec<u8>) {
                 } else {
                     ("ACCEPT", 6)
                 };
+                // One end is the interface's own private address, as in every flow log; the
+                // other is on the internet (half the flows) or in the VPC.
+                let eni = format!("10.0.{}.{}", (i % 4096) / 254, (i % 4096) % 254 + 1);
+                let peer = if rng.below(2) == 0 {
+                    rng.ip()
+                } else {
+                    format!("10.1.{}.{}", rng.below(4), rng.below(254) + 1)
+                };
+                let (src, dst) = if rng.below(2) == 0 {
+                    (eni, peer)
+                } else {
+                    (peer, eni)
+                };
                 let line = format!(
                     "2 111122223333 eni-0a1b2c3d4e5f{:05x} {} {} {} {} {} {} {} {} {} {} OK\n",
                     i % 4096,
-                    rng.ip(),
-                    rng.ip(),
+                    src,
+                    dst,
                     rng.below(60000) + 1024,
                     [443, 80, 22, 53, 3306][rng.below(5) as usize],
                     proto,

@@ -8,7 +8,7 @@ use crate::decode::{self, FieldsItem, Item, Position, ReadError, Splitter};
 use crate::detect::{self, SkipReason};
 use crate::ecs::{self, Doc};
 use crate::enrich::geo::{GeoDatabases, GeoLookup};
-use crate::enrich::org::OrgContext;
+use crate::enrich::org::{Directory, OrgContext};
 use crate::enrich::threat::{ThreatFeeds, ThreatIntel};
 use crate::enrich::user_agent::UserAgents;
 use crate::enrich::{Enrichers, GeoEnricher, OrgEnricher, ThreatEnricher, UserAgentEnricher};
@@ -576,6 +576,7 @@ impl Pipeline {
             counts: TypeStats::default(),
             flow: None,
             threat: self.threat_feeds.as_ref().map(|f| f.current()),
+            org: self.org_context.as_ref().map(|o| o.current()),
             flow_capacity: 1024,
             index_cache: std::cell::RefCell::new(None),
             time_cache: std::cell::RefCell::new(None),
@@ -664,6 +665,8 @@ struct ObjectState<'p, 'e> {
     flow: Option<vpcflow::Writer>,
     /// The threat indicators of the whole object (feeds reloaded meanwhile apply from the next).
     threat: Option<Arc<ThreatIntel>>,
+    /// The organization directory of the whole object, likewise.
+    org: Option<Arc<Directory>>,
     flow_capacity: usize,
     index_cache: std::cell::RefCell<Option<(String, i32, String)>>,
     /// The last `@timestamp` written: records of an object come in time order, many in the
@@ -999,6 +1002,7 @@ impl ObjectState<'_, '_> {
             key_region: self.ctx.key_region,
             geo: self.pipeline.geo.as_deref(),
             threat: self.threat.as_deref(),
+            org: self.org.as_deref(),
         };
         let mut json = Vec::with_capacity(self.flow_capacity);
         let event_time = match writer.write(values, Some(&common), &mut json) {
@@ -1251,6 +1255,103 @@ mod tests {
             ecs::get_in(&second, "cloud.region"),
             Some(&Value::from("eu-west-1"))
         );
+    }
+
+    /// With every enrichment on, the flow log writer's documents are still those of the
+    /// field-by-field path (whose enrichers the writer stands in for).
+    #[test]
+    fn enriched_direct_flow_documents_equal_the_map_path() {
+        use crate::enrich::files::{Files, Location};
+        use crate::enrich::geo::{GeoInfo, GeoLookup};
+        use crate::enrich::org::{OrgContext, OrgSource};
+        use crate::enrich::threat::ThreatFeeds;
+        use serde_json::json;
+
+        #[derive(Debug)]
+        struct Somewhere;
+        impl GeoLookup for Somewhere {
+            fn lookup(&self, ip: std::net::IpAddr) -> Option<GeoInfo> {
+                let mut info = GeoInfo::default();
+                info.geo.insert("country_iso_code".into(), json!("AU"));
+                info.asn
+                    .insert("number".into(), json!(u32::from(ip.is_ipv4())));
+                Some(info)
+            }
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("feed.txt"), "1.128.0.2\n").expect("feed");
+        std::fs::write(
+            dir.path().join("accounts.csv"),
+            "account_id,name,ou_path,env\n111122223333,prod,Workloads/Prod,prod\n",
+        )
+        .expect("accounts");
+        let files = Files { s3: None };
+        let feeds = ThreatFeeds::new(Location::Dir(dir.path().to_path_buf()));
+        futures::executor::block_on(feeds.refresh(&files)).expect("feeds");
+        let org = OrgContext::new(
+            OrgSource::Mapping(dir.path().join("accounts.csv").display().to_string()),
+            Vec::new(),
+            std::time::Duration::from_secs(60),
+        );
+        futures::executor::block_on(org.refresh(None, &files)).expect("org");
+        let (feeds, org) = (Arc::new(feeds), Arc::new(org));
+        let enrich = |pipeline: Pipeline| {
+            pipeline
+                .with_geo(Some(Arc::new(Somewhere)))
+                .with_threat_feeds(Some(feeds.clone()))
+                .with_org_context(Some(org.clone()))
+        };
+        let text = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n\
+            2 111122223333 eni-1 81.2.69.1 1.128.0.2 443 49152 6 3 180 1714521600 1714521660 ACCEPT OK\n\
+            2 444455556666 eni-2 81.2.69.1 10.0.0.1 443 49152 6 3 180 1714521600 1714521660 ACCEPT OK\n";
+        let key = "AWSLogs/111122223333/vpcflowlogs/us-east-1/2024/05/01/x.log";
+        let ingested = Utc
+            .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+            .single()
+            .unwrap_or_default();
+        let direct = enrich(Pipeline::new(Config::builtin().expect("config")));
+        let user = "[vpcflowlogs]\ndoc_id = interface-id\n";
+        let mapped = enrich(Pipeline::new(
+            Config::with_user_file("user.ini", user).expect("config"),
+        ));
+        let (a, _, _) = load_bytes(&direct, key, text.as_bytes(), ingested);
+        let (b, _, _) = load_bytes(&mapped, key, text.as_bytes(), ingested);
+        assert!(matches!(a[0].source, Source::Json(_)));
+        assert!(matches!(b[0].source, Source::Fields(_)));
+        for (a, b) in a.iter().zip(&b) {
+            assert_eq!(a.source.fields(), b.source.fields());
+        }
+        let first = a[0].source.fields();
+        assert_eq!(
+            ecs::get_in(&first, "cloud.account.name"),
+            Some(&json!("prod"))
+        );
+        assert_eq!(
+            ecs::get_in(&first, "aws.organization.unit.path"),
+            Some(&json!("Workloads/Prod"))
+        );
+        assert_eq!(
+            ecs::get_in(&first, "aws.account.tags.env"),
+            Some(&json!("prod"))
+        );
+        assert!(ecs::get_in(&first, "aws.vpcflow").is_some());
+        assert_eq!(
+            ecs::get_in(&first, "destination.geo.country_iso_code"),
+            Some(&json!("AU"))
+        );
+        assert_eq!(
+            ecs::get_in(&first, "threat.enrichments")
+                .and_then(Value::as_array)
+                .map(Vec::len),
+            Some(1)
+        );
+        assert_eq!(first.get("tags"), Some(&json!(["threat-intel"])));
+        let second = a[1].source.fields();
+        assert!(
+            ecs::get_in(&second, "cloud.account.name").is_none(),
+            "unknown account"
+        );
+        assert!(second.get("threat").is_none() && second.get("tags").is_none());
     }
 
     /// A value OpenSearch could not index inside a flat object is cut, and the document says

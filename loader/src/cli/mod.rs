@@ -217,9 +217,9 @@ pub enum Command {
         /// Evaluate the bundled detection rules on every document, as a load does.
         #[arg(long)]
         with_rules: bool,
-        /// Enrich every document as a load does: user agents, GeoIP from `GEOIP_DATABASE_DIR`
-        /// and threat feeds from `THREAT_INTEL_FEEDS` (`scripts/bench-enrichment` makes both
-        /// at a real size).
+        /// Enrich every document as a load does: user agents, GeoIP from `GEOIP_DATABASE_DIR`,
+        /// threat feeds from `THREAT_INTEL_FEEDS` and the organization context of
+        /// `ORG_CONTEXT` (`scripts/bench-enrichment` makes them at a real size).
         #[arg(long)]
         with_enrichment: bool,
     },
@@ -686,6 +686,7 @@ pub fn run(cli: Cli, err: &mut dyn Write) -> Result<(), CliError> {
                 pipeline = pipeline
                     .with_geo_databases(pipeline::geo_databases())
                     .with_threat_feeds(pipeline::threat_feeds())
+                    .with_org_context(pipeline::org_context())
                     .with_user_agents(crate::enrich::user_agent::UserAgents::shared());
             }
             let selected: Vec<&str> = bench::TYPES

@@ -118,7 +118,8 @@ impl Enricher for OrgEnricher {
         self.0.current().enrich(doc);
     }
 
-    fn needs_fields(&self, _log_type: &LogType) -> bool {
-        true
+    /// Flow logs' writer adds the context itself.
+    fn needs_fields(&self, log_type: &LogType) -> bool {
+        log_type.parser != Some(ParserKind::VpcFlow)
     }
 }

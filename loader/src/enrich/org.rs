@@ -45,11 +45,28 @@ pub struct AccountInfo {
 #[derive(Debug, Default, PartialEq)]
 pub struct Directory {
     accounts: HashMap<String, AccountInfo>,
+    /// Each account's `aws` members (unit, tags), made once: every document copies them.
+    aws_members: HashMap<String, Map<String, Value>>,
 }
 
 impl Directory {
     pub fn new(accounts: HashMap<String, AccountInfo>) -> Self {
-        Self { accounts }
+        let aws_members = accounts
+            .iter()
+            .map(|(id, info)| {
+                let mut doc = Doc::new();
+                set_aws_fields(&mut doc, info);
+                let members = match doc.remove("aws") {
+                    Some(Value::Object(members)) => members,
+                    _ => Map::new(),
+                };
+                (id.clone(), members)
+            })
+            .collect();
+        Self {
+            accounts,
+            aws_members,
+        }
     }
 
     pub fn get(&self, account: &str) -> Option<&AccountInfo> {
@@ -117,15 +134,30 @@ impl Directory {
                 },
             );
         }
-        Ok(Self { accounts })
+        Ok(Self::new(accounts))
+    }
+
+    /// An account's context as a flow log writer writes it.
+    pub fn flow_fields(&self, account: &str) -> Option<FlowFields> {
+        let info = self.accounts.get(account)?;
+        let mut members = Vec::new();
+        if let Some(aws) = self.aws_members.get(account).filter(|m| !m.is_empty()) {
+            let json = crate::json_write::map_to_vec(aws);
+            // The object's members, without its braces.
+            members.extend_from_slice(&json[1..json.len() - 1]);
+        }
+        Some(FlowFields {
+            name: info.name.clone(),
+            aws_members: members,
+        })
     }
 
     /// Adds the context of the document's account, unless the document has it.
     pub fn enrich(&self, doc: &mut Doc) {
-        let Some(account) = ecs::get_in(doc, "cloud.account.id").and_then(Value::as_str) else {
-            return;
-        };
-        let Some(info) = self.accounts.get(account) else {
+        let Some((account, info)) = ecs::get_in(doc, "cloud.account.id")
+            .and_then(Value::as_str)
+            .and_then(|id| self.accounts.get_key_value(id))
+        else {
             return;
         };
         if let Some(name) = &info.name
@@ -133,20 +165,56 @@ impl Directory {
         {
             ecs::set(doc, "cloud.account.name", name.clone());
         }
-        if let Some(id) = &info.unit_id {
-            ecs::set(doc, "aws.organization.unit.id", id.clone());
+        let Some(members) = self.aws_members.get(account).filter(|m| !m.is_empty()) else {
+            return;
+        };
+        match doc.get_mut("aws") {
+            Some(Value::Object(aws)) => {
+                // Beside what the record put under `aws.organization` / `aws.account`.
+                for (key, value) in members {
+                    match (aws.get_mut(key), value) {
+                        (Some(Value::Object(own)), Value::Object(ours)) => {
+                            for (k, v) in ours {
+                                own.insert(k.clone(), v.clone());
+                            }
+                        }
+                        _ => {
+                            aws.insert(key.clone(), value.clone());
+                        }
+                    }
+                }
+            }
+            _ => {
+                doc.insert("aws".to_owned(), Value::Object(members.clone()));
+            }
         }
-        if let Some(path) = &info.unit_path {
-            ecs::set(doc, "aws.organization.unit.path", path.clone());
-        }
-        if !info.tags.is_empty() {
-            let tags: Map<String, Value> = info
-                .tags
-                .iter()
-                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                .collect();
-            ecs::set(doc, "aws.account.tags", Value::Object(tags));
-        }
+    }
+}
+
+/// An account's context for a writer of JSON text.
+#[derive(Debug, Clone)]
+pub struct FlowFields {
+    /// For `cloud.account.name`.
+    pub name: Option<String>,
+    /// The members of `aws`: `"organization":{...},"account":{...}` (empty when none).
+    pub aws_members: Vec<u8>,
+}
+
+/// The account's unit and tags, under `aws`.
+fn set_aws_fields(doc: &mut Doc, info: &AccountInfo) {
+    if let Some(id) = &info.unit_id {
+        ecs::set(doc, "aws.organization.unit.id", id.clone());
+    }
+    if let Some(path) = &info.unit_path {
+        ecs::set(doc, "aws.organization.unit.path", path.clone());
+    }
+    if !info.tags.is_empty() {
+        let tags: Map<String, Value> = info
+            .tags
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
+        ecs::set(doc, "aws.account.tags", Value::Object(tags));
     }
 }
 
@@ -195,7 +263,7 @@ pub async fn fetch(
             },
         );
     }
-    Ok(Directory { accounts })
+    Ok(Directory::new(accounts))
 }
 
 /// A unit's name and the unit it sits in (`None`: the root).

@@ -11,6 +11,7 @@
 use super::{NormalizeError, Normalized};
 use crate::ecs::Doc;
 use crate::enrich::geo::{GeoEntry, GeoLookup};
+use crate::enrich::org::{Directory, FlowFields};
 use crate::enrich::threat::ThreatIntel;
 use crate::json_write::{write_str, write_u64};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -165,6 +166,8 @@ pub struct Common<'a> {
     pub geo: Option<&'a dyn GeoLookup>,
     /// Threat intelligence for the addresses, likewise.
     pub threat: Option<&'a ThreatIntel>,
+    /// The organization context of the account, likewise.
+    pub org: Option<&'a Directory>,
 }
 
 /// Writes flow log records of one header layout as JSON documents.
@@ -180,6 +183,9 @@ pub struct Writer {
     seen: HashMap<Box<str>, AddressFacts, foldhash::fast::RandomState>,
     /// Whether the last record written matched a threat indicator (its document is tagged).
     threat_matched: bool,
+    /// The organization context of the last account written (an object's records are
+    /// mostly of one account): its name and its `aws` members.
+    org_seen: Option<(Box<str>, Option<FlowFields>)>,
 }
 
 /// Addresses an object's writer remembers before it starts over (a few MB at most).
@@ -292,6 +298,7 @@ impl Writer {
             end_text: TimeText::default(),
             seen: HashMap::default(),
             threat_matched: false,
+            org_seen: None,
         }
     }
 
@@ -541,10 +548,30 @@ impl Writer {
         }
         network.close(out);
 
+        let account = f.account.or(common.and_then(|c| c.key_account));
+        let org = match (account, common.and_then(|c| c.org)) {
+            (Some(account), Some(directory)) => {
+                if self
+                    .org_seen
+                    .as_ref()
+                    .is_none_or(|(seen, _)| **seen != *account)
+                {
+                    self.org_seen = Some((account.into(), directory.flow_fields(account)));
+                }
+                self.org_seen
+                    .as_ref()
+                    .and_then(|(_, fields)| fields.as_ref())
+            }
+            _ => None,
+        };
         let mut cloud = Object::open(out, br#","cloud":{"#);
-        if let Some(account) = f.account.or(common.and_then(|c| c.key_account)) {
+        if let Some(account) = account {
             cloud.key(out, br#""account":{"id":"#);
             write_str(out, account);
+            if let Some(name) = org.and_then(|o| o.name.as_deref()) {
+                out.extend_from_slice(br#","name":"#);
+                write_str(out, name);
+            }
             out.push(b'}');
         }
         if let Some(region) = f.region.or(common.and_then(|c| c.key_region)) {
@@ -620,7 +647,16 @@ impl Writer {
             }
             out.push(b']');
         }
+        let org_members = org.map(|o| o.aws_members.as_slice()).unwrap_or_default();
         if vpcflow.close(out) {
+            if !org_members.is_empty() {
+                out.push(b',');
+                out.extend_from_slice(org_members);
+            }
+            out.push(b'}');
+        } else if !org_members.is_empty() {
+            out.extend_from_slice(br#","aws":{"#);
+            out.extend_from_slice(org_members);
             out.push(b'}');
         }
         // The flow's end, as the es-loader and Elastic time it: the record is written when the
@@ -1301,6 +1337,7 @@ mod tests {
             key_region: Some("ap-northeast-1"),
             geo: None,
             threat: None,
+            org: None,
         };
         let d = Value::Object(direct(
             "version srcaddr start region",

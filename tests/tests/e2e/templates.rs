@@ -703,6 +703,8 @@ const LOADER_ENV: &[&str] = &[
     "GEOIP_DATABASE_DIR",
     "GEOIP_LICENSE_SECRET_ARN",
     "THREAT_INTEL_FEEDS",
+    "ORG_CONTEXT",
+    "ORG_CONTEXT_TAGS",
 ];
 const COLLECTOR_ENV: &[&str] = &[
     "BUCKET",
