@@ -3,10 +3,8 @@ use clap::Parser;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use loader::cli::{Cli, run};
 use loader::deliver::{DocumentSink, S3Source};
-use loader::enrich::files::Files;
-use loader::enrich::geo::REFRESH_EVERY as GEO_REFRESH;
 use loader::lambda::Handler;
-use loader::lambda::geoip::{self, GeoUpdateSettings, is_geoip_update};
+use loader::lambda::enrichment::{EnrichmentData, is_geoip_update};
 use loader::lambda::settings::LambdaSettings;
 use loader::lambda::setup::{SetupResource, is_custom_resource};
 use loader::notify::NotifyingSink;
@@ -61,35 +59,16 @@ fn run_lambda() -> anyhow::Result<()> {
             Some(notifier) => Arc::new(NotifyingSink::new(sink, notifier)),
             None => Arc::new(sink),
         };
-        // The GeoIP databases are looked at again now and then: `loader geoip update` may
-        // have replaced them since the cold start.
-        let geo = pipeline.geo_databases().cloned();
-        let feeds = pipeline.threat_feeds().cloned();
-        let org = pipeline.org_context().cloned();
-        let geo_store = Files {
-            s3: Some(s3.clone()),
-        };
-        let geo_update = (
-            GeoUpdateSettings::from_env(),
-            aws_sdk_secretsmanager::Client::new(&aws),
-            s3.clone(),
-        );
+        // GeoIP databases, threat feeds and the organization context are read again between
+        // invocations when they changed or aged.
+        let enrichment = EnrichmentData::new(&pipeline, &aws, s3.clone());
         let handler = Handler::new(
             Arc::new(pipeline),
             S3Source::new(s3),
             sink,
             settings.handler,
         );
-        let aws = &aws;
-        let (handler, setup, geo, feeds, org, geo_store, geo_update) = (
-            &handler,
-            &setup,
-            &geo,
-            &feeds,
-            &org,
-            &geo_store,
-            &geo_update,
-        );
+        let (handler, setup, enrichment) = (&handler, &setup, &enrichment);
         lambda_runtime::run(service_fn(
             move |event: LambdaEvent<serde_json::Value>| async move {
                 if is_custom_resource(&event.payload) {
@@ -102,23 +81,12 @@ fn run_lambda() -> anyhow::Result<()> {
                         });
                 }
                 if is_geoip_update(&event.payload) {
-                    let (settings, secrets, s3) = geo_update;
-                    return geoip::run(settings.as_ref(), secrets, s3, geo.as_deref())
-                        .await
-                        .map_err(|error| Diagnostic {
-                            error_type: "GeoIpUpdate".to_owned(),
-                            error_message: error.to_string(),
-                        });
+                    return enrichment.geoip_update().await.map_err(|error| Diagnostic {
+                        error_type: "GeoIpUpdate".to_owned(),
+                        error_message: error.to_string(),
+                    });
                 }
-                if let Some(geo) = geo {
-                    geo.refresh_if_due(geo_store, GEO_REFRESH).await;
-                }
-                if let Some(feeds) = feeds {
-                    feeds.refresh_if_due(geo_store, GEO_REFRESH).await;
-                }
-                if let Some(org) = org {
-                    org.refresh_if_due(Some(aws), geo_store).await;
-                }
+                enrichment.refresh_if_due().await;
                 handler
                     .handle(event.payload)
                     .await

@@ -219,6 +219,33 @@ impl FileSource for Files {
     }
 }
 
+/// When data was last looked at, for reloads that wait their turn (a long-running process
+/// looks again every so often, not on every call).
+#[derive(Debug, Default)]
+pub struct Recheck(std::sync::Mutex<Option<std::time::Instant>>);
+
+impl Recheck {
+    /// Whether `every` has passed since the last look; when it has, this is the new look.
+    pub fn due(&self, every: std::time::Duration) -> bool {
+        let now = std::time::Instant::now();
+        let Ok(mut last) = self.0.lock() else {
+            return false;
+        };
+        if last.is_some_and(|at| now.duration_since(at) < every) {
+            return false;
+        }
+        *last = Some(now);
+        true
+    }
+
+    /// A look made now (a cold start's read).
+    pub fn mark(&self) {
+        if let Ok(mut last) = self.0.lock() {
+            *last = Some(std::time::Instant::now());
+        }
+    }
+}
+
 /// Puts `bytes` at `location` as `name`: beside the file then renamed over it in a folder (a
 /// reader never sees half a file), or one PutObject. Where it went.
 pub async fn write(

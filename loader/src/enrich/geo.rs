@@ -8,7 +8,7 @@
 //! once per database through a cache. The lookup sits behind [`GeoLookup`] so the mapping is
 //! tested without a database; [`GeoDatabases`] reads the files and reloads them when they change.
 
-use super::files::{FileSource, Files, FilesError, Location};
+use super::files::{FileSource, Files, FilesError, Location, Recheck};
 use crate::ecs::Doc;
 use serde_json::{Map, Value};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -354,7 +354,7 @@ pub struct GeoDatabases {
     location: Location,
     loaded: RwLock<(String, Option<Arc<Cached<MaxMind>>>)>,
     /// When [`GeoDatabases::refresh_if_due`] last looked.
-    checked: Mutex<Option<std::time::Instant>>,
+    checked: Recheck,
 }
 
 impl std::fmt::Debug for GeoDatabases {
@@ -370,22 +370,15 @@ impl GeoDatabases {
         Self {
             location,
             loaded: RwLock::new((String::new(), None)),
-            checked: Mutex::new(None),
+            checked: Recheck::default(),
         }
     }
 
     /// [`GeoDatabases::refresh`] when `every` has passed since the last look; a failure is
     /// a warning (the databases read before stay in use).
     pub async fn refresh_if_due(&self, store: &dyn FileSource, every: std::time::Duration) {
-        let now = std::time::Instant::now();
-        {
-            let Ok(mut checked) = self.checked.lock() else {
-                return;
-            };
-            if checked.is_some_and(|at| now.duration_since(at) < every) {
-                return;
-            }
-            *checked = Some(now);
+        if !self.checked.due(every) {
+            return;
         }
         match self.refresh(store).await {
             Ok(true) => tracing::info!(location = %self.location, "GeoIP databases reloaded"),
@@ -473,9 +466,7 @@ pub async fn from_env(s3: Option<aws_sdk_s3::Client>) -> Option<Arc<GeoDatabases
     match databases.refresh(&store).await {
         Ok(_) => {
             // The cold start's read counts as the first look.
-            if let Ok(mut checked) = databases.checked.lock() {
-                *checked = Some(std::time::Instant::now());
-            }
+            databases.checked.mark();
             Some(Arc::new(databases))
         }
         Err(e) => {

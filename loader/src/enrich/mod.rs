@@ -1,10 +1,12 @@
-//! Enrichment: what the loader adds to a normalized document from knowledge beside the record
-//! (GeoIP and ASN databases, user-agent patterns, threat-intelligence feeds).
+//! Enrichment: what the loader adds to a normalized document from knowledge beside the record:
+//! GeoIP and ASN databases ([`geo`]), threat-intelligence feeds ([`threat`]), the organization's
+//! accounts ([`org`]) and user-agent patterns ([`user_agent`]).
 //!
 //! A stage of the pipeline between normalization and detection, so that rules can use what it
-//! adds: pure over a document, with its databases built once per process and shared by every
-//! object. Each enricher only adds fields a document does not have yet, and never fails: what
-//! cannot be looked up is left out.
+//! adds: pure over a document, with its data read once per process ([`files`]: a folder or an
+//! S3 prefix, read again when it changes) and shared by every object. Each enricher only adds
+//! fields a document does not have yet, and never fails: what cannot be looked up is left out.
+//! The update commands ([`geo_update`], [`feed_update`]) fetch the data from its publishers.
 
 pub mod feed_update;
 pub mod files;
@@ -25,7 +27,8 @@ pub trait Enricher: Send + Sync + std::fmt::Debug {
 
     /// Whether documents of `log_type` must be made into fields for it. Flow logs are
     /// written straight from their values when nothing needs their fields: their writer adds
-    /// GeoIP itself, and they carry no user agent.
+    /// GeoIP, threat matches and the organization context itself, and they carry no user
+    /// agent.
     fn needs_fields(&self, log_type: &LogType) -> bool;
 }
 

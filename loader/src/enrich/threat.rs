@@ -16,14 +16,14 @@
 //! of `threat.enrichments` (indicator, feed, first seen, the field and value matched) and the
 //! document is tagged `threat-intel`.
 
-use super::files::{FileSource, Files, FilesError, Location};
+use super::files::{FileSource, Files, FilesError, Location, Recheck};
 use crate::ecs::{self, Doc};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use prefix_trie::PrefixMap;
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 /// The environment variable naming where the feeds are.
 pub const FEEDS_ENV: &str = "THREAT_INTEL_FEEDS";
@@ -683,7 +683,7 @@ fn classify(value: &str) -> Option<Classified> {
 pub struct ThreatFeeds {
     location: Location,
     loaded: RwLock<(Vec<super::files::Stamped>, Arc<ThreatIntel>)>,
-    checked: Mutex<Option<std::time::Instant>>,
+    checked: Recheck,
 }
 
 impl std::fmt::Debug for ThreatFeeds {
@@ -699,7 +699,7 @@ impl ThreatFeeds {
         Self {
             location,
             loaded: RwLock::new((Vec::new(), Arc::new(ThreatIntel::default()))),
-            checked: Mutex::new(None),
+            checked: Recheck::default(),
         }
     }
 
@@ -741,15 +741,8 @@ impl ThreatFeeds {
 
     /// [`ThreatFeeds::refresh`] when `every` has passed since the last look.
     pub async fn refresh_if_due(&self, store: &dyn FileSource, every: std::time::Duration) {
-        let now = std::time::Instant::now();
-        {
-            let Ok(mut checked) = self.checked.lock() else {
-                return;
-            };
-            if checked.is_some_and(|at| now.duration_since(at) < every) {
-                return;
-            }
-            *checked = Some(now);
+        if !self.checked.due(every) {
+            return;
         }
         match self.refresh(store).await {
             Ok(true) => tracing::info!(location = %self.location, "threat feeds reloaded"),
@@ -769,9 +762,7 @@ pub async fn from_env(s3: Option<aws_sdk_s3::Client>) -> Option<Arc<ThreatFeeds>
     let store = Files { s3 };
     match feeds.refresh(&store).await {
         Ok(_) => {
-            if let Ok(mut checked) = feeds.checked.lock() {
-                *checked = Some(std::time::Instant::now());
-            }
+            feeds.checked.mark();
             Some(Arc::new(feeds))
         }
         Err(e) => {

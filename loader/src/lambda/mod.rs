@@ -2,8 +2,8 @@
 //! names, [`handler`] loads it and answers SQS per message, [`settings`] reads the function's
 //! environment; [`setup`] answers the central stack's custom resource that prepares OpenSearch.
 
+pub mod enrichment;
 pub mod events;
-pub mod geoip;
 pub mod handler;
 pub mod settings;
 pub mod setup;

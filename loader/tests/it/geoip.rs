@@ -639,7 +639,7 @@ async fn databases_in_s3_are_installed_by_update_read_by_the_loader_and_reloaded
 async fn the_scheduled_event_installs_the_databases_with_the_secret_s_key_and_reloads_them() {
     use loader::enrich::files::Location;
     use loader::enrich::geo::GeoDatabases;
-    use loader::lambda::geoip::{self, GeoUpdateSettings, is_geoip_update};
+    use loader::lambda::enrichment::{self as geoip, GeoUpdateSettings, is_geoip_update};
     let config = tests::moto_config("us-east-1").await;
     let s3 = shared::aws::s3_client(&config);
     let secrets = aws_sdk_secretsmanager::Client::new(&config);

@@ -19,7 +19,7 @@ fn publisher() -> Downloads {
     })
 }
 
-fn ioc_update(list: &str, to: &str) -> std::process::Output {
+fn ioc_update(list: &str, to: &str, envs: &[(&str, &str)]) -> std::process::Output {
     let dir = tempfile::tempdir().expect("tempdir");
     let feeds = dir.path().join("feeds.toml");
     std::fs::write(&feeds, list).expect("write");
@@ -27,6 +27,7 @@ fn ioc_update(list: &str, to: &str) -> std::process::Output {
         .args(["ioc", "update", "--feeds"])
         .arg(&feeds)
         .args(["--to", to])
+        .envs(envs.iter().copied())
         .output()
         .expect("runs")
 }
@@ -45,7 +46,7 @@ fn ioc_update_installs_good_feeds_keeps_old_ones_for_bad_downloads_and_the_load_
          [[feed]]\nname = \"gone\"\nurl = \"{0}/gone.txt\"\n",
         server.url
     );
-    let out = ioc_update(&list, to.to_str().expect("utf-8"));
+    let out = ioc_update(&list, to.to_str().expect("utf-8"), &[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "two feeds failed: {stdout}");
     assert!(stdout.contains("feodo: 1 indicators"), "{stdout}");
@@ -132,16 +133,7 @@ async fn feeds_in_s3_are_installed_and_read_again_when_one_changes() {
     let endpoint = tests::moto_endpoint();
     let target = to.clone();
     let out = tokio::task::spawn_blocking(move || {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let feeds = dir.path().join("feeds.toml");
-        std::fs::write(&feeds, list).expect("write");
-        Command::new(env!("CARGO_BIN_EXE_loader"))
-            .args(["ioc", "update", "--feeds"])
-            .arg(&feeds)
-            .args(["--to", &target])
-            .env("AWS_ENDPOINT_URL", endpoint)
-            .output()
-            .expect("runs")
+        ioc_update(&list, &target, &[("AWS_ENDPOINT_URL", &endpoint)])
     })
     .await
     .expect("ran");

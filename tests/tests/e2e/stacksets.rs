@@ -93,6 +93,37 @@ const CENTRAL_LEFT_OUT: &[(&str, &str, &str)] = &[
         "PrepareOpenSearch=false: moto would invoke the loader's code for it, and moto cannot \
          run Lambda code (no Docker); the loader's own tests cover the custom resource",
     ),
+    (
+        "GeoIpUpdateSchedule",
+        "AWS::Events::Rule",
+        "GeoIpLicenseSecret empty: the GeoIP update needs a MaxMind key; the template tests \
+         check the schedule's retries and dead-letter queue",
+    ),
+    (
+        "GeoIpUpdatePermission",
+        "AWS::Lambda::Permission",
+        "GeoIpLicenseSecret empty",
+    ),
+    (
+        "GeoIpUpdateInvokeConfig",
+        "AWS::Lambda::EventInvokeConfig",
+        "GeoIpLicenseSecret empty",
+    ),
+    (
+        "GeoIpUpdateDeadLetterQueue",
+        "AWS::SQS::Queue",
+        "GeoIpLicenseSecret empty",
+    ),
+    (
+        "GeoIpUpdateDeadLetterQueuePolicy",
+        "AWS::SQS::QueuePolicy",
+        "GeoIpLicenseSecret empty",
+    ),
+    (
+        "GeoIpUpdateDeadLetterAlarm",
+        "AWS::CloudWatch::Alarm",
+        "GeoIpLicenseSecret empty",
+    ),
 ];
 
 /// Resources of member.yaml that moto 5.2.5 cannot create (no model); the template tests check

@@ -1,13 +1,19 @@
-//! The function's scheduled GeoIP refresh: an EventBridge schedule sends
-//! `{"task": "geoip-update"}`; the function reads the MaxMind credentials from Secrets Manager
+//! The enrichers' data in a running function: GeoIP databases, threat feeds and the
+//! organization context are looked at again between invocations ([`EnrichmentData`]), and the
+//! scheduled GeoIP update runs here: an EventBridge schedule sends `{"task": "geoip-update"}`;
+//! the function reads the MaxMind credentials from Secrets Manager
 //! (`GEOIP_LICENSE_SECRET_ARN`), puts fresh databases at `GEOIP_DATABASE_DIR` (an `s3://`
 //! prefix) and reloads its own copy at once. Other execution environments reload theirs
 //! within [`crate::enrich::geo::REFRESH_EVERY`].
 
 use crate::enrich::files::{Files, Location};
-use crate::enrich::geo::GeoDatabases;
+use crate::enrich::geo::{GeoDatabases, REFRESH_EVERY};
 use crate::enrich::geo_update::{self, Credentials, DEFAULT_ENDPOINT, GeoUpdateError, Installed};
+use crate::enrich::org::OrgContext;
+use crate::enrich::threat::ThreatFeeds;
+use crate::pipeline::Pipeline;
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 /// The schedule's event.
 pub const TASK: &str = "geoip-update";
@@ -43,6 +49,59 @@ impl GeoUpdateSettings {
                 .filter(|s| !s.trim().is_empty())
                 .unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned()),
         })
+    }
+}
+
+/// What a function's enrichers read, with what it is read through.
+pub struct EnrichmentData {
+    geo: Option<Arc<GeoDatabases>>,
+    feeds: Option<Arc<ThreatFeeds>>,
+    org: Option<Arc<OrgContext>>,
+    files: Files,
+    aws: aws_config::SdkConfig,
+    update: Option<GeoUpdateSettings>,
+    secrets: aws_sdk_secretsmanager::Client,
+    s3: aws_sdk_s3::Client,
+}
+
+impl EnrichmentData {
+    pub fn new(pipeline: &Pipeline, aws: &aws_config::SdkConfig, s3: aws_sdk_s3::Client) -> Self {
+        Self {
+            geo: pipeline.geo_databases().cloned(),
+            feeds: pipeline.threat_feeds().cloned(),
+            org: pipeline.org_context().cloned(),
+            files: Files {
+                s3: Some(s3.clone()),
+            },
+            aws: aws.clone(),
+            update: GeoUpdateSettings::from_env(),
+            secrets: aws_sdk_secretsmanager::Client::new(aws),
+            s3,
+        }
+    }
+
+    /// Reads again what changed or aged since the last look (each at its own pace).
+    pub async fn refresh_if_due(&self) {
+        if let Some(geo) = &self.geo {
+            geo.refresh_if_due(&self.files, REFRESH_EVERY).await;
+        }
+        if let Some(feeds) = &self.feeds {
+            feeds.refresh_if_due(&self.files, REFRESH_EVERY).await;
+        }
+        if let Some(org) = &self.org {
+            org.refresh_if_due(Some(&self.aws), &self.files).await;
+        }
+    }
+
+    /// The scheduled GeoIP update ([`run`]) with this function's settings.
+    pub async fn geoip_update(&self) -> Result<Value, GeoUpdateError> {
+        run(
+            self.update.as_ref(),
+            &self.secrets,
+            &self.s3,
+            self.geo.as_deref(),
+        )
+        .await
     }
 }
 
