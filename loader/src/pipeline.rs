@@ -740,19 +740,22 @@ impl ObjectState<'_, '_> {
         }
     }
 
-    /// Adds what the enrichers know, as a document of the type it names (a CloudWatch Logs
-    /// payload's events are of the type their log group routes to).
+    /// The type of a document: the one it names (a CloudWatch Logs payload's events are of the
+    /// type their log group routes to), else its object's.
+    fn type_of(&self, doc: &Doc) -> &LogType {
+        doc.get("@log_type")
+            .and_then(Value::as_str)
+            .and_then(|name| self.pipeline.config.get(name))
+            .unwrap_or(self.log_type)
+    }
+
+    /// Adds what the enrichers know, as a document of its type.
     fn enrich(&self, doc: &mut Doc) {
         let enrichers = &self.pipeline.enrichers;
         if enrichers.is_empty() {
             return;
         }
-        let lt = doc
-            .get("@log_type")
-            .and_then(Value::as_str)
-            .and_then(|name| self.pipeline.config.get(name))
-            .unwrap_or(self.log_type);
-        enrichers.apply(doc, lt);
+        enrichers.apply(doc, self.type_of(doc));
     }
 
     /// Emits an alert for every rule that matches `doc`.
@@ -895,11 +898,7 @@ impl ObjectState<'_, '_> {
         let mut doc = n.doc;
         // A message parser of another type (CloudTrail through CloudWatch Logs) names it, so
         // the document lands in that type's index.
-        let lt = doc
-            .get("@log_type")
-            .and_then(Value::as_str)
-            .and_then(|name| self.pipeline.config.get(name))
-            .unwrap_or(self.log_type);
+        let lt = self.type_of(&doc);
         let id = configured_id(&doc, lt)
             .or(n.id)
             .unwrap_or_else(|| match raw {

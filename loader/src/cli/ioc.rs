@@ -33,10 +33,7 @@ pub fn run(args: &UpdateArgs, out: &mut dyn Write) -> Result<(), CliError> {
         .build()
         .map_err(CliError::Runtime)?;
     let outcomes = runtime.block_on(async {
-        let s3 = match &location {
-            Location::S3 { .. } => Some(shared::aws::s3_client(&shared::aws::sdk_config().await)),
-            Location::Dir(_) => None,
-        };
+        let s3 = location.s3_client().await;
         feed_update::update(&list, &location, s3.as_ref()).await
     });
     let mut failed = Vec::new();

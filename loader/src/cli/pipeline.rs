@@ -3,6 +3,7 @@
 
 use super::{CliError, load_config};
 use crate::config::Config;
+use crate::enrich::files::Location;
 use crate::enrich::geo::{self as geoip, GeoDatabases};
 use crate::enrich::org::{self, OrgContext};
 use crate::enrich::threat::{self, ThreatFeeds};
@@ -69,58 +70,48 @@ pub fn build_pipeline(
         .with_user_agents(UserAgents::shared()))
 }
 
-/// The organization context of `ORG_CONTEXT`, read on a thread and runtime of its own.
+/// The organization context of `ORG_CONTEXT` (Organizations needs the AWS configuration, and a
+/// mapping file may be in S3).
 pub fn org_context() -> Option<Arc<OrgContext>> {
     std::env::var(org::ENV)
         .ok()
         .filter(|v| !v.trim().is_empty())?;
-    std::thread::spawn(|| {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .ok()?;
-        runtime.block_on(async {
-            let aws = shared::aws::sdk_config().await;
-            let s3 = shared::aws::s3_client(&aws);
-            org::from_env(Some(&aws), Some(s3)).await
-        })
+    on_own_runtime(|| async {
+        let aws = shared::aws::sdk_config().await;
+        let s3 = shared::aws::s3_client(&aws);
+        org::from_env(Some(&aws), Some(s3)).await
     })
-    .join()
-    .ok()
-    .flatten()
 }
 
 /// The threat feeds of `THREAT_INTEL_FEEDS`, read as [`geo_databases`] reads its files.
 pub fn threat_feeds() -> Option<Arc<ThreatFeeds>> {
-    on_own_runtime(threat::FEEDS_ENV, threat::from_env)
+    on_own_runtime(|| async { threat::from_env(s3_client_for(threat::FEEDS_ENV).await).await })
 }
 
 /// The GeoIP databases of `GEOIP_DATABASE_DIR`, read on a thread of their own (an `s3://`
 /// location needs a runtime, and callers may be inside one).
 pub fn geo_databases() -> Option<Arc<GeoDatabases>> {
-    on_own_runtime(geoip::DIR_ENV, geoip::from_env)
+    on_own_runtime(|| async { geoip::from_env(s3_client_for(geoip::DIR_ENV).await).await })
 }
 
-/// Runs `load` (given an S3 client when the location in `env` is in S3) on a thread and
-/// runtime of its own: callers may be inside a runtime already.
-fn on_own_runtime<T, F>(env: &'static str, load: fn(Option<aws_sdk_s3::Client>) -> F) -> Option<T>
+/// An S3 client when the location named by the variable `env` is in S3.
+async fn s3_client_for(env: &str) -> Option<aws_sdk_s3::Client> {
+    let text = std::env::var(env).ok()?;
+    Location::parse(text.trim()).s3_client().await
+}
+
+/// Runs `load` on a thread and runtime of its own: callers may be inside a runtime already.
+fn on_own_runtime<T, F>(load: impl FnOnce() -> F + Send + 'static) -> Option<T>
 where
     T: Send + 'static,
-    F: std::future::Future<Output = Option<T>> + 'static,
+    F: std::future::Future<Output = Option<T>>,
 {
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .ok()?;
-        runtime.block_on(async {
-            let in_s3 = std::env::var(env).is_ok_and(|v| v.trim().starts_with("s3://"));
-            let s3 = match in_s3 {
-                true => Some(shared::aws::s3_client(&shared::aws::sdk_config().await)),
-                false => None,
-            };
-            load(s3).await
-        })
+        runtime.block_on(load())
     })
     .join()
     .ok()

@@ -37,6 +37,14 @@ impl Location {
         }
     }
 
+    /// An S3 client from the environment's AWS configuration when the location is in S3.
+    pub async fn s3_client(&self) -> Option<aws_sdk_s3::Client> {
+        match self {
+            Self::S3 { .. } => Some(shared::aws::s3_client(&shared::aws::sdk_config().await)),
+            Self::Dir(_) => None,
+        }
+    }
+
     /// Where a file of this location is, for messages.
     pub fn file(&self, name: &str) -> String {
         match self {
