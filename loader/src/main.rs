@@ -40,7 +40,7 @@ fn run_lambda() -> anyhow::Result<()> {
         let settings = LambdaSettings::from_env()?;
         let aws = shared::aws::sdk_config().await;
         let s3 = shared::aws::s3_client(&aws);
-        let pipeline = settings.load_pipeline(&s3).await?;
+        let pipeline = settings.load_pipeline(&aws, &s3).await?;
         let sink_config = SinkConfig::from_env(None)?;
         // Reads the OpenSearch credentials from Secrets Manager here, once per cold start.
         let sink =

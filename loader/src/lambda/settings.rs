@@ -322,20 +322,13 @@ impl LambdaSettings {
         Ok(exclusions)
     }
 
-    /// The organization context of `ORG_CONTEXT`, when it is set.
-    async fn org_context(
+    /// The pipeline of the function: configuration, exclusion rules, detection rules and the
+    /// enrichers' data (`aws` for Organizations, `s3` for files kept in S3).
+    pub async fn load_pipeline(
         &self,
+        aws: &aws_config::SdkConfig,
         s3: &aws_sdk_s3::Client,
-    ) -> Option<std::sync::Arc<crate::enrich::org::OrgContext>> {
-        std::env::var(crate::enrich::org::ENV)
-            .ok()
-            .filter(|v| !v.trim().is_empty())?;
-        let aws = shared::aws::sdk_config().await;
-        crate::enrich::org::from_env(Some(&aws), Some(s3.clone())).await
-    }
-
-    /// The pipeline of the function: configuration, exclusion rules and GeoIP.
-    pub async fn load_pipeline(&self, s3: &aws_sdk_s3::Client) -> Result<Pipeline, SettingsError> {
+    ) -> Result<Pipeline, SettingsError> {
         let config = self.load_config(s3).await?;
         let exclusions = self.load_exclusions(s3, &config).await?;
         let geo = geoip::from_env(Some(s3.clone())).await;
@@ -356,7 +349,7 @@ impl LambdaSettings {
             .with_exclusions(exclusions)
             .with_geo_databases(geo)
             .with_threat_feeds(crate::enrich::threat::from_env(Some(s3.clone())).await)
-            .with_org_context(self.org_context(s3).await)
+            .with_org_context(crate::enrich::org::from_env(Some(aws), Some(s3.clone())).await)
             .with_user_agents(UserAgents::shared())
             .with_organization(self.organization.clone())
             .with_rules(rules))
@@ -682,11 +675,11 @@ mod tests {
         .expect("write");
         let s =
             settings(&[("LOADER_EXCLUSIONS", &path.display().to_string())], false).expect("valid");
-        let conf = aws_sdk_s3::Config::builder()
-            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        let aws = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
             .build();
-        let client = aws_sdk_s3::Client::from_conf(conf);
-        let pipeline = s.load_pipeline(&client).await.expect("pipeline");
+        let client = shared::aws::s3_client(&aws);
+        let pipeline = s.load_pipeline(&aws, &client).await.expect("pipeline");
         assert_eq!(pipeline.exclusions().for_type("cloudtrail").len(), 1);
         assert_eq!(pipeline.organization(), None);
         let with_org = settings(
@@ -697,7 +690,7 @@ mod tests {
             false,
         )
         .expect("valid")
-        .load_pipeline(&client)
+        .load_pipeline(&aws, &client)
         .await
         .expect("pipeline");
         assert_eq!(
@@ -707,7 +700,7 @@ mod tests {
 
         std::fs::write(&path, "log_type,field,pattern,pattern_type,comment\nx,y\n").expect("write");
         let err = s
-            .load_pipeline(&client)
+            .load_pipeline(&aws, &client)
             .await
             .expect_err("malformed row")
             .to_string();
