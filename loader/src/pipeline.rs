@@ -7,6 +7,7 @@ use crate::config::{Config, IndexTime, LogType, ParserKind, Rotation};
 use crate::decode::{self, FieldsItem, Item, Position, ReadError, Splitter};
 use crate::detect::{self, SkipReason};
 use crate::ecs::{self, Doc};
+use crate::enrich::additions::Additions;
 use crate::enrich::geo::{GeoDatabases, GeoLookup};
 use crate::enrich::org::{Directory, OrgContext};
 use crate::enrich::threat::{ThreatFeeds, ThreatIntel};
@@ -35,11 +36,13 @@ pub struct Document {
     pub source: Source,
 }
 
-/// A document's `_source`: fields, or the JSON object a parser wrote straight to bytes (VPC
-/// flow logs, the highest-volume type, are never built as a map).
+/// A document's `_source`: fields, fields with the objects enrichment shares between
+/// documents, or the JSON object a parser wrote straight to bytes (VPC flow logs, the
+/// highest-volume type, are never built as a map).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Source {
     Fields(Doc),
+    Enriched(Doc, Additions),
     Json(Vec<u8>),
 }
 
@@ -48,6 +51,7 @@ impl Source {
     pub fn write(&self, out: &mut Vec<u8>) {
         match self {
             Self::Fields(doc) => json_write::write_map(out, doc),
+            Self::Enriched(doc, additions) => additions.write(doc, out),
             Self::Json(json) => out.extend_from_slice(json),
         }
     }
@@ -55,8 +59,12 @@ impl Source {
     /// The compact JSON, without a copy when it is already bytes.
     pub fn into_json(self) -> Vec<u8> {
         match self {
-            Self::Fields(doc) => json_write::map_to_vec(&doc),
             Self::Json(json) => json,
+            other => {
+                let mut json = Vec::with_capacity(1024);
+                other.write(&mut json);
+                json
+            }
         }
     }
 
@@ -65,6 +73,10 @@ impl Source {
     pub fn into_fields(self) -> Doc {
         match self {
             Self::Fields(doc) => doc,
+            Self::Enriched(mut doc, additions) => {
+                additions.copy_into(&mut doc);
+                doc
+            }
             Self::Json(json) => serde_json::from_slice(&json).unwrap_or_default(),
         }
     }
@@ -73,9 +85,7 @@ impl Source {
     pub fn fields(&self) -> std::borrow::Cow<'_, Doc> {
         match self {
             Self::Fields(doc) => std::borrow::Cow::Borrowed(doc),
-            Self::Json(json) => {
-                std::borrow::Cow::Owned(serde_json::from_slice(json).unwrap_or_default())
-            }
+            other => std::borrow::Cow::Owned(other.clone().into_fields()),
         }
     }
 }
@@ -726,8 +736,8 @@ impl ObjectState<'_, '_> {
                 let out = std::mem::take(&mut self.out);
                 let mut done = 0;
                 for (i, mut normalized) in out.into_iter().enumerate() {
-                    self.enrich(&mut normalized.doc);
-                    let mut doc = self.finish(normalized, record.raw, many.then_some(i));
+                    let additions = self.enrich(&mut normalized.doc);
+                    let mut doc = self.finish(normalized, additions, record.raw, many.then_some(i));
                     self.detect(&mut doc);
                     (self.emit)(doc);
                     done += 1;
@@ -750,12 +760,13 @@ impl ObjectState<'_, '_> {
     }
 
     /// Adds what the enrichers know, as a document of its type.
-    fn enrich(&self, doc: &mut Doc) {
+    fn enrich(&self, doc: &mut Doc) -> Additions {
+        let mut additions = Additions::default();
         let enrichers = &self.pipeline.enrichers;
-        if enrichers.is_empty() {
-            return;
+        if !enrichers.is_empty() {
+            enrichers.apply(doc, self.type_of(doc), &mut additions);
         }
-        enrichers.apply(doc, self.type_of(doc));
+        additions
     }
 
     /// Emits an alert for every rule that matches `doc`.
@@ -763,7 +774,8 @@ impl ObjectState<'_, '_> {
         let Some(rules) = self.pipeline.rules.as_deref() else {
             return;
         };
-        let Source::Fields(fields) = &mut doc.source else {
+        // What enrichment added is left out only when no rule reads it (see `finish`).
+        let (Source::Fields(fields) | Source::Enriched(fields, _)) = &mut doc.source else {
             return;
         };
         // A document of another type than its object's (a CloudWatch Logs payload's events)
@@ -782,6 +794,17 @@ impl ObjectState<'_, '_> {
         if let Value::Object(map) = value {
             *fields = map;
         }
+        if matches.is_empty() {
+            return;
+        }
+        // Alerts carry fields enrichment adds (the location of an address).
+        if let Source::Enriched(..) = doc.source {
+            let source = std::mem::replace(&mut doc.source, Source::Json(Vec::new()));
+            doc.source = Source::Fields(source.into_fields());
+        }
+        let Source::Fields(fields) = &doc.source else {
+            return;
+        };
         for matched in matches {
             let alert = crate::rules::alert::alert_document(
                 &matched,
@@ -894,16 +917,40 @@ impl ObjectState<'_, '_> {
     }
 
     /// Adds the common fields, the id and the index.
-    fn finish(&self, n: Normalized, raw: Option<&[u8]>, nth: Option<usize>) -> Document {
+    fn finish(
+        &self,
+        n: Normalized,
+        mut additions: Additions,
+        raw: Option<&[u8]>,
+        nth: Option<usize>,
+    ) -> Document {
         let mut doc = n.doc;
         // A message parser of another type (CloudTrail through CloudWatch Logs) names it, so
         // the document lands in that type's index.
         let lt = self.type_of(&doc);
+        // A configured id or a rule may read what the enrichers added: there it becomes
+        // fields.
+        let id_fields = [lt.doc_id.as_deref(), lt.doc_id_suffix.as_deref()];
+        if !additions.is_empty()
+            && (id_fields.into_iter().flatten().any(|f| additions.holds(f))
+                || self
+                    .pipeline
+                    .rules
+                    .as_ref()
+                    .and_then(|r| r.engine(&lt.name))
+                    .is_some_and(|engine| engine.may_read(|field| additions.meets(field))))
+        {
+            std::mem::take(&mut additions).copy_into(&mut doc);
+        }
         let id = configured_id(&doc, lt)
             .or(n.id)
             .unwrap_or_else(|| match raw {
                 Some(raw) => hash_id(raw, nth),
-                None => hash_id(&json_write::map_to_vec(&doc), nth),
+                None => {
+                    let mut json = Vec::with_capacity(1024);
+                    additions.write(&doc, &mut json);
+                    hash_id(&json, nth)
+                }
             });
         let event_time = n.timestamp;
         let (timestamp, index) = self.placed(lt, event_time);
@@ -939,11 +986,12 @@ impl ObjectState<'_, '_> {
             "@log_s3key".to_owned(),
             Value::String(self.ctx.s3_key.to_owned()),
         );
-        Document {
-            index,
-            id,
-            source: Source::Fields(doc),
-        }
+        let source = if additions.is_empty() {
+            Source::Fields(doc)
+        } else {
+            Source::Enriched(doc, additions)
+        };
+        Document { index, id, source }
     }
 
     /// `@timestamp` (the event time, or the ingest time for a record without one) and the
@@ -1025,8 +1073,10 @@ impl ObjectState<'_, '_> {
         json.extend_from_slice(br#","@log_s3key":"#);
         json_write::write_str(&mut json, self.ctx.s3_key);
         json.push(b'}');
-        // The next document is about as long: one allocation, no growing.
-        self.flow_capacity = json.len() + 64;
+        // The next document is about as long: one allocation, no growing. Lengths alternate
+        // (an address on the internet brings its location), so a longer one is remembered
+        // for a while.
+        self.flow_capacity = (json.len() + 64).max(self.flow_capacity - self.flow_capacity / 16);
         (self.emit)(Document {
             index,
             id: hash_id(raw, None),
@@ -1316,7 +1366,9 @@ mod tests {
         let (a, _, _) = load_bytes(&direct, key, text.as_bytes(), ingested);
         let (b, _, _) = load_bytes(&mapped, key, text.as_bytes(), ingested);
         assert!(matches!(a[0].source, Source::Json(_)));
-        assert!(matches!(b[0].source, Source::Fields(_)));
+        // The configured id proves the field-by-field path (whose enriched documents are
+        // JSON too, written with the shared objects).
+        assert_eq!(b[0].id, "eni-1");
         for (a, b) in a.iter().zip(&b) {
             assert_eq!(a.source.fields(), b.source.fields());
         }
@@ -1420,6 +1472,64 @@ mod tests {
         let plain = Pipeline::new(Config::builtin().expect("config"));
         let (docs, _, _) = load_bytes(&plain, key, object.as_bytes(), Utc::now());
         assert_eq!(docs.len(), 2);
+    }
+
+    /// Documents keep what enrichment shares with others out of their fields unless a rule
+    /// reads it; a rule that reads it sees it, and alerts carry it either way.
+    #[test]
+    fn rules_see_what_enrichment_adds_and_alerts_carry_it() {
+        use crate::enrich::geo::{GeoInfo, GeoLookup};
+        use crate::rules::RuleSet;
+        use serde_json::json;
+        #[derive(Debug)]
+        struct Australia;
+        impl GeoLookup for Australia {
+            fn lookup(&self, _ip: std::net::IpAddr) -> Option<GeoInfo> {
+                let mut info = GeoInfo::default();
+                info.geo.insert("country_iso_code".into(), json!("AU"));
+                Some(info)
+            }
+        }
+        let object = r#"{"Records":[
+            {"eventTime":"2026-12-01T10:00:00Z","eventSource":"cloudtrail.amazonaws.com","eventName":"StopLogging","eventID":"e1","sourceIPAddress":"81.2.69.1"},
+            {"eventTime":"2026-12-01T10:00:01Z","eventSource":"cloudtrail.amazonaws.com","eventName":"DescribeTrails","eventID":"e2","sourceIPAddress":"81.2.69.2"}]}"#;
+        let key = "AWSLogs/111122223333/CloudTrail/eu-west-1/2026/12/01/111122223333_CloudTrail_eu-west-1_x.json";
+        let load = |rule: &str| {
+            let config = Config::builtin().expect("config");
+            let rules = RuleSet::build(&config, [("r.yml", rule)], &[]);
+            assert!(rules.problems().is_empty(), "{:?}", rules.problems());
+            let pipeline = Pipeline::new(config)
+                .with_rules(Some(Arc::new(rules)))
+                .with_geo(Some(Arc::new(Australia)));
+            load_bytes(&pipeline, key, object.as_bytes(), Utc::now()).0
+        };
+        let country =
+            |d: &Document| ecs::get_in(&d.source.fields(), "source.geo.country_iso_code").cloned();
+
+        // A rule on the added location: it matches every document.
+        let from_au = "title: AU\nid: t-au\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  s: {source.geo.country_iso_code: AU}\n  condition: s\n";
+        let docs = load(from_au);
+        let alerts: Vec<&Document> = docs
+            .iter()
+            .filter(|d| d.index.starts_with("alert-"))
+            .collect();
+        assert_eq!(alerts.len(), 2);
+        assert!(
+            docs.iter()
+                .filter(|d| !d.index.starts_with("alert-"))
+                .all(|d| matches!(d.source, Source::Fields(_)))
+        );
+
+        // A rule that reads nothing added: the alert still carries the location, and the
+        // document it did not match keeps the shared object out of its fields.
+        let stop = "title: Stop\nid: t-stop\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  s: {eventName: StopLogging}\n  condition: s\n";
+        let docs = load(stop);
+        assert_eq!(docs.len(), 3);
+        assert!(docs[0].index.starts_with("alert-"));
+        assert_eq!(country(&docs[0]), Some(json!("AU")));
+        assert_eq!(country(&docs[1]), Some(json!("AU")));
+        assert!(matches!(docs[2].source, Source::Enriched(..)));
+        assert_eq!(country(&docs[2]), Some(json!("AU")));
     }
 
     #[test]

@@ -224,8 +224,8 @@ fn index_alerts(dir: &Path, documents: Vec<BulkItem>) -> Result<usize, CliError>
 
 fn source_value(doc: Document) -> Value {
     match doc.source {
-        Source::Fields(map) => Value::Object(map),
         Source::Json(bytes) => serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        fields => Value::Object(fields.into_fields()),
     }
 }
 

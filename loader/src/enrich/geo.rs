@@ -8,13 +8,14 @@
 //! once per database through a cache. The lookup sits behind [`GeoLookup`] so the mapping is
 //! tested without a database; [`GeoDatabases`] reads the files and reloads them when they change.
 
+use super::additions::{Additions, Shared};
+use super::cache::Recent;
 use super::files::{FileSource, Files, FilesError, Location, Recheck};
 use crate::ecs::Doc;
 use serde_json::{Map, Value};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::num::NonZeroUsize;
 use std::path::Path;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 /// The environment variable naming the folder of the databases.
 pub const DIR_ENV: &str = "GEOIP_DATABASE_DIR";
@@ -37,29 +38,43 @@ pub trait GeoLookup: Send + Sync + std::fmt::Debug {
     }
 }
 
-/// An answer as documents take it: the objects, and their JSON for writers that write
-/// documents straight as text (flow logs).
-#[derive(Debug, Clone, PartialEq)]
+/// An answer as documents take it: the `geo` and `as` objects (each missing when the
+/// databases know nothing), shared by every document of the address, and their JSON for
+/// writers that write documents straight as text (flow logs).
+#[derive(Debug, PartialEq)]
 pub struct GeoEntry {
-    pub info: GeoInfo,
+    pub geo: Option<Arc<Shared>>,
+    pub asn: Option<Arc<Shared>>,
     /// `"geo":{...},"as":{...}` (either may be missing).
     pub json: Vec<u8>,
 }
 
+impl GeoEntry {
+    pub fn info(&self) -> GeoInfo {
+        let fields = |s: &Option<Arc<Shared>>| s.as_ref().map(|s| s.fields.clone());
+        GeoInfo {
+            geo: fields(&self.geo).unwrap_or_default(),
+            asn: fields(&self.asn).unwrap_or_default(),
+        }
+    }
+}
+
 impl From<GeoInfo> for GeoEntry {
     fn from(info: GeoInfo) -> Self {
+        let shared = |object: Doc| (!object.is_empty()).then(|| Shared::new(object));
+        let (geo, asn) = (shared(info.geo), shared(info.asn));
         let mut json = Vec::new();
-        for (key, object) in [(&br#""geo":"#[..], &info.geo), (br#""as":"#, &info.asn)] {
-            if object.is_empty() {
+        for (key, object) in [(&br#""geo":"#[..], &geo), (br#""as":"#, &asn)] {
+            let Some(object) = object else {
                 continue;
-            }
+            };
             if !json.is_empty() {
                 json.push(b',');
             }
             json.extend_from_slice(key);
-            crate::json_write::write_map(&mut json, object);
+            json.extend_from_slice(&object.json);
         }
-        Self { info, json }
+        Self { geo, asn, json }
     }
 }
 
@@ -208,42 +223,82 @@ pub fn enrich_target(doc: &mut Doc, target: &str, geo: &dyn GeoLookup) {
     let Some(Value::Object(object)) = doc.get_mut(target) else {
         return;
     };
+    for (key, shared) in enrich_object(object, geo).into_iter().flatten() {
+        object.insert(key.to_owned(), Value::Object(shared.fields.clone()));
+    }
+}
+
+/// [`enrich_target`], with the objects of the answer added to `additions` rather than copied.
+pub fn add_target(
+    doc: &mut Doc,
+    target: &'static str,
+    geo: &dyn GeoLookup,
+    additions: &mut Additions,
+) {
+    let Some(Value::Object(object)) = doc.get_mut(target) else {
+        return;
+    };
+    for (key, shared) in enrich_object(object, geo).into_iter().flatten() {
+        additions.add(Some(target), key, shared);
+    }
+}
+
+/// Completes the object's own `geo` in place, and answers the `as` and `geo` objects it is
+/// to get.
+fn enrich_object(
+    object: &mut Map<String, Value>,
+    geo: &dyn GeoLookup,
+) -> [Option<(&'static str, Arc<Shared>)>; 2] {
+    let none = [None, None];
     let own_geo = object.get("geo").and_then(Value::as_object);
     let complete =
         own_geo.is_some_and(|g| g.contains_key("city_name") || g.contains_key("location"));
     if complete && object.contains_key("as") {
-        return;
+        return none;
     }
     let Some(ip) = object
         .get("ip")
         .and_then(Value::as_str)
-        .and_then(|s| s.parse::<IpAddr>().ok())
+        .and_then(crate::ecs::parse_ip)
+        .filter(|&ip| is_public(ip))
     else {
-        return;
+        return none;
     };
     let Some(entry) = geo.lookup_shared(ip) else {
-        return;
+        return none;
     };
-    let info = &entry.info;
-    if !info.asn.is_empty() && !object.contains_key("as") {
-        object.insert("as".to_owned(), Value::Object(info.asn.clone()));
-    }
-    if info.geo.is_empty() || complete {
-        return;
-    }
-    match object.get_mut("geo") {
+    let asn = entry
+        .asn
+        .clone()
+        .filter(|_| !object.contains_key("as"))
+        .map(|a| ("as", a));
+    let Some(found) = entry.geo.as_ref().filter(|_| !complete) else {
+        return [asn, None];
+    };
+    let geo = match object.get_mut("geo") {
         Some(Value::Object(own)) => {
-            let country = |g: &Map<String, Value>| g.get("country_iso_code").cloned();
-            if country(own).is_none() || country(own) == country(&info.geo) {
-                for (key, value) in &info.geo {
+            let own_country = own.get("country_iso_code");
+            if own_country.is_some() && own_country != found.fields.get("country_iso_code") {
+                None
+            } else if own.iter().all(|(k, v)| found.fields.get(k) == Some(v)) {
+                // All it says, the database says too: the merge is the database's object.
+                object.remove("geo");
+                Some(("geo", found.clone()))
+            } else {
+                for (key, value) in &found.fields {
                     own.entry(key.clone()).or_insert_with(|| value.clone());
                 }
+                None
             }
         }
-        _ => {
-            object.insert("geo".to_owned(), Value::Object(info.geo.clone()));
+        // Not an object: replaced, as a copy would replace it.
+        Some(_) => {
+            object.remove("geo");
+            Some(("geo", found.clone()))
         }
-    }
+        None => Some(("geo", found.clone())),
+    };
+    [asn, geo]
 }
 
 /// Whether `ip` can be somewhere on the internet: not one of the special-purpose ranges of
@@ -294,6 +349,49 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || (first == 0x0064 && second == 0xff9b))
 }
 
+/// The networks [`is_public`] leaves out, for telling whether a network can hold such an
+/// address (IPv4-mapped IPv6 addresses are judged as IPv4, so their whole range is listed).
+const SPECIAL: &[(IpAddr, u8)] = &[
+    (IpAddr::V4(Ipv4Addr::new(0, 0, 0, 0)), 8),
+    (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 0)), 8),
+    (IpAddr::V4(Ipv4Addr::new(100, 64, 0, 0)), 10),
+    (IpAddr::V4(Ipv4Addr::new(127, 0, 0, 0)), 8),
+    (IpAddr::V4(Ipv4Addr::new(169, 254, 0, 0)), 16),
+    (IpAddr::V4(Ipv4Addr::new(172, 16, 0, 0)), 12),
+    (IpAddr::V4(Ipv4Addr::new(192, 0, 0, 0)), 24),
+    (IpAddr::V4(Ipv4Addr::new(192, 0, 2, 0)), 24),
+    (IpAddr::V4(Ipv4Addr::new(192, 168, 0, 0)), 16),
+    (IpAddr::V4(Ipv4Addr::new(198, 18, 0, 0)), 15),
+    (IpAddr::V4(Ipv4Addr::new(198, 51, 100, 0)), 24),
+    (IpAddr::V4(Ipv4Addr::new(203, 0, 113, 0)), 24),
+    (IpAddr::V4(Ipv4Addr::new(224, 0, 0, 0)), 4),
+    (IpAddr::V4(Ipv4Addr::new(240, 0, 0, 0)), 4),
+    (IpAddr::V6(Ipv6Addr::UNSPECIFIED), 128),
+    (IpAddr::V6(Ipv6Addr::LOCALHOST), 128),
+    (IpAddr::V6(Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, 0, 0)), 96),
+    // Both translation prefixes (64:ff9b::/96, 64:ff9b:1::/48), as `is_public_v6` judges them.
+    (
+        IpAddr::V6(Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, 0, 0)),
+        32,
+    ),
+    (
+        IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0)),
+        32,
+    ),
+    (IpAddr::V6(Ipv6Addr::new(0xfc00, 0, 0, 0, 0, 0, 0, 0)), 7),
+    (IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0)), 10),
+    (IpAddr::V6(Ipv6Addr::new(0xff00, 0, 0, 0, 0, 0, 0, 0)), 8),
+];
+
+/// Whether `net` holds an address that is not public (one [`is_public`] says no to).
+pub fn holds_non_public(net: &ipnet::IpNet) -> bool {
+    SPECIAL.iter().any(|&(addr, len)| {
+        ipnet::IpNet::new(addr, len).is_ok_and(|special| {
+            net.contains(&special.network()) || special.contains(&net.network())
+        })
+    })
+}
+
 /// How often a long-running process (the Lambda function) looks for new databases.
 pub const REFRESH_EVERY: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
@@ -303,17 +401,14 @@ const CACHE_ENTRIES: usize = 65_536;
 /// A lookup that asks `inner` once per public address and remembers the answer.
 pub struct Cached<L> {
     inner: L,
-    cache: Mutex<lru::LruCache<IpAddr, Option<Arc<GeoEntry>>, foldhash::fast::RandomState>>,
+    cache: Recent<IpAddr, Option<Arc<GeoEntry>>>,
 }
 
 impl<L: GeoLookup> Cached<L> {
     pub fn new(inner: L) -> Self {
         Self {
             inner,
-            cache: Mutex::new(lru::LruCache::with_hasher(
-                NonZeroUsize::new(CACHE_ENTRIES).unwrap_or(NonZeroUsize::MIN),
-                foldhash::fast::RandomState::default(),
-            )),
+            cache: Recent::new(CACHE_ENTRIES),
         }
     }
 }
@@ -328,22 +423,18 @@ impl<L: GeoLookup> std::fmt::Debug for Cached<L> {
 
 impl<L: GeoLookup> GeoLookup for Cached<L> {
     fn lookup(&self, ip: IpAddr) -> Option<GeoInfo> {
-        self.lookup_shared(ip).map(|entry| entry.info.clone())
+        self.lookup_shared(ip).map(|entry| entry.info())
     }
 
     fn lookup_shared(&self, ip: IpAddr) -> Option<Arc<GeoEntry>> {
         if !is_public(ip) {
             return None;
         }
-        if let Ok(mut cache) = self.cache.lock()
-            && let Some(known) = cache.get(&ip)
-        {
-            return known.clone();
+        if let Some(known) = self.cache.get(&ip) {
+            return known;
         }
         let found = self.inner.lookup_shared(ip);
-        if let Ok(mut cache) = self.cache.lock() {
-            cache.put(ip, found.clone());
-        }
+        self.cache.put(ip, found.clone());
         found
     }
 }
@@ -443,7 +534,7 @@ impl GeoDatabases {
 
 impl GeoLookup for GeoDatabases {
     fn lookup(&self, ip: IpAddr) -> Option<GeoInfo> {
-        self.lookup_shared(ip).map(|entry| entry.info.clone())
+        self.lookup_shared(ip).map(|entry| entry.info())
     }
 
     fn lookup_shared(&self, ip: IpAddr) -> Option<Arc<GeoEntry>> {
@@ -481,6 +572,7 @@ mod tests {
     use super::*;
     use crate::enrich::files::Stamped;
     use serde_json::json;
+    use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[test]
@@ -565,6 +657,35 @@ mod tests {
         let mut no_ip = doc(json!({"source": {"address": "ec2.amazonaws.com"}}));
         enrich_target(&mut no_ip, "source", &japan);
         assert_eq!(no_ip["source"], json!({"address": "ec2.amazonaws.com"}));
+    }
+
+    #[test]
+    fn the_special_networks_are_what_is_public_leaves_out() {
+        for &(addr, len) in SPECIAL {
+            let net = ipnet::IpNet::new(addr, len).expect("valid network");
+            for edge in [net.network(), net.broadcast()] {
+                assert!(!is_public(edge), "{edge} of {net} should not be public");
+            }
+            // Just outside the network, an address is public (except where two special
+            // networks meet).
+            let outside = match net.broadcast() {
+                IpAddr::V4(v4) => IpAddr::V4(Ipv4Addr::from(u32::from(v4).wrapping_add(1))),
+                IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6).wrapping_add(1))),
+            };
+            let next_is_special = SPECIAL
+                .iter()
+                .any(|&(a, l)| ipnet::IpNet::new(a, l).is_ok_and(|s| s.contains(&outside)));
+            assert!(
+                next_is_special || is_public(outside),
+                "{outside} after {net}"
+            );
+        }
+        let net = |s: &str| s.parse::<ipnet::IpNet>().expect("network");
+        assert!(holds_non_public(&net("10.1.2.3/32")));
+        assert!(holds_non_public(&net("8.0.0.0/6")), "holds 10.0.0.0/8");
+        assert!(holds_non_public(&net("::ffff:10.0.0.1/128")));
+        assert!(!holds_non_public(&net("81.2.69.0/24")));
+        assert!(!holds_non_public(&net("2a00:1450::/32")));
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //! fields a document does not have yet, and never fails: what cannot be looked up is left out.
 //! The update commands ([`geo_update`], [`feed_update`]) fetch the data from its publishers.
 
+pub mod additions;
+pub mod cache;
 pub mod feed_update;
 pub mod files;
 pub mod geo;
@@ -18,12 +20,14 @@ pub mod user_agent;
 
 use crate::config::{LogType, ParserKind};
 use crate::ecs::Doc;
+use additions::Additions;
 use std::sync::Arc;
 
 /// One kind of enrichment.
 pub trait Enricher: Send + Sync + std::fmt::Debug {
-    /// Adds fields to `doc`, a document of `log_type`.
-    fn enrich(&self, doc: &mut Doc, log_type: &LogType);
+    /// Adds fields to `doc`, a document of `log_type`: its own, or shared objects to
+    /// `additions`.
+    fn enrich(&self, doc: &mut Doc, log_type: &LogType, additions: &mut Additions);
 
     /// Whether documents of `log_type` must be made into fields for it. Flow logs are
     /// written straight from their values when nothing needs their fields: their writer adds
@@ -49,9 +53,9 @@ impl Enrichers {
         self.0.iter().any(|e| e.needs_fields(log_type))
     }
 
-    pub fn apply(&self, doc: &mut Doc, log_type: &LogType) {
+    pub fn apply(&self, doc: &mut Doc, log_type: &LogType, additions: &mut Additions) {
         for enricher in &self.0 {
-            enricher.enrich(doc, log_type);
+            enricher.enrich(doc, log_type, additions);
         }
     }
 }
@@ -62,12 +66,12 @@ impl Enrichers {
 pub struct GeoEnricher(pub Arc<dyn geo::GeoLookup>);
 
 impl Enricher for GeoEnricher {
-    fn enrich(&self, doc: &mut Doc, log_type: &LogType) {
+    fn enrich(&self, doc: &mut Doc, log_type: &LogType, additions: &mut Additions) {
         if log_type.parser.is_none() {
             return;
         }
-        for target in geo::TARGETS {
-            geo::enrich_target(doc, target, self.0.as_ref());
+        for &target in geo::TARGETS {
+            geo::add_target(doc, target, self.0.as_ref(), additions);
         }
     }
 
@@ -82,7 +86,7 @@ impl Enricher for GeoEnricher {
 pub struct UserAgentEnricher(pub &'static user_agent::UserAgents);
 
 impl Enricher for UserAgentEnricher {
-    fn enrich(&self, doc: &mut Doc, log_type: &LogType) {
+    fn enrich(&self, doc: &mut Doc, log_type: &LogType, _additions: &mut Additions) {
         let object = log_type.user_agent_field.as_deref().unwrap_or("user_agent");
         self.0.enrich(doc, object);
     }
@@ -97,7 +101,7 @@ impl Enricher for UserAgentEnricher {
 pub struct ThreatEnricher(pub Arc<threat::ThreatFeeds>);
 
 impl Enricher for ThreatEnricher {
-    fn enrich(&self, doc: &mut Doc, log_type: &LogType) {
+    fn enrich(&self, doc: &mut Doc, log_type: &LogType, _additions: &mut Additions) {
         self.0
             .current()
             .enrich(doc, &log_type.ioc_ip, &log_type.ioc_domain);
@@ -117,8 +121,8 @@ impl Enricher for ThreatEnricher {
 pub struct OrgEnricher(pub Arc<org::OrgContext>);
 
 impl Enricher for OrgEnricher {
-    fn enrich(&self, doc: &mut Doc, _log_type: &LogType) {
-        self.0.current().enrich(doc);
+    fn enrich(&self, doc: &mut Doc, _log_type: &LogType, additions: &mut Additions) {
+        self.0.current().enrich(doc, additions);
     }
 
     /// Flow logs' writer adds the context itself.

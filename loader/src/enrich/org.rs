@@ -11,6 +11,7 @@
 //! it is read again (seconds, default 3600). An account the directory does not know loads as
 //! it is.
 
+use super::additions::{Additions, Shared};
 use super::files::{FileSource, Files, Location};
 use crate::ecs::{self, Doc};
 use serde_json::{Map, Value};
@@ -45,22 +46,51 @@ pub struct AccountInfo {
 #[derive(Debug, Default, PartialEq)]
 pub struct Directory {
     accounts: HashMap<String, AccountInfo>,
-    /// Each account's `aws` members (unit, tags), made once: every document copies them.
-    aws_members: HashMap<String, Map<String, Value>>,
+    /// Each account's `aws` members (unit, tags), made once and shared by its documents
+    /// (absent for an account without any).
+    aws_members: HashMap<String, AwsMembers>,
+}
+
+#[derive(Debug, PartialEq)]
+struct AwsMembers {
+    /// The whole `aws` object, for a document without one.
+    whole: Arc<Shared>,
+    /// Its members (`organization`, `account`), for a document with its own `aws`.
+    each: Vec<(&'static str, Arc<Shared>)>,
+}
+
+impl AwsMembers {
+    fn new(members: Map<String, Value>) -> Option<Self> {
+        let mut each = Vec::new();
+        for (key, value) in &members {
+            let key = match key.as_str() {
+                "organization" => "organization",
+                "account" => "account",
+                _ => continue,
+            };
+            if let Value::Object(fields) = value {
+                each.push((key, Shared::new(fields.clone())));
+            }
+        }
+        (!members.is_empty()).then(|| Self {
+            whole: Shared::new(members),
+            each,
+        })
+    }
 }
 
 impl Directory {
     pub fn new(accounts: HashMap<String, AccountInfo>) -> Self {
         let aws_members = accounts
             .iter()
-            .map(|(id, info)| {
+            .filter_map(|(id, info)| {
                 let mut doc = Doc::new();
                 set_aws_fields(&mut doc, info);
                 let members = match doc.remove("aws") {
-                    Some(Value::Object(members)) => members,
-                    _ => Map::new(),
+                    Some(Value::Object(members)) => AwsMembers::new(members),
+                    _ => None,
                 };
-                (id.clone(), members)
+                Some((id.clone(), members?))
             })
             .collect();
         Self {
@@ -141,8 +171,8 @@ impl Directory {
     pub fn flow_fields(&self, account: &str) -> Option<FlowFields> {
         let info = self.accounts.get(account)?;
         let mut members = Vec::new();
-        if let Some(aws) = self.aws_members.get(account).filter(|m| !m.is_empty()) {
-            let json = crate::json_write::map_to_vec(aws);
+        if let Some(aws) = self.aws_members.get(account) {
+            let json = &aws.whole.json;
             // The object's members, without its braces.
             members.extend_from_slice(&json[1..json.len() - 1]);
         }
@@ -153,7 +183,7 @@ impl Directory {
     }
 
     /// Adds the context of the document's account, unless the document has it.
-    pub fn enrich(&self, doc: &mut Doc) {
+    pub fn enrich(&self, doc: &mut Doc, additions: &mut Additions) {
         let Some((account, info)) = ecs::get_in(doc, "cloud.account.id")
             .and_then(Value::as_str)
             .and_then(|id| self.accounts.get_key_value(id))
@@ -165,27 +195,33 @@ impl Directory {
         {
             ecs::set(doc, "cloud.account.name", name.clone());
         }
-        let Some(members) = self.aws_members.get(account).filter(|m| !m.is_empty()) else {
+        let Some(members) = self.aws_members.get(account) else {
             return;
         };
         match doc.get_mut("aws") {
             Some(Value::Object(aws)) => {
                 // Beside what the record put under `aws.organization` / `aws.account`.
-                for (key, value) in members {
-                    match (aws.get_mut(key), value) {
-                        (Some(Value::Object(own)), Value::Object(ours)) => {
-                            for (k, v) in ours {
+                for (key, shared) in &members.each {
+                    match aws.get_mut(*key) {
+                        Some(Value::Object(own)) => {
+                            for (k, v) in &shared.fields {
                                 own.insert(k.clone(), v.clone());
                             }
                         }
-                        _ => {
-                            aws.insert(key.clone(), value.clone());
+                        other => {
+                            if other.is_some() {
+                                aws.remove(*key);
+                            }
+                            additions.add(Some("aws"), key, shared.clone());
                         }
                     }
                 }
             }
-            _ => {
-                doc.insert("aws".to_owned(), Value::Object(members.clone()));
+            other => {
+                if other.is_some() {
+                    doc.remove("aws");
+                }
+                additions.add(None, "aws", members.whole.clone());
             }
         }
     }
@@ -513,6 +549,13 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// The context as the document's fields.
+    fn enrich(directory: &Directory, doc: &mut Doc) {
+        let mut additions = Additions::default();
+        directory.enrich(doc, &mut additions);
+        additions.copy_into(doc);
+    }
+
     #[test]
     fn a_mapping_file_names_accounts_units_and_tags() {
         let directory = Directory::from_csv(
@@ -524,7 +567,7 @@ mod tests {
         let mut doc: Doc =
             serde_json::from_value(json!({"cloud": {"account": {"id": "111122223333"}}}))
                 .expect("doc");
-        directory.enrich(&mut doc);
+        enrich(&directory, &mut doc);
         assert_eq!(doc["cloud"]["account"]["name"], "prod-payments");
         assert_eq!(doc["aws"]["organization"]["unit"]["path"], "Workloads/Prod");
         assert_eq!(
@@ -534,13 +577,28 @@ mod tests {
         let mut sandbox: Doc =
             serde_json::from_value(json!({"cloud": {"account": {"id": "444455556666"}}}))
                 .expect("doc");
-        directory.enrich(&mut sandbox);
+        enrich(&directory, &mut sandbox);
         assert_eq!(sandbox["aws"]["account"]["tags"], json!({"env": "dev"}));
         assert!(sandbox["aws"].get("organization").is_none());
+        // Beside a record's own `aws`: its objects are completed, other values replaced.
+        let mut own: Doc = serde_json::from_value(json!({
+            "cloud": {"account": {"id": "111122223333"}},
+            "aws": {"cloudtrail": {"x": 1}, "organization": {"id": "o-1"}, "account": "text"}
+        }))
+        .expect("doc");
+        enrich(&directory, &mut own);
+        assert_eq!(
+            own["aws"],
+            json!({
+                "cloudtrail": {"x": 1},
+                "organization": {"id": "o-1", "unit": {"path": "Workloads/Prod"}},
+                "account": {"tags": {"env": "prod", "owner": "payments-team"}}
+            })
+        );
         let mut unknown: Doc =
             serde_json::from_value(json!({"cloud": {"account": {"id": "999999999999"}}}))
                 .expect("doc");
-        directory.enrich(&mut unknown);
+        enrich(&directory, &mut unknown);
         assert_eq!(
             unknown,
             serde_json::from_value::<Doc>(json!({"cloud": {"account": {"id": "999999999999"}}}))

@@ -94,6 +94,9 @@ pub struct ThreatIntel {
     v6: PrefixMap<Ipv6Net, Vec<u32>>,
     domains: HashMap<String, Vec<u32>>,
     feeds: Vec<(String, FeedSummary)>,
+    /// Whether an indicator lists a private or other special-purpose address: most feeds list
+    /// none, and then such addresses (half of every flow) need no lookup.
+    non_public: bool,
 }
 
 impl std::fmt::Debug for ThreatIntel {
@@ -152,11 +155,19 @@ impl ThreatIntel {
             first_seen: entry.first_seen,
             description: entry.description,
         });
+        if let Classified::Net(net) = &found {
+            self.non_public |= super::geo::holds_non_public(net);
+        }
         match found {
             Classified::Net(IpNet::V4(net)) => self.v4.entry(net).or_default().push(index),
             Classified::Net(IpNet::V6(net)) => self.v6.entry(net).or_default().push(index),
             Classified::Domain(name) => self.domains.entry(name).or_default().push(index),
         }
+    }
+
+    /// Whether an address [`super::geo::is_public`] says no to can match an indicator.
+    pub fn lists_non_public(&self) -> bool {
+        self.non_public
     }
 
     /// The feeds read, with their counts.
@@ -228,12 +239,19 @@ impl ThreatIntel {
                 .iter()
                 .copied()
                 .chain(extra_ip.iter().map(String::as_str));
+            // `related.ip` repeats the other fields' addresses: each is looked up once (the
+            // first field it is in is the one a match names anyway).
+            let mut looked_up: Vec<&str> = Vec::new();
             for field in fields {
-                for text in values(doc, field) {
-                    if let Ok(ip) = text.trim().parse::<IpAddr>() {
+                for_each_text(doc, field, |text| {
+                    if looked_up.contains(&text) {
+                        return;
+                    }
+                    looked_up.push(text);
+                    if let Some(ip) = crate::ecs::parse_ip(text.trim()) {
                         matches.add(field, text, self.match_ip(ip));
                     }
-                }
+                });
             }
         }
         if !self.domains.is_empty() {
@@ -242,9 +260,9 @@ impl ThreatIntel {
                 .copied()
                 .chain(extra_domain.iter().map(String::as_str));
             for field in fields {
-                for text in values(doc, field) {
+                for_each_text(doc, field, |text| {
                     matches.add(field, text, self.match_domain(text));
-                }
+                });
             }
         }
         let enrichments = matches.into_values();
@@ -304,12 +322,12 @@ impl<'i> Matches<'i> {
     }
 }
 
-/// The string values of a dotted field (one, or each of a list).
-fn values<'d>(doc: &'d Doc, field: &str) -> Vec<&'d str> {
+/// Calls `each` with the string values of a dotted field (one, or each of a list).
+fn for_each_text<'d>(doc: &'d Doc, field: &str, mut each: impl FnMut(&'d str)) {
     match ecs::get_in(doc, field) {
-        Some(Value::String(s)) => vec![s.as_str()],
-        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
-        _ => Vec::new(),
+        Some(Value::String(s)) => each(s),
+        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).for_each(each),
+        _ => {}
     }
 }
 

@@ -8,11 +8,11 @@
 //! services acting on a caller's behalf (`AWS Internal`, `ec2.amazonaws.com`). Each distinct
 //! agent is parsed once per process.
 
+use super::cache::Recent;
 use crate::ecs::Doc;
 use regex::Regex;
 use serde_json::{Map, Value};
-use std::num::NonZeroUsize;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
 /// uap-core's patterns, as JSON (the YAML of the package, converted).
 const PATTERNS: &str = include_str!("uap-core/regexes.json");
@@ -34,7 +34,7 @@ type Parsed = Option<Map<String, Value>>;
 pub struct UserAgents {
     community: ua_parser::Extractor<'static>,
     aws: AwsAgents,
-    cache: Mutex<lru::LruCache<String, Parsed, foldhash::fast::RandomState>>,
+    cache: Recent<String, Parsed>,
 }
 
 impl std::fmt::Debug for UserAgents {
@@ -53,10 +53,7 @@ impl UserAgents {
         Ok(Self {
             community,
             aws: AwsAgents::new(),
-            cache: Mutex::new(lru::LruCache::with_hasher(
-                NonZeroUsize::new(CACHE_ENTRIES).unwrap_or(NonZeroUsize::MIN),
-                foldhash::fast::RandomState::default(),
-            )),
+            cache: Recent::new(CACHE_ENTRIES),
         })
     }
 
@@ -96,15 +93,11 @@ impl UserAgents {
     }
 
     fn parse_cached(&self, original: &str) -> Parsed {
-        if let Ok(mut cache) = self.cache.lock()
-            && let Some(known) = cache.get(original)
-        {
-            return known.clone();
+        if let Some(known) = self.cache.get(original) {
+            return known;
         }
         let parsed = self.parse(original);
-        if let Ok(mut cache) = self.cache.lock() {
-            cache.put(original.to_owned(), parsed.clone());
-        }
+        self.cache.put(original.to_owned(), parsed.clone());
         parsed
     }
 

@@ -512,7 +512,7 @@ timestamp_key = ts\ntimestamp_format = epoch\necs = user.name\nuser.name = who\n
         let routes = Routes::from_config(&config).with_geo(Some(Arc::new(OneCountry)));
         let mut out = Vec::new();
         normalize_with(
-            payload("/web", "111122223333", &[r#"{"client": "192.0.2.9"}"#]),
+            payload("/web", "111122223333", &[r#"{"client": "81.2.69.9"}"#]),
             &ctx(),
             &routes,
             &mut out,

@@ -868,7 +868,7 @@ static_ecs = event.kind event.category\nevent.kind = event\nevent.category = [we
     struct FakeGeo;
     impl GeoLookup for FakeGeo {
         fn lookup(&self, ip: IpAddr) -> Option<GeoInfo> {
-            (ip.to_string() == "192.0.2.9").then(|| {
+            (ip.to_string() == "81.2.69.9").then(|| {
                 let mut info = GeoInfo::default();
                 info.geo.insert("country_iso_code".into(), json!("JP"));
                 info.asn.insert("number".into(), json!(64500));
@@ -882,7 +882,7 @@ static_ecs = event.kind event.category\nevent.kind = event\nevent.category = [we
         let t = lt(
             "ecs = source.ip destination.ip\nsource.ip = src\ndestination.ip = dst\ngeoip = source destination\n",
         );
-        let mut doc = json!({"src": "192.0.2.9", "dst": "198.51.100.1"})
+        let mut doc = json!({"src": "81.2.69.9", "dst": "198.51.100.1"})
             .as_object()
             .cloned()
             .expect("object");

@@ -10,7 +10,7 @@
 
 use super::{NormalizeError, Normalized};
 use crate::ecs::Doc;
-use crate::enrich::geo::{GeoEntry, GeoLookup};
+use crate::enrich::geo::{GeoLookup, is_public};
 use crate::enrich::org::{Directory, FlowFields};
 use crate::enrich::threat::ThreatIntel;
 use crate::json_write::{write_str, write_u64};
@@ -19,7 +19,6 @@ use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Arc;
 
 /// Field names of the default (version 2) format, in order.
 pub const DEFAULT_FIELDS: [&str; 14] = [
@@ -177,10 +176,15 @@ pub struct Writer {
     /// Records of one object mostly share their capture window: its texts are kept.
     start_text: TimeText,
     end_text: TimeText,
-    /// What the enrichment knows of each address, by its text: the flows of an object mostly
-    /// involve the same addresses, and this spares each line the parse, the shared cache's
-    /// lock and the trie walk.
-    seen: HashMap<Box<str>, AddressFacts, foldhash::fast::RandomState>,
+    /// What the enrichment knows of each address: the flows of an object mostly involve the
+    /// same addresses, and this spares each line the shared cache's lock and the trie walk.
+    /// Keyed by the parsed address, which is held inline (a text key cost a pointer chase and
+    /// a compare per probe).
+    seen: HashMap<IpAddr, AddressFacts, foldhash::fast::RandomState>,
+    /// The `geo` and `as` JSON of the addresses `seen` holds, one after the other: an entry
+    /// is found in the map and written from here, without a pointer to follow or a count to
+    /// change on memory no other line touched lately.
+    seen_geo: Vec<u8>,
     /// Whether the last record written matched a threat indicator (its document is tagged).
     threat_matched: bool,
     /// The organization context of the last account written (an object's records are
@@ -190,12 +194,16 @@ pub struct Writer {
 
 /// Addresses an object's writer remembers before it starts over (a few MB at most).
 const SEEN_MAX: usize = 65_536;
+/// And the bytes of their `geo` and `as` JSON (some 25,000 addresses).
+const SEEN_GEO_MAX: usize = 8 << 20;
 
-/// The GeoIP answer and the threat indicators of one address.
-#[derive(Debug, Clone, Default)]
+/// What the enrichment knows of one address: where its `geo` and `as` JSON is in the
+/// writer's `seen_geo`, and whether an indicator lists it.
+#[derive(Debug, Clone, Copy, Default)]
 struct AddressFacts {
-    geo: Option<Arc<GeoEntry>>,
-    threats: Vec<u32>,
+    geo_start: u32,
+    geo_len: u32,
+    threat: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -297,32 +305,40 @@ impl Writer {
             start_text: TimeText::default(),
             end_text: TimeText::default(),
             seen: HashMap::default(),
+            seen_geo: Vec::new(),
             threat_matched: false,
             org_seen: None,
         }
     }
 
     /// What the enrichment knows of an address of a line (nothing without enrichment).
-    fn facts(&mut self, addr: Option<&str>, common: Option<&Common<'_>>) -> Option<AddressFacts> {
-        let (addr, common) = (addr?, common?);
+    fn facts(&mut self, ip: Option<IpAddr>, common: Option<&Common<'_>>) -> Option<AddressFacts> {
+        let (ip, common) = (ip?, common?);
         if common.geo.is_none() && common.threat.is_none() {
             return None;
         }
-        if let Some(known) = self.seen.get(addr) {
-            return Some(known.clone());
+        // Private addresses have no location, and are in no feed unless one lists them.
+        if !is_public(ip) && !common.threat.is_some_and(ThreatIntel::lists_non_public) {
+            return Some(AddressFacts::default());
         }
-        let ip = addr.parse().ok();
-        let facts = AddressFacts {
-            geo: ip.and_then(|ip| common.geo.and_then(|g| g.lookup_shared(ip))),
-            threats: ip
-                .zip(common.threat)
-                .map(|(ip, intel)| intel.match_ip_ids(ip))
-                .unwrap_or_default(),
-        };
-        if self.seen.len() >= SEEN_MAX {
+        if let Some(&known) = self.seen.get(&ip) {
+            return Some(known);
+        }
+        if self.seen.len() >= SEEN_MAX || self.seen_geo.len() >= SEEN_GEO_MAX {
             self.seen.clear();
+            self.seen_geo.clear();
         }
-        self.seen.insert(addr.into(), facts.clone());
+        let geo = common.geo.and_then(|g| g.lookup_shared(ip));
+        let json = geo.as_ref().map_or(&[][..], |g| &g.json[..]);
+        let facts = AddressFacts {
+            geo_start: u32::try_from(self.seen_geo.len()).unwrap_or(u32::MAX),
+            geo_len: u32::try_from(json.len()).unwrap_or(0),
+            threat: common
+                .threat
+                .is_some_and(|intel| !intel.match_ip_ids(ip).is_empty()),
+        };
+        self.seen_geo.extend_from_slice(json);
+        self.seen.insert(ip, facts);
         Some(facts)
     }
 
@@ -406,10 +422,10 @@ impl Writer {
         }
 
         // Everything that can make the record invalid is checked before writing.
-        let src = ip(f.srcaddr, "srcaddr")?;
-        let dst = ip(f.dstaddr, "dstaddr")?;
-        let pkt_src = ip(f.pkt_srcaddr, "pkt-srcaddr")?;
-        let pkt_dst = ip(f.pkt_dstaddr, "pkt-dstaddr")?;
+        let (src, src_ip) = ip(f.srcaddr, "srcaddr")?.unzip();
+        let (dst, dst_ip) = ip(f.dstaddr, "dstaddr")?.unzip();
+        let pkt_src = ip(f.pkt_srcaddr, "pkt-srcaddr")?.map(|(text, _)| text);
+        let pkt_dst = ip(f.pkt_dstaddr, "pkt-dstaddr")?.map(|(text, _)| text);
         let srcport = port(f.srcport, "srcport")?;
         let dstport = port(f.dstport, "dstport")?;
         let protocol = number(f.protocol, "protocol")?;
@@ -483,9 +499,16 @@ impl Writer {
             }
         }
 
-        let (src_facts, dst_facts) = (self.facts(src, common), self.facts(dst, common));
-        let src_geo = src_facts.as_ref().and_then(|f| f.geo.clone());
-        let dst_geo = dst_facts.as_ref().and_then(|f| f.geo.clone());
+        let (src_facts, dst_facts) = (self.facts(src_ip, common), self.facts(dst_ip, common));
+        let geo_of = |facts: Option<AddressFacts>| {
+            facts
+                .and_then(|f| {
+                    let start = f.geo_start as usize;
+                    self.seen_geo.get(start..start + f.geo_len as usize)
+                })
+                .unwrap_or_default()
+        };
+        let (src_geo, dst_geo) = (geo_of(src_facts), geo_of(dst_facts));
         let mut source = Object::endpoint(out, br#","source":{"#, src, srcport);
         if let Some(bytes) = bytes {
             source.number(out, br#""bytes":"#, bytes);
@@ -493,17 +516,16 @@ impl Writer {
         if let Some(packets) = packets {
             source.number(out, br#""packets":"#, packets);
         }
-        source.geo(out, src_geo.as_deref());
+        source.geo(out, src_geo);
         source.close(out);
 
         let mut destination = Object::endpoint(out, br#","destination":{"#, dst, dstport);
-        destination.geo(out, dst_geo.as_deref());
+        destination.geo(out, dst_geo);
         destination.close(out);
 
-        let threats =
-            |facts: &Option<AddressFacts>| facts.as_ref().is_some_and(|f| !f.threats.is_empty());
+        let threats = |facts: Option<AddressFacts>| facts.is_some_and(|f| f.threat);
         let enrichments = match common.and_then(|c| c.threat) {
-            Some(intel) if threats(&src_facts) || threats(&dst_facts) => {
+            Some(intel) if threats(src_facts) || threats(dst_facts) => {
                 intel.flow_enrichments(src, dst)
             }
             _ => Vec::new(),
@@ -692,14 +714,11 @@ impl Object {
         endpoint
     }
 
-    /// `geo` and `as` of the address, when the lookup knew it.
-    fn geo(&mut self, out: &mut Vec<u8>, entry: Option<&GeoEntry>) {
-        let Some(entry) = entry else {
-            return;
-        };
-        if !entry.json.is_empty() {
+    /// `geo` and `as` of the address (their JSON, empty when the lookup knew nothing).
+    fn geo(&mut self, out: &mut Vec<u8>, json: &[u8]) {
+        if !json.is_empty() {
             self.key(out, b"");
-            out.extend_from_slice(&entry.json);
+            out.extend_from_slice(json);
         }
     }
 
@@ -852,11 +871,17 @@ fn port(value: Option<&str>, field: &'static str) -> Result<Option<u16>, Normali
     }
 }
 
-fn ip<'a>(value: Option<&'a str>, field: &'static str) -> Result<Option<&'a str>, NormalizeError> {
-    match value {
-        None => Ok(None),
-        Some(s) if s.parse::<IpAddr>().is_ok() => Ok(Some(s)),
-        Some(s) => Err(invalid(field, format!("`{s}` is not an IP address"))),
+/// An address field: its text and the address.
+fn ip<'a>(
+    value: Option<&'a str>,
+    field: &'static str,
+) -> Result<Option<(&'a str, IpAddr)>, NormalizeError> {
+    let Some(text) = value else {
+        return Ok(None);
+    };
+    match crate::ecs::parse_ip(text) {
+        Some(ip) => Ok(Some((text, ip))),
+        None => Err(invalid(field, format!("`{text}` is not an IP address"))),
     }
 }
 
@@ -1351,6 +1376,34 @@ mod tests {
         assert_eq!(get(&d, "cloud.provider"), Some(&json!("aws")));
         assert_eq!(get(&d, "cloud.account.id"), Some(&json!("444455556666")));
         assert_eq!(get(&d, "cloud.region"), Some(&json!("eu-west-1")));
+    }
+
+    /// Private addresses are skipped by the lookups only while no feed lists such an address.
+    #[test]
+    fn private_addresses_match_feeds_that_list_them() {
+        let matched = |feed: &str| {
+            let mut intel = ThreatIntel::default();
+            intel.add_feed("feed.txt", feed.as_bytes()).expect("feed");
+            let common = Common {
+                ingested: "2026-01-01T00:00:00.000Z",
+                key_account: None,
+                key_region: None,
+                geo: None,
+                threat: Some(&intel),
+                org: None,
+            };
+            let doc = Value::Object(direct(
+                "version srcaddr dstaddr",
+                "2 10.0.0.7 81.2.69.1",
+                Some(&common),
+            ));
+            get(&doc, "threat.enrichments")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len)
+        };
+        assert_eq!(matched("81.2.69.1\n"), 1);
+        assert_eq!(matched("81.2.69.1\n10.0.0.0/8\n"), 2);
+        assert_eq!(matched("8.0.0.0/6\n"), 1, "a network holding 10.0.0.0/8");
     }
 
     #[test]

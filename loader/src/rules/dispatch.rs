@@ -28,6 +28,9 @@ pub struct Dispatch {
     others: Engine,
     /// Every rule: for a document without a string in the field.
     all: Engine,
+    /// The fields the rules read; `None` when that cannot be told (keyword searches, which
+    /// read every value, or a rule that does not lower).
+    reads: Option<BTreeSet<String>>,
 }
 
 impl Dispatch {
@@ -41,6 +44,17 @@ impl Dispatch {
         for ir in lowered.iter().flatten() {
             for detection in ir.detections.values() {
                 collect_fields(detection, &mut fields);
+            }
+        }
+        let mut reads = Some(BTreeSet::new());
+        for ir in &lowered {
+            match (ir, &mut reads) {
+                (Some(ir), Some(read)) => {
+                    if !ir.detections.values().all(|d| read_fields(d, read)) {
+                        reads = None;
+                    }
+                }
+                _ => reads = None,
             }
         }
         // Of the fields at least half the rules require, the one with the most
@@ -76,6 +90,7 @@ impl Dispatch {
                 by_value: HashMap::new(),
                 others: Engine::new(),
                 all,
+                reads,
             };
         };
         let mut others = Engine::new();
@@ -107,7 +122,16 @@ impl Dispatch {
             by_value,
             others,
             all,
+            reads,
         }
+    }
+
+    /// Whether a rule may read a field for which `read` says yes (always, when the rules'
+    /// fields cannot be told).
+    pub fn may_read(&self, read: impl Fn(&str) -> bool) -> bool {
+        self.reads
+            .as_ref()
+            .is_none_or(|fields| fields.iter().any(|f| read(f)))
     }
 
     /// The engine a document meets.
@@ -219,6 +243,43 @@ fn collect_fields(detection: &IrDetection, out: &mut BTreeSet<String>) {
             }
         }
         IrDetection::Keywords(_) | IrDetection::ArrayMatch { .. } => {}
+    }
+}
+
+/// Adds every field a detection reads to `out`; false when it may read any (keywords, values
+/// expanded from placeholders).
+fn read_fields(detection: &IrDetection, out: &mut BTreeSet<String>) -> bool {
+    match detection {
+        IrDetection::AllOf(items) => items.iter().all(|item| {
+            let Some(field) = &item.field else {
+                return false;
+            };
+            out.insert(field.clone());
+            matcher_fields(&item.matcher, out)
+        }),
+        IrDetection::AnyOf(ds) | IrDetection::And(ds) => ds.iter().all(|d| read_fields(d, out)),
+        IrDetection::Conditional { named, .. } => named.values().all(|d| read_fields(d, out)),
+        IrDetection::ArrayMatch { field, body, .. } => {
+            out.insert(field.clone());
+            read_fields(body, out)
+        }
+        IrDetection::Keywords(_) => false,
+    }
+}
+
+/// The other fields a matcher compares with (`fieldref`).
+fn matcher_fields(matcher: &IrMatcher, out: &mut BTreeSet<String>) -> bool {
+    match matcher {
+        IrMatcher::FieldRef { field, .. } => {
+            out.insert(field.clone());
+            true
+        }
+        IrMatcher::Not(inner) | IrMatcher::TimestampPart { inner, .. } => {
+            matcher_fields(inner, out)
+        }
+        IrMatcher::AnyOf(ms) | IrMatcher::AllOf(ms) => ms.iter().all(|m| matcher_fields(m, out)),
+        IrMatcher::Expand { .. } => false,
+        _ => true,
     }
 }
 

@@ -149,8 +149,8 @@ pub fn documents(
     docs.into_iter()
         .map(|d| {
             let value = match d.source {
-                Source::Fields(map) => Value::Object(map),
                 Source::Json(bytes) => serde_json::from_slice(&bytes).map_err(|e| e.to_string())?,
+                fields => Value::Object(fields.into_fields()),
             };
             let doc_type = value["@log_type"].as_str().unwrap_or(log_type).to_owned();
             Ok((doc_type, value))

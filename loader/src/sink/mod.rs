@@ -101,9 +101,9 @@ impl BulkItem {
             let (id, source) = match &doc.source {
                 // Written straight to JSON by its parser (flow logs): only stored.
                 Source::Json(json) => store.blocks.store(id, json),
-                Source::Fields(fields) => {
+                fields => {
                     store.scratch.clear();
-                    crate::json_write::write_map(&mut store.scratch, fields);
+                    fields.write(&mut store.scratch);
                     let stored = store.blocks.store(id, &store.scratch);
                     if store.scratch.capacity() > SCRATCH_KEEP {
                         store.scratch = Vec::new();

@@ -2,6 +2,7 @@
 //! directly and through an assumed role, and a document of an unknown account left as it is.
 
 use aws_sdk_organizations as orgs;
+use loader::enrich::additions::Additions;
 use loader::enrich::files::Files;
 use loader::enrich::org::{self, OrgContext, OrgSource};
 use serde_json::json;
@@ -117,17 +118,24 @@ async fn accounts_units_and_chosen_tags_come_from_organizations() {
     assert!(accounts >= 2, "{accounts}");
     let mut doc: loader::ecs::Doc =
         serde_json::from_value(json!({"cloud": {"account": {"id": account}}})).expect("doc");
-    context.current().enrich(&mut doc);
+    enrich(&context, &mut doc);
     assert_eq!(doc["cloud"]["account"]["name"], "prod-payments");
     assert_eq!(doc["aws"]["organization"]["unit"]["path"], "Workloads/Prod");
     assert_eq!(doc["aws"]["account"]["tags"], json!({"env": "prod"}));
 
     let unknown = json!({"cloud": {"account": {"id": "999999999999"}}, "event": {"action": "x"}});
     let mut doc: loader::ecs::Doc = serde_json::from_value(unknown.clone()).expect("doc");
-    context.current().enrich(&mut doc);
+    enrich(&context, &mut doc);
     assert_eq!(
         serde_json::Value::Object(doc),
         unknown,
         "an unknown account loads as it is"
     );
+}
+
+/// The context of the document's account, as its fields.
+fn enrich(context: &OrgContext, doc: &mut loader::ecs::Doc) {
+    let mut additions = Additions::default();
+    context.current().enrich(doc, &mut additions);
+    additions.copy_into(doc);
 }
