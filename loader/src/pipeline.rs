@@ -1306,27 +1306,30 @@ mod tests {
         );
     }
 
+    /// A GeoIP lookup that places every address in Australia, in AS 1 (IPv4) or 0.
+    #[derive(Debug)]
+    struct Somewhere;
+
+    impl crate::enrich::geo::GeoLookup for Somewhere {
+        fn lookup(&self, ip: std::net::IpAddr) -> Option<crate::enrich::geo::GeoInfo> {
+            let mut info = crate::enrich::geo::GeoInfo::default();
+            info.geo
+                .insert("country_iso_code".into(), Value::from("AU"));
+            info.asn
+                .insert("number".into(), Value::from(u32::from(ip.is_ipv4())));
+            Some(info)
+        }
+    }
+
     /// With every enrichment on, the flow log writer's documents are still those of the
     /// field-by-field path (whose enrichers the writer stands in for).
     #[test]
     fn enriched_direct_flow_documents_equal_the_map_path() {
         use crate::enrich::files::{Files, Location};
-        use crate::enrich::geo::{GeoInfo, GeoLookup};
         use crate::enrich::org::{OrgContext, OrgSource};
         use crate::enrich::threat::ThreatFeeds;
         use serde_json::json;
 
-        #[derive(Debug)]
-        struct Somewhere;
-        impl GeoLookup for Somewhere {
-            fn lookup(&self, ip: std::net::IpAddr) -> Option<GeoInfo> {
-                let mut info = GeoInfo::default();
-                info.geo.insert("country_iso_code".into(), json!("AU"));
-                info.asn
-                    .insert("number".into(), json!(u32::from(ip.is_ipv4())));
-                Some(info)
-            }
-        }
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("feed.txt"), "1.128.0.2\n").expect("feed");
         std::fs::write(
@@ -1478,18 +1481,8 @@ mod tests {
     /// reads it; a rule that reads it sees it, and alerts carry it either way.
     #[test]
     fn rules_see_what_enrichment_adds_and_alerts_carry_it() {
-        use crate::enrich::geo::{GeoInfo, GeoLookup};
         use crate::rules::RuleSet;
         use serde_json::json;
-        #[derive(Debug)]
-        struct Australia;
-        impl GeoLookup for Australia {
-            fn lookup(&self, _ip: std::net::IpAddr) -> Option<GeoInfo> {
-                let mut info = GeoInfo::default();
-                info.geo.insert("country_iso_code".into(), json!("AU"));
-                Some(info)
-            }
-        }
         let object = r#"{"Records":[
             {"eventTime":"2026-12-01T10:00:00Z","eventSource":"cloudtrail.amazonaws.com","eventName":"StopLogging","eventID":"e1","sourceIPAddress":"81.2.69.1"},
             {"eventTime":"2026-12-01T10:00:01Z","eventSource":"cloudtrail.amazonaws.com","eventName":"DescribeTrails","eventID":"e2","sourceIPAddress":"81.2.69.2"}]}"#;
@@ -1500,7 +1493,7 @@ mod tests {
             assert!(rules.problems().is_empty(), "{:?}", rules.problems());
             let pipeline = Pipeline::new(config)
                 .with_rules(Some(Arc::new(rules)))
-                .with_geo(Some(Arc::new(Australia)));
+                .with_geo(Some(Arc::new(Somewhere)));
             load_bytes(&pipeline, key, object.as_bytes(), Utc::now()).0
         };
         let country =

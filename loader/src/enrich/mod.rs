@@ -6,6 +6,8 @@
 //! adds: pure over a document, with its data read once per process ([`files`]: a folder or an
 //! S3 prefix, read again when it changes) and shared by every object. Each enricher only adds
 //! fields a document does not have yet, and never fails: what cannot be looked up is left out.
+//! Objects many documents get alike (an address's location, an account's unit and tags) are
+//! made once and shared ([`additions`]), answers kept in a [`cache`].
 //! The update commands ([`geo_update`], [`feed_update`]) fetch the data from its publishers.
 
 pub mod additions;
