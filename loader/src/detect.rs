@@ -220,9 +220,24 @@ mod tests {
                 "UserLogs/linux/secure/host1/secure-20240501.gz",
                 "linux_secure",
             ),
+            (
+                "AWSLogs/111122223333/elasticloadbalancing/us-east-1/2026/03/04/111122223333_elasticloadbalancing_us-east-1_app.web-prod.50dc6c495c0c9188_20260304T0915Z_10.0.1.7_3kq8wz1e.log.gz",
+                "alb",
+            ),
+            (
+                "elb/AWSLogs/111122223333/elasticloadbalancing/ap-northeast-1/2026/03/04/111122223333_elasticloadbalancing_ap-northeast-1_app.a.b_20260304T0915Z_10.0.1.7_x.log.gz",
+                "alb",
+            ),
         ];
         for (key, expected) in cases {
             assert_eq!(detected(key).as_deref(), Ok(expected), "{key}");
+        }
+        // Network and Classic Load Balancers' logs are other formats: never read as ALB's.
+        for key in [
+            "AWSLogs/111122223333/elasticloadbalancing/us-east-1/2026/03/04/111122223333_elasticloadbalancing_us-east-1_net.my-nlb.c6e77e28c25b2234_20260304T0915Z_2c3f.log.gz",
+            "AWSLogs/111122223333/elasticloadbalancing/us-east-1/2026/03/04/111122223333_elasticloadbalancing_us-east-1_my-clb_20260304T0915Z_10.0.1.7_x.log",
+        ] {
+            assert_ne!(detected(key).as_deref(), Ok("alb"), "{key}");
         }
     }
 

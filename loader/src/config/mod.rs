@@ -1103,15 +1103,16 @@ mod tests {
                 "securityhub",
                 "guardduty",
                 "linux_secure",
-                "cloudhsm"
+                "cloudhsm",
+                "alb"
             ]
         );
-        // CloudHSM is described by its configuration alone.
+        // CloudHSM and ALB are described by their configuration alone.
         assert!(
             config
                 .types
                 .iter()
-                .all(|t| t.parser.is_some() == (t.name != "cloudhsm"))
+                .all(|t| t.parser.is_none() == ["cloudhsm", "alb"].contains(&t.name.as_str()))
         );
         assert!(config.warnings.is_empty(), "{:?}", config.warnings);
         let ct = config.get("cloudtrail").expect("cloudtrail");
