@@ -15,6 +15,7 @@ pub const TYPES: &[&str] = &[
     "waf",
     "securityhub",
     "cloudwatchlogs",
+    "alb",
 ];
 
 /// Deterministic pseudo-random numbers (no dependency, same input on every run).
@@ -131,6 +132,13 @@ pub fn generate(log_type: &str, n: usize) -> (String, Vec<u8>) {
             }
             "AWSLogs/111122223333/SecurityHub/us-east-1/2024/05/01/00/bench.json.gz"
         }
+        "alb" => {
+            for i in 0..n {
+                out.extend_from_slice(alb_entry(&mut rng, i).as_bytes());
+                out.push(b'\n');
+            }
+            "AWSLogs/111122223333/elasticloadbalancing/us-east-1/2024/05/01/111122223333_elasticloadbalancing_us-east-1_app.web-prod.50dc6c495c0c9188_20240501T0000Z_10.0.1.7_bench.log.gz"
+        }
         _ => {
             // CloudWatch Logs payloads of 50 events each, concatenated as a Firehose would.
             let mut i = 0;
@@ -166,6 +174,41 @@ pub fn generate(log_type: &str, n: usize) -> (String, Vec<u8>) {
         }
     };
     (key.to_owned(), out)
+}
+
+/// An Application Load Balancer entry: browsers and tools on https and http, some errors.
+fn alb_entry(rng: &mut Lcg, i: usize) -> String {
+    let time = BASE_EPOCH + (i / 50) as i64;
+    let stamp = |micros: u64| format!("{}.{micros:06}Z", iso(time).trim_end_matches('Z'));
+    let (status, path) = match rng.below(20) {
+        0 => (404, format!("/missing/{i}")),
+        1 => (502, "/api/orders".to_owned()),
+        2 => (301, "/old".to_owned()),
+        _ => (200, format!("/api/items/{}", rng.below(5000))),
+    };
+    let agent = [
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_2) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Safari/605.1.15",
+        "curl/8.4.0",
+        "python-requests/2.31.0",
+    ][rng.below(4) as usize];
+    let (kind, scheme, port, tls) = if rng.below(4) == 0 {
+        ("http", "http", 80, "- -")
+    } else {
+        ("https", "https", 443, "ECDHE-RSA-AES128-GCM-SHA256 TLSv1.2")
+    };
+    let target = format!("10.0.{}.{}:8080", rng.below(4), rng.below(250) + 1);
+    format!(
+        r#"{kind} {} app/web-prod/50dc6c495c0c9188 {}:{} {target} 0.000 0.{:03} 0.000 {status} {status} {} {} "GET {scheme}://shop.example.com:{port}{path}?page={} HTTP/1.1" "{agent}" {tls} arn:aws:elasticloadbalancing:us-east-1:111122223333:targetgroup/web-prod-tg/73e2d6bc24d8a067 "Root=1-6631{i:04x}-{i:024x}" "shop.example.com" "arn:aws:acm:us-east-1:111122223333:certificate/8e2c1f4a-0b3d-4e5f-9a6b-7c8d9e0f1a2b" 1 {} "forward" "-" "-" "{target}" "{status}" "-" "-" TID_{i:016x}"#,
+        stamp(rng.below(1_000_000)),
+        rng.ip(),
+        rng.below(60000) + 1024,
+        rng.below(900),
+        rng.below(2000) + 100,
+        rng.below(50000) + 200,
+        rng.below(10),
+        stamp(0),
+    )
 }
 
 fn cloudtrail_record(rng: &mut Lcg, i: usize) -> String {
