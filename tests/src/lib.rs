@@ -105,6 +105,25 @@ impl Drop for OwnOpenSearch {
     }
 }
 
+/// Creates an organizational unit under `parent` in moto's Organizations; its id.
+pub async fn organizational_unit(
+    client: &aws_sdk_organizations::Client,
+    parent: &str,
+    name: &str,
+) -> String {
+    client
+        .create_organizational_unit()
+        .parent_id(parent)
+        .name(name)
+        .send()
+        .await
+        .expect("moto CreateOrganizationalUnit")
+        .organizational_unit()
+        .and_then(|u| u.id())
+        .expect("unit id")
+        .to_owned()
+}
+
 /// A name unique within one test run, so tests sharing one moto server never collide.
 pub fn unique_name(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};

@@ -16,20 +16,6 @@ fn fresh_account() -> String {
     format!("{:012}", 200_000_000_000 + nanos % 700_000_000_000)
 }
 
-async fn unit(client: &orgs::Client, parent: &str, name: &str) -> String {
-    client
-        .create_organizational_unit()
-        .parent_id(parent)
-        .name(name)
-        .send()
-        .await
-        .expect("moto CreateOrganizationalUnit")
-        .organizational_unit()
-        .and_then(|u| u.id())
-        .expect("unit id")
-        .to_owned()
-}
-
 #[tokio::test]
 async fn accounts_units_and_chosen_tags_come_from_organizations() {
     let management = fresh_account();
@@ -45,8 +31,8 @@ async fn accounts_units_and_chosen_tags_come_from_organizations() {
         .id()
         .expect("root id")
         .to_owned();
-    let workloads = unit(&client, &root, "Workloads").await;
-    let prod = unit(&client, &workloads, "Prod").await;
+    let workloads = tests::organizational_unit(&client, &root, "Workloads").await;
+    let prod = tests::organizational_unit(&client, &workloads, "Prod").await;
     let created = client
         .create_account()
         .email("payments@example.com")

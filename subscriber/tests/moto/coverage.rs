@@ -180,23 +180,8 @@ async fn coverage_across_three_accounts_with_one_denied() {
         .and_then(|r| r.id())
         .expect("root id")
         .to_owned();
-    let unit = |name: &'static str, parent: String| {
-        let org = org.clone();
-        async move {
-            org.create_organizational_unit()
-                .parent_id(parent)
-                .name(name)
-                .send()
-                .await
-                .expect("moto CreateOrganizationalUnit")
-                .organizational_unit()
-                .and_then(|u| u.id())
-                .expect("OU id")
-                .to_owned()
-        }
-    };
-    let workloads = unit("workloads", root.clone()).await;
-    let nested = unit("workloads-eu", workloads.clone()).await;
+    let workloads = tests::organizational_unit(&org, &root, "workloads").await;
+    let nested = tests::organizational_unit(&org, &workloads, "workloads-eu").await;
     for (account, target) in [(&a.id, &workloads), (&b.id, &nested)] {
         org.move_account()
             .account_id(account)
@@ -285,7 +270,7 @@ async fn coverage_across_three_accounts_with_one_denied() {
     assert!(table.contains("workloads-a"), "{table}");
 
     // A unit with no account proves nothing: no percentage, and never exit 0.
-    let empty = unit("empty", root.clone()).await;
+    let empty = tests::organizational_unit(&org, &root, "empty").await;
     let empty_run = run(&[
         "coverage",
         "--role-name",
