@@ -228,6 +228,27 @@ mod tests {
                 "elb/AWSLogs/111122223333/elasticloadbalancing/ap-northeast-1/2026/03/04/111122223333_elasticloadbalancing_ap-northeast-1_app.a.b_20260304T0915Z_10.0.1.7_x.log.gz",
                 "alb",
             ),
+            (
+                "AWSLogs/111122223333/elasticloadbalancing/us-east-1/2026/03/04/111122223333_elasticloadbalancing_us-east-1_net.my-nlb.c6e77e28c25b2234_20260304T0915Z_2c3f.log.gz",
+                "nlb",
+            ),
+            (
+                "AWSLogs/111122223333/elasticloadbalancing/us-east-1/2026/03/04/111122223333_elasticloadbalancing_us-east-1_my-clb_20260304T0915Z_10.0.1.7_x.log",
+                "clb",
+            ),
+            (
+                "logs/assets/2026-03-04-12-05-31-1A2B3C4D5E6F7A8B",
+                "s3accesslog",
+            ),
+            (
+                "logs/111122223333/us-east-1/assets/2026/03/04/2026-03-04-12-05-31-1A2B3C4D5E6F7A8B",
+                "s3accesslog",
+            ),
+            ("2026-03-04-12-05-31-1A2B3C4D5E6F7A8B", "s3accesslog"),
+            (
+                "cf-logs/www/E2QWRUHAPOMQZL.2026-03-04-12.a1b2c3d4.gz",
+                "cloudfront-standard",
+            ),
         ];
         for (key, expected) in cases {
             assert_eq!(detected(key).as_deref(), Ok(expected), "{key}");
@@ -238,6 +259,13 @@ mod tests {
             "AWSLogs/111122223333/elasticloadbalancing/us-east-1/2026/03/04/111122223333_elasticloadbalancing_us-east-1_my-clb_20260304T0915Z_10.0.1.7_x.log",
         ] {
             assert_ne!(detected(key).as_deref(), Ok("alb"), "{key}");
+        }
+        // Near misses: a copy of an access log renamed, a CloudFront object not yet compressed.
+        for key in [
+            "logs/assets/2026-03-04-12-05-31-1A2B3C4D5E6F7A8B.txt",
+            "cf-logs/www/E2QWRUHAPOMQZL.2026-03-04-12.a1b2c3d4",
+        ] {
+            assert_eq!(detected(key), Err(SkipReason::Unclaimed), "{key}");
         }
     }
 

@@ -168,6 +168,10 @@ pub struct LogType {
     pub renamed_newfields: Vec<(String, String)>,
     /// `json_to_text`: fields whose object or list value is kept as its JSON text.
     pub json_to_text: Vec<String>,
+    /// `url_encoded`: original fields the source writes percent-encoded (CloudFront's user
+    /// agent and referrer); the ECS fields mapped from them get the decoded text, the original
+    /// keeps what was written.
+    pub url_encoded: Vec<String>,
     /// `field_prefix`: the record's own fields go under this object, beside the ECS ones.
     pub field_prefix: Option<String>,
     /// `user_agent_enrichment_field`: the object whose `.original` is parsed into its
@@ -245,6 +249,7 @@ const KNOWN_KEYS: &[&str] = &[
     "timestamp_nano",
     "renamed_newfields",
     "json_to_text",
+    "url_encoded",
     "field_prefix",
     "user_agent_enrichment_field",
     "ioc_ip",
@@ -839,6 +844,7 @@ impl SectionReader<'_> {
             geoip: self.geoip()?,
             renamed_newfields: self.renamed_newfields()?,
             json_to_text: self.words("json_to_text")?,
+            url_encoded: self.words("url_encoded")?,
             field_prefix: self.opt("field_prefix")?,
             user_agent_field: self.opt("user_agent_enrichment_field")?,
             ioc_ip: self.words("ioc_ip")?,
@@ -1104,15 +1110,28 @@ mod tests {
                 "guardduty",
                 "linux_secure",
                 "cloudhsm",
-                "alb"
+                "alb",
+                "nlb",
+                "clb",
+                "s3accesslog",
+                "cloudfront-standard",
             ]
         );
-        // CloudHSM and ALB are described by their configuration alone.
+        // The types with a Rust normalizer; the others are described by their configuration.
+        let parsed = [
+            "cloudwatchlogs",
+            "cloudtrail",
+            "vpcflowlogs",
+            "waf",
+            "securityhub",
+            "guardduty",
+            "linux_secure",
+        ];
         assert!(
             config
                 .types
                 .iter()
-                .all(|t| t.parser.is_none() == ["cloudhsm", "alb"].contains(&t.name.as_str()))
+                .all(|t| t.parser.is_some() == parsed.contains(&t.name.as_str()))
         );
         assert!(config.warnings.is_empty(), "{:?}", config.warnings);
         let ct = config.get("cloudtrail").expect("cloudtrail");

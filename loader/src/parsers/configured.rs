@@ -580,18 +580,20 @@ fn split_query(values: &mut Vec<(&str, Value)>) {
     }
 }
 
-fn mapped_value(doc: &Doc, m: &EcsMapping) -> Option<Value> {
+fn mapped_value(doc: &Doc, m: &EcsMapping, url_encoded: &[String]) -> Option<Value> {
+    let read = |candidate: &String| {
+        let value = lookup(doc, candidate)?;
+        if !url_encoded.contains(candidate) {
+            return convert(&m.field, value);
+        }
+        let text = value.as_str()?;
+        let decoded = percent_encoding::percent_decode_str(text).decode_utf8_lossy();
+        convert(&m.field, &Value::String(decoded.into_owned()))
+    };
     match &m.source {
-        EcsSource::First(candidates) => candidates
-            .iter()
-            .filter_map(|c| lookup(doc, c))
-            .find_map(|v| convert(&m.field, v)),
+        EcsSource::First(candidates) => candidates.iter().find_map(read),
         EcsSource::List(fields) => {
-            let items: Vec<Value> = fields
-                .iter()
-                .filter_map(|c| lookup(doc, c))
-                .filter_map(|v| convert(&m.field, v))
-                .collect();
+            let items: Vec<Value> = fields.iter().filter_map(read).collect();
             (!items.is_empty()).then_some(Value::Array(items))
         }
     }
@@ -609,7 +611,7 @@ fn mapped_values<'a>(doc: &Doc, lt: &'a LogType) -> Vec<(&'a str, Value)> {
     let mut values: Vec<(&str, Value)> = lt
         .ecs
         .iter()
-        .filter_map(|m| mapped_value(doc, m).map(|v| (m.field.as_str(), v)))
+        .filter_map(|m| mapped_value(doc, m, &lt.url_encoded).map(|v| (m.field.as_str(), v)))
         .collect();
     split_query(&mut values);
     values
@@ -818,6 +820,30 @@ static_ecs = event.kind event.category\nevent.kind = event\nevent.category = [we
             doc["event"],
             json!({"kind": "event", "category": ["web"], "module": "web"})
         );
+    }
+
+    #[test]
+    fn url_encoded_fields_map_decoded_and_stay_as_written() {
+        let t = lt("url_encoded = ua\n\
+ecs = user_agent.original http.request.referrer url.query\n\
+user_agent.original = ua\nhttp.request.referrer = ref\nurl.query = query\n");
+        let doc = run(
+            &t,
+            json!({"ua": "Mozilla/5.0%20(X11;%20Linux)%2520x%ZZ", "ref": "https://a.example/%20b",
+                   "query": "q=a%20b"}),
+        )
+        .expect("ok")
+        .doc;
+        let doc = Value::Object(doc);
+        // Decoded once (`%2520` is a written `%20`); a broken escape stays as it is.
+        assert_eq!(
+            doc["user_agent"]["original"],
+            "Mozilla/5.0 (X11; Linux)%20x%ZZ"
+        );
+        assert_eq!(doc["ua"], "Mozilla/5.0%20(X11;%20Linux)%2520x%ZZ");
+        // Fields not listed are mapped as written.
+        assert_eq!(doc["http"]["request"]["referrer"], "https://a.example/%20b");
+        assert_eq!(doc["url"]["query"], "q=a%20b");
     }
 
     #[test]
