@@ -249,6 +249,30 @@ mod tests {
                 "cf-logs/www/E2QWRUHAPOMQZL.2026-03-04-12.a1b2c3d4.gz",
                 "cloudfront-standard",
             ),
+            (
+                "AWSLogs/111122223333/CloudFront/global/E2QWRUHAPOMQZL/realtime/2026/03/04/12/cf-rt-1-2026-03-04-12-06-46-c712a37c",
+                "cloudfront-realtime",
+            ),
+            (
+                "AWSLogs/111122223333/vpcdnsquerylogs/vpc-0a1b2c3d4e5f67890/2026/03/04/vpc-0a1b2c3d4e5f67890_vpcdnsquerylogs_111122223333_20260304T1205Z_7f3e9a21.log.gz",
+                "route53resolver",
+            ),
+            (
+                "AWSLogs/111122223333/Config/us-east-1/2026/3/4/ConfigHistory/111122223333_Config_us-east-1_ConfigHistory_AWS::EC2::SecurityGroup_20260304T1200Z_20260304T1300Z_1.json.gz",
+                "config-history",
+            ),
+            (
+                "AWSLogs/111122223333/Config/us-east-1/2026/3/4/ConfigSnapshot/111122223333_Config_us-east-1_ConfigSnapshot_20260304T120000Z_f5e975aa.json.gz",
+                "config-snapshot",
+            ),
+            (
+                "AWSLogs/111122223333/aws.config/Config_Rules_Compliance_Change/us-east-1/2026/03/04/x.gz",
+                "config-rules",
+            ),
+            (
+                "AWSLogs/111122223333/ClientVPN/us-east-1/2026/03/04/12/clientvpn-to-s3-1-2026-03-04-12-51-01-bcb6e452",
+                "clientvpn",
+            ),
         ];
         for (key, expected) in cases {
             assert_eq!(detected(key).as_deref(), Ok(expected), "{key}");
@@ -264,6 +288,8 @@ mod tests {
         for key in [
             "logs/assets/2026-03-04-12-05-31-1A2B3C4D5E6F7A8B.txt",
             "cf-logs/www/E2QWRUHAPOMQZL.2026-03-04-12.a1b2c3d4",
+            // Config's own check that it may write to the bucket.
+            "AWSLogs/111122223333/Config/ConfigWritabilityCheckFile",
         ] {
             assert_eq!(detected(key), Err(SkipReason::Unclaimed), "{key}");
         }

@@ -172,6 +172,9 @@ pub struct LogType {
     /// agent and referrer); the ECS fields mapped from them get the decoded text, the original
     /// keeps what was written.
     pub url_encoded: Vec<String>,
+    /// `absent_values`: what the source writes for "no value" besides `-` and the empty string
+    /// (Client VPN's `NA`); ECS fields are never mapped from them.
+    pub absent_values: Vec<String>,
     /// `field_prefix`: the record's own fields go under this object, beside the ECS ones.
     pub field_prefix: Option<String>,
     /// `user_agent_enrichment_field`: the object whose `.original` is parsed into its
@@ -250,6 +253,7 @@ const KNOWN_KEYS: &[&str] = &[
     "renamed_newfields",
     "json_to_text",
     "url_encoded",
+    "absent_values",
     "field_prefix",
     "user_agent_enrichment_field",
     "ioc_ip",
@@ -845,6 +849,7 @@ impl SectionReader<'_> {
             renamed_newfields: self.renamed_newfields()?,
             json_to_text: self.words("json_to_text")?,
             url_encoded: self.words("url_encoded")?,
+            absent_values: self.words("absent_values")?,
             field_prefix: self.opt("field_prefix")?,
             user_agent_field: self.opt("user_agent_enrichment_field")?,
             ioc_ip: self.words("ioc_ip")?,
@@ -1115,6 +1120,12 @@ mod tests {
                 "clb",
                 "s3accesslog",
                 "cloudfront-standard",
+                "cloudfront-realtime",
+                "route53resolver",
+                "config-history",
+                "config-snapshot",
+                "config-rules",
+                "clientvpn",
             ]
         );
         // The types with a Rust normalizer; the others are described by their configuration.

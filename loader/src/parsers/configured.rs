@@ -200,6 +200,7 @@ fn json_to_text(doc: &mut Doc, lt: &LogType) {
         let text = match lookup(doc, field) {
             Some(v @ (Value::Object(_) | Value::Array(_))) => v.to_string(),
             Some(Value::Bool(b)) => b.to_string(),
+            Some(Value::Number(n)) => n.to_string(),
             _ => continue,
         };
         if doc.contains_key(field) {
@@ -553,7 +554,21 @@ fn convert(field: &str, v: &Value) -> Option<Value> {
                 s.strip_prefix("HTTP/").unwrap_or(s).to_owned(),
             ))
         }
+        // ECS writes domain names without the root's dot (DNS logs write `example.com.`), and
+        // transports and protocols in lower case (`UDP`, `TCP` in AWS logs).
+        Value::String(s) if field == "dns.question.name" || field.ends_with(".domain") => {
+            let s = s.trim();
+            let s = s.strip_suffix('.').filter(|d| !d.is_empty()).unwrap_or(s);
+            Some(Value::String(s.to_owned()))
+        }
+        Value::String(s) if field == "network.transport" || field == "network.protocol" => {
+            Some(Value::String(s.trim().to_ascii_lowercase()))
+        }
         Value::String(s) => Some(Value::String(s.trim().to_owned())),
+        // An id written as a number (AWS Config's configurationStateId) is still an id.
+        Value::Number(n) if declared(field) == Some(FieldType::Keyword) => {
+            Some(Value::String(n.to_string()))
+        }
         other => Some(other.clone()),
     }
 }
@@ -580,10 +595,15 @@ fn split_query(values: &mut Vec<(&str, Value)>) {
     }
 }
 
-fn mapped_value(doc: &Doc, m: &EcsMapping, url_encoded: &[String]) -> Option<Value> {
+fn mapped_value(doc: &Doc, m: &EcsMapping, lt: &LogType) -> Option<Value> {
     let read = |candidate: &String| {
         let value = lookup(doc, candidate)?;
-        if !url_encoded.contains(candidate) {
+        if let Value::String(text) = value
+            && lt.absent_values.iter().any(|absent| absent == text.trim())
+        {
+            return None;
+        }
+        if !lt.url_encoded.contains(candidate) {
             return convert(&m.field, value);
         }
         let text = value.as_str()?;
@@ -611,7 +631,7 @@ fn mapped_values<'a>(doc: &Doc, lt: &'a LogType) -> Vec<(&'a str, Value)> {
     let mut values: Vec<(&str, Value)> = lt
         .ecs
         .iter()
-        .filter_map(|m| mapped_value(doc, m, &lt.url_encoded).map(|v| (m.field.as_str(), v)))
+        .filter_map(|m| mapped_value(doc, m, lt).map(|v| (m.field.as_str(), v)))
         .collect();
     split_query(&mut values);
     values
@@ -823,14 +843,37 @@ static_ecs = event.kind event.category\nevent.kind = event\nevent.category = [we
     }
 
     #[test]
-    fn url_encoded_fields_map_decoded_and_stay_as_written() {
-        let t = lt("url_encoded = ua\n\
+    fn domains_lose_the_roots_dot_and_transports_are_lower_case() {
+        let t = lt(
+            "ecs = dns.question.name url.domain network.transport network.protocol\n\
+dns.question.name = q\nurl.domain = host\nnetwork.transport = transport\nnetwork.protocol = proto\n",
+        );
+        let doc = run(
+            &t,
+            json!({"q": "api.example.com.", "host": ".", "transport": "UDP", "proto": "DNS"}),
+        )
+        .expect("ok")
+        .doc;
+        let doc = Value::Object(doc);
+        assert_eq!(doc["dns"]["question"]["name"], "api.example.com");
+        // The root alone stays a name.
+        assert_eq!(doc["url"]["domain"], ".");
+        assert_eq!(
+            doc["network"],
+            json!({"transport": "udp", "protocol": "dns"})
+        );
+        assert_eq!(doc["q"], "api.example.com.");
+    }
+
+    #[test]
+    fn url_encoded_fields_map_decoded_and_absent_values_are_not_mapped() {
+        let t = lt("url_encoded = ua\nabsent_values = NA\n\
 ecs = user_agent.original http.request.referrer url.query\n\
 user_agent.original = ua\nhttp.request.referrer = ref\nurl.query = query\n");
         let doc = run(
             &t,
             json!({"ua": "Mozilla/5.0%20(X11;%20Linux)%2520x%ZZ", "ref": "https://a.example/%20b",
-                   "query": "q=a%20b"}),
+                   "query": "NA"}),
         )
         .expect("ok")
         .doc;
@@ -843,7 +886,9 @@ user_agent.original = ua\nhttp.request.referrer = ref\nurl.query = query\n");
         assert_eq!(doc["ua"], "Mozilla/5.0%20(X11;%20Linux)%2520x%ZZ");
         // Fields not listed are mapped as written.
         assert_eq!(doc["http"]["request"]["referrer"], "https://a.example/%20b");
-        assert_eq!(doc["url"]["query"], "q=a%20b");
+        // A value the type names absent is never mapped, and stays as written.
+        assert!(doc.get("url").is_none());
+        assert_eq!(doc["query"], "NA");
     }
 
     #[test]
@@ -951,15 +996,16 @@ user_agent.original = ua\nhttp.request.referrer = ref\nurl.query = query\n");
     fn renamed_fields_json_text_and_a_prefix_for_the_records_own_fields() {
         let lt = lt(
             "renamed_newfields = Duration_us\nDuration_us = Duration (us)\n\
-             json_to_text = detail.extra tags\nfield_prefix = app\n\
-             ecs = source.ip event.duration\nsource.ip = client\nevent.duration = Duration_us\n\
+             json_to_text = detail.extra tags state_id\nfield_prefix = app\n\
+             ecs = source.ip event.duration event.id\nsource.ip = client\nevent.duration = Duration_us\n\
+             event.id = state_id\n\
              timestamp_key = time\ntimestamp_format = epoch\n",
         );
         let n = run(
             &lt,
             json!({"time": 1_764_583_200, "client": "203.0.113.5", "Duration (us)": 1200,
                    "detail": {"extra": {"a": [1, 2]}, "kept": {"b": 1}}, "tags": ["x", "y"],
-                   "plain": "text"}),
+                   "plain": "text", "state_id": 1_772_625_667_310_u64}),
         )
         .expect("normalized");
         assert_eq!(
@@ -968,10 +1014,10 @@ user_agent.original = ua\nhttp.request.referrer = ref\nurl.query = query\n");
                 "app": {
                     "time": 1_764_583_200, "client": "203.0.113.5", "Duration_us": 1200,
                     "detail": {"extra": "{\"a\":[1,2]}", "kept": {"b": 1}},
-                    "tags": "[\"x\",\"y\"]", "plain": "text"
+                    "tags": "[\"x\",\"y\"]", "plain": "text", "state_id": "1772625667310"
                 },
                 "source": {"ip": "203.0.113.5"},
-                "event": {"duration": 1200, "module": "web"},
+                "event": {"duration": 1200, "module": "web", "id": "1772625667310"},
                 "related": {"ip": ["203.0.113.5"]}
             })
         );
