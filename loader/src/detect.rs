@@ -273,6 +273,14 @@ mod tests {
                 "AWSLogs/111122223333/ClientVPN/us-east-1/2026/03/04/12/clientvpn-to-s3-1-2026-03-04-12-51-01-bcb6e452",
                 "clientvpn",
             ),
+            (
+                "AWSLogs/111122223333/network-firewall/alert/us-east-1/fw-prod/2026/03/04/12/111122223333_network-firewall_alert_us-east-1_fw-prod_20260304T1205Z_7c1d9e2a.log.gz",
+                "networkfirewall",
+            ),
+            (
+                "AWSLogs/111122223333/network-firewall/flow/us-east-1/fw-prod/2026/03/04/12/111122223333_network-firewall_flow_us-east-1_fw-prod_20260304T1205Z_7c1d9e2a.log.gz",
+                "networkfirewall",
+            ),
         ];
         for (key, expected) in cases {
             assert_eq!(detected(key).as_deref(), Ok(expected), "{key}");

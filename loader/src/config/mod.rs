@@ -1126,6 +1126,7 @@ mod tests {
                 "config-snapshot",
                 "config-rules",
                 "clientvpn",
+                "networkfirewall",
             ]
         );
         // The types with a Rust normalizer; the others are described by their configuration.
