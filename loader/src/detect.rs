@@ -281,6 +281,30 @@ mod tests {
                 "AWSLogs/111122223333/network-firewall/flow/us-east-1/fw-prod/2026/03/04/12/111122223333_network-firewall_flow_us-east-1_fw-prod_20260304T1205Z_7c1d9e2a.log.gz",
                 "networkfirewall",
             ),
+            (
+                "AWSLogs/111122223333/EC2/Linux/System/us-east-1/2026/03/04/12/linux-system-1-2026-03-04-12-06-41-4c9e",
+                "linux-os-syslog",
+            ),
+            (
+                "AWSLogs/111122223333/EC2/Linux/Secure/us-east-1/2026/03/04/12/linux-secure-1-2026-03-04-12-06-41-4c9e",
+                "linux_secure",
+            ),
+            (
+                "AWSLogs/aws-account-id=111122223333/service=apache-access/web-site-name=shop.example.com/aws-region=us-east-1/year=2026/month=03/day=04/x",
+                "apache-access",
+            ),
+            (
+                "weblogs/apache/error/web-1/error_log-20260304",
+                "apache-error",
+            ),
+            (
+                "weblogs/nginx/access/lb-1/access.log-20260304",
+                "nginx-access",
+            ),
+            (
+                "AWSLogs/aws-account-id=111122223333/service=nginx-error/web-site-name=api.example.com/aws-region=us-east-1/year=2026/month=03/day=04/x",
+                "nginx-error",
+            ),
         ];
         for (key, expected) in cases {
             assert_eq!(detected(key).as_deref(), Ok(expected), "{key}");

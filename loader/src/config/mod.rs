@@ -1127,6 +1127,11 @@ mod tests {
                 "config-rules",
                 "clientvpn",
                 "networkfirewall",
+                "linux-os-syslog",
+                "apache-access",
+                "apache-error",
+                "nginx-access",
+                "nginx-error",
             ]
         );
         // The types with a Rust normalizer; the others are described by their configuration.

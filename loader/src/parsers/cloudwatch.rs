@@ -414,7 +414,7 @@ mod tests {
         let config = Config::with_user_file(
             "user.ini",
             "[apache]\ns3_key = UserLogs/apache/\nfile_format = text\nindex_name = log-web-apache\n\
-loggroup = (?i)/apache/access\n\
+loggroup = (?i)/shop/frontend\n\
 log_pattern = ^(?P<client>\\S+) \\[(?P<time>[^\\]]+)\\] (?P<status>\\d+)$$\n\
 ecs = source.ip http.response.status_code\nsource.ip = client\nhttp.response.status_code = status\n\
 [app]\ns3_key = UserLogs/app/\nindex_name = log-app\nloggroup = ^/app/orders$$\n\
@@ -424,8 +424,9 @@ timestamp_key = ts\ntimestamp_format = epoch\necs = user.name\nuser.name = who\n
         let routes = Routes::from_config(&config);
         let mut out = Vec::new();
         normalize_with(
+            // Not a group the built-in apache-access type claims: built-in types come first.
             payload(
-                "/ec2/apache/access_log",
+                "/ec2/shop/frontend",
                 "111122223333",
                 &["192.0.2.1 [01/May/2024:00:00:00 +0000] 404", "garbage"],
             ),

@@ -1,6 +1,8 @@
 //! Throughput benchmark: generated objects of each type (gzip, in the bucket layout), loaded
 //! from the compressed bytes to serialized bulk lines on one thread.
 
+mod shapes;
+
 use crate::pipeline::{Pipeline, Stats};
 use chrono::{DateTime, Utc};
 use flate2::{Compression, write::GzEncoder};
@@ -15,11 +17,30 @@ pub const TYPES: &[&str] = &[
     "waf",
     "securityhub",
     "cloudwatchlogs",
+    "guardduty",
+    "linux_secure",
+    "cloudhsm",
     "alb",
+    "nlb",
+    "clb",
+    "s3accesslog",
+    "cloudfront-standard",
+    "cloudfront-realtime",
+    "route53resolver",
+    "config-history",
+    "config-snapshot",
+    "config-rules",
+    "clientvpn",
+    "networkfirewall",
+    "linux-os-syslog",
+    "apache-access",
+    "apache-error",
+    "nginx-access",
+    "nginx-error",
 ];
 
 /// Deterministic pseudo-random numbers (no dependency, same input on every run).
-struct Lcg(u64);
+pub(crate) struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self) -> u64 {
@@ -66,6 +87,10 @@ fn iso(seconds: i64) -> String {
 pub fn generate(log_type: &str, n: usize) -> (String, Vec<u8>) {
     let mut rng = Lcg(0x5eed ^ n as u64);
     let mut out = Vec::with_capacity(n * 1024);
+    if let Some(shape) = shapes::shape(log_type) {
+        shape.generate(&mut rng, n, &mut out);
+        return (shape.key.to_owned(), out);
+    }
     let key = match log_type {
         "cloudtrail" => {
             out.extend_from_slice(b"{\"Records\":[");
@@ -470,6 +495,24 @@ pub fn run(
 mod tests {
     use super::*;
     use crate::config::Config;
+
+    #[test]
+    fn every_builtin_type_is_benchmarked() {
+        let config = Config::builtin().expect("config");
+        let builtin: Vec<&str> = config.types.iter().map(|t| t.name.as_str()).collect();
+        let mut listed = TYPES.to_vec();
+        listed.sort_unstable();
+        let mut expected = builtin.clone();
+        expected.sort_unstable();
+        assert_eq!(listed, expected);
+        for shape in shapes::SHAPES {
+            assert!(TYPES.contains(&shape.log_type), "{}", shape.log_type);
+            assert_eq!(
+                crate::detect::detect(&config, shape.key).map(|t| t.name.as_str()),
+                Ok(shape.log_type)
+            );
+        }
+    }
 
     #[test]
     fn generated_input_loads_without_errors() {
