@@ -305,6 +305,60 @@ mod tests {
                 "AWSLogs/aws-account-id=111122223333/service=nginx-error/web-site-name=api.example.com/aws-region=us-east-1/year=2026/month=03/day=04/x",
                 "nginx-error",
             ),
+            (
+                "AWSLogs/111122223333/RDS/PostgreSQL/postgresql/us-east-1/2026/03/04/12/rds-pg-1-2026-03-04-12-07-06-235e",
+                "rds-postgresql",
+            ),
+            (
+                "AWSLogs/111122223333/RDS/MySQL/audit/us-east-1/2026/03/04/12/x",
+                "rds-mysql-audit",
+            ),
+            (
+                "AWSLogs/111122223333/RDS/MySQL/general/us-east-1/2026/03/04/12/x",
+                "rds-mysql-general",
+            ),
+            (
+                "AWSLogs/111122223333/RDS/MySQL/error/us-east-1/2026/03/04/12/x",
+                "rds-mysql-error",
+            ),
+            (
+                "AWSLogs/111122223333/RDS/MySQL/slowquery/us-east-1/2026/03/04/12/x",
+                "rds-mysql-slowquery",
+            ),
+            (
+                "AWSLogs/111122223333/ElastiCache/redis-slowlog/us-east-1/2026/03/04/12/x.gz",
+                "elasticache-redis-slowlog",
+            ),
+            (
+                "AWSLogs/111122223333/KafkaBrokerLogs/us-east-1/orders-msk-1/2026-03-04-12/Broker-1_120531_4455.log.gz",
+                "msk",
+            ),
+            (
+                "AWSLogs/111122223333/OpenSearch/audit/us-east-1/2026/03/04/12/x",
+                "opensearch-audit",
+            ),
+            ("firehose/eks-audit/prod/2026/03/04/12/x", "eks-audit"),
+            (
+                "exports/aws/lambda/orders-handler/2026/03/04/12/x",
+                "lambda",
+            ),
+            (
+                "firehose/api-gateway-access/orders-api/2026/03/04/12/x",
+                "apigateway-access",
+            ),
+            (
+                "firehose/route53-public/example.com/2026/03/04/12/x",
+                "route53-public-dns",
+            ),
+            // The collector's objects stay CloudWatch Logs payloads, read by log group.
+            (
+                "AWSLogs/111122223333/CloudWatchLogs/us-east-1/aws/rds/instance/orders-db/postgresql/2026/03/04/12/x.json.gz",
+                "cloudwatchlogs",
+            ),
+            (
+                "AWSLogs/111122223333/CloudWatchLogs/us-east-1/aws/eks/prod/cluster/2026/03/04/12/x.json.gz",
+                "cloudwatchlogs",
+            ),
         ];
         for (key, expected) in cases {
             assert_eq!(detected(key).as_deref(), Ok(expected), "{key}");

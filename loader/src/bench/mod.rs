@@ -37,6 +37,18 @@ pub const TYPES: &[&str] = &[
     "apache-error",
     "nginx-access",
     "nginx-error",
+    "rds-postgresql",
+    "rds-mysql-audit",
+    "rds-mysql-general",
+    "rds-mysql-error",
+    "rds-mysql-slowquery",
+    "elasticache-redis-slowlog",
+    "msk",
+    "opensearch-audit",
+    "eks-audit",
+    "lambda",
+    "apigateway-access",
+    "route53-public-dns",
 ];
 
 /// Deterministic pseudo-random numbers (no dependency, same input on every run).

@@ -151,6 +151,9 @@ pub struct LogType {
     pub timestamp_format_list: Vec<TimestampFormat>,
     pub timestamp_tz: FixedOffset,
     pub loggroup: Option<Regex>,
+    /// `logstream`: with `loggroup`, only the streams of the group this regex matches (EKS
+    /// writes every control-plane log to one group, the audit log in `kube-apiserver-audit-*`).
+    pub logstream: Option<Regex>,
     /// `multiline_firstline`: where a record of a `multiline` file starts.
     pub multiline_firstline: Option<Regex>,
     /// `xml_firstline`: where a record of an `xml` (or `winevtxml`) file starts.
@@ -239,6 +242,7 @@ const KNOWN_KEYS: &[&str] = &[
     "timestamp_format",
     "timestamp_tz",
     "loggroup",
+    "logstream",
     "ecs",
     "static_ecs",
     "geoip",
@@ -840,6 +844,7 @@ impl SectionReader<'_> {
             timestamp_format_list,
             timestamp_tz: self.offset("timestamp_tz")?,
             loggroup: self.regex("loggroup")?,
+            logstream: self.regex("logstream")?,
             file_timestamp_format: self.file_timestamp_format()?,
             multiline_firstline,
             xml_firstline,
@@ -1132,6 +1137,18 @@ mod tests {
                 "apache-error",
                 "nginx-access",
                 "nginx-error",
+                "rds-postgresql",
+                "rds-mysql-audit",
+                "rds-mysql-general",
+                "rds-mysql-error",
+                "rds-mysql-slowquery",
+                "elasticache-redis-slowlog",
+                "msk",
+                "opensearch-audit",
+                "eks-audit",
+                "lambda",
+                "apigateway-access",
+                "route53-public-dns",
             ]
         );
         // The types with a Rust normalizer; the others are described by their configuration.

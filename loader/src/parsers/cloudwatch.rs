@@ -43,9 +43,18 @@ pub fn is_payload(record: &Value) -> bool {
 /// Log-group patterns and the type their messages are parsed as, in configuration order.
 #[derive(Debug, Clone, Default)]
 pub struct Routes {
-    routes: Vec<(Regex, Target, String)>,
+    routes: Vec<Route>,
     /// For the `geoip` key of configured types, as in their own objects.
     geo: Option<Arc<dyn GeoLookup>>,
+}
+
+/// The log groups (and, when set, the streams of them) whose messages a type reads.
+#[derive(Debug, Clone)]
+struct Route {
+    group: Regex,
+    stream: Option<Regex>,
+    target: Target,
+    name: String,
 }
 
 impl Routes {
@@ -53,17 +62,30 @@ impl Routes {
         let routes = config
             .types
             .iter()
-            .filter_map(|t| Some((t.loggroup.clone()?, Target::for_type(t)?, t.name.clone())))
+            .filter_map(|t| {
+                Some(Route {
+                    group: t.loggroup.clone()?,
+                    stream: t.logstream.clone(),
+                    target: Target::for_type(t)?,
+                    name: t.name.clone(),
+                })
+            })
             .collect();
         Self { routes, geo: None }
     }
 
-    /// Every log group to one type: the payloads in objects of a `via_cwl` type. `None` for a
+    /// Every log group (its `logstream` streams, if set) to one type: the payloads in objects of
+    /// a `via_cwl` type. `None` for a
     /// type whose messages no parser reads (WAF, findings: never sent through log groups).
     pub fn only(log_type: &LogType) -> Option<Self> {
         let any = Regex::new("").ok()?;
         Some(Self {
-            routes: vec![(any, Target::for_type(log_type)?, log_type.name.clone())],
+            routes: vec![Route {
+                group: any,
+                stream: log_type.logstream.clone(),
+                target: Target::for_type(log_type)?,
+                name: log_type.name.clone(),
+            }],
             geo: None,
         })
     }
@@ -74,11 +96,14 @@ impl Routes {
         self
     }
 
-    fn route(&self, log_group: &str) -> Option<(&Target, &str)> {
+    fn route(&self, log_group: &str, log_stream: &str) -> Option<(&Target, &str)> {
         self.routes
             .iter()
-            .find(|(re, _, _)| re.is_match(log_group))
-            .map(|(_, target, name)| (target, name.as_str()))
+            .find(|r| {
+                r.group.is_match(log_group)
+                    && r.stream.as_ref().is_none_or(|s| s.is_match(log_stream))
+            })
+            .map(|r| (&r.target, r.name.as_str()))
     }
 }
 
@@ -133,7 +158,7 @@ pub fn normalize_with(
     let Some(Value::Array(events)) = payload.remove("logEvents") else {
         return Err(NormalizeError::MissingField("logEvents"));
     };
-    let route = routes.route(&log_group);
+    let route = routes.route(&log_group, &log_stream);
     let owner_differs = ctx.key_account.is_some_and(|a| a != owner);
     for event in events {
         let Value::Object(mut event) = event else {
@@ -406,6 +431,34 @@ mod tests {
         assert_eq!(
             out[0].timestamp.map(|t| t.timestamp_millis()),
             Some(1714521600000)
+        );
+    }
+
+    #[test]
+    fn a_type_may_claim_some_streams_of_a_group() {
+        let config = Config::with_user_file(
+            "user.ini",
+            "[k8s]\ns3_key = k8s/\nindex_name = log-k8s\nloggroup = ^/k8s/prod/control-plane$$\n\
+logstream = ^kube-apiserver-audit-\necs = user.name\nuser.name = who\n",
+        )
+        .expect("config");
+        let routes = Routes::from_config(&config);
+        let mut kinds = Vec::new();
+        for stream in ["kube-apiserver-audit-0a1b", "authenticator-0a1b"] {
+            let mut p = payload(
+                "/k8s/prod/control-plane",
+                "111122223333",
+                &[r#"{"who": "alice"}"#],
+            );
+            p["logStream"] = json!(stream);
+            let mut out = Vec::new();
+            normalize_with(p, &ctx(), &routes, &mut out).expect("payload");
+            let d = Value::Object(out.remove(0).doc);
+            kinds.push((get(&d, "@log_type").cloned(), get(&d, "user.name").cloned()));
+        }
+        assert_eq!(
+            kinds,
+            [(Some(json!("k8s")), Some(json!("alice"))), (None, None)]
         );
     }
 

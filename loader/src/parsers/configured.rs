@@ -520,6 +520,13 @@ fn convert(field: &str, v: &Value) -> Option<Value> {
     if !present(v) {
         return None;
     }
+    // A list (Kubernetes' sourceIPs) gives an address or number field its first usable value;
+    // other fields keep the list as it is.
+    if let Value::Array(items) = v
+        && (address(field) || numeric(field))
+    {
+        return items.iter().find_map(|item| convert(field, item));
+    }
     if numeric(field) {
         return match v {
             Value::Number(_) => Some(v.clone()),
@@ -863,6 +870,25 @@ dns.question.name = q\nurl.domain = host\nnetwork.transport = transport\nnetwork
             json!({"transport": "udp", "protocol": "dns"})
         );
         assert_eq!(doc["q"], "api.example.com.");
+    }
+
+    #[test]
+    fn a_list_gives_an_address_or_number_its_first_usable_value() {
+        let t = lt(
+            "ecs = source.ip source.port user.roles\nsource.ip = ips\nsource.port = ports\n\
+user.roles = roles\n",
+        );
+        let doc = run(
+            &t,
+            json!({"ips": ["-", "not an address", "192.0.2.7", "192.0.2.8"], "ports": [],
+                   "roles": ["admin", "dev"]}),
+        )
+        .expect("ok")
+        .doc;
+        let doc = Value::Object(doc);
+        assert_eq!(doc["source"]["ip"], "192.0.2.7");
+        assert!(doc["source"].get("port").is_none());
+        assert_eq!(doc["user"]["roles"], json!(["admin", "dev"]));
     }
 
     #[test]
