@@ -350,6 +350,46 @@ mod tests {
                 "firehose/route53-public/example.com/2026/03/04/12/x",
                 "route53-public-dns",
             ),
+            (
+                "AWSLogs/111122223333/aws.inspector2/Inspector2_Finding/us-east-1/2026/03/04/x.gz",
+                "inspector",
+            ),
+            (
+                "AWSLogs/111122223333/WorkSpaces/Event/2026/03/04/12/x.gz",
+                "workspaces-event",
+            ),
+            (
+                "AWSLogs/111122223333/WorkSpaces/Inventory/us-east-1/2026/03/04/x.json.gz",
+                "workspaces-inventory",
+            ),
+            (
+                "AWSLogs/111122223333/TrustedAdvisor/us-east-1/2026/03/04/x.json.gz",
+                "trustedadvisor",
+            ),
+            (
+                "AWSLogs/111122223333/DirectoryService/MicrosoftAD/2026/03/04/12/x",
+                "directory-service",
+            ),
+            (
+                "AWSLogs/111122223333/FSx/us-east-1/2026/03/04/12/aws-fsx-audit-fs-0123-1-x.gz",
+                "fsx-win",
+            ),
+            (
+                "AWSLogs/111122223333/EC2/Windows/Event/us-east-1/2026/03/04/12/x",
+                "windows-event",
+            ),
+            (
+                "aws/CLOUD_TRAIL_MGMT/2.0/region=us-east-1/accountId=111122223333/eventDay=20260304/82ff45f7f11596e8fc0b862d5558e146.gz.parquet",
+                "securitylake",
+            ),
+            (
+                "ext/idp-auth/1.0/region=us-east-1/accountId=111122223333/eventDay=20260304/part-0.parquet",
+                "securitylake",
+            ),
+            (
+                "AWSLogs/111122223333/ocsf-json/us-east-1/2026/03/04/12/x.gz",
+                "ocsf-json",
+            ),
             // The collector's objects stay CloudWatch Logs payloads, read by log group.
             (
                 "AWSLogs/111122223333/CloudWatchLogs/us-east-1/aws/rds/instance/orders-db/postgresql/2026/03/04/12/x.json.gz",

@@ -49,6 +49,15 @@ pub const TYPES: &[&str] = &[
     "lambda",
     "apigateway-access",
     "route53-public-dns",
+    "inspector",
+    "workspaces-event",
+    "workspaces-inventory",
+    "trustedadvisor",
+    "directory-service",
+    "fsx-win",
+    "windows-event",
+    "securitylake",
+    "ocsf-json",
 ];
 
 /// Deterministic pseudo-random numbers (no dependency, same input on every run).
@@ -101,6 +110,9 @@ pub fn generate(log_type: &str, n: usize) -> (String, Vec<u8>) {
     let mut out = Vec::with_capacity(n * 1024);
     if let Some(shape) = shapes::shape(log_type) {
         shape.generate(&mut rng, n, &mut out);
+        if shape.parquet {
+            out = shapes::parquet_of_json_lines(&out);
+        }
         return (shape.key.to_owned(), out);
     }
     let key = match log_type {

@@ -178,6 +178,10 @@ pub struct LogType {
     /// `absent_values`: what the source writes for "no value" besides `-` and the empty string
     /// (Client VPN's `NA`); ECS fields are never mapped from them.
     pub absent_values: Vec<String>,
+    /// `time_fields`: other fields of the record that hold times in the type's timestamp
+    /// formats (Inspector's `Mar 3, 2026, 9:14:02 PM`); they are written in RFC 3339, so the
+    /// index types them as dates. A value no format reads stays as it is.
+    pub time_fields: Vec<String>,
     /// `field_prefix`: the record's own fields go under this object, beside the ECS ones.
     pub field_prefix: Option<String>,
     /// `user_agent_enrichment_field`: the object whose `.original` is parsed into its
@@ -258,6 +262,7 @@ const KNOWN_KEYS: &[&str] = &[
     "json_to_text",
     "url_encoded",
     "absent_values",
+    "time_fields",
     "field_prefix",
     "user_agent_enrichment_field",
     "ioc_ip",
@@ -855,6 +860,7 @@ impl SectionReader<'_> {
             json_to_text: self.words("json_to_text")?,
             url_encoded: self.words("url_encoded")?,
             absent_values: self.words("absent_values")?,
+            time_fields: self.words("time_fields")?,
             field_prefix: self.opt("field_prefix")?,
             user_agent_field: self.opt("user_agent_enrichment_field")?,
             ioc_ip: self.words("ioc_ip")?,
@@ -1149,6 +1155,15 @@ mod tests {
                 "lambda",
                 "apigateway-access",
                 "route53-public-dns",
+                "inspector",
+                "workspaces-event",
+                "workspaces-inventory",
+                "trustedadvisor",
+                "directory-service",
+                "fsx-win",
+                "windows-event",
+                "securitylake",
+                "ocsf-json",
             ]
         );
         // The types with a Rust normalizer; the others are described by their configuration.

@@ -68,6 +68,7 @@ fn normalize_record(
     } else {
         unnamed_event_time(&doc, envelope.get("time"), lt, ctx)
     };
+    rewrite_time_fields(&mut doc, lt, ctx);
     let values = mapped_values(&doc, lt);
     if let Some(prefix) = &lt.field_prefix {
         let original = std::mem::take(&mut doc);
@@ -388,6 +389,35 @@ fn first_event_time(
     })
 }
 
+/// `time_fields`: each field the type's formats read is written in RFC 3339 (milliseconds, UTC).
+fn rewrite_time_fields(doc: &mut Doc, lt: &LogType, ctx: &Context<'_>) {
+    let formats = if lt.timestamp_format_list.is_empty() {
+        std::slice::from_ref(&lt.timestamp_format)
+    } else {
+        lt.timestamp_format_list.as_slice()
+    };
+    for field in &lt.time_fields {
+        let Some(Value::String(text)) = lookup(doc, field) else {
+            continue;
+        };
+        let Some(time) = formats
+            .iter()
+            .find_map(|f| parse_time(text.trim(), f, lt.timestamp_tz, ctx.reference))
+        else {
+            continue;
+        };
+        let rfc3339 = Value::String(
+            time.with_timezone(&Utc)
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        );
+        if doc.contains_key(field) {
+            doc.insert(field.clone(), rfc3339);
+        } else {
+            ecs::set(doc, field, rfc3339);
+        }
+    }
+}
+
 /// A time in `format`; `tz` applies when the text carries no offset; `reference` gives the
 /// year of syslog times.
 pub fn parse_time(
@@ -547,10 +577,12 @@ fn convert(field: &str, v: &Value) -> Option<Value> {
             .strip_prefix('[')
             .and_then(|t| t.strip_suffix(']'))
             .unwrap_or(text);
+        // An IPv4 client written as IPv6 (`::ffff:10.0.8.21`, as Windows does) is the IPv4
+        // address, as OpenSearch reads it.
         return text
             .parse::<IpAddr>()
             .ok()
-            .map(|ip| Value::String(ip.to_string()));
+            .map(|ip| Value::String(ip.to_canonical().to_string()));
     }
     match v {
         // ECS wants `1.1`; access-log patterns capture `HTTP/1.1` (the es-loader's Apache example
@@ -888,7 +920,28 @@ user.roles = roles\n",
         let doc = Value::Object(doc);
         assert_eq!(doc["source"]["ip"], "192.0.2.7");
         assert!(doc["source"].get("port").is_none());
+        let mapped = run(&t, json!({"ips": "::ffff:10.0.8.21"})).expect("ok").doc;
+        assert_eq!(Value::Object(mapped)["source"]["ip"], "10.0.8.21");
         assert_eq!(doc["user"]["roles"], json!(["admin", "dev"]));
+    }
+
+    #[test]
+    fn time_fields_are_written_in_rfc3339() {
+        let t = lt("timestamp_key = updatedAt\n\
+timestamp_format_list = [\"%b %d, %Y, %I:%M:%S %p\", \"iso8601\"]\n\
+time_fields = firstObservedAt detail.lastObservedAt missing\n");
+        let n = run(
+            &t,
+            json!({"updatedAt": "Mar 4, 2026, 1:00:00 PM", "firstObservedAt": "Mar 3, 2026, 9:14:02 PM",
+                   "detail": {"lastObservedAt": "2026-03-04T12:00:00+09:00"}, "other": "Mar 3, 2026, 9:14:02 PM"}),
+        )
+        .expect("ok");
+        let doc = Value::Object(n.doc);
+        assert_eq!(doc["firstObservedAt"], "2026-03-03T21:14:02.000Z");
+        assert_eq!(doc["detail"]["lastObservedAt"], "2026-03-04T03:00:00.000Z");
+        // The timestamp key and fields not listed stay as written.
+        assert_eq!(doc["updatedAt"], "Mar 4, 2026, 1:00:00 PM");
+        assert_eq!(doc["other"], "Mar 3, 2026, 9:14:02 PM");
     }
 
     #[test]
