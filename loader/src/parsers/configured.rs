@@ -6,6 +6,12 @@
 //! them, as a list); `static_ecs` sets fixed values; `geoip` adds
 //! `.geo` and `.as` for `source.ip` / `destination.ip`.
 //!
+//! Mapped values follow ECS whatever the source wrote: domain names without the root's dot,
+//! transports in lower case, IPv4 addresses written as IPv6 as IPv4, ids written as numbers as
+//! text, the first usable item of a list for an address or a number. A type may name values
+//! that mean "none" (`absent_values`), fields written percent-encoded (`url_encoded`) and other
+//! time fields to write in RFC 3339 (`time_fields`).
+//!
 //! [`apply_mapping`] is the same `ecs` / `static_ecs` / `geoip` step, also run after the Rust
 //! normalizer of a built-in type that a user file maps: there the user's mapping wins.
 
