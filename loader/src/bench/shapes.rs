@@ -133,6 +133,12 @@ pub fn parquet_of_json_lines(json_lines: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A Windows Security event as XML (Directory Service, FSx for Windows and the CloudWatch agent write the same).
+const WINDOWS_SECURITY_EVENT: &str = r#"<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System><Provider Name='Microsoft-Windows-Security-Auditing' Guid='{54849625-5478-4994-a5ba-3e3b0328c30d}'/><EventID>${pick:4624|4625|4634|4672}</EventID><Version>0</Version><Level>0</Level><Task>12544</Task><Opcode>0</Opcode><Keywords>0x8010000000000000</Keywords><TimeCreated SystemTime='${t:%Y-%m-%dT%H:%M:%S}.${n:9999999}Z'/><EventRecordID>${i}</EventRecordID><Correlation/><Execution ProcessID='652' ThreadID='${n:9000}'/><Channel>Security</Channel><Computer>EC2AMAZ-${hex:7}</Computer><Security/></System><EventData><Data Name='SubjectUserSid'>S-1-5-18</Data><Data Name='SubjectUserName'>EC2AMAZ$</Data><Data Name='TargetUserSid'>S-1-5-21-1-2-3-${n:2000}</Data><Data Name='TargetUserName'>${pick:Administrator|jdoe|svc-backup}</Data><Data Name='TargetDomainName'>CORP</Data><Data Name='LogonType'>${pick:3|10}</Data><Data Name='IpAddress'>${ip}</Data><Data Name='IpPort'>${port}</Data></EventData></Event>"#;
+
+/// An OCSF event (Security Lake's rows, written as Parquet, or OCSF JSON).
+const OCSF_EVENT: &str = r#"{"activity_id":1,"activity_name":"${pick:Logon|Create|Traffic}","category_uid":3,"class_uid":${pick:3002|6003|4001},"class_name":"Authentication","type_uid":300201,"time":${t:%s}${n:10}${n:10}${n:10},"severity_id":${pick:1|1|3},"severity":"Informational","status":"${pick:Success|Failure}","user":{"name":"user${n:900}@example.com","uid":"u-${hex:12}"},"actor":{"user":{"name":"user${n:900}@example.com","uid":"u-${hex:12}"}},"src_endpoint":{"ip":"${ip}","port":${port}},"dst_endpoint":{"ip":"${priv}","port":443},"http_request":{"user_agent":"Mozilla/5.0 (X11; Linux x86_64; rv:124.0) Gecko/20100101 Firefox/124.0"},"metadata":{"uid":"${hex:8}-${hex:4}-${hex:4}-${hex:4}-${hex:12}","version":"1.1.0","product":{"name":"Example IdP","vendor_name":"Example"}},"cloud":{"provider":"AWS","region":"us-east-1","account":{"uid":"111122223333"}}}"#;
+
 pub const SHAPES: &[Shape] = &[
     Shape {
         log_type: "guardduty",
@@ -416,7 +422,7 @@ pub const SHAPES: &[Shape] = &[
     Shape {
         log_type: "inspector",
         key: "AWSLogs/111122223333/aws.inspector2/Inspector2_Finding/us-east-1/2024/05/01/inspector-bench.gz",
-        head: r#""#,
+        head: "",
         record: r#"{"version":"0","id":"${hex:8}-${hex:4}-${hex:4}-${hex:4}-${hex:12}","detail-type":"Inspector2 Finding","source":"aws.inspector2","account":"111122223333","time":"${t:%Y-%m-%dT%H:%M:%SZ}","region":"us-east-1","resources":[],"detail":{"awsAccountId":"111122223333","description":"A vulnerability in a package of the instance.","findingArn":"arn:aws:inspector2:us-east-1:111122223333:finding/${hex:32}","firstObservedAt":"May 1, 2024, 12:00:00 AM","inspectorScore":${n:10}.${n:10},"packageVulnerabilityDetails":{"source":"NVD","sourceUrl":"https://nvd.nist.gov/vuln/detail/CVE-2024-${n:9999}","vendorSeverity":"HIGH","vulnerabilityId":"CVE-2024-${n:9999}","vulnerablePackages":[{"name":"openssl","version":"3.0.${n:9}"}]},"resources":[{"id":"i-0a1b2c3d${hex:9}","type":"AWS_EC2_INSTANCE","region":"us-east-1","partition":"aws"}],"severity":"${pick:LOW|MEDIUM|HIGH|CRITICAL}","status":"${pick:ACTIVE|ACTIVE|CLOSED}","title":"CVE-2024-${n:9999} - openssl","type":"PACKAGE_VULNERABILITY","updatedAt":"${t:%b %-d, %Y, %-I:%M:%S %p}"}}"#,
         separator: "\n",
         tail: "\n",
@@ -425,7 +431,7 @@ pub const SHAPES: &[Shape] = &[
     Shape {
         log_type: "workspaces-event",
         key: "AWSLogs/111122223333/WorkSpaces/Event/2024/05/01/00/workspaces-event-bench.gz",
-        head: r#""#,
+        head: "",
         record: r#"{"version":"0","id":"${hex:8}-${hex:4}-${hex:4}-${hex:4}-${hex:12}","detail-type":"WorkSpaces Access","source":"aws.workspaces","account":"111122223333","time":"${t:%Y-%m-%dT%H:%M:%SZ}","region":"us-east-1","resources":[],"detail":{"actionType":"${pick:successfulLogin|successfulLogin|failedLogin}","clientIpAddress":"${ip}","clientPlatform":"${pick:Windows|MacOS|Web}","clientVersion":"5.18.0.4651","loginTime":"${t:%Y-%m-%dT%H:%M:%S}.${n:10}${n:10}${n:10}Z","workspaceId":"ws-${hex:9}","directoryId":"d-9067a1b2c3"}}"#,
         separator: "\n",
         tail: "\n",
@@ -443,7 +449,7 @@ pub const SHAPES: &[Shape] = &[
     Shape {
         log_type: "trustedadvisor",
         key: "AWSLogs/111122223333/TrustedAdvisor/us-east-1/2024/05/01/trustedadvisor-check-results-bench.json.gz",
-        head: r#""#,
+        head: "",
         record: r#"{"requestid":"${hex:8}-${hex:4}-${hex:4}-${hex:4}-${hex:12}","creation_date":"${t:%Y-%m-%dT%H:%M:%S}.${n:999999}","account":"111122223333","check":{"id":"HCP4007jGY","name":"Security Groups - Specific Ports Unrestricted","description":"Checks security groups for rules that allow unrestricted access.","category":"security","metadata":["Region","Security Group Name","Security Group ID","Protocol","Status","Ports"]},"result":{"checkId":"HCP4007jGY","timestamp":"${t:%Y-%m-%dT%H:%M:%SZ}","status":"${pick:ok|warning|error}","resourcesSummary":{"resourcesProcessed":${n:90},"resourcesFlagged":1,"resourcesIgnored":0,"resourcesSuppressed":0},"categorySpecificSummary":{"costOptimizing":{"estimatedMonthlySavings":0.0}},"flaggedResources":[{"status":"warning","region":"us-east-1","resourceId":"sg-${hex:17}","isSuppressed":false,"metadata":["us-east-1","web","sg-${hex:17}","tcp","Yellow","22"]}]}}"#,
         separator: "\n",
         tail: "\n",
@@ -452,8 +458,8 @@ pub const SHAPES: &[Shape] = &[
     Shape {
         log_type: "directory-service",
         key: "AWSLogs/111122223333/DirectoryService/MicrosoftAD/2024/05/01/00/ad-event-bench",
-        head: r#""#,
-        record: r#"<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System><Provider Name='Microsoft-Windows-Security-Auditing' Guid='{54849625-5478-4994-a5ba-3e3b0328c30d}'/><EventID>${pick:4624|4625|4634|4672}</EventID><Version>0</Version><Level>0</Level><Task>12544</Task><Opcode>0</Opcode><Keywords>0x8010000000000000</Keywords><TimeCreated SystemTime='${t:%Y-%m-%dT%H:%M:%S}.${n:9999999}Z'/><EventRecordID>${i}</EventRecordID><Correlation/><Execution ProcessID='652' ThreadID='${n:9000}'/><Channel>Security</Channel><Computer>EC2AMAZ-${hex:7}</Computer><Security/></System><EventData><Data Name='SubjectUserSid'>S-1-5-18</Data><Data Name='SubjectUserName'>EC2AMAZ$</Data><Data Name='TargetUserSid'>S-1-5-21-1-2-3-${n:2000}</Data><Data Name='TargetUserName'>${pick:Administrator|jdoe|svc-backup}</Data><Data Name='TargetDomainName'>CORP</Data><Data Name='LogonType'>${pick:3|10}</Data><Data Name='IpAddress'>${ip}</Data><Data Name='IpPort'>${port}</Data></EventData></Event>"#,
+        head: "",
+        record: WINDOWS_SECURITY_EVENT,
         separator: "\n",
         tail: "\n",
         parquet: false,
@@ -461,8 +467,8 @@ pub const SHAPES: &[Shape] = &[
     Shape {
         log_type: "fsx-win",
         key: "AWSLogs/111122223333/FSx/us-east-1/2024/05/01/00/aws-fsx-audit-bench.gz",
-        head: r#""#,
-        record: r#"<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System><Provider Name='Microsoft-Windows-Security-Auditing' Guid='{54849625-5478-4994-a5ba-3e3b0328c30d}'/><EventID>${pick:4624|4625|4634|4672}</EventID><Version>0</Version><Level>0</Level><Task>12544</Task><Opcode>0</Opcode><Keywords>0x8010000000000000</Keywords><TimeCreated SystemTime='${t:%Y-%m-%dT%H:%M:%S}.${n:9999999}Z'/><EventRecordID>${i}</EventRecordID><Correlation/><Execution ProcessID='652' ThreadID='${n:9000}'/><Channel>Security</Channel><Computer>EC2AMAZ-${hex:7}</Computer><Security/></System><EventData><Data Name='SubjectUserSid'>S-1-5-18</Data><Data Name='SubjectUserName'>EC2AMAZ$</Data><Data Name='TargetUserSid'>S-1-5-21-1-2-3-${n:2000}</Data><Data Name='TargetUserName'>${pick:Administrator|jdoe|svc-backup}</Data><Data Name='TargetDomainName'>CORP</Data><Data Name='LogonType'>${pick:3|10}</Data><Data Name='IpAddress'>${ip}</Data><Data Name='IpPort'>${port}</Data></EventData></Event>"#,
+        head: "",
+        record: WINDOWS_SECURITY_EVENT,
         separator: "\n",
         tail: "\n",
         parquet: false,
@@ -470,8 +476,8 @@ pub const SHAPES: &[Shape] = &[
     Shape {
         log_type: "windows-event",
         key: "logs/windows/events/bench.xml",
-        head: r#""#,
-        record: r#"<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System><Provider Name='Microsoft-Windows-Security-Auditing' Guid='{54849625-5478-4994-a5ba-3e3b0328c30d}'/><EventID>${pick:4624|4625|4634|4672}</EventID><Version>0</Version><Level>0</Level><Task>12544</Task><Opcode>0</Opcode><Keywords>0x8010000000000000</Keywords><TimeCreated SystemTime='${t:%Y-%m-%dT%H:%M:%S}.${n:9999999}Z'/><EventRecordID>${i}</EventRecordID><Correlation/><Execution ProcessID='652' ThreadID='${n:9000}'/><Channel>Security</Channel><Computer>EC2AMAZ-${hex:7}</Computer><Security/></System><EventData><Data Name='SubjectUserSid'>S-1-5-18</Data><Data Name='SubjectUserName'>EC2AMAZ$</Data><Data Name='TargetUserSid'>S-1-5-21-1-2-3-${n:2000}</Data><Data Name='TargetUserName'>${pick:Administrator|jdoe|svc-backup}</Data><Data Name='TargetDomainName'>CORP</Data><Data Name='LogonType'>${pick:3|10}</Data><Data Name='IpAddress'>${ip}</Data><Data Name='IpPort'>${port}</Data></EventData></Event>"#,
+        head: "",
+        record: WINDOWS_SECURITY_EVENT,
         separator: "\n",
         tail: "\n",
         parquet: false,
@@ -479,8 +485,8 @@ pub const SHAPES: &[Shape] = &[
     Shape {
         log_type: "securitylake",
         key: "aws/CLOUD_TRAIL_MGMT/2.0/region=us-east-1/accountId=111122223333/eventDay=20240501/bench.gz.parquet",
-        head: r#""#,
-        record: r#"{"activity_id":1,"activity_name":"${pick:Logon|Create|Traffic}","category_uid":3,"class_uid":${pick:3002|6003|4001},"class_name":"Authentication","type_uid":300201,"time":${t:%s}${n:10}${n:10}${n:10},"severity_id":${pick:1|1|3},"severity":"Informational","status":"${pick:Success|Failure}","user":{"name":"user${n:900}@example.com","uid":"u-${hex:12}"},"actor":{"user":{"name":"user${n:900}@example.com","uid":"u-${hex:12}"}},"src_endpoint":{"ip":"${ip}","port":${port}},"dst_endpoint":{"ip":"${priv}","port":443},"http_request":{"user_agent":"Mozilla/5.0 (X11; Linux x86_64; rv:124.0) Gecko/20100101 Firefox/124.0"},"metadata":{"uid":"${hex:8}-${hex:4}-${hex:4}-${hex:4}-${hex:12}","version":"1.1.0","product":{"name":"Example IdP","vendor_name":"Example"}},"cloud":{"provider":"AWS","region":"us-east-1","account":{"uid":"111122223333"}}}"#,
+        head: "",
+        record: OCSF_EVENT,
         separator: "\n",
         tail: "\n",
         parquet: true,
@@ -488,8 +494,8 @@ pub const SHAPES: &[Shape] = &[
     Shape {
         log_type: "ocsf-json",
         key: "AWSLogs/111122223333/ocsf-json/us-east-1/2024/05/01/00/ocsf-bench.gz",
-        head: r#""#,
-        record: r#"{"activity_id":1,"activity_name":"${pick:Logon|Create|Traffic}","category_uid":3,"class_uid":${pick:3002|6003|4001},"class_name":"Authentication","type_uid":300201,"time":${t:%s}${n:10}${n:10}${n:10},"severity_id":${pick:1|1|3},"severity":"Informational","status":"${pick:Success|Failure}","user":{"name":"user${n:900}@example.com","uid":"u-${hex:12}"},"actor":{"user":{"name":"user${n:900}@example.com","uid":"u-${hex:12}"}},"src_endpoint":{"ip":"${ip}","port":${port}},"dst_endpoint":{"ip":"${priv}","port":443},"http_request":{"user_agent":"Mozilla/5.0 (X11; Linux x86_64; rv:124.0) Gecko/20100101 Firefox/124.0"},"metadata":{"uid":"${hex:8}-${hex:4}-${hex:4}-${hex:4}-${hex:12}","version":"1.1.0","product":{"name":"Example IdP","vendor_name":"Example"}},"cloud":{"provider":"AWS","region":"us-east-1","account":{"uid":"111122223333"}}}"#,
+        head: "",
+        record: OCSF_EVENT,
         separator: "\n",
         tail: "\n",
         parquet: false,

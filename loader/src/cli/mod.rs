@@ -288,8 +288,8 @@ pub enum CliError {
         problems: usize,
         list: String,
     },
-    #[error("unknown benchmark type `{0}` (known: {known})", known = bench::TYPES.join(", "))]
-    UnknownBenchType(String),
+    #[error("unknown benchmark type `{name}` (known: {known})")]
+    UnknownBenchType { name: String, known: String },
     #[error(transparent)]
     Exclusions(#[from] crate::exclude::ExclusionError),
     #[error("no log type named `{name}` (known: {known})")]
@@ -671,9 +671,13 @@ pub fn run(cli: Cli, err: &mut dyn Write) -> Result<(), CliError> {
             with_rules,
             with_enrichment,
         } => {
+            let known = bench::types();
             for t in &types {
-                if !bench::TYPES.contains(&t.as_str()) {
-                    return Err(CliError::UnknownBenchType(t.clone()));
+                if !known.contains(t) {
+                    return Err(CliError::UnknownBenchType {
+                        name: t.clone(),
+                        known: known.join(", "),
+                    });
                 }
             }
             let config = Config::builtin()?;
@@ -689,9 +693,9 @@ pub fn run(cli: Cli, err: &mut dyn Write) -> Result<(), CliError> {
                     .with_org_context(pipeline::org_context())
                     .with_user_agents(crate::enrich::user_agent::UserAgents::shared());
             }
-            let selected: Vec<&str> = bench::TYPES
+            let selected: Vec<&str> = known
                 .iter()
-                .copied()
+                .map(String::as_str)
                 .filter(|t| types.is_empty() || types.iter().any(|s| s == t))
                 .collect();
             if let Some(dir) = write {
