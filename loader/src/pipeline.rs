@@ -187,7 +187,7 @@ impl Stats {
     pub const MAX_KEPT_ERRORS: usize = 1000;
 
     fn error(&mut self, log_type: Option<&str>, report: ErrorReport) {
-        tracing::warn!(object = %report.object, position = ?report.position, reason = %report.reason, "record not loaded");
+        tracing::warn!(object = %report.object, position = report.position.as_deref().unwrap_or("the object"), reason = %report.reason, "record not loaded");
         self.error_count += 1;
         if let Some(t) = log_type {
             self.per_type.entry(t.to_owned()).or_default().errors += 1;
@@ -616,6 +616,17 @@ impl Pipeline {
             .map_err(|source| ReadError::Io {
                 position: "the start".to_owned(),
                 source,
+            })
+            .and_then(|mut reader| {
+                if !matches!(splitter, Splitter::Parquet) {
+                    decode::check_text(&mut *reader).map_err(|e| match e {
+                        ReadError::NotText(what) if name.ends_with(".gz") => {
+                            ReadError::NotText(format!("{what}, although its name ends in .gz"))
+                        }
+                        other => other,
+                    })?;
+                }
+                Ok(reader)
             })
             .and_then(|mut reader| match direct_flow {
                 Some(header_lines) => {

@@ -29,9 +29,37 @@ pub fn init_tracing() {
     } else {
         tracing_subscriber::registry()
             .with(filter)
-            .with(fmt::layer().with_target(false).with_writer(std::io::stderr))
+            .with(
+                fmt::layer()
+                    .with_target(false)
+                    .with_ansi(colours(
+                        std::io::IsTerminal::is_terminal(&std::io::stderr()),
+                        std::env::var_os("NO_COLOR").as_deref(),
+                    ))
+                    .with_writer(std::io::stderr),
+            )
             .try_init()
     };
     // A subscriber already installed (tests calling twice) is fine.
     let _ = result;
+}
+
+/// Colours only for a terminal, and never when `NO_COLOR` is set to anything but empty
+/// (no-color.org): a redirected log file gets no escape codes.
+fn colours(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn colours_for_a_terminal_without_no_color() {
+        assert!(colours(true, None));
+        assert!(colours(true, Some(OsStr::new(""))));
+        assert!(!colours(true, Some(OsStr::new("1"))));
+        assert!(!colours(false, None));
+    }
 }

@@ -40,6 +40,7 @@ pub(super) fn split_array(
         expect_key: false,
         key_matched: false,
         await_array: false,
+        key_not_array: None,
         found: false,
         array_depth: None,
         in_element: false,
@@ -96,6 +97,8 @@ struct ArrayScanner<'k, 'f> {
     key_matched: bool,
     /// The key matched and its `:` was seen: the next value should be the array.
     await_array: bool,
+    /// What the records key held when it was no array (named in the error).
+    key_not_array: Option<&'static str>,
     /// The current document had the array.
     found: bool,
     /// Depth inside the records array, while in it.
@@ -169,15 +172,18 @@ impl ArrayScanner<'_, '_> {
 
     fn end_document(&mut self) {
         if !self.found {
+            let key = String::from_utf8_lossy(self.key);
+            let reason = match self.key_not_array {
+                Some(what) => format!("`{key}` holds {what}, not an array of records"),
+                None => format!("the JSON document has no `{key}` key"),
+            };
             (self.on_item)(Item::Error(RecordError {
                 position: Position::Record(self.index),
-                reason: format!(
-                    "the JSON document has no `{}` array",
-                    String::from_utf8_lossy(self.key)
-                ),
+                reason,
             }));
         }
         self.found = false;
+        self.key_not_array = None;
         self.expect_key = false;
         self.key_matched = false;
         self.await_array = false;
@@ -298,6 +304,9 @@ impl ArrayScanner<'_, '_> {
             match b {
                 b'"' => {
                     self.in_string = true;
+                    if self.await_array {
+                        self.key_not_array = Some("a string");
+                    }
                     if self.depth == self.key_depth && self.array_depth.is_none() && self.expect_key
                     {
                         self.capturing_key = true;
@@ -323,6 +332,8 @@ impl ArrayScanner<'_, '_> {
                     } else if self.await_array && b == b'[' && self.depth == self.key_depth {
                         self.found = true;
                         self.array_depth = Some(self.key_depth + 1);
+                    } else if self.await_array {
+                        self.key_not_array = Some("an object");
                     }
                     let into_detail = self.await_detail && b == b'{' && self.depth == 1;
                     self.await_array = false;
@@ -371,6 +382,13 @@ impl ArrayScanner<'_, '_> {
                     self.await_array = false;
                 }
                 _ => {
+                    if self.await_array {
+                        self.key_not_array = Some(if b == b't' || b == b'f' {
+                            "a boolean"
+                        } else {
+                            "a number"
+                        });
+                    }
                     self.await_array = false;
                     self.await_envelope = false;
                     self.await_detail = false;
@@ -893,6 +911,28 @@ mod tests {
     }
 
     #[test]
+    fn a_records_key_that_is_no_array_says_what_it_holds() {
+        for (data, what) in [
+            (&br#"{"Records": {"a": 1}}"#[..], "an object"),
+            (br#"{"Records": "x", "other": [1]}"#, "a string"),
+            (br#"{"Records": 42}"#, "a number"),
+            (br#"{"Records": true}"#, "a boolean"),
+        ] {
+            let ((records, errors), err) = array(data);
+            assert_eq!(err, None);
+            assert!(records.is_empty());
+            assert_eq!(errors.len(), 1);
+            assert_eq!(
+                errors[0].1,
+                format!("`Records` holds {what}, not an array of records")
+            );
+        }
+        // A nested `Records` is not the document's.
+        let ((_, errors), _) = array(br#"{"x": {"Records": 1}}"#);
+        assert_eq!(errors[0].1, "the JSON document has no `Records` key");
+    }
+
+    #[test]
     fn several_documents_and_missing_or_null_arrays() {
         let ((records, errors), err) =
             array(b"{\"Records\":[{\"a\":1}]}\n{\"Records\":null}{\"x\":1} [{\"a\":2}]");
@@ -900,7 +940,7 @@ mod tests {
         assert_eq!(records.len(), 2);
         assert_eq!(records[1].1, Position::Record(1));
         assert_eq!(errors.len(), 1);
-        assert!(errors[0].1.contains("no `Records` array"));
+        assert!(errors[0].1.contains("no `Records` key"));
     }
 
     #[test]

@@ -23,8 +23,11 @@ use std::io::{self, BufRead, BufReader, Read};
 /// and `region` in, for its normalizer (which removes it).
 pub const EVENTBRIDGE_FIELD: &str = "@eventbridge";
 
-/// Records larger than this are reported and skipped instead of buffered.
-pub const MAX_RECORD_BYTES: usize = 64 * 1024 * 1024;
+/// Records larger than this are reported and skipped instead of buffered. No AWS source writes
+/// records near it (CloudWatch Logs events are at most 1 MiB, CloudTrail events 256 KiB); a
+/// record costs about ten times its size in memory while it is parsed and written, so the
+/// limit is also what bounds a load's memory against a single huge line.
+pub const MAX_RECORD_BYTES: usize = 8 * 1024 * 1024;
 const BUFFER_BYTES: usize = 256 * 1024;
 
 /// Where a record sits in its object, for messages.
@@ -79,6 +82,8 @@ pub enum ReadError {
     },
     #[error("{position}: {reason}; the rest of the object is not read")]
     Structure { position: Position, reason: String },
+    #[error("the object is not text: {0}; objects are read as gzip, zlib or plain text")]
+    NotText(String),
 }
 
 /// How an object's records are separated.
@@ -282,6 +287,64 @@ pub fn decompress<'r, R: Read + 'r>(reader: R) -> io::Result<Box<dyn BufRead + '
     })
 }
 
+/// How much of the (decompressed) start of an object is looked at to tell text from binary.
+const TEXT_PROBE_BYTES: usize = 8 * 1024;
+
+/// Content that is neither empty, gzip, zlib nor text is named, never split into records that
+/// all fail (or into none, for NUL bytes): another compression, or binary data. Text in any
+/// 8-bit encoding passes; NUL bytes or more than 1% control characters do not. A UTF-8 byte
+/// order mark (Windows tools write one) is skipped.
+pub fn check_text(reader: &mut dyn BufRead) -> Result<(), ReadError> {
+    let buf = loop {
+        match reader.fill_buf() {
+            Ok(buf) => break buf,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(source) => {
+                return Err(ReadError::Io {
+                    position: "the start".to_owned(),
+                    source,
+                });
+            }
+        }
+    };
+    if buf.starts_with(&[0xef, 0xbb, 0xbf]) {
+        reader.consume(3);
+        return check_text(reader);
+    }
+    let head = &buf[..buf.len().min(TEXT_PROBE_BYTES)];
+    let other = match head {
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => Some("zstd-compressed data"),
+        [b'B', b'Z', b'h', ..] => Some("bzip2-compressed data"),
+        [0xfd, b'7', b'z', b'X', b'Z', 0, ..] => Some("xz-compressed data"),
+        [b'P', b'K', 3, 4, ..] => Some("a zip archive"),
+        [0xff, 0xfe, ..] | [0xfe, 0xff, ..] => Some("UTF-16 text (text is read as UTF-8)"),
+        [b'P', b'A', b'R', b'1', ..] => {
+            Some("a Parquet file (for a type whose file_format is not parquet)")
+        }
+        _ => None,
+    };
+    if let Some(what) = other {
+        return Err(ReadError::NotText(format!("it is {what}")));
+    }
+    let control = head
+        .iter()
+        .filter(|&&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0c | 0x1b))
+        .count();
+    if head.contains(&0) || control * 100 > head.len() {
+        let first: Vec<String> = head.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        return Err(ReadError::NotText(format!(
+            "it holds binary data{} (it starts with bytes {})",
+            if head.contains(&0) {
+                " with NUL bytes"
+            } else {
+                ""
+            },
+            first.join(" ")
+        )));
+    }
+    Ok(())
+}
+
 /// The first byte that is not white space in what the reader has buffered, without consuming
 /// anything (line numbers stay as they are).
 fn first_significant_byte(reader: &mut dyn BufRead) -> io::Result<Option<u8>> {
@@ -341,6 +404,45 @@ mod tests {
         assert_eq!(read_all(b"plain text").expect("plain"), b"plain text");
         assert_eq!(read_all(b"").expect("empty"), b"");
         assert_eq!(read_all(b"x").expect("one byte"), b"x");
+    }
+
+    fn check(bytes: &[u8]) -> Result<(), String> {
+        let mut reader = decompress(bytes).map_err(|e| e.to_string())?;
+        check_text(&mut *reader).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn binary_content_and_other_compressions_are_named() {
+        assert_eq!(check(b""), Ok(()));
+        assert_eq!(check(b"{\"Records\": []}"), Ok(()));
+        assert_eq!(check(&gzip(b"a line\n")), Ok(()));
+        // Latin-1 text is text.
+        assert_eq!(check(b"caf\xe9 cr\xe8me\n"), Ok(()));
+        // A UTF-8 byte order mark is skipped.
+        let mut reader = decompress(&b"\xef\xbb\xbf{}"[..]).expect("reader");
+        check_text(&mut *reader).expect("text");
+        let mut rest = String::new();
+        reader.read_to_string(&mut rest).expect("read");
+        assert_eq!(rest, "{}");
+        let nul = check(&[0u8; 1000]).expect_err("NUL bytes");
+        assert!(nul.contains("binary data") && nul.contains("NUL"), "{nul}");
+        let mut random = Vec::new();
+        let mut x: u32 = 7;
+        for _ in 0..3000 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            random.push((x >> 16) as u8);
+        }
+        let err = check(&random).expect_err("random bytes");
+        assert!(err.contains("not text") && err.contains("binary"), "{err}");
+        for (magic, what) in [
+            (&[0x28u8, 0xb5, 0x2f, 0xfd, 0][..], "zstd"),
+            (b"BZh91AY&SY", "bzip2"),
+            (b"PAR1\x15\x04", "Parquet"),
+            (b"\xff\xfe<\0E\0", "UTF-16"),
+        ] {
+            let err = check(magic).expect_err(what);
+            assert!(err.contains(what), "{err}");
+        }
     }
 
     #[test]

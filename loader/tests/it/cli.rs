@@ -572,3 +572,29 @@ async fn the_opensearch_credentials_come_from_the_secret_named_on_the_command_li
     );
     assert!(!stderr.contains("hunter2"), "{stderr}");
 }
+
+#[test]
+fn a_redirected_log_has_no_colour_codes_and_a_binary_object_is_named() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let path = work.path().join("bucket").join(cloudtrail_key("nul"));
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&path, [0u8; 1000]).expect("write");
+    let out = run(loader()
+        .arg("load")
+        .arg(work.path().join("bucket"))
+        .arg("--out")
+        .arg(work.path().join("out.ndjson"))
+        .arg("--report-dir")
+        .arg(work.path().join("reports"))
+        .env("RUST_LOG", "info"));
+    assert_eq!(out.status.code(), Some(1), "the object failed");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "escape codes in a redirected log"
+    );
+    assert!(
+        stderr.contains("the object is not text: it holds binary data with NUL bytes"),
+        "{stderr}"
+    );
+}

@@ -1,5 +1,6 @@
 //! The loader's integration tests: one binary, one module per concern.
 
+mod bad_input;
 mod cli;
 mod geoip;
 mod golden;
