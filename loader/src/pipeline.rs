@@ -732,6 +732,15 @@ impl ObjectState<'_, '_> {
                     && (self.log_type.via_firelens
                         || (self.log_type.via_cwl && cloudwatch::is_payload(&record.value)));
                 self.out.clear();
+                // A record split without its bytes (several XML events in one chunk, an
+                // EventBridge event's records) is identified by its value as written, never by
+                // what this version's mapping makes of it: a later version that maps more
+                // fields loads the object again without duplicates.
+                let written = match record.raw {
+                    Some(_) => None,
+                    None => serde_json::to_vec(&record.value).ok(),
+                };
+                let raw = record.raw.or(written.as_deref());
                 // A record can yield several documents (the findings of one Security Hub
                 // event); those finished before a bad one are still loaded.
                 let result = self.normalize(record.value);
@@ -748,7 +757,7 @@ impl ObjectState<'_, '_> {
                 let mut done = 0;
                 for (i, mut normalized) in out.into_iter().enumerate() {
                     let additions = self.enrich(&mut normalized.doc);
-                    let mut doc = self.finish(normalized, additions, record.raw, many.then_some(i));
+                    let mut doc = self.finish(normalized, additions, raw, many.then_some(i));
                     self.detect(&mut doc);
                     (self.emit)(doc);
                     done += 1;
@@ -1614,6 +1623,34 @@ mod tests {
             times,
             ["2024-12-31T23:59:58.000Z", "2025-01-01T00:00:03.000Z"]
         );
+    }
+
+    /// Records split without their bytes (several XML events in one chunk) keep their ids when
+    /// a configuration maps more of their fields: reloading after an upgrade duplicates nothing.
+    #[test]
+    fn ids_of_records_without_their_bytes_do_not_depend_on_the_mapping() {
+        let event = |n: u32| {
+            format!(
+                "<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System><EventID>4663</EventID><TimeCreated SystemTime='2026-03-04T12:00:0{n}.000Z'/><Computer>fs</Computer></System><EventData><Data Name='SubjectUserName'>u{n}</Data></EventData></Event>"
+            )
+        };
+        let object = format!("{}{}", event(1), event(2));
+        let key = "AWSLogs/111122223333/FSx/us-east-1/2026/03/04/12/aws-fsx-audit-1.gz";
+        let ids = |config: Config| {
+            let (docs, stats, _) =
+                load_bytes(&Pipeline::new(config), key, object.as_bytes(), Utc::now());
+            assert_eq!(stats.error_count, 0, "{:?}", stats.errors);
+            docs.into_iter().map(|d| d.id).collect::<Vec<_>>()
+        };
+        let before = ids(Config::builtin().expect("config"));
+        let mapped_more = Config::with_user_file(
+            "user.ini",
+            "[fsx-win]\necs = ${windows-event:ecs} file.path host.hostname\nhost.hostname = Event.System.Computer\n",
+        )
+        .expect("config");
+        assert_eq!(before.len(), 2);
+        assert_ne!(before[0], before[1]);
+        assert_eq!(ids(mapped_more), before);
     }
 
     /// The es-loader's `file_timestamp_format` with `timestamp_key = file_timestamp`: the

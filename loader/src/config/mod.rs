@@ -111,6 +111,9 @@ pub struct EcsMapping {
     pub source: EcsSource,
 }
 
+/// One ECS field of `value_map` and its (source value, ECS value) pairs.
+pub type ValueMap = (String, Vec<(String, String)>);
+
 /// One effective key of a type after overrides, for `loader check-config`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Setting {
@@ -182,6 +185,9 @@ pub struct LogType {
     /// formats (Inspector's `Mar 3, 2026, 9:14:02 PM`); they are written in RFC 3339, so the
     /// index types them as dates. A value no format reads stays as it is.
     pub time_fields: Vec<String>,
+    /// `value_map`: ECS fields whose mapped value is translated into ECS's vocabulary
+    /// (`event.outcome: successful=success failed=failure`); a value not listed is left out.
+    pub value_maps: Vec<ValueMap>,
     /// `field_prefix`: the record's own fields go under this object, beside the ECS ones.
     pub field_prefix: Option<String>,
     /// `user_agent_enrichment_field`: the object whose `.original` is parsed into its
@@ -263,6 +269,7 @@ const KNOWN_KEYS: &[&str] = &[
     "url_encoded",
     "absent_values",
     "time_fields",
+    "value_map",
     "field_prefix",
     "user_agent_enrichment_field",
     "ioc_ip",
@@ -671,6 +678,38 @@ impl SectionReader<'_> {
         }
     }
 
+    /// `value_map = <ecs.field>: <from>=<to> ... <ecs.field>: ...`
+    fn value_maps(&self) -> Result<Vec<ValueMap>, ConfigError> {
+        let mut maps: Vec<ValueMap> = Vec::new();
+        for word in self.words("value_map")? {
+            if let Some(field) = word.strip_suffix(':') {
+                maps.push((field.to_owned(), Vec::new()));
+                continue;
+            }
+            let pair = word
+                .split_once('=')
+                .filter(|(from, to)| !from.is_empty() && !to.is_empty());
+            match (maps.last_mut(), pair) {
+                (Some((_, pairs)), Some((from, to))) => {
+                    pairs.push((from.to_owned(), to.to_owned()))
+                }
+                (None, _) => {
+                    return Err(self.invalid(
+                        "value_map",
+                        format!("`{word}` comes before any `<ecs.field>:`"),
+                    ));
+                }
+                (_, None) => {
+                    return Err(self.invalid(
+                        "value_map",
+                        format!("`{word}` is not `<value>=<ECS value>`"),
+                    ));
+                }
+            }
+        }
+        Ok(maps)
+    }
+
     fn required(&self, key: &str, why: &str) -> Result<String, ConfigError> {
         self.opt(key)?
             .ok_or_else(|| self.invalid(key, format!("is empty or missing: {why}")))
@@ -861,6 +900,7 @@ impl SectionReader<'_> {
             url_encoded: self.words("url_encoded")?,
             absent_values: self.words("absent_values")?,
             time_fields: self.words("time_fields")?,
+            value_maps: self.value_maps()?,
             field_prefix: self.opt("field_prefix")?,
             user_agent_field: self.opt("user_agent_enrichment_field")?,
             ioc_ip: self.words("ioc_ip")?,

@@ -676,10 +676,31 @@ fn mapped_values<'a>(doc: &Doc, lt: &'a LogType) -> Vec<(&'a str, Value)> {
     let mut values: Vec<(&str, Value)> = lt
         .ecs
         .iter()
-        .filter_map(|m| mapped_value(doc, m, lt).map(|v| (m.field.as_str(), v)))
+        .filter_map(|m| {
+            let value = mapped_value(doc, m, lt)?;
+            Some((m.field.as_str(), translated(lt, &m.field, value)?))
+        })
         .collect();
     split_query(&mut values);
     values
+}
+
+/// `value_map`: the ECS value of a source's word (`successful` -> `success`); a word the map
+/// does not list is left out, so the field only ever holds ECS's values.
+fn translated(lt: &LogType, field: &str, value: Value) -> Option<Value> {
+    let Some((_, pairs)) = lt.value_maps.iter().find(|(f, _)| f == field) else {
+        return Some(value);
+    };
+    let text = match &value {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        _ => return None,
+    };
+    pairs
+        .iter()
+        .find(|(from, _)| *from == text)
+        .map(|(_, to)| Value::String(to.clone()))
 }
 
 /// Sets the mapped values, `static_ecs`, the client behind proxies and `geoip`.
@@ -948,6 +969,42 @@ time_fields = firstObservedAt detail.lastObservedAt missing\n");
         // The timestamp key and fields not listed stay as written.
         assert_eq!(doc["updatedAt"], "Mar 4, 2026, 1:00:00 PM");
         assert_eq!(doc["other"], "Mar 3, 2026, 9:14:02 PM");
+    }
+
+    #[test]
+    fn value_maps_translate_into_ecs_words_and_drop_the_others() {
+        let t = lt(
+            "ecs = event.outcome event.kind event.action\nevent.outcome = status\n\
+event.kind = kind\nevent.action = status\n\
+value_map = event.outcome: successful=success failed=failure\n    event.kind: alert=alert netflow=event\n",
+        );
+        let doc = Value::Object(
+            run(&t, json!({"status": "failed", "kind": "alert"}))
+                .expect("ok")
+                .doc,
+        );
+        assert_eq!(doc["event"]["outcome"], "failure");
+        assert_eq!(doc["event"]["kind"], "alert");
+        // Fields without a map keep the source's word.
+        assert_eq!(doc["event"]["action"], "failed");
+        let doc = Value::Object(
+            run(&t, json!({"status": "NA", "kind": "tls"}))
+                .expect("ok")
+                .doc,
+        );
+        assert!(doc["event"].get("outcome").is_none());
+        assert!(doc["event"].get("kind").is_none());
+        for bad in [
+            "value_map = success=x\n",
+            "value_map = event.outcome: success\n",
+        ] {
+            let e = Config::with_user_file(
+                "user.ini",
+                &format!("[web]\ns3_key = web/\nindex_name = log-web\n{bad}"),
+            )
+            .expect_err("invalid");
+            assert!(e.to_string().contains("value_map"), "{e}");
+        }
     }
 
     #[test]
