@@ -41,6 +41,8 @@ pub(crate) struct FakeSource {
     pub opened: Mutex<Vec<String>>,
     /// Serve bodies as async streams (as S3 does) instead of blocking readers.
     pub streamed: bool,
+    /// Objects whose GetObject does not answer for a minute (a hung connection).
+    pub hung: std::collections::HashSet<String>,
 }
 
 impl FakeSource {
@@ -54,6 +56,9 @@ impl ObjectSource for FakeSource {
     fn open<'a>(&'a self, object: &'a ObjectRef) -> BoxFuture<'a, Result<ObjectBody, SourceError>> {
         Box::pin(async move {
             self.opened.lock().expect("lock").push(object.key.clone());
+            if self.hung.contains(&object.key) {
+                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+            }
             match self.objects.get(&object.key) {
                 Some(body) if self.streamed => Ok(ObjectBody {
                     reader: BodyReader::Async(Box::new(std::io::Cursor::new(body.clone()))),

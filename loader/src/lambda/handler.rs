@@ -5,7 +5,8 @@
 //! delivers only those again and one bad object never makes the others retry. Invoked directly
 //! (S3, SNS or EventBridge as the trigger), it fails the invocation when any object failed, so
 //! Lambda's own retries apply. An object refused for its key (see [`crate::provenance`]) is
-//! counted and logged but fails nothing: a retry cannot change where it is.
+//! counted and logged but fails nothing: a retry cannot change where it is. Before the
+//! invocation's deadline, objects not loaded yet are given up and their messages reported.
 
 use super::events::{self, EventError};
 use crate::deliver::{
@@ -18,8 +19,9 @@ use chrono::Utc;
 use futures::StreamExt;
 use serde_json::Value;
 use shared::metrics::Metrics;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use tokio::time::Instant;
 
 /// Default number of objects of one invocation loaded at once.
 pub const DEFAULT_CONCURRENCY: usize = 4;
@@ -107,10 +109,21 @@ impl<S: ObjectSource, K: DocumentSink> Handler<S, K> {
     /// Handles any event the function may be invoked with: an SQS batch gets a partial batch
     /// response, a direct event a summary (or an error when an object failed).
     pub async fn handle(&self, event: Value) -> Result<Value, HandlerError> {
+        self.handle_until(event, None).await
+    }
+
+    /// [`Handler::handle`] with a deadline for an SQS batch: objects not loaded by then are
+    /// given up, and their messages reported as failures (SQS delivers them again), so the
+    /// invocation answers before Lambda stops it and fails the whole batch.
+    pub async fn handle_until(
+        &self,
+        event: Value,
+        deadline: Option<Instant>,
+    ) -> Result<Value, HandlerError> {
         if events::is_sqs_event(&event) {
             let sqs: SqsEvent =
                 serde_json::from_value(event).map_err(|e| HandlerError::NotSqs(e.to_string()))?;
-            let response = self.handle_sqs(sqs).await?;
+            let response = self.run_sqs(sqs, deadline).await?.0;
             return Ok(serde_json::to_value(response).unwrap_or(Value::Null));
         }
         let summary = self.handle_direct(&event).await?;
@@ -125,13 +138,16 @@ impl<S: ObjectSource, K: DocumentSink> Handler<S, K> {
     /// up to the bound); the response names each message with a failed object or a body that
     /// could not be understood.
     pub async fn handle_sqs(&self, event: SqsEvent) -> Result<SqsBatchResponse, HandlerError> {
-        self.run_sqs(event).await.map(|(response, _)| response)
+        self.run_sqs(event, None)
+            .await
+            .map(|(response, _)| response)
     }
 
     /// [`Handler::handle_sqs`] with what the batch came to.
     async fn run_sqs(
         &self,
         event: SqsEvent,
+        deadline: Option<Instant>,
     ) -> Result<(SqsBatchResponse, InvocationSummary), HandlerError> {
         let mut failed = vec![false; event.records.len()];
         let mut reasons: Vec<Option<String>> = vec![None; event.records.len()];
@@ -162,7 +178,9 @@ impl<S: ObjectSource, K: DocumentSink> Handler<S, K> {
             }
         }
 
-        let reports = self.deliver_all(objects.keys().cloned().collect()).await;
+        let reports = self
+            .deliver_all(objects.keys().cloned().collect(), deadline)
+            .await;
         for report in &reports {
             count(&mut summary, report);
             if let DeliveryOutcome::Failed(reason) = &report.outcome {
@@ -170,6 +188,24 @@ impl<S: ObjectSource, K: DocumentSink> Handler<S, K> {
                     failed[index] = true;
                     reasons[index].get_or_insert_with(|| reason.clone());
                 }
+            }
+        }
+        // Objects the deadline cut: their messages come back, never silently dropped.
+        let done: BTreeSet<&ObjectRef> = reports.iter().map(|r| &r.object).collect();
+        for (object, indices) in &objects {
+            if done.contains(object) {
+                continue;
+            }
+            tracing::warn!(
+                object = %object.name(),
+                "not loaded before the invocation's deadline: its message is reported as failed"
+            );
+            summary.failed += 1;
+            for &index in indices {
+                failed[index] = true;
+                reasons[index].get_or_insert_with(|| {
+                    format!("{}: not loaded before the deadline", object.name())
+                });
             }
         }
         emit_invocation_metrics(&summary, event.records.len());
@@ -222,7 +258,7 @@ impl<S: ObjectSource, K: DocumentSink> Handler<S, K> {
         let mut objects = notice.objects;
         objects.sort();
         objects.dedup();
-        let reports = self.deliver_all(objects).await;
+        let reports = self.deliver_all(objects, None).await;
         let mut summary = InvocationSummary::default();
         let mut failures = Vec::new();
         for report in &reports {
@@ -240,19 +276,32 @@ impl<S: ObjectSource, K: DocumentSink> Handler<S, K> {
     }
 
     /// Loads `objects`, up to the concurrency bound at once, in no particular order.
-    async fn deliver_all(&self, objects: Vec<ObjectRef>) -> Vec<ObjectReport> {
+    /// With a deadline, the objects not done by then are dropped (their bulk requests were
+    /// `create`s with fixed ids: loading them again duplicates nothing) and have no report.
+    async fn deliver_all(
+        &self,
+        objects: Vec<ObjectRef>,
+        deadline: Option<Instant>,
+    ) -> Vec<ObjectReport> {
         let ingested = Utc::now();
         let pipeline = &self.pipeline;
         let source = &self.source;
         let sink = &self.sink;
         let chunk = self.settings.chunk;
-        futures::stream::iter(objects)
+        let reports = futures::stream::iter(objects)
             .map(|object| async move {
                 deliver_object(pipeline, source, sink, &object, ingested, chunk).await
             })
-            .buffer_unordered(self.settings.concurrency.max(1))
-            .collect()
-            .await
+            .buffer_unordered(self.settings.concurrency.max(1));
+        match deadline {
+            Some(at) => {
+                reports
+                    .take_until(tokio::time::sleep_until(at))
+                    .collect()
+                    .await
+            }
+            None => reports.collect().await,
+        }
     }
 }
 

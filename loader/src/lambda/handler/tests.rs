@@ -220,7 +220,7 @@ async fn a_refused_object_is_counted_and_its_message_is_not_retried() {
         .with(FORGED_KEY, cloudtrail("forged", 2));
     let h = organization_handler(source);
     let bodies = vec![s3_body(&[&trusted]), s3_body(&[FORGED_KEY])];
-    let (response, summary) = h.run_sqs(sqs_event(&bodies)).await.expect("handled");
+    let (response, summary) = h.run_sqs(sqs_event(&bodies), None).await.expect("handled");
     assert!(failed_ids(&response).is_empty(), "{response:?}");
     assert_eq!(
         (
@@ -251,4 +251,39 @@ async fn a_direct_event_with_a_refused_object_does_not_fail() {
         .expect("a retry cannot help: no failure");
     assert_eq!(answer, json!({"loaded": 0, "skipped": 0, "refused": 1}));
     assert!(h.source.opened.lock().expect("lock").is_empty());
+}
+
+#[tokio::test]
+async fn objects_not_loaded_by_the_deadline_fail_their_messages_and_the_others_load() {
+    let keys: Vec<String> = (30..33).map(cloudtrail_key).collect();
+    let mut source = FakeSource::default()
+        .with(&keys[0], cloudtrail("a", 2))
+        .with(&keys[1], cloudtrail("b", 2))
+        .with(&keys[2], cloudtrail("c", 3));
+    source.hung.insert(keys[1].clone());
+    let h = handler(source, FakeSink::default(), 4);
+    let bodies: Vec<String> = keys.iter().map(|k| s3_body(&[k])).collect();
+    let started = Instant::now();
+    let (response, summary) = h
+        .run_sqs(
+            sqs_event(&bodies),
+            Some(started + std::time::Duration::from_millis(300)),
+        )
+        .await
+        .expect("handled");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    assert_eq!(failed_ids(&response), ["m1"]);
+    assert_eq!((summary.loaded, summary.failed), (2, 1));
+    assert_eq!(h.sink().ids().len(), 5, "the other objects' documents");
+    // Without a deadline nothing is given up.
+    let h = handler(
+        FakeSource::default().with(&keys[0], cloudtrail("a", 2)),
+        FakeSink::default(),
+        4,
+    );
+    let response = h
+        .handle_sqs(sqs_event(&bodies[..1]))
+        .await
+        .expect("handled");
+    assert!(failed_ids(&response).is_empty());
 }
