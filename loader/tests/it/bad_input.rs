@@ -1,7 +1,8 @@
 //! The bad-input corpus: objects broken in the ways real buckets hold them, each loaded as a
 //! load does. For every case the error names the object, the position (when the object was
 //! readable that far) and the reason; the good records of the same object still load; and the
-//! counts add up (records = documents + record errors + excluded + skipped).
+//! counts add up (records = documents + record errors + excluded + skipped); documents name their
+//! object by its key exactly as given.
 
 use chrono::{DateTime, Utc};
 use flate2::{Compression, write::GzEncoder};
@@ -215,6 +216,26 @@ fn cases() -> Vec<Case> {
             fails: false,
         },
         Case {
+            name: "zlib instead of gzip (read as zlib)",
+            key: CT,
+            bytes: {
+                let mut z = flate2::write::ZlibEncoder::new(Vec::new(), Compression::fast());
+                let _ = z.write_all(two_ct.as_bytes());
+                z.finish().expect("zlib")
+            },
+            says: &[],
+            documents: 2,
+            fails: false,
+        },
+        Case {
+            name: "a key with URL-encoded and non-ASCII characters",
+            key: "AWSLogs/111122223333/WAFLogs/us-east-1/caf%C3%A9 ü+acl/2026/03/04/12/00/wäf log.gz",
+            bytes: format!("{}\nnot json\n", waf_line("192.0.2.1")).into_bytes(),
+            says: &["line 2", "invalid JSON"],
+            documents: 1,
+            fails: false,
+        },
+        Case {
             name: "an empty object",
             key: CT,
             bytes: Vec::new(),
@@ -256,14 +277,27 @@ fn every_bad_input_is_named_counted_and_does_not_stop_the_good_records() {
     for case in cases() {
         let mut stats = Stats::default();
         let mut documents = 0u64;
+        let mut keys = Vec::new();
         let outcome = pipeline.load_object(
             case.key,
             case.key,
             &case.bytes[..],
             ingested(),
             &mut stats,
-            &mut |_| documents += 1,
+            &mut |d| {
+                documents += 1;
+                keys.push(d.source.fields().get("@log_s3key").cloned());
+            },
         );
+        if keys
+            .iter()
+            .any(|k| k.as_ref().and_then(|v| v.as_str()) != Some(case.key))
+        {
+            problems.push(format!(
+                "{}: documents name the object as {keys:?}",
+                case.name
+            ));
+        }
         let failed = matches!(outcome, Outcome::Failed { .. });
         let what = format!("{}: {outcome:?}, errors {:?}", case.name, stats.errors);
         if failed != case.fails {
