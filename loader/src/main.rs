@@ -101,14 +101,13 @@ fn run_lambda() -> anyhow::Result<()> {
     })
 }
 
-/// Objects still loading this long before the invocation's deadline (milliseconds since the
-/// epoch) are given up, so the function answers with their messages as failures instead of
-/// being stopped with the whole batch unanswered.
+/// When objects still loading are given up, before the invocation's deadline (milliseconds
+/// since the epoch), so the function answers with their messages as failures instead of being
+/// stopped with the whole batch unanswered.
 fn batch_deadline(deadline_ms: u64) -> tokio::time::Instant {
-    const MARGIN: std::time::Duration = std::time::Duration::from_secs(10);
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
     let left = std::time::Duration::from_millis(deadline_ms.saturating_sub(now_ms));
-    tokio::time::Instant::now() + left.saturating_sub(MARGIN)
+    tokio::time::Instant::now() + loader::lambda::handler::time_to_load(left)
 }

@@ -23,6 +23,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use tokio::time::Instant;
 
+/// Of the time an invocation has `left`, how long objects may load: all but ten seconds to
+/// answer, or all but a fifth of a short timeout.
+pub fn time_to_load(left: std::time::Duration) -> std::time::Duration {
+    let margin = std::time::Duration::from_secs(10).min(left / 5);
+    left.saturating_sub(margin)
+}
+
 /// Default number of objects of one invocation loaded at once.
 pub const DEFAULT_CONCURRENCY: usize = 4;
 

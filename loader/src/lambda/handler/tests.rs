@@ -287,3 +287,17 @@ async fn objects_not_loaded_by_the_deadline_fail_their_messages_and_the_others_l
         .expect("handled");
     assert!(failed_ids(&response).is_empty());
 }
+
+#[test]
+fn objects_load_until_ten_seconds_before_the_deadline_or_a_fifth_of_a_short_one() {
+    use std::time::Duration;
+    assert_eq!(
+        time_to_load(Duration::from_secs(900)),
+        Duration::from_secs(890)
+    );
+    assert_eq!(
+        time_to_load(Duration::from_secs(10)),
+        Duration::from_secs(8)
+    );
+    assert_eq!(time_to_load(Duration::ZERO), Duration::ZERO);
+}
