@@ -737,10 +737,10 @@ impl ObjectState<'_, '_> {
                 // what this version's mapping makes of it: a later version that maps more
                 // fields loads the object again without duplicates.
                 let written = match record.raw {
-                    Some(_) => None,
-                    None => serde_json::to_vec(&record.value).ok(),
+                    Some(_) => String::new(),
+                    None => record.value.to_string(),
                 };
-                let raw = record.raw.or(written.as_deref());
+                let raw = record.raw.unwrap_or(written.as_bytes());
                 // A record can yield several documents (the findings of one Security Hub
                 // event); those finished before a bad one are still loaded.
                 let result = self.normalize(record.value);
@@ -941,7 +941,7 @@ impl ObjectState<'_, '_> {
         &self,
         n: Normalized,
         mut additions: Additions,
-        raw: Option<&[u8]>,
+        raw: &[u8],
         nth: Option<usize>,
     ) -> Document {
         let mut doc = n.doc;
@@ -964,14 +964,7 @@ impl ObjectState<'_, '_> {
         }
         let id = configured_id(&doc, lt)
             .or(n.id)
-            .unwrap_or_else(|| match raw {
-                Some(raw) => hash_id(raw, nth),
-                None => {
-                    let mut json = Vec::with_capacity(1024);
-                    additions.write(&doc, &mut json);
-                    hash_id(&json, nth)
-                }
-            });
+            .unwrap_or_else(|| hash_id(raw, nth));
         let event_time = n.timestamp;
         let (timestamp, index) = self.placed(lt, event_time);
         if event_time.is_none() {
@@ -979,7 +972,7 @@ impl ObjectState<'_, '_> {
             add_tag(&mut doc, "_timestamp_from_ingest");
         }
         // No string of a record is longer than the record: most need no look.
-        let may_hold_long_values = raw.is_none_or(|r| r.len() > crate::oversize::FLAT_VALUE_MAX);
+        let may_hold_long_values = raw.len() > crate::oversize::FLAT_VALUE_MAX;
         if may_hold_long_values && let Some(flat) = self.pipeline.flat_objects.get(&lt.name) {
             let cut = crate::oversize::cut_long_flat_values(&mut doc, flat);
             if !cut.is_empty() {
@@ -1190,7 +1183,8 @@ fn hash_id(bytes: &[u8], nth: Option<usize>) -> String {
     id
 }
 
-fn format_time(t: DateTime<Utc>) -> String {
+/// Times as documents carry them: RFC 3339, UTC, milliseconds.
+pub(crate) fn format_time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 

@@ -671,7 +671,8 @@ pub fn run(cli: Cli, err: &mut dyn Write) -> Result<(), CliError> {
             with_rules,
             with_enrichment,
         } => {
-            let known = bench::types();
+            let config = Config::builtin()?;
+            let known: Vec<String> = config.types.iter().map(|t| t.name.clone()).collect();
             for t in &types {
                 if !known.contains(t) {
                     return Err(CliError::UnknownBenchType {
@@ -680,7 +681,6 @@ pub fn run(cli: Cli, err: &mut dyn Write) -> Result<(), CliError> {
                     });
                 }
             }
-            let config = Config::builtin()?;
             let rules = with_rules.then(|| {
                 let set = crate::rules::RuleSet::with_bundled(&config, &[], &[]);
                 Arc::new(set)

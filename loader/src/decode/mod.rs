@@ -295,18 +295,10 @@ const TEXT_PROBE_BYTES: usize = 8 * 1024;
 /// 8-bit encoding passes; NUL bytes or more than 1% control characters do not. A UTF-8 byte
 /// order mark (Windows tools write one) is skipped.
 pub fn check_text(reader: &mut dyn BufRead) -> Result<(), ReadError> {
-    let buf = loop {
-        match reader.fill_buf() {
-            Ok(buf) => break buf,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(source) => {
-                return Err(ReadError::Io {
-                    position: "the start".to_owned(),
-                    source,
-                });
-            }
-        }
-    };
+    let buf = buffered(reader).map_err(|source| ReadError::Io {
+        position: "the start".to_owned(),
+        source,
+    })?;
     if buf.starts_with(&[0xef, 0xbb, 0xbf]) {
         reader.consume(3);
         return check_text(reader);
@@ -348,27 +340,29 @@ pub fn check_text(reader: &mut dyn BufRead) -> Result<(), ReadError> {
 /// The first byte that is not white space in what the reader has buffered, without consuming
 /// anything (line numbers stay as they are).
 fn first_significant_byte(reader: &mut dyn BufRead) -> io::Result<Option<u8>> {
-    let buf = loop {
+    let buf = buffered(reader)?;
+    Ok(buf.iter().copied().find(|b| !b.is_ascii_whitespace()))
+}
+
+/// What the reader has buffered (read once more while empty), without consuming it.
+fn buffered(reader: &mut dyn BufRead) -> io::Result<&[u8]> {
+    loop {
         match reader.fill_buf() {
-            Ok(buf) => break buf,
+            Ok(_) => break,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         }
-    };
-    Ok(buf.iter().copied().find(|b| !b.is_ascii_whitespace()))
+    }
+    // Asked again once filled (it reads nothing then): a buffer borrowed inside the retry loop
+    // cannot be returned from it.
+    reader.fill_buf()
 }
 
 /// The first `n` bytes (fewer at the end of the data) without consuming them. A `BufReader`
 /// may return a short first read; this only looks at what is buffered, which for the magic
 /// bytes of a fresh reader is enough in practice, and is retried while the buffer is empty.
 fn fill_at_least<R: Read>(reader: &mut BufReader<R>, n: usize) -> io::Result<Vec<u8>> {
-    let buf = loop {
-        match reader.fill_buf() {
-            Ok(buf) => break buf,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-    };
+    let buf = buffered(reader)?;
     Ok(buf[..buf.len().min(n)].to_vec())
 }
 

@@ -57,35 +57,34 @@ struct Route {
     name: String,
 }
 
+impl Route {
+    /// The groups `group` matches, to `log_type` (the streams its `logstream` matches).
+    fn of(log_type: &LogType, group: Regex) -> Option<Self> {
+        Some(Self {
+            group,
+            stream: log_type.logstream.clone(),
+            target: Target::for_type(log_type)?,
+            name: log_type.name.clone(),
+        })
+    }
+}
+
 impl Routes {
     pub fn from_config(config: &Config) -> Self {
         let routes = config
             .types
             .iter()
-            .filter_map(|t| {
-                Some(Route {
-                    group: t.loggroup.clone()?,
-                    stream: t.logstream.clone(),
-                    target: Target::for_type(t)?,
-                    name: t.name.clone(),
-                })
-            })
+            .filter_map(|t| Route::of(t, t.loggroup.clone()?))
             .collect();
         Self { routes, geo: None }
     }
 
-    /// Every log group (its `logstream` streams, if set) to one type: the payloads in objects of
-    /// a `via_cwl` type. `None` for a
-    /// type whose messages no parser reads (WAF, findings: never sent through log groups).
+    /// Every log group (its `logstream` streams, if set) to one type: the payloads in objects
+    /// of a `via_cwl` type. `None` for a type whose messages no parser reads (WAF, findings:
+    /// never sent through log groups).
     pub fn only(log_type: &LogType) -> Option<Self> {
-        let any = Regex::new("").ok()?;
         Some(Self {
-            routes: vec![Route {
-                group: any,
-                stream: log_type.logstream.clone(),
-                target: Target::for_type(log_type)?,
-                name: log_type.name.clone(),
-            }],
+            routes: vec![Route::of(log_type, Regex::new("").ok()?)?],
             geo: None,
         })
     }

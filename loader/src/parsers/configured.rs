@@ -210,11 +210,26 @@ fn json_to_text(doc: &mut Doc, lt: &LogType) {
             Some(Value::Number(n)) => n.to_string(),
             _ => continue,
         };
-        if doc.contains_key(field) {
-            doc.insert(field.clone(), Value::String(text));
-        } else {
-            ecs::set(doc, field, Value::String(text));
-        }
+        replace_field(doc, field, Value::String(text));
+    }
+}
+
+/// Writes `value` where [`lookup`] found the field: a top-level key named with dots, else the
+/// dotted path.
+fn replace_field(doc: &mut Doc, field: &str, value: Value) {
+    if doc.contains_key(field) {
+        doc.insert(field.to_owned(), value);
+    } else {
+        ecs::set(doc, field, value);
+    }
+}
+
+/// The formats the type's times are read with, in the order they are tried.
+fn timestamp_formats(lt: &LogType) -> &[TimestampFormat] {
+    if lt.timestamp_format_list.is_empty() {
+        std::slice::from_ref(&lt.timestamp_format)
+    } else {
+        lt.timestamp_format_list.as_slice()
     }
 }
 
@@ -304,11 +319,7 @@ fn event_time(
         Value::Number(n) => n.to_string(),
         other => return Err(invalid(format!("`{other}` is not a time"))),
     };
-    let formats = if lt.timestamp_format_list.is_empty() {
-        std::slice::from_ref(&lt.timestamp_format)
-    } else {
-        lt.timestamp_format_list.as_slice()
-    };
+    let formats = timestamp_formats(lt);
     formats
         .iter()
         .find_map(|f| parse_time(&text, f, lt.timestamp_tz, ctx.reference))
@@ -397,30 +408,18 @@ fn first_event_time(
 
 /// `time_fields`: each field the type's formats read is written in RFC 3339 (milliseconds, UTC).
 fn rewrite_time_fields(doc: &mut Doc, lt: &LogType, ctx: &Context<'_>) {
-    let formats = if lt.timestamp_format_list.is_empty() {
-        std::slice::from_ref(&lt.timestamp_format)
-    } else {
-        lt.timestamp_format_list.as_slice()
-    };
     for field in &lt.time_fields {
         let Some(Value::String(text)) = lookup(doc, field) else {
             continue;
         };
-        let Some(time) = formats
+        let Some(time) = timestamp_formats(lt)
             .iter()
             .find_map(|f| parse_time(text.trim(), f, lt.timestamp_tz, ctx.reference))
         else {
             continue;
         };
-        let rfc3339 = Value::String(
-            time.with_timezone(&Utc)
-                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        );
-        if doc.contains_key(field) {
-            doc.insert(field.clone(), rfc3339);
-        } else {
-            ecs::set(doc, field, rfc3339);
-        }
+        let rfc3339 = crate::pipeline::format_time(time.with_timezone(&Utc));
+        replace_field(doc, field, Value::String(rfc3339));
     }
 }
 
