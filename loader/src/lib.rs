@@ -21,3 +21,4 @@ pub mod provenance;
 pub mod rules;
 pub mod setup;
 pub mod sink;
+pub mod verify;

@@ -20,6 +20,7 @@ pub mod search;
 pub mod setup;
 pub mod sources;
 mod test;
+pub mod verify;
 
 pub use load::objects;
 pub use pipeline::{build_pipeline, load_exclusions};
@@ -159,6 +160,11 @@ pub enum Command {
     /// syntax: the newest matching documents as a table, their count, the top values of a
     /// field, or JSON.
     Search(search::Args),
+    /// Proves a load: for objects (files, folders, `s3://` prefixes, a list) compares the
+    /// documents each yields with those OpenSearch (or a local index) holds under its key, by
+    /// `_id`, and names objects missing or partly loaded and documents no object explains.
+    /// Exits 0 only when everything matches.
+    Verify(verify::Args),
     /// Validates the built-in and user definitions (and exclusion rules), lists the types in
     /// detection order, or prints the effective settings of one type after overrides.
     CheckConfig {
@@ -312,6 +318,10 @@ pub enum CliError {
         value: String,
         reason: String,
     },
+    #[error("verify: {0}")]
+    Verify(String),
+    #[error("not verified: some objects' documents do not match (see above)")]
+    NotVerified,
     #[error("nothing to set up: give --opensearch URL, --out DIR or --dry-run")]
     SetupNoTarget,
     #[error(
@@ -337,6 +347,7 @@ impl CliError {
             CliError::NotAllLoaded { .. }
             | CliError::TestFailed(_)
             | CliError::SetupPartial { .. }
+            | CliError::NotVerified
             | CliError::FeedsFailed(_) => 1,
             _ => 2,
         }
@@ -609,6 +620,7 @@ pub fn run(cli: Cli, err: &mut dyn Write) -> Result<(), CliError> {
         Command::Setup(args) => setup::run(&args, &mut io::stdout().lock()),
         Command::Detect(args) => detect::run(&args, &mut io::stdout().lock(), err),
         Command::Search(args) => search::run(&args, &mut io::stdout().lock(), err),
+        Command::Verify(args) => verify::run(&args, &mut io::stdout().lock()),
         Command::Geoip {
             action: GeoipAction::Update(args),
         } => geoip::run(&args, &mut io::stdout().lock()),

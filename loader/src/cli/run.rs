@@ -161,8 +161,8 @@ struct MessageTrack {
 }
 
 /// One object to load, and the message it came from.
-struct Job {
-    target: Target,
+pub(super) struct Job {
+    pub(super) target: Target,
     message: Option<Arc<MessageTrack>>,
 }
 
@@ -244,7 +244,6 @@ pub async fn run(
             }
         })
         .buffer_unordered(concurrency.max(1));
-    let mut since_flush = 0u32;
     let mut commits = Commits::new(delivery.sink.commits(), sources.commit_every);
     while let Some((job, object)) = results.next().await {
         while let Ok((what, reason)) = problem_rx.try_recv() {
@@ -299,11 +298,8 @@ pub async fn run(
                 settle_message(queue.as_deref(), track, &mut report, &mut summary).await?;
             }
         }
-        since_flush += 1;
-        if since_flush >= 100 {
-            report.flush()?;
-            since_flush = 0;
-        }
+        // On disk at once: a run killed at any moment is resumed from what it finished.
+        report.flush()?;
     }
     commits
         .commit(&*delivery.sink, &mut report, &mut summary)
@@ -421,7 +417,7 @@ async fn settle_message(
     Ok(())
 }
 
-fn tokio_stream_of<T: Send + 'static>(
+pub(super) fn tokio_stream_of<T: Send + 'static>(
     mut rx: mpsc::Receiver<T>,
 ) -> impl futures::Stream<Item = T> + Send {
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
@@ -429,7 +425,7 @@ fn tokio_stream_of<T: Send + 'static>(
 
 /// Sends every object of every source into `tx`, in order: command-line arguments, the list,
 /// then the queue. Problems go to `problems` as (what, reason).
-async fn produce(
+pub(super) async fn produce(
     sources: &Sources,
     s3: Option<&aws_sdk_s3::Client>,
     queue: Option<&Queue>,

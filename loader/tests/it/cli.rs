@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 
 const RECORDS: usize = 20;
 
-fn gzip(data: &[u8]) -> Vec<u8> {
+pub(crate) fn gzip(data: &[u8]) -> Vec<u8> {
     let mut enc = GzEncoder::new(Vec::new(), Compression::default());
     enc.write_all(data).expect("gzip into memory");
     enc.finish().expect("gzip into memory")
@@ -17,7 +17,12 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 
 /// A CloudTrail object of `RECORDS` records whose event ids are unique to `tag`.
 fn cloudtrail_object(tag: &str) -> Vec<u8> {
-    let records: Vec<String> = (0..RECORDS)
+    cloudtrail_object_of(tag, RECORDS)
+}
+
+/// A CloudTrail object of `n` records whose event ids are unique to `tag`.
+pub(crate) fn cloudtrail_object_of(tag: &str, n: usize) -> Vec<u8> {
+    let records: Vec<String> = (0..n)
         .map(|i| {
             format!(
                 r#"{{"eventVersion":"1.09","eventTime":"2024-05-01T00:00:{i:02}Z","eventSource":"iam.amazonaws.com","eventName":"ListUsers","awsRegion":"us-east-1","sourceIPAddress":"198.51.100.{i}","eventID":"{tag}-{i}","recipientAccountId":"111122223333","userIdentity":{{"type":"IAMUser","userName":"alice"}}}}"#
@@ -27,7 +32,7 @@ fn cloudtrail_object(tag: &str) -> Vec<u8> {
     gzip(format!(r#"{{"Records":[{}]}}"#, records.join(",")).as_bytes())
 }
 
-fn cloudtrail_key(name: &str) -> String {
+pub(crate) fn cloudtrail_key(name: &str) -> String {
     format!(
         "AWSLogs/o-abc123defg/111122223333/CloudTrail/us-east-1/2024/05/01/111122223333_CloudTrail_us-east-1_{name}.json.gz"
     )
@@ -41,7 +46,7 @@ fn user_config(dir: &Path, index: &str) -> PathBuf {
 }
 
 /// The built loader with the AWS settings of the test servers.
-fn loader() -> Command {
+pub(crate) fn loader() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_loader"));
     cmd.env("AWS_ENDPOINT_URL", tests::moto_endpoint())
         .env("AWS_ACCESS_KEY_ID", "testing")
@@ -61,7 +66,7 @@ fn loader() -> Command {
     cmd
 }
 
-fn run(cmd: &mut Command) -> Output {
+pub(crate) fn run(cmd: &mut Command) -> Output {
     let out = cmd.output().expect("the loader binary runs");
     eprintln!(
         "loader exited with {:?}\n--- stderr ---\n{}",
@@ -71,11 +76,11 @@ fn run(cmd: &mut Command) -> Output {
     out
 }
 
-fn read(path: &Path) -> String {
+pub(crate) fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-fn lines(path: &Path) -> Vec<String> {
+pub(crate) fn lines(path: &Path) -> Vec<String> {
     read(path).lines().map(str::to_owned).collect()
 }
 
@@ -491,7 +496,7 @@ fn with_an_organization_id_a_forged_cloudtrail_object_is_refused_and_the_run_exi
 }
 
 /// Runs the loader off the async threads, so the test's proxy keeps answering meanwhile.
-async fn run_async(mut cmd: Command) -> Output {
+pub(crate) async fn run_async(mut cmd: Command) -> Output {
     tokio::task::spawn_blocking(move || run(&mut cmd))
         .await
         .expect("the loader run")

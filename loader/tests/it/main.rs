@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod cli;
+mod drills;
 mod geoip;
 mod golden;
 mod index;

@@ -49,10 +49,16 @@ async fn setup(what: &str) -> Env {
 impl Env {
     /// The handler as `main` builds it, with the CloudTrail index renamed for this test.
     async fn handler(&self) -> Handler<S3Source, BulkSink> {
+        self.handler_at(&tests::opensearch_url(), Duration::from_secs(30))
+            .await
+    }
+
+    /// The same, sending to `url` and retrying for `retry` at most.
+    async fn handler_at(&self, url: &str, retry: Duration) -> Handler<S3Source, BulkSink> {
         let user = format!("[cloudtrail]\nindex_name = {}\n", self.index);
         let config = Config::with_user_file("user.ini", &user).expect("user file");
-        let mut sink_config = SinkConfig::new(tests::opensearch_url());
-        sink_config.retry.max_elapsed = Duration::from_secs(30);
+        let mut sink_config = SinkConfig::new(url);
+        sink_config.retry.max_elapsed = retry;
         let quarantine = Arc::new(S3Quarantine::new(
             self.s3.clone(),
             &self.bucket,
@@ -229,4 +235,163 @@ async fn an_object_deleted_before_loading_fails_its_message() {
         .collect();
     assert_eq!(failed_ids(&response), object_message);
     assert_eq!(env.count().await, 0);
+}
+
+#[tokio::test]
+async fn the_deadline_mid_batch_fails_the_unfinished_messages_and_their_redelivery_loads_them() {
+    let env = setup("deadline").await;
+    for n in 0..6 {
+        env.put(&key(n), cloudtrail(&format!("deadline-{n}"), 21))
+            .await;
+    }
+    let messages = env.receive(6).await;
+    // A slow cluster: each object takes three requests of 300 ms, two objects at a time.
+    let proxy = crate::sink::proxy::FaultProxy::start(
+        &tests::opensearch_url(),
+        crate::sink::proxy::Faults {
+            delay: Duration::from_millis(300),
+            ..Default::default()
+        },
+    )
+    .await;
+    let handler = env.handler_at(&proxy.url, Duration::from_secs(30)).await;
+    let event = serde_json::to_value(sqs_event(&messages)).expect("json");
+    let answer = handler
+        .handle_until(
+            event,
+            Some(tokio::time::Instant::now() + Duration::from_millis(1500)),
+        )
+        .await
+        .expect("handled");
+    let failures: Vec<String> = answer["batchItemFailures"]
+        .as_array()
+        .expect("a partial batch response")
+        .iter()
+        .filter_map(|f| f["itemIdentifier"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        !failures.is_empty() && failures.len() < 6,
+        "the deadline came mid-batch: {failures:?}"
+    );
+    // SQS delivers the failed messages again; nothing else is needed for every document.
+    let again: Vec<Message> = messages
+        .iter()
+        .filter(|m| failures.iter().any(|f| Some(f.as_str()) == m.message_id()))
+        .cloned()
+        .collect();
+    let response = env
+        .handler()
+        .await
+        .handle_sqs(sqs_event(&again))
+        .await
+        .expect("handled");
+    assert!(failed_ids(&response).is_empty());
+    assert_eq!(env.count().await, 6 * 21);
+}
+
+#[tokio::test]
+async fn a_poison_message_goes_to_the_dead_letter_queue_and_is_redriven_by_the_cli() {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let env = setup("dlq").await;
+    let dlq_url = env
+        .sqs
+        .create_queue()
+        .queue_name(tests::unique_name("lambda-dlq"))
+        .send()
+        .await
+        .expect("CreateQueue")
+        .queue_url
+        .expect("URL");
+    let attribute = |url: &str, name: QueueAttributeName| {
+        let sqs = env.sqs.clone();
+        let url = url.to_owned();
+        async move {
+            sqs.get_queue_attributes()
+                .queue_url(url)
+                .attribute_names(name.clone())
+                .send()
+                .await
+                .expect("GetQueueAttributes")
+                .attributes
+                .and_then(|a| a.get(&name).cloned())
+                .expect("attribute")
+        }
+    };
+    let dlq_arn = attribute(&dlq_url, QueueAttributeName::QueueArn).await;
+    env.sqs
+        .set_queue_attributes()
+        .queue_url(&env.queue_url)
+        .attributes(
+            QueueAttributeName::RedrivePolicy,
+            json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "1"}).to_string(),
+        )
+        .send()
+        .await
+        .expect("SetQueueAttributes");
+    env.put(&key(1), cloudtrail("poison", 17)).await;
+    let messages = env.receive(1).await;
+
+    // The cluster is unreachable: the object fails, its message is not deleted.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        format!("http://{}", l.local_addr().expect("address"))
+    };
+    let handler = env.handler_at(&closed, Duration::from_secs(1)).await;
+    let response = handler
+        .handle_sqs(sqs_event(&messages))
+        .await
+        .expect("handled");
+    let object_messages: Vec<&Message> = messages
+        .iter()
+        .filter(|m| !m.body().unwrap_or_default().contains("s3:TestEvent"))
+        .collect();
+    assert_eq!(failed_ids(&response).len(), object_messages.len());
+    // Received once already: the next receive moves it to the dead-letter queue.
+    for m in &object_messages {
+        env.sqs
+            .change_message_visibility()
+            .queue_url(&env.queue_url)
+            .receipt_handle(m.receipt_handle().expect("handle"))
+            .visibility_timeout(0)
+            .send()
+            .await
+            .expect("ChangeMessageVisibility");
+    }
+    let again = env
+        .sqs
+        .receive_message()
+        .queue_url(&env.queue_url)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .expect("ReceiveMessage");
+    assert!(again.messages.unwrap_or_default().is_empty());
+    assert_eq!(
+        attribute(&dlq_url, QueueAttributeName::ApproximateNumberOfMessages).await,
+        "1"
+    );
+
+    // The cause fixed, the CLI drains the dead-letter queue into the cluster.
+    let work = tempfile::tempdir().expect("tempdir");
+    let user = work.path().join("user.ini");
+    std::fs::write(&user, format!("[cloudtrail]\nindex_name = {}\n", env.index)).expect("ini");
+    let mut cmd = crate::cli::loader();
+    cmd.arg("load")
+        .args([
+            "--queue",
+            &dlq_url,
+            "--opensearch",
+            &tests::opensearch_url(),
+        ])
+        .arg("--config")
+        .arg(&user)
+        .arg("--report-dir")
+        .arg(work.path());
+    let out = crate::cli::run_async(cmd).await;
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(env.count().await, 17);
+    assert_eq!(
+        attribute(&dlq_url, QueueAttributeName::ApproximateNumberOfMessages).await,
+        "0"
+    );
 }

@@ -33,6 +33,15 @@ pub struct Faults {
     /// Requests without exactly this `Authorization` header are answered 401. The test may
     /// change it while the proxy runs (a password rotated on the cluster).
     pub require_authorization: Option<Arc<Mutex<String>>>,
+    /// Every request waits this long before anything else happens (a slow cluster).
+    pub delay: Duration,
+    /// While true, the endpoint is gone: connections are reset as they come, and so are
+    /// requests on connections already open.
+    pub down: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// GET requests whose path contains one of these are answered 500 (S3's InternalError).
+    pub fail_paths: Vec<String>,
+    /// GET requests whose path contains one of these are held for `stall_for`, then reset.
+    pub stall_paths: Vec<String>,
 }
 
 /// What the proxy did, to check the faults really happened.
@@ -46,6 +55,9 @@ pub struct Counters {
     pub responses_413: AtomicU64,
     pub stalls: AtomicU64,
     pub responses_401: AtomicU64,
+    /// Connections and requests reset while the endpoint was down.
+    pub refused_down: AtomicU64,
+    pub responses_500: AtomicU64,
     pub forwarded: AtomicU64,
     /// The `authorization` header of the last request, and whether it had
     /// `x-amz-content-sha256`.
@@ -128,6 +140,11 @@ impl FaultProxy {
                 };
                 // Closing a connection then sends RST, not FIN: a real reset for the client.
                 let _ = stream.set_zero_linger();
+                if is_down(&state.faults) {
+                    state.counters.refused_down.fetch_add(1, Ordering::SeqCst);
+                    drop(stream);
+                    continue;
+                }
                 let state = Arc::clone(&state);
                 let tls = tls.clone();
                 tokio::spawn(async move {
@@ -181,9 +198,44 @@ impl std::fmt::Display for Reset {
 
 impl std::error::Error for Reset {}
 
+fn is_down(faults: &Faults) -> bool {
+    faults
+        .down
+        .as_ref()
+        .is_some_and(|d| d.load(Ordering::SeqCst))
+}
+
 async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Reply, Reset> {
     let c = &state.counters;
     let n = c.requests.fetch_add(1, Ordering::SeqCst);
+    if !state.faults.delay.is_zero() {
+        tokio::time::sleep(state.faults.delay).await;
+    }
+    if is_down(&state.faults) {
+        c.refused_down.fetch_add(1, Ordering::SeqCst);
+        return Err(Reset);
+    }
+    if req.method() == hyper::Method::GET {
+        let path = req.uri().path().to_owned();
+        let f = &state.faults;
+        if f.fail_paths.iter().any(|p| path.contains(p.as_str())) {
+            c.responses_500.fetch_add(1, Ordering::SeqCst);
+            let mut r = reply(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>InternalError</Code><Message>injected</Message></Error>",
+            );
+            r.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static("application/xml"),
+            );
+            return Ok(r);
+        }
+        if f.stall_paths.iter().any(|p| path.contains(p.as_str())) {
+            c.stalls.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(f.stall_for).await;
+            return Err(Reset);
+        }
+    }
     let (parts, body) = req.into_parts();
     let authorization = parts
         .headers
@@ -338,29 +390,34 @@ pub(crate) async fn forward_to(
         .path_and_query()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "/".into());
-    let req = Request::builder()
+    // The request as it came (signatures, checksums, ranges), with the body as decoded.
+    let mut builder = Request::builder()
         .method(parts.method.clone())
         .uri(path)
-        .header(hyper::header::HOST, upstream)
-        .header(
-            hyper::header::CONTENT_TYPE,
-            parts
-                .headers
-                .get(hyper::header::CONTENT_TYPE)
-                .cloned()
-                .unwrap_or(hyper::header::HeaderValue::from_static(
-                    "application/x-ndjson",
-                )),
-        )
-        .body(Full::new(Bytes::from(body)))
-        .expect("request");
+        .header(hyper::header::HOST, upstream);
+    for (name, value) in &parts.headers {
+        use hyper::header::{CONTENT_ENCODING, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
+        if ![HOST, CONTENT_LENGTH, CONTENT_ENCODING, TRANSFER_ENCODING].contains(name) {
+            builder = builder.header(name, value);
+        }
+    }
+    if !parts.headers.contains_key(hyper::header::CONTENT_TYPE) {
+        builder = builder.header(hyper::header::CONTENT_TYPE, "application/x-ndjson");
+    }
+    let req = builder.body(Full::new(Bytes::from(body))).expect("request");
     let answer = sender.send_request(req).await.expect("upstream answer");
-    let status = answer.status();
-    let body = answer
-        .into_body()
+    let (answer_parts, answer_body) = answer.into_parts();
+    let body = answer_body
         .collect()
         .await
         .expect("upstream body")
         .to_bytes();
-    reply(status, body)
+    let mut r = reply(answer_parts.status, body);
+    for (name, value) in &answer_parts.headers {
+        use hyper::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+        if ![CONTENT_LENGTH, TRANSFER_ENCODING].contains(name) {
+            r.headers_mut().insert(name, value.clone());
+        }
+    }
+    r
 }
