@@ -1,267 +1,50 @@
-//! The bad-input corpus: objects broken in the ways real buckets hold them, each loaded as a
-//! load does. For every case the error names the object, the position (when the object was
-//! readable that far) and the reason; the good records of the same object still load; and the
-//! counts add up (records = documents + record errors + excluded + skipped); documents name their
-//! object by its key exactly as given.
+//! The bad-input corpus (`loader/tests/bad-input/`): objects broken in the ways real buckets
+//! hold them, one file per case, and `cases.json`, which gives each its object key, what its
+//! error must say, and how many documents its good records make. Every case is loaded as a
+//! load does: the error names the object, the position (when the object was readable that far)
+//! and the reason; the good records of the same object still load; the counts add up (records
+//! = documents + record errors + excluded + skipped); documents name their object by its key
+//! exactly as given. The 50 MB line is also loaded by the binary, whose peak memory must not
+//! grow with the line.
 
 use chrono::{DateTime, Utc};
-use flate2::{Compression, write::GzEncoder};
 use loader::config::Config;
 use loader::pipeline::{Outcome, Pipeline, Stats};
-use std::io::Write;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
 
-const CT: &str = "AWSLogs/111122223333/CloudTrail/us-east-1/2026/03/04/111122223333_CloudTrail_us-east-1_20260304T1200Z_bad.json.gz";
-const VPC: &str = "AWSLogs/111122223333/vpcflowlogs/us-east-1/2026/03/04/111122223333_vpcflowlogs_us-east-1_fl-0a1b_20260304T1200Z_bad.log.gz";
-const WAF: &str = "AWSLogs/111122223333/WAFLogs/us-east-1/acl/2026/03/04/12/00/bad.log.gz";
-const CWL: &str = "AWSLogs/111122223333/CloudWatchLogs/us-east-1/app/api/2026/03/04/12/bad.json.gz";
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut enc = GzEncoder::new(Vec::new(), Compression::fast());
-    let _ = enc.write_all(data);
-    enc.finish().expect("gzip")
-}
-
-fn ct_record(id: &str) -> String {
-    format!(
-        r#"{{"eventVersion":"1.08","eventTime":"2026-03-04T12:00:00Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","awsRegion":"us-east-1","sourceIPAddress":"192.0.2.1","eventID":"{id}","eventType":"AwsApiCall","recipientAccountId":"111122223333","userIdentity":{{"type":"IAMUser","userName":"alice"}}}}"#
-    )
-}
-
-fn waf_line(ip: &str) -> String {
-    format!(
-        r#"{{"timestamp":1772625600000,"action":"ALLOW","httpRequest":{{"clientIp":"{ip}","uri":"/","httpMethod":"GET","headers":[]}}}}"#
-    )
-}
-
-const VPC_HEADER: &str = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n";
-const VPC_LINE: &str = "2 111122223333 eni-0a1b 10.0.0.1 10.0.0.2 443 50000 6 10 840 1772625600 1772625660 ACCEPT OK\n";
-
-/// One broken object: its key, its bytes, what must be said, and how many documents its good
-/// records make.
+/// One broken object, as `cases.json` describes it.
+#[derive(Debug, Deserialize)]
 struct Case {
-    name: &'static str,
-    key: &'static str,
-    bytes: Vec<u8>,
+    /// The file of the case, in the corpus folder.
+    file: String,
+    /// The key it is loaded under (the log type is detected from it).
+    key: String,
     /// Substrings of one of the reported errors (reason and position).
-    says: &'static [&'static str],
+    says: Vec<String>,
+    /// Documents its good records make.
     documents: u64,
     /// The object as a whole fails (it cannot be read to its end).
     fails: bool,
+    /// What is broken, in words.
+    case: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Corpus {
+    cases: Vec<Case>,
+}
+
+fn corpus_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bad-input")
 }
 
 fn cases() -> Vec<Case> {
-    let two_ct = format!(
-        "{{\"Records\":[{},{}]}}",
-        ct_record("e-1"),
-        ct_record("e-2")
-    );
-    let good_gz = gzip(two_ct.as_bytes());
-    let mut truncated = good_gz.clone();
-    truncated.truncate(good_gz.len() / 2);
-    let mut trailing = good_gz.clone();
-    trailing.extend_from_slice(b"this is not gzip");
-    let mut random = Vec::new();
-    let mut x: u32 = 99;
-    for _ in 0..4096 {
-        x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-        random.push((x >> 16) as u8);
-    }
-    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
-    let big_line = format!(
-        "{}\n{}\n",
-        waf_line(&format!(
-            "192.0.2.1\", \"pad\": \"{}",
-            "a".repeat(9 * 1024 * 1024)
-        )),
-        waf_line("192.0.2.2")
-    );
-    vec![
-        Case {
-            name: "truncated gzip",
-            key: CT,
-            bytes: truncated,
-            says: &["ends early or is corrupt"],
-            documents: 0,
-            fails: true,
-        },
-        Case {
-            name: "gzip with trailing garbage",
-            key: CT,
-            bytes: trailing,
-            says: &["corrupt"],
-            documents: 2,
-            fails: true,
-        },
-        Case {
-            name: "zstd sent by mistake",
-            key: CT,
-            bytes: [&[0x28u8, 0xb5, 0x2f, 0xfd][..], &[0u8; 64][..]].concat(),
-            says: &["zstd-compressed"],
-            documents: 0,
-            fails: true,
-        },
-        Case {
-            name: "bzip2 sent by mistake",
-            key: CT,
-            bytes: b"BZh91AY&SY\x01\x02\x03".to_vec(),
-            says: &["bzip2-compressed"],
-            documents: 0,
-            fails: true,
-        },
-        Case {
-            name: "random bytes named .gz",
-            key: CT,
-            bytes: random,
-            says: &["not text", "binary data", "its name ends in .gz"],
-            documents: 0,
-            fails: true,
-        },
-        Case {
-            name: "1,000 NUL bytes",
-            key: CT,
-            bytes: vec![0; 1000],
-            says: &["binary data with NUL bytes"],
-            documents: 0,
-            fails: true,
-        },
-        Case {
-            name: "invalid UTF-8 inside a JSON string",
-            key: WAF,
-            bytes: [
-                waf_line("192.0.2.1").as_bytes(),
-                b"\n{\"timestamp\":1772625600000,\"action\":\"ALLOW\",\"httpRequest\":{\"clientIp\":\"192.0.2.3\",\"uri\":\"/\xff\xfe\"}}\n",
-                waf_line("192.0.2.2").as_bytes(),
-                b"\n",
-            ]
-            .concat(),
-            says: &["line 2", "invalid JSON"],
-            documents: 2,
-            fails: false,
-        },
-        Case {
-            name: "JSON nested 100,000 deep",
-            key: WAF,
-            bytes: format!("{deep}\n{}\n", waf_line("192.0.2.2")).into_bytes(),
-            says: &["line 1"],
-            documents: 1,
-            fails: false,
-        },
-        Case {
-            name: "numbers beyond f64 and u64",
-            key: WAF,
-            bytes: format!(
-                "{}\n{}\n",
-                waf_line("192.0.2.1").replace("1772625600000", "1e400"),
-                waf_line("192.0.2.2").replace("1772625600000", "99999999999999999999999")
-            )
-            .into_bytes(),
-            says: &["line 1"],
-            documents: 0,
-            fails: false,
-        },
-        Case {
-            name: "duplicate keys",
-            key: WAF,
-            bytes: format!(
-                "{}\n",
-                waf_line("192.0.2.1").replace("\"action\":\"ALLOW\"", "\"action\":\"ALLOW\",\"action\":\"BLOCK\"")
-            )
-            .into_bytes(),
-            says: &[],
-            documents: 1,
-            fails: false,
-        },
-        Case {
-            name: "Records that is not an array",
-            key: CT,
-            bytes: format!("{{\"Records\":{{\"a\":1}}}}\n{two_ct}").into_bytes(),
-            says: &["record 0", "`Records` holds an object, not an array of records"],
-            documents: 2,
-            fails: false,
-        },
-        Case {
-            name: "VPC flow lines with too few and too many fields",
-            key: VPC,
-            bytes: format!(
-                "{VPC_HEADER}{VPC_LINE}2 111122223333 eni-0a1b 10.0.0.1\n{} extra\n",
-                VPC_LINE.trim_end()
-            )
-            .into_bytes(),
-            says: &["line 3"],
-            documents: 1,
-            fails: false,
-        },
-        Case {
-            name: "a header line only",
-            key: VPC,
-            bytes: VPC_HEADER.as_bytes().to_vec(),
-            says: &[],
-            documents: 0,
-            fails: false,
-        },
-        Case {
-            name: "CRLF line ends",
-            key: VPC,
-            bytes: format!("{VPC_HEADER}{VPC_LINE}").replace('\n', "\r\n").into_bytes(),
-            says: &[],
-            documents: 1,
-            fails: false,
-        },
-        Case {
-            name: "a byte order mark",
-            key: WAF,
-            bytes: format!("\u{feff}{}\n", waf_line("192.0.2.1")).into_bytes(),
-            says: &[],
-            documents: 1,
-            fails: false,
-        },
-        Case {
-            name: "zlib instead of gzip (read as zlib)",
-            key: CT,
-            bytes: {
-                let mut z = flate2::write::ZlibEncoder::new(Vec::new(), Compression::fast());
-                let _ = z.write_all(two_ct.as_bytes());
-                z.finish().expect("zlib")
-            },
-            says: &[],
-            documents: 2,
-            fails: false,
-        },
-        Case {
-            name: "a key with URL-encoded and non-ASCII characters",
-            key: "AWSLogs/111122223333/WAFLogs/us-east-1/caf%C3%A9 ü+acl/2026/03/04/12/00/wäf log.gz",
-            bytes: format!("{}\nnot json\n", waf_line("192.0.2.1")).into_bytes(),
-            says: &["line 2", "invalid JSON"],
-            documents: 1,
-            fails: false,
-        },
-        Case {
-            name: "an empty object",
-            key: CT,
-            bytes: Vec::new(),
-            says: &[],
-            documents: 0,
-            fails: false,
-        },
-        Case {
-            name: "a record over the size limit",
-            key: WAF,
-            bytes: big_line.into_bytes(),
-            says: &["line 1", "record larger than 8 MiB"],
-            documents: 1,
-            fails: false,
-        },
-        Case {
-            name: "a CloudWatch Logs payload without logEvents",
-            key: CWL,
-            bytes: br#"{"messageType":"DATA_MESSAGE","owner":"111122223333","logGroup":"/app/api","logStream":"s","subscriptionFilters":["f"]}
-{"messageType":"DATA_MESSAGE","owner":"111122223333","logGroup":"/app/api","logStream":"s","subscriptionFilters":["f"],"logEvents":[{"id":"1","timestamp":1772625600000,"message":"ok"}]}"#
-                .to_vec(),
-            says: &["line 1", "logEvents"],
-            documents: 1,
-            fails: false,
-        },
-    ]
+    let path = corpus_dir().join("cases.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let corpus: Corpus =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    corpus.cases
 }
 
 fn ingested() -> DateTime<Utc> {
@@ -274,14 +57,31 @@ fn ingested() -> DateTime<Utc> {
 fn every_bad_input_is_named_counted_and_does_not_stop_the_good_records() {
     let pipeline = Pipeline::new(Config::builtin().expect("config"));
     let mut problems = Vec::new();
-    for case in cases() {
+    let cases = cases();
+    // Every file of the folder is a case, and every case has its file.
+    let mut files: Vec<String> = std::fs::read_dir(corpus_dir())
+        .expect("the corpus folder")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|name| name != "cases.json")
+        .collect();
+    files.sort();
+    let mut described: Vec<String> = cases.iter().map(|c| c.file.clone()).collect();
+    described.sort();
+    assert_eq!(
+        files, described,
+        "files of the folder and cases of cases.json"
+    );
+    assert!(cases.len() >= 21, "the corpus lost cases");
+    for case in cases {
+        let bytes = std::fs::read(corpus_dir().join(&case.file)).expect("the case's file");
+        let name = format!("{} ({})", case.file, case.case);
         let mut stats = Stats::default();
         let mut documents = 0u64;
         let mut keys = Vec::new();
         let outcome = pipeline.load_object(
-            case.key,
-            case.key,
-            &case.bytes[..],
+            &case.key,
+            &case.key,
+            &bytes[..],
             ingested(),
             &mut stats,
             &mut |d| {
@@ -291,15 +91,12 @@ fn every_bad_input_is_named_counted_and_does_not_stop_the_good_records() {
         );
         if keys
             .iter()
-            .any(|k| k.as_ref().and_then(|v| v.as_str()) != Some(case.key))
+            .any(|k| k.as_ref().and_then(|v| v.as_str()) != Some(case.key.as_str()))
         {
-            problems.push(format!(
-                "{}: documents name the object as {keys:?}",
-                case.name
-            ));
+            problems.push(format!("{name}: documents name the object as {keys:?}"));
         }
         let failed = matches!(outcome, Outcome::Failed { .. });
-        let what = format!("{}: {outcome:?}, errors {:?}", case.name, stats.errors);
+        let what = format!("{name}: {outcome:?}, errors {:?}", stats.errors);
         if failed != case.fails {
             problems.push(format!("{what}: failed {failed}, expected {}", case.fails));
         }
@@ -312,7 +109,7 @@ fn every_bad_input_is_named_counted_and_does_not_stop_the_good_records() {
         if !case.says.is_empty()
             && !stats.errors.iter().any(|e| {
                 let text = e.to_string();
-                e.object == case.key && case.says.iter().all(|s| text.contains(s))
+                e.object == case.key && case.says.iter().all(|s| text.contains(s.as_str()))
             })
         {
             problems.push(format!(
@@ -331,4 +128,68 @@ fn every_bad_input_is_named_counted_and_does_not_stop_the_good_records() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Peak resident memory of the loader loading `dir` (kilobytes). A Python process starts it
+/// and reads the kernel's account of its one child, so no other process of the test counts.
+fn peak_rss_kb(dir: &Path, reports: &Path) -> i64 {
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import resource, subprocess, sys\n\
+             done = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n\
+             print(done.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)",
+            env!("CARGO_BIN_EXE_loader"),
+            "load",
+        ])
+        .arg(dir)
+        .args(["--out", "/dev/null", "--concurrency", "1"])
+        .arg("--report-dir")
+        .arg(reports)
+        .env("RUST_LOG", "error")
+        .output()
+        .expect("python3 runs the loader");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut fields = text.split_whitespace();
+    assert_eq!(
+        fields.next(),
+        Some("0"),
+        "the load failed: {text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    fields
+        .next()
+        .and_then(|kb| kb.parse().ok())
+        .unwrap_or_else(|| panic!("no peak memory in {text:?}"))
+}
+
+#[test]
+fn a_line_of_50_mb_does_not_cost_50_mb_of_memory() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let case = cases()
+        .into_iter()
+        .find(|c| c.file == "line-of-50-mb.log.gz")
+        .expect("the 50 MB case");
+    let place = |dir: &Path, bytes: &[u8]| {
+        let path = dir.join(&case.key);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, bytes).expect("write");
+    };
+    let big = work.path().join("big");
+    place(
+        &big,
+        &std::fs::read(corpus_dir().join(&case.file)).expect("case"),
+    );
+    let small = work.path().join("small");
+    place(
+        &small,
+        br#"{"timestamp":1772625600000,"action":"ALLOW","httpRequest":{"clientIp":"192.0.2.2","uri":"/","httpMethod":"GET","headers":[]}}"#,
+    );
+    let baseline = peak_rss_kb(&small, &work.path().join("r1"));
+    let with_line = peak_rss_kb(&big, &work.path().join("r2"));
+    // Held once, the line alone would be 50 MB more; the reader stops keeping it at 8 MiB.
+    assert!(
+        with_line - baseline < 32 * 1024,
+        "peak RSS {with_line} kB with the 50 MB line, {baseline} kB without"
+    );
 }
