@@ -109,21 +109,11 @@ impl<H: Http> OpenSearchStore<H> {
             reason,
         };
         let path = format!("/{pattern}/_mapping/field/{KEY_FIELD}");
-        let reply = http
-            .request(Method::Get, &path, &[("allow_no_indices", "true")], None)
-            .await
-            .map_err(|e| failed(e.to_string()))?;
-        if reply.status == 404 {
+        let what = format!("the mapping of {KEY_FIELD} in {pattern}");
+        let query = [("allow_no_indices", "true")];
+        let Some(answer) = ask(http, Method::Get, &path, &query, None, &what).await? else {
             return Ok(KEY_FIELD.to_owned());
-        }
-        if reply.status != 200 {
-            return Err(failed(crate::setup::answers::reason(
-                reply.status,
-                &reply.body,
-            )));
-        }
-        let answer: Value =
-            serde_json::from_slice(&reply.body).map_err(|e| failed(format!("answer: {e}")))?;
+        };
         let mut fields: HashMap<String, Vec<String>> = HashMap::new();
         for (index, mapping) in answer.as_object().into_iter().flatten() {
             let field = &mapping["mappings"][KEY_FIELD]["mapping"][KEY_FIELD];
@@ -174,33 +164,17 @@ impl<H: Http> OpenSearchStore<H> {
                 &[("ignore_unavailable", "true"), ("allow_no_indices", "true")],
             ),
         };
-        let failed = |reason: String| StoreError::OpenSearch {
-            what: what.to_owned(),
-            reason,
-        };
-        let reply = self
-            .http
-            .request(
-                Method::Post,
-                &path,
-                query,
-                Some(body.to_string().into_bytes()),
-            )
-            .await
-            .map_err(|e| failed(e.to_string()))?;
-        if reply.status != 200 {
-            return Err(failed(crate::setup::answers::reason(
-                reply.status,
-                &reply.body,
-            )));
-        }
-        let answer: Value =
-            serde_json::from_slice(&reply.body).map_err(|e| failed(format!("answer: {e}")))?;
+        let answer = ask(&self.http, Method::Post, &path, query, Some(body), what)
+            .await?
+            .ok_or_else(|| StoreError::OpenSearch {
+                what: what.to_owned(),
+                reason: "not found (the point in time expired?)".to_owned(),
+            })?;
         if answer["_shards"]["failed"].as_u64().unwrap_or(0) > 0 {
-            return Err(failed(format!(
-                "shards failed: {}",
-                answer["_shards"]["failures"]
-            )));
+            return Err(StoreError::OpenSearch {
+                what: what.to_owned(),
+                reason: format!("shards failed: {}", answer["_shards"]["failures"]),
+            });
         }
         Ok(answer)
     }
@@ -237,6 +211,38 @@ impl<H: Http> OpenSearchStore<H> {
                 return Ok(hits);
             }
         }
+    }
+}
+
+/// One request: the JSON of a 200 answer, `None` for a 404; any other answer, or none, is an
+/// error naming `what`.
+async fn ask<H: Http>(
+    http: &H,
+    method: Method,
+    path: &str,
+    query: &[(&str, &str)],
+    body: Option<Value>,
+    what: &str,
+) -> Result<Option<Value>, StoreError> {
+    let failed = |reason: String| StoreError::OpenSearch {
+        what: what.to_owned(),
+        reason,
+    };
+    let reply = http
+        .request(
+            method,
+            path,
+            query,
+            body.map(|b| b.to_string().into_bytes()),
+        )
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    match reply.status {
+        200 => serde_json::from_slice(&reply.body)
+            .map(Some)
+            .map_err(|e| failed(format!("answer: {e}"))),
+        404 => Ok(None),
+        status => Err(failed(crate::setup::answers::reason(status, &reply.body))),
     }
 }
 

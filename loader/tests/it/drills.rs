@@ -37,6 +37,18 @@ async fn verify(url: &str, sources: &[&str], scope: &str) -> (Option<i32>, Strin
     )
 }
 
+/// Every document of the objects of `source` is in the cluster once: `loader verify` says so,
+/// and the cluster holds no more documents than the objects' records.
+async fn loaded_once(url: &str, source: &str, total: u64) {
+    let (code, text) = verify(url, &[source], "AWSLogs/").await;
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains(&format!("documents: {total} expected, {total} found")),
+        "{text}"
+    );
+    assert_eq!(count_at(url, "log-*").await, total);
+}
+
 /// Lines of a report file, or none before it exists.
 fn finished(path: &Path) -> usize {
     if path.exists() { lines(path).len() } else { 0 }
@@ -104,13 +116,7 @@ async fn a_load_killed_with_sigkill_and_resumed_leaves_every_document_exactly_on
     );
     assert_eq!(lines(&finish_log).len(), 100);
 
-    let (code, text) = verify(&cluster.url, &[data.to_str().expect("utf-8")], "AWSLogs/").await;
-    assert_eq!(code, Some(0), "{text}");
-    assert!(
-        text.contains(&format!("documents: {total} expected, {total} found")),
-        "{text}"
-    );
-    assert_eq!(count_at(&cluster.url, "log-*").await, total);
+    loaded_once(&cluster.url, data.to_str().expect("utf-8"), total).await;
 }
 
 #[tokio::test]
@@ -169,13 +175,7 @@ async fn opensearch_gone_for_30_seconds_mid_load_loses_nothing_and_adds_nothing(
         let out = run_async(cmd).await;
         assert_eq!(out.status.code(), Some(0));
     }
-    let (code, text) = verify(&cluster.url, &[data.to_str().expect("utf-8")], "AWSLogs/").await;
-    assert_eq!(code, Some(0), "{text}");
-    assert!(
-        text.contains(&format!("documents: {total} expected, {total} found")),
-        "{text}"
-    );
-    assert_eq!(count_at(&cluster.url, "log-*").await, total);
+    loaded_once(&cluster.url, data.to_str().expect("utf-8"), total).await;
 }
 
 #[tokio::test]
@@ -263,13 +263,7 @@ async fn s3_get_object_failing_and_stalling_fails_those_objects_for_the_rerun() 
         .arg(work.path().join("rerun"));
     let out = run_async(cmd).await;
     assert_eq!(out.status.code(), Some(0));
-    let (code, text) = verify(&cluster.url, &[&prefix], "AWSLogs/").await;
-    assert_eq!(code, Some(0), "{text}");
-    assert!(
-        text.contains(&format!("documents: {total} expected, {total} found")),
-        "{text}"
-    );
-    assert_eq!(count_at(&cluster.url, "log-*").await, total);
+    loaded_once(&cluster.url, &prefix, total).await;
 }
 
 /// `loader verify` names what it finds wrong: a document deleted, one no object explains,
