@@ -62,6 +62,8 @@ pub struct OpenSearchStore<H> {
     pit: Option<String>,
     /// `@log_s3key`, or its `.keyword` in indices made without the loader's templates.
     key_field: String,
+    /// Hits or buckets per request.
+    page: usize,
 }
 
 const KEEP_ALIVE: &str = "10m";
@@ -97,7 +99,19 @@ impl<H: Http> OpenSearchStore<H> {
             pattern: pattern.to_owned(),
             pit,
             key_field,
+            page: PAGE,
         })
+    }
+
+    /// Pages of `page` hits or buckets instead of 5,000 (to see paging work on few documents).
+    pub fn with_page_size(mut self, page: usize) -> Self {
+        self.page = page.max(1);
+        self
+    }
+
+    /// Whether the reads share a point in time.
+    pub fn has_point_in_time(&self) -> bool {
+        self.pit.is_some()
     }
 
     /// The field to match keys on: indices made by `loader setup` map `@log_s3key` as a
@@ -190,7 +204,7 @@ impl<H: Http> OpenSearchStore<H> {
         let mut after: Option<Value> = None;
         loop {
             let mut body = json!({
-                "size": PAGE,
+                "size": self.page,
                 "_source": source,
                 "track_total_hits": false,
                 "query": query,
@@ -204,7 +218,7 @@ impl<H: Http> OpenSearchStore<H> {
                 .as_array()
                 .cloned()
                 .unwrap_or_default();
-            let full = page.len() >= PAGE;
+            let full = page.len() >= self.page;
             after = page.last().map(|h| h["sort"].clone());
             hits.extend(page);
             if !full || after.is_none() {
@@ -266,7 +280,7 @@ impl<H: Http> DocumentStore for OpenSearchStore<H> {
     fn held<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, Result<HashSet<String>, StoreError>> {
         Box::pin(async move {
             let mut held = HashSet::new();
-            for chunk in ids.chunks(PAGE) {
+            for chunk in ids.chunks(self.page) {
                 let hits = self
                     .all_hits(
                         "documents by _id",
@@ -298,7 +312,7 @@ impl<H: Http> DocumentStore for OpenSearchStore<H> {
             let mut after: Option<Value> = None;
             loop {
                 let mut composite = json!({
-                    "size": PAGE,
+                    "size": self.page,
                     "sources": [{ "key": { "terms": { "field": self.key_field } } }],
                 });
                 if let Some(after) = after.take() {
@@ -321,7 +335,7 @@ impl<H: Http> DocumentStore for OpenSearchStore<H> {
                     }
                 }
                 match agg.get("after_key") {
-                    Some(next) if buckets.len() >= PAGE => after = Some(next.clone()),
+                    Some(next) if buckets.len() >= self.page => after = Some(next.clone()),
                     _ => return Ok(keys),
                 }
             }

@@ -14,3 +14,4 @@ pub(crate) mod setup;
 mod sink;
 mod threat;
 mod user_config;
+mod verify;
