@@ -220,6 +220,10 @@ pub enum Command {
         /// measuring: the input of the end-to-end benchmark (`loader load DIR --opensearch ..`).
         #[arg(long, value_name = "DIR")]
         write: Option<PathBuf>,
+        /// Measure the objects of this folder (laid out like the bucket, as `loader load DIR`
+        /// reads it) instead of generated ones: `load` and `bench` on the same input.
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["write", "types"])]
+        dir: Option<PathBuf>,
         /// Evaluate the bundled detection rules on every document, as a load does.
         #[arg(long)]
         with_rules: bool,
@@ -680,6 +684,7 @@ pub fn run(cli: Cli, err: &mut dyn Write) -> Result<(), CliError> {
             records,
             types,
             write,
+            dir,
             with_rules,
             with_enrichment,
         } => {
@@ -728,6 +733,34 @@ pub fn run(cli: Cli, err: &mut dyn Write) -> Result<(), CliError> {
                     )
                     .map_err(CliError::Write)?;
                 }
+                return Ok(());
+            }
+            if let Some(dir) = dir {
+                let files = objects(&dir)?;
+                let (objects, raw_bytes) =
+                    bench::read_objects(&files).map_err(|source| CliError::Read {
+                        path: dir.display().to_string(),
+                        source,
+                    })?;
+                let mut names: Vec<&str> = objects
+                    .iter()
+                    .filter_map(|o| pipeline.log_type_of(&o.key).ok().map(|t| t.name.as_str()))
+                    .collect();
+                names.sort_unstable();
+                names.dedup();
+                let label = if names.is_empty() {
+                    "none".to_owned()
+                } else {
+                    names.join(",")
+                };
+                let result = bench::run_on(
+                    &pipeline,
+                    &label,
+                    &objects,
+                    raw_bytes,
+                    bench::MIN_MEASUREMENT,
+                );
+                writeln!(err, "{result}").map_err(CliError::Write)?;
                 return Ok(());
             }
             for t in selected {
