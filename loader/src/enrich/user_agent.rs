@@ -32,7 +32,9 @@ pub struct PatternError(String);
 type Parsed = Option<Map<String, Value>>;
 
 pub struct UserAgents {
-    community: ua_parser::Extractor<'static>,
+    /// Compiled at the first agent: a load of types without agents (flow logs, findings,
+    /// host logs) never pays the tenth of a second the thousand patterns take.
+    community: OnceLock<Option<ua_parser::Extractor<'static>>>,
     aws: AwsAgents,
     cache: Recent<String, Parsed>,
 }
@@ -44,17 +46,26 @@ impl std::fmt::Debug for UserAgents {
 }
 
 impl UserAgents {
-    /// Compiles the patterns (once per process: it takes a moment).
+    /// The parser; uap-core's patterns are compiled when the first agent comes.
     pub fn new() -> Result<Self, PatternError> {
-        let regexes: ua_parser::Regexes<'static> =
-            serde_json::from_str(PATTERNS).map_err(|e| PatternError(e.to_string()))?;
-        let community =
-            ua_parser::Extractor::try_from(regexes).map_err(|e| PatternError(format!("{e:?}")))?;
         Ok(Self {
-            community,
+            community: OnceLock::new(),
             aws: AwsAgents::new(),
             cache: Recent::new(CACHE_ENTRIES),
         })
+    }
+
+    /// uap-core's patterns, compiled once; `None` (said once) if they cannot be.
+    fn community(&self) -> Option<&ua_parser::Extractor<'static>> {
+        self.community
+            .get_or_init(|| match compile_community() {
+                Ok(extractor) => Some(extractor),
+                Err(e) => {
+                    tracing::warn!("{e}; documents load without browser, system and device names");
+                    None
+                }
+            })
+            .as_ref()
     }
 
     /// The shared instance; `None` (said once) if the patterns cannot be compiled.
@@ -113,7 +124,10 @@ impl UserAgents {
                 fields.insert(key.to_owned(), Value::String(value.to_owned()));
             }
         };
-        let (agent, os, device) = self.community.extract(original);
+        let (agent, os, device) = self
+            .community()
+            .map(|c| c.extract(original))
+            .unwrap_or((None, None, None));
         match self.aws.recognize(original) {
             Some(aws) => {
                 put(&mut fields, "name", &aws.name);
@@ -164,6 +178,50 @@ impl UserAgents {
         }
         (!fields.is_empty()).then_some(fields)
     }
+}
+
+fn compile_community() -> Result<ua_parser::Extractor<'static>, PatternError> {
+    let mut regexes: ua_parser::Regexes<'static> =
+        serde_json::from_str(PATTERNS).map_err(|e| PatternError(e.to_string()))?;
+    for regex in regexes
+        .user_agent_parsers
+        .iter_mut()
+        .map(|p| &mut p.regex)
+        .chain(regexes.os_parsers.iter_mut().map(|p| &mut p.regex))
+        .chain(regexes.device_parsers.iter_mut().map(|p| &mut p.regex))
+    {
+        if let Some(ascii) = ascii_digits(regex) {
+            *regex = ascii.into();
+        }
+    }
+    ua_parser::Extractor::try_from(regexes).map_err(|e| PatternError(format!("{e:?}")))
+}
+
+/// The pattern with `\d` written `[0-9]`, or `None` when it has none. uap-core's digits are
+/// the ASCII digits of version numbers; the regex crate's `\d` is every Unicode digit, which
+/// made the patterns' automata, and their compiling, several times larger. Inside a class
+/// (`[\d.]`) the nested `[0-9]` is the same union.
+fn ascii_digits(regex: &str) -> Option<String> {
+    if !regex.contains("\\d") {
+        return None;
+    }
+    let mut out = String::with_capacity(regex.len() + 16);
+    let mut chars = regex.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('d') => out.push_str("[0-9]"),
+            Some(next) => {
+                out.push('\\');
+                out.push(next);
+            }
+            None => out.push('\\'),
+        }
+    }
+    Some(out)
 }
 
 /// `1.2.3` from the parts a pattern found (up to the first missing one).
@@ -270,6 +328,19 @@ mod tests {
     fn parse(agent: &str) -> Value {
         let agents = UserAgents::shared().expect("patterns");
         Value::Object(agents.parse(agent).unwrap_or_default())
+    }
+
+    #[test]
+    fn pattern_digits_become_ascii_digits_and_escaped_backslashes_stay() {
+        assert_eq!(
+            ascii_digits(r"(\d+)\.(\d+)").as_deref(),
+            Some(r"([0-9]+)\.([0-9]+)")
+        );
+        assert_eq!(ascii_digits(r"v[\d.]+").as_deref(), Some(r"v[[0-9].]+"));
+        assert_eq!(ascii_digits(r"a\\d").as_deref(), Some(r"a\\d"));
+        assert_eq!(ascii_digits(r"Firefox/(\w+)"), None);
+        // Every pattern still compiles, digits rewritten.
+        assert!(compile_community().is_ok());
     }
 
     #[test]
