@@ -49,6 +49,17 @@ async fn loaded_once(url: &str, source: &str, total: u64) {
     assert_eq!(count_at(url, "log-*").await, total);
 }
 
+/// `loader load SOURCE --opensearch URL`, reports in `reports`: its exit code.
+pub(crate) async fn load_to(url: &str, source: &Path, reports: &Path) -> Option<i32> {
+    let mut cmd = loader();
+    cmd.arg("load")
+        .arg(source)
+        .args(["--opensearch", url])
+        .arg("--report-dir")
+        .arg(reports);
+    run_async(cmd).await.status.code()
+}
+
 /// Lines of a report file, or none before it exists.
 fn finished(path: &Path) -> usize {
     if path.exists() { lines(path).len() } else { 0 }

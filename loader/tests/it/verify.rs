@@ -3,7 +3,7 @@
 //! in time.
 
 use crate::cli::{cloudtrail_key, loader, run_async};
-use crate::drills::{RECORDS, trail_objects, verify};
+use crate::drills::{RECORDS, load_to, trail_objects, verify};
 use futures::future::BoxFuture;
 use loader::setup::Http;
 use loader::sink::{HttpReply, OpenSearchTransport, SendError, SinkConfig};
@@ -25,13 +25,8 @@ async fn verify_names_missing_partial_and_unexplained_documents() {
     assert_eq!(code, Some(1), "{text}");
     assert_eq!(text.matches("missing     ").count(), 3, "{text}");
 
-    let mut cmd = loader();
-    cmd.arg("load")
-        .arg(&data)
-        .args(["--opensearch", &cluster.url])
-        .arg("--report-dir")
-        .arg(work.path().join("reports"));
-    assert_eq!(run_async(cmd).await.status.code(), Some(0));
+    let reports = work.path().join("reports");
+    assert_eq!(load_to(&cluster.url, &data, &reports).await, Some(0));
     let (code, text) = verify(&cluster.url, &[&data_arg], "AWSLogs/").await;
     assert_eq!(code, Some(0), "{text}");
 
@@ -153,13 +148,8 @@ async fn the_store_pages_ids_and_keys_with_and_without_a_point_in_time() {
     let work = tempfile::tempdir().expect("tempdir");
     let data = work.path().join("data");
     trail_objects(&data, "paging", 3);
-    let mut cmd = loader();
-    cmd.arg("load")
-        .arg(&data)
-        .args(["--opensearch", &cluster.url])
-        .arg("--report-dir")
-        .arg(work.path().join("reports"));
-    assert_eq!(run_async(cmd).await.status.code(), Some(0));
+    let reports = work.path().join("reports");
+    assert_eq!(load_to(&cluster.url, &data, &reports).await, Some(0));
     let _ = reqwest::Client::new()
         .post(format!("{}/_refresh", cluster.url))
         .send()
