@@ -123,14 +123,10 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<(), CliError> {
             .as_ref()
             .filter(|_| sources.needs_aws())
             .map(|aws| S3Source::new(shared::aws::s3_client(aws)));
-        let source = Arc::new(CliSource {
-            s3,
-            local: LocalSource::new(),
-        });
         let report = verify(
             &sources,
             pipeline,
-            source,
+            s3,
             Arc::clone(&store),
             objects_at_once(args.concurrency),
             &scopes,
@@ -160,7 +156,7 @@ enum Checked {
 pub async fn verify(
     sources: &Sources,
     pipeline: Arc<Pipeline>,
-    source: Arc<dyn ObjectSource>,
+    s3: Option<S3Source>,
     store: Arc<dyn DocumentStore>,
     concurrency: usize,
     scopes: &[String],
@@ -168,19 +164,19 @@ pub async fn verify(
     let progress = Arc::new(Progress::new());
     let (tx, rx) = mpsc::channel::<Job>(1024);
     let (problem_tx, mut problem_rx) = mpsc::unbounded_channel::<(String, String)>();
-    let aws = if sources.needs_aws() {
-        Some(shared::aws::sdk_config().await)
-    } else {
-        None
-    };
+    // The listing and the reading share the one S3 client.
+    let lister = s3.as_ref().map(|s| s.client().clone());
+    let source: Arc<dyn ObjectSource> = Arc::new(CliSource {
+        s3,
+        local: LocalSource::new(),
+    });
     let producer = {
         let sources = sources.clone();
         let progress = Arc::clone(&progress);
         tokio::spawn(async move {
-            let s3 = aws.as_ref().map(shared::aws::s3_client);
             run::produce(
                 &sources,
-                s3.as_ref(),
+                lister.as_ref(),
                 None,
                 |_| Ok(Vec::new()),
                 &tx,
