@@ -96,6 +96,10 @@ pub enum Command {
         /// Objects loaded at once (default: the number of cores).
         #[arg(long, value_name = "N")]
         concurrency: Option<usize>,
+        /// Threads the records of one large object are normalized on (default: the number of
+        /// cores; 1 loads each object on one thread).
+        #[arg(long, env = "LOADER_THREADS", value_name = "N")]
+        threads: Option<usize>,
         /// Go on where an earlier run with the same report files stopped (killed, interrupted):
         /// the objects its finished list names are not loaded again.
         #[arg(long, conflicts_with = "queue")]
@@ -554,6 +558,7 @@ pub fn run(cli: Cli, err: &mut dyn Write) -> Result<(), CliError> {
             resume,
             commit_every,
             concurrency,
+            threads,
             report_dir,
             config,
             ingested,
@@ -570,7 +575,8 @@ pub fn run(cli: Cli, err: &mut dyn Write) -> Result<(), CliError> {
             let pipeline = Arc::new(
                 pipeline
                     .with_organization(organization_id)
-                    .with_rules(rules),
+                    .with_rules(rules)
+                    .with_threads(threads.unwrap_or_else(crate::pipeline::cores)),
             );
             let sources = run::Sources {
                 args: sources,

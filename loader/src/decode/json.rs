@@ -1,7 +1,7 @@
 //! JSON splitting: records arrays streamed element by element, and sequences of top-level
 //! values (JSON lines, pretty-printed one after the other, or concatenated without newlines).
 
-use super::{Item, MAX_RECORD_BYTES, Position, ReadError, Record, RecordError};
+use super::{Item, MAX_RECORD_BYTES, Position, ReadError, Record, RecordError, Unparsed};
 use serde_json::Value;
 use std::io::{self, BufRead};
 
@@ -14,15 +14,19 @@ use std::io::{self, BufRead};
 /// the array is taken from its `detail`, and each record carries the event's `id`, `time`,
 /// `account` and `region` in [`super::EVENTBRIDGE_FIELD`] (those keys come before `detail` in
 /// the events AWS writes).
+///
+/// With `unparsed`, records without an envelope come as [`Item::Unparsed`].
 pub(super) fn split_array(
     reader: &mut dyn BufRead,
     key: &str,
     events: bool,
+    unparsed: bool,
     on_item: &mut dyn FnMut(Item<'_>),
 ) -> Result<(), ReadError> {
     let mut scanner = ArrayScanner {
         key: key.as_bytes(),
         events,
+        unparsed,
         key_depth: 1,
         detail_matched: false,
         await_detail: false,
@@ -76,6 +80,8 @@ struct ArrayScanner<'k, 'f> {
     key: &'k [u8],
     /// Look into EventBridge events (see [`split_array`]).
     events: bool,
+    /// Hand records over unparsed (see [`split_array`]).
+    unparsed: bool,
     /// The depth of the object whose keys are read: 1, or 2 inside an event's `detail`.
     key_depth: u32,
     detail_matched: bool,
@@ -144,10 +150,25 @@ impl ArrayScanner<'_, '_> {
             return;
         }
         let text = trim_ascii(&self.buf);
-        match serde_json::from_slice::<Value>(text) {
-            // An event's records carry its envelope; their ids come from what is loaded
-            // (which names the event), not from bytes two events may share.
-            Ok(Value::Object(mut record)) if self.envelope.contains_key("detail-type") => {
+        let unparsed = Unparsed {
+            raw: text,
+            position,
+        };
+        if !self.envelope.contains_key("detail-type") {
+            let item = if self.unparsed {
+                Item::Unparsed(unparsed)
+            } else {
+                unparsed.parse()
+            };
+            return (self.on_item)(item);
+        }
+        // An event's records carry its envelope; their ids come from what is loaded (which
+        // names the event), not from bytes two events may share.
+        match unparsed.parse() {
+            Item::Record(Record {
+                value: Value::Object(mut record),
+                ..
+            }) => {
                 record.insert(
                     super::EVENTBRIDGE_FIELD.to_owned(),
                     Value::Object(self.envelope.clone()),
@@ -158,15 +179,7 @@ impl ArrayScanner<'_, '_> {
                     position,
                 }))
             }
-            Ok(value) => (self.on_item)(Item::Record(Record {
-                value,
-                raw: Some(text),
-                position,
-            })),
-            Err(e) => (self.on_item)(Item::Error(RecordError {
-                position,
-                reason: format!("invalid JSON: {e}"),
-            })),
+            other => (self.on_item)(other),
         }
     }
 
@@ -810,6 +823,7 @@ mod tests {
                 r.raw.map(|b| String::from_utf8_lossy(b).into_owned()),
             )),
             Item::Error(e) => errors.push((e.position, e.reason)),
+            Item::Unparsed(u) => panic!("split parses every record: {u:?}"),
         });
         ((records, errors), result.err().map(|e| e.to_string()))
     }
@@ -847,6 +861,50 @@ mod tests {
         })
         .expect("readable");
         out
+    }
+
+    #[test]
+    fn records_split_unparsed_then_parsed_are_the_records_split() {
+        let data = br#"{"Records":[{"a":1}, {"b":[2,{"c":3}]}, {"bad": }, 7, "s", {"d":"\u00e9"}]}
+{"version":"0","id":"e-1","detail-type":"X","source":"x","account":"1","time":"2026-03-04T12:05:31Z","region":"r","detail":{"Records":[{"Id":"ws-1"},{"Id":}]}}
+{"Records":{"not":"an array"}}"#;
+        let show = |item: Item<'_>| match item {
+            Item::Record(r) => format!(
+                "record {:?} {} {:?}",
+                r.position,
+                r.value,
+                r.raw.map(|b| String::from_utf8_lossy(b).into_owned())
+            ),
+            Item::Error(e) => format!("error {:?} {}", e.position, e.reason),
+            Item::Unparsed(u) => format!("unparsed {:?}", u.position),
+        };
+        for events in [false, true] {
+            let splitter = Splitter::JsonArray {
+                key: "Records".into(),
+                events,
+            };
+            let mut parsed = Vec::new();
+            splitter
+                .split(&mut &data[..], &mut |item| parsed.push(show(item)))
+                .expect("readable");
+            let mut unparsed = Vec::new();
+            let mut deferred = 0;
+            splitter
+                .split_unparsed(&mut &data[..], &mut |item| {
+                    unparsed.push(show(match item {
+                        Item::Unparsed(u) => {
+                            deferred += 1;
+                            u.parse()
+                        }
+                        other => other,
+                    }))
+                })
+                .expect("readable");
+            assert_eq!(parsed, unparsed, "events: {events}");
+            // The first object's six elements; those inside the event (read only with
+            // `events`) carry its envelope and are parsed by the splitter.
+            assert_eq!(deferred, 6, "events: {events}");
+        }
     }
 
     #[test]
@@ -1050,6 +1108,7 @@ mod tests {
                         String::from_utf8_lossy(r.raw.unwrap_or_default())
                     ),
                     Item::Error(e) => format!("error {:?} {}", e.position, e.reason),
+                    Item::Unparsed(u) => panic!("split parses every record: {u:?}"),
                 });
             });
             (items, result.err().map(|e| e.to_string()))

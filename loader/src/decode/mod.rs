@@ -69,6 +69,33 @@ pub struct RecordError {
 pub enum Item<'a> {
     Record(Record<'a>),
     Error(RecordError),
+    /// A JSON record whose extent is known but which is not parsed yet: only from
+    /// [`Splitter::split_unparsed`], so another thread can parse it.
+    Unparsed(Unparsed<'a>),
+}
+
+/// The bytes of one JSON record of a records array, and where it is.
+#[derive(Debug)]
+pub struct Unparsed<'a> {
+    pub raw: &'a [u8],
+    pub position: Position,
+}
+
+impl<'a> Unparsed<'a> {
+    /// The record, or why it is not JSON: what the splitter gives when it parses itself.
+    pub fn parse(self) -> Item<'a> {
+        match serde_json::from_slice::<Value>(self.raw) {
+            Ok(value) => Item::Record(Record {
+                value,
+                raw: Some(self.raw),
+                position: self.position,
+            }),
+            Err(e) => Item::Error(RecordError {
+                position: self.position,
+                reason: format!("invalid JSON: {e}"),
+            }),
+        }
+    }
 }
 
 /// Why the rest of an object could not be read.
@@ -191,6 +218,22 @@ impl Splitter {
         }
     }
 
+    /// [`Splitter::split`], but the records of a records array come as [`Item::Unparsed`]
+    /// (except those carrying an EventBridge envelope), for the caller to parse where it
+    /// likes; other formats split as by [`Splitter::split`].
+    pub fn split_unparsed(
+        &self,
+        reader: &mut dyn BufRead,
+        on_item: &mut dyn FnMut(Item<'_>),
+    ) -> Result<(), ReadError> {
+        match self {
+            Self::JsonArray { key, events } => {
+                json::split_array(reader, key, *events, true, on_item)
+            }
+            other => other.split(reader, on_item),
+        }
+    }
+
     /// Splits everything `reader` yields, handing each record or record error to `on_item`.
     pub fn split(
         &self,
@@ -198,7 +241,9 @@ impl Splitter {
         on_item: &mut dyn FnMut(Item<'_>),
     ) -> Result<(), ReadError> {
         match self {
-            Self::JsonArray { key, events } => json::split_array(reader, key, *events, on_item),
+            Self::JsonArray { key, events } => {
+                json::split_array(reader, key, *events, false, on_item)
+            }
             Self::JsonValues => json::split_values(reader, on_item),
             Self::Text {
                 header_lines,

@@ -190,6 +190,7 @@ mod tests {
         let result = split_parquet(&mut &bytes[..], &mut |item| match item {
             Item::Record(r) => records.push((r.value, r.position)),
             Item::Error(e) => errors.push(e),
+            Item::Unparsed(u) => panic!("split parses every record: {u:?}"),
         });
         (records, errors, result)
     }

@@ -477,6 +477,7 @@ mod tests {
             .split(&mut reader, &mut |item| match item {
                 Item::Record(r) => records.push((r.value, r.position)),
                 Item::Error(e) => errors.push((e.position, e.reason)),
+                Item::Unparsed(u) => panic!("split parses every record: {u:?}"),
             })
             .expect("no read error");
         (records, errors)

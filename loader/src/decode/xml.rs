@@ -376,6 +376,7 @@ mod tests {
             &mut |item| match item {
                 Item::Record(r) => records.push((r.value, r.position)),
                 Item::Error(e) => errors.push(e),
+                Item::Unparsed(u) => panic!("split parses every record: {u:?}"),
             },
         )
         .expect("readable");

@@ -19,6 +19,7 @@ pub use source::{BodyReader, LocalSource, ObjectBody, ObjectSource, S3Source, So
 use crate::pipeline::{Document, ErrorReport, Outcome, Pipeline, Stats};
 use crate::sink::{BulkItem, Origin, SinkStats};
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use shared::metrics::{Metrics, Unit};
 use std::io::Read;
 use std::path::PathBuf;
@@ -351,15 +352,20 @@ where
         let abort = Arc::clone(&abort);
         tokio::task::spawn_blocking(move || {
             let mut stats = Stats::default();
-            let mut chunker = Chunker::new(Arc::from(name.as_str()), limits, tx, abort);
-            let outcome = pipeline.load_object_written(
+            let object: Arc<str> = Arc::from(name.as_str());
+            let mut chunker = Chunker::new(limits, tx, abort);
+            // Serialized on the thread that made the document; placed in order by the chunker.
+            let prepare =
+                |doc: Document| BulkItem::from_document(doc, Origin::new(Arc::clone(&object), 0));
+            let outcome = pipeline.load_object_prepared(
                 &key,
                 &name,
                 reader,
                 ingested,
                 modified,
                 &mut stats,
-                &mut |doc| chunker.push(doc),
+                &prepare,
+                &mut |item| chunker.push(item),
             );
             chunker.finish();
             (outcome, stats)
@@ -369,16 +375,26 @@ where
     let mut sink_stats = SinkStats::default();
     let mut sink_duration = Duration::ZERO;
     let mut sink_failure: Option<String> = None;
-    while let Some(chunk) = rx.recv().await {
-        let t = Instant::now();
-        let outcome = sink.write(chunk).await;
-        sink_duration += t.elapsed();
-        sink_stats.merge(&outcome.stats);
-        if let Some(failure) = outcome.failures.into_iter().next() {
-            // No use reading further: the object is delivered again as a whole.
-            sink_failure = Some(failure.error.to_string());
-            abort.store(true, Ordering::Relaxed);
-            break;
+    {
+        // An object loaded on several threads is also written (encoded, compressed, sent) as
+        // several requests at once; their outcomes are taken in order.
+        let chunks = futures::stream::poll_fn(|cx| rx.poll_recv(cx));
+        let mut writes = chunks
+            .map(|chunk| async move {
+                let t = Instant::now();
+                let outcome = sink.write(chunk).await;
+                (outcome, t.elapsed())
+            })
+            .buffered(pipeline.threads());
+        while let Some((outcome, took)) = writes.next().await {
+            sink_duration += took;
+            sink_stats.merge(&outcome.stats);
+            if let Some(failure) = outcome.failures.into_iter().next() {
+                // No use reading further: the object is delivered again as a whole.
+                sink_failure = Some(failure.error.to_string());
+                abort.store(true, Ordering::Relaxed);
+                break;
+            }
         }
     }
     drop(rx);
@@ -470,7 +486,6 @@ impl Read for GuardedReader {
 /// Collects the documents of one object into chunks and sends them (blocking) to the async
 /// side.
 struct Chunker {
-    object: Arc<str>,
     limits: ChunkLimits,
     tx: mpsc::Sender<Vec<BulkItem>>,
     abort: Arc<AtomicBool>,
@@ -480,14 +495,8 @@ struct Chunker {
 }
 
 impl Chunker {
-    fn new(
-        object: Arc<str>,
-        limits: ChunkLimits,
-        tx: mpsc::Sender<Vec<BulkItem>>,
-        abort: Arc<AtomicBool>,
-    ) -> Self {
+    fn new(limits: ChunkLimits, tx: mpsc::Sender<Vec<BulkItem>>, abort: Arc<AtomicBool>) -> Self {
         Self {
-            object,
             limits: ChunkLimits {
                 max_docs: limits.max_docs.max(1),
                 max_bytes: limits.max_bytes.max(1),
@@ -500,17 +509,13 @@ impl Chunker {
         }
     }
 
-    fn push(&mut self, doc: Document) {
+    fn push(&mut self, mut item: BulkItem) {
         if self.abort.load(Ordering::Relaxed) {
             return;
         }
         // The origin's position is the document's place in the object's output.
-        let origin = Origin {
-            object: Arc::clone(&self.object),
-            record: self.next,
-        };
+        item.origin.record = self.next;
         self.next += 1;
-        let item = BulkItem::from_document(doc, origin);
         // Cut before the document that would overflow, as the sink plans its requests: cutting
         // after it left a request's worth plus one document, sent as a second, tiny request.
         let size = crate::sink::encoder::encoded_len(&item);

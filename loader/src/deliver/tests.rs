@@ -316,3 +316,59 @@ fn object_names() {
     );
     assert_eq!(ObjectRef::new(None, "AWSLogs/x").name(), "AWSLogs/x");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_object_on_several_threads_is_written_in_several_requests_at_once() {
+    let key = cloudtrail_key(40);
+    let records = 3_000;
+    let source = FakeSource::default().with(&key, cloudtrail("p", records));
+    let sink = FakeSink::default();
+    let pipeline = Arc::new(Pipeline::new(Config::builtin().expect("config")).with_threads(3));
+    let limits = ChunkLimits {
+        max_docs: 100,
+        max_bytes: usize::MAX,
+    };
+    let object = ObjectRef::s3(BUCKET, &key);
+    let report = deliver_quietly(&pipeline, &source, &sink, &object, ingested(), limits).await;
+
+    assert_eq!(report.outcome, DeliveryOutcome::Loaded);
+    assert_eq!(report.stats.documents(), records as u64);
+    assert_eq!(report.sink.created, records as u64);
+    assert!(sink.max_in_flight.load(Ordering::SeqCst) > 1);
+    // Every document once, each at its own place in the object.
+    let mut ids = sink.ids();
+    ids.sort();
+    let mut expected: Vec<String> = (0..records).map(|i| format!("p-{i}")).collect();
+    expected.sort();
+    assert_eq!(ids, expected);
+    let chunks = sink.chunks.lock().expect("lock");
+    let mut places: Vec<u64> = chunks.iter().flatten().map(|i| i.origin.record).collect();
+    places.sort_unstable();
+    assert_eq!(places, (0..records as u64).collect::<Vec<_>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sink_failure_fails_an_object_loaded_on_several_threads() {
+    let key = cloudtrail_key(41);
+    let source = FakeSource::default().with(&key, cloudtrail("f", 5_000));
+    let sink = FakeSink {
+        fail: HashSet::from([format!("s3://{BUCKET}/{key}")]),
+        ..FakeSink::default()
+    };
+    let pipeline = Arc::new(Pipeline::new(Config::builtin().expect("config")).with_threads(2));
+    let limits = ChunkLimits {
+        max_docs: 50,
+        max_bytes: usize::MAX,
+    };
+    let object = ObjectRef::s3(BUCKET, &key);
+    let report = deliver_quietly(&pipeline, &source, &sink, &object, ingested(), limits).await;
+    assert!(report.outcome.is_failed(), "{:?}", report.outcome);
+    // The read stopped soon after the failure: far from every chunk was written.
+    assert!(
+        sink.chunk_sizes().len() < 5_000 / 50,
+        "{}",
+        sink.chunk_sizes().len()
+    );
+    // The abort itself is no bad record.
+    assert_eq!(report.stats.error_count, 0, "{:?}", report.stats.errors);
+}

@@ -112,6 +112,9 @@ pub struct LambdaSettings {
     pub rule_folders: Vec<(String, String)>,
     /// Where alerts at or above a level are published, when a topic is set.
     pub alerts: Option<crate::notify::NotifySettings>,
+    /// Threads one large object is normalized on (`LOADER_THREADS`, default: the vCPUs the
+    /// function's memory size gives it).
+    pub threads: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -248,6 +251,7 @@ impl LambdaSettings {
                     .collect::<Result<_, _>>()?,
             },
             alerts: alert_settings(&get)?,
+            threads: positive("LOADER_THREADS", crate::pipeline::cores())?,
         })
     }
 
@@ -352,7 +356,8 @@ impl LambdaSettings {
             .with_org_context(crate::enrich::org::from_env(Some(aws), Some(s3.clone())).await)
             .with_user_agents(UserAgents::shared())
             .with_organization(self.organization.clone())
-            .with_rules(rules))
+            .with_rules(rules)
+            .with_threads(self.threads))
     }
 }
 

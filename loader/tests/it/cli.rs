@@ -603,3 +603,57 @@ fn a_redirected_log_has_no_colour_codes_and_a_binary_object_is_named() {
         "{stderr}"
     );
 }
+
+/// A large object loaded on several threads gives the bytes it gives on one, bad records
+/// included.
+#[test]
+fn threads_change_no_byte_of_the_output() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let data = work.path().join("data");
+    let key = cloudtrail_key("threads");
+    let path = data.join(&key);
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    let records: Vec<String> = (0..5_000)
+        .map(|i| match i {
+            1_500 => r#"{"eventTime": }"#.to_owned(),
+            3_700 => r#"{"eventTime":"not a time","eventID":"bad"}"#.to_owned(),
+            _ => format!(
+                r#"{{"eventTime":"2024-05-01T00:{:02}:{:02}Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","awsRegion":"us-east-1","sourceIPAddress":"198.51.100.{}","userAgent":"aws-cli/2.15.{}","eventID":"t-{i}","recipientAccountId":"111122223333"}}"#,
+                i / 60 % 60,
+                i % 60,
+                i % 250,
+                i % 7
+            ),
+        })
+        .collect();
+    std::fs::write(
+        &path,
+        gzip(format!(r#"{{"Records":[{}]}}"#, records.join(",")).as_bytes()),
+    )
+    .expect("object");
+    let load = |threads: &str| {
+        let out = work.path().join(format!("out-{threads}.ndjson"));
+        let result = run(loader()
+            .arg("load")
+            .arg(&data)
+            .args([
+                "--bulk",
+                "--ingested",
+                "2024-05-02T00:00:00Z",
+                "--threads",
+                threads,
+            ])
+            .arg("--out")
+            .arg(&out)
+            .arg("--report-dir")
+            .arg(work.path().join(format!("report-{threads}"))));
+        assert_eq!(result.status.code(), Some(0), "bad records fail no object");
+        let stderr = String::from_utf8_lossy(&result.stderr).into_owned();
+        assert!(stderr.contains("documents: 4998"), "{stderr}");
+        std::fs::read(&out).expect("output")
+    };
+    let one = load("1");
+    let many = load("4");
+    assert_eq!(one.len(), many.len());
+    assert!(one == many, "the outputs differ");
+}

@@ -28,6 +28,8 @@ use std::io::Read;
 use std::io::Write;
 use std::sync::Arc;
 
+mod parallel;
+
 /// A finished document.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Document {
@@ -330,6 +332,8 @@ pub struct Pipeline {
     geo_databases: Option<Arc<GeoDatabases>>,
     threat_feeds: Option<Arc<ThreatFeeds>>,
     org_context: Option<Arc<OrgContext>>,
+    /// Threads one object's records are normalized on (see [`parallel`]).
+    threads: usize,
 }
 
 impl Pipeline {
@@ -359,7 +363,19 @@ impl Pipeline {
             geo_databases: None,
             threat_feeds: None,
             org_context: None,
+            threads: 1,
         }
+    }
+
+    /// Normalizes a large object's records on up to `threads` threads (1: on the calling
+    /// thread only). Documents, counts and errors come out as on one thread, in the same order.
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+
+    pub fn threads(&self) -> usize {
+        self.threads
     }
 
     /// Detection rules to evaluate on every document.
@@ -505,6 +521,34 @@ impl Pipeline {
         stats: &mut Stats,
         emit: &mut dyn FnMut(Document),
     ) -> Outcome {
+        self.load_object_prepared(
+            key,
+            name,
+            reader,
+            ingested,
+            modified,
+            stats,
+            &|doc| doc,
+            emit,
+        )
+    }
+
+    /// [`Pipeline::load_object_written`] with each document turned into what `emit` takes by
+    /// `prepare`, on the thread that made it: an object loaded on several threads (see
+    /// [`Pipeline::with_threads`]) serializes its documents on all of them. `emit` is called
+    /// on the calling thread, in the object's order.
+    #[allow(clippy::too_many_arguments)]
+    pub fn load_object_prepared<T: Send>(
+        &self,
+        key: &str,
+        name: &str,
+        reader: impl Read,
+        ingested: DateTime<Utc>,
+        modified: Option<DateTime<Utc>>,
+        stats: &mut Stats,
+        prepare: &(dyn Fn(Document) -> T + Sync),
+        emit: &mut dyn FnMut(T),
+    ) -> Outcome {
         let log_type = match self.log_type_of(key) {
             Ok(t) => t,
             Err(reason) => {
@@ -514,7 +558,9 @@ impl Pipeline {
             }
         };
         stats.objects += 1;
-        self.load_as(log_type, key, name, reader, ingested, modified, stats, emit)
+        self.load_as(
+            log_type, key, name, reader, ingested, modified, stats, prepare, emit,
+        )
     }
 
     /// Loads one object as the type named `type_name`, whatever its key (`loader test`).
@@ -532,11 +578,21 @@ impl Pipeline {
     ) -> Option<Outcome> {
         let log_type = self.config.get(type_name)?;
         stats.objects += 1;
-        Some(self.load_as(log_type, key, name, reader, ingested, None, stats, emit))
+        Some(self.load_as(
+            log_type,
+            key,
+            name,
+            reader,
+            ingested,
+            None,
+            stats,
+            &|doc| doc,
+            emit,
+        ))
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn load_as(
+    fn load_as<T: Send>(
         &self,
         log_type: &LogType,
         key: &str,
@@ -545,7 +601,8 @@ impl Pipeline {
         ingested: DateTime<Utc>,
         modified: Option<DateTime<Utc>>,
         stats: &mut Stats,
-        emit: &mut dyn FnMut(Document),
+        prepare: &(dyn Fn(Document) -> T + Sync),
+        emit: &mut dyn FnMut(T),
     ) -> Outcome {
         stats
             .per_type
@@ -569,8 +626,7 @@ impl Pipeline {
             reference: key_time.or(modified).unwrap_or(ingested),
             key_time,
         };
-        let ingested_text = format_time(ingested);
-        let mut state = ObjectState {
+        let parts = ObjectParts {
             pipeline: self,
             log_type,
             parser: log_type.parser,
@@ -578,18 +634,10 @@ impl Pipeline {
             map_builtin: log_type.parser.is_some() && log_type.has_mapping(),
             exclusions: self.exclusions.for_type(&log_type.name),
             ctx,
-            ingested_text,
+            ingested_text: format_time(ingested),
             name,
-            stats,
-            emit,
-            out: Vec::new(),
-            counts: TypeStats::default(),
-            flow: None,
             threat: self.threat_feeds.as_ref().map(|f| f.current()),
             org: self.org_context.as_ref().map(|o| o.current()),
-            flow_capacity: 1024,
-            index_cache: std::cell::RefCell::new(None),
-            time_cache: std::cell::RefCell::new(None),
         };
         let splitter = Splitter::for_type(log_type);
         // Flow logs go straight from a line's values to JSON, unless the user's mapping or
@@ -600,7 +648,7 @@ impl Pipeline {
                 named_fields: true,
                 ..
             } if log_type.parser == Some(ParserKind::VpcFlow)
-                && !state.map_builtin
+                && !parts.map_builtin
                 && log_type.doc_id.is_none()
                 && !self.enrichers.need_fields(log_type)
                 && !self
@@ -612,7 +660,7 @@ impl Pipeline {
             }
             _ => None,
         };
-        let result = decode::decompress(reader)
+        let decoded = decode::decompress(reader)
             .map_err(|source| ReadError::Io {
                 position: "the start".to_owned(),
                 source,
@@ -627,18 +675,33 @@ impl Pipeline {
                     })?;
                 }
                 Ok(reader)
-            })
-            .and_then(|mut reader| match direct_flow {
-                Some(header_lines) => {
-                    decode::split_named_fields(&mut reader, header_lines, &mut |item| {
-                        state.flow_item(item)
-                    })
-                }
-                None => splitter.split(&mut reader, &mut |item| state.item(item)),
             });
-        let counts = std::mem::take(&mut state.counts);
-        state
-            .stats
+        let (result, counts) = match decoded {
+            Err(e) => (Err(e), TypeStats::default()),
+            Ok(mut reader) if direct_flow.is_none() && self.threads > 1 => parallel::split(
+                &splitter,
+                &mut reader,
+                &parts,
+                self.threads,
+                stats,
+                prepare,
+                emit,
+            ),
+            Ok(mut reader) => {
+                let mut emit_prepared = |doc: Document| emit(prepare(doc));
+                let mut state = ObjectState::new(parts, stats, &mut emit_prepared);
+                let result = match direct_flow {
+                    Some(header_lines) => {
+                        decode::split_named_fields(&mut reader, header_lines, &mut |item| {
+                            state.flow_item(item)
+                        })
+                    }
+                    None => splitter.split(&mut reader, &mut |item| state.item(item)),
+                };
+                (result, state.counts)
+            }
+        };
+        stats
             .per_type
             .entry(log_type.name.clone())
             .or_default()
@@ -649,7 +712,7 @@ impl Pipeline {
             },
             Err(e) => {
                 let reason = e.to_string();
-                state.stats.error(
+                stats.error(
                     Some(&log_type.name),
                     ErrorReport {
                         object: name.to_owned(),
@@ -666,6 +729,22 @@ impl Pipeline {
     }
 }
 
+/// What every record of an object is normalized with: shared by the threads of an object
+/// loaded on several (see [`parallel`]).
+#[derive(Clone)]
+struct ObjectParts<'p> {
+    pipeline: &'p Pipeline,
+    log_type: &'p LogType,
+    parser: Option<ParserKind>,
+    map_builtin: bool,
+    exclusions: &'p [Rule],
+    ctx: Context<'p>,
+    ingested_text: String,
+    name: &'p str,
+    threat: Option<Arc<ThreatIntel>>,
+    org: Option<Arc<Directory>>,
+}
+
 struct ObjectState<'p, 'e> {
     pipeline: &'p Pipeline,
     log_type: &'p LogType,
@@ -676,7 +755,7 @@ struct ObjectState<'p, 'e> {
     ctx: Context<'p>,
     ingested_text: String,
     name: &'p str,
-    stats: &'p mut Stats,
+    stats: &'e mut Stats,
     emit: &'e mut dyn FnMut(Document),
     out: Vec<Normalized>,
     /// This object's counters, added to the run's when the object is done (a lookup by name
@@ -695,9 +774,49 @@ struct ObjectState<'p, 'e> {
     time_cache: std::cell::RefCell<Option<(DateTime<Utc>, String)>>,
 }
 
-impl ObjectState<'_, '_> {
+impl<'p, 'e> ObjectState<'p, 'e> {
+    fn new(
+        parts: ObjectParts<'p>,
+        stats: &'e mut Stats,
+        emit: &'e mut dyn FnMut(Document),
+    ) -> Self {
+        let ObjectParts {
+            pipeline,
+            log_type,
+            parser,
+            map_builtin,
+            exclusions,
+            ctx,
+            ingested_text,
+            name,
+            threat,
+            org,
+        } = parts;
+        Self {
+            pipeline,
+            log_type,
+            parser,
+            map_builtin,
+            exclusions,
+            ctx,
+            ingested_text,
+            name,
+            stats,
+            emit,
+            out: Vec::new(),
+            counts: TypeStats::default(),
+            flow: None,
+            threat,
+            org,
+            flow_capacity: 1024,
+            index_cache: std::cell::RefCell::new(None),
+            time_cache: std::cell::RefCell::new(None),
+        }
+    }
+
     fn item(&mut self, item: Item<'_>) {
         match item {
+            Item::Unparsed(unparsed) => self.item(unparsed.parse()),
             Item::Error(e) => {
                 self.counts.records += 1;
                 self.stats.error(
@@ -1184,6 +1303,11 @@ fn hash_id(bytes: &[u8], nth: Option<usize>) -> String {
 }
 
 /// Times as documents carry them: RFC 3339, UTC, milliseconds.
+/// The cores this process may run on: the threads an object is loaded on by default.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 pub(crate) fn format_time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
