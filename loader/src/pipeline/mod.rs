@@ -678,15 +678,26 @@ impl Pipeline {
             });
         let (result, counts) = match decoded {
             Err(e) => (Err(e), TypeStats::default()),
-            Ok(mut reader) if direct_flow.is_none() && self.threads > 1 => parallel::split(
-                &splitter,
-                &mut reader,
-                &parts,
-                self.threads,
-                stats,
-                prepare,
-                emit,
-            ),
+            Ok(mut reader) if self.threads > 1 => match direct_flow {
+                Some(header_lines) => parallel::split_flow(
+                    &mut reader,
+                    header_lines,
+                    &parts,
+                    self.threads,
+                    stats,
+                    prepare,
+                    emit,
+                ),
+                None => parallel::split(
+                    &splitter,
+                    &mut reader,
+                    &parts,
+                    self.threads,
+                    stats,
+                    prepare,
+                    emit,
+                ),
+            },
             Ok(mut reader) => {
                 let mut emit_prepared = |doc: Document| emit(prepare(doc));
                 let mut state = ObjectState::new(parts, stats, &mut emit_prepared);

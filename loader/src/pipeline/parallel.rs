@@ -12,12 +12,15 @@
 //! not yet emitted; the splitter waits for the oldest when there are more.
 
 use super::{Document, ObjectParts, ObjectState, Stats, TypeStats};
-use crate::decode::{Item, Position, ReadError, Record, RecordError, Splitter, Unparsed};
+use crate::decode::{
+    self, FieldsItem, Item, Position, ReadError, Record, RecordError, Splitter, Unparsed,
+};
 use serde_json::Value;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::ops::Range;
+use std::sync::Arc;
 use std::sync::mpsc;
 
 /// Records normalized on the calling thread before any thread is started: most objects (a
@@ -45,25 +48,66 @@ enum OwnedItem {
         raw: Range<usize>,
         position: Position,
     },
+    /// A line of a flow log object: its values (joined by spaces) and its bytes.
+    FlowLine {
+        values: Range<usize>,
+        raw: Range<usize>,
+        position: Position,
+    },
     Error(RecordError),
+}
+
+/// What the splitter hands over: records, or the lines of a flow log object.
+enum Input<'a> {
+    Item(Item<'a>),
+    Fields(FieldsItem<'a>),
 }
 
 struct Batch {
     seq: u64,
+    /// The field names of a flow log object's lines.
+    header: Option<Arc<[String]>>,
     items: Vec<OwnedItem>,
     raw: Vec<u8>,
 }
 
 impl Batch {
-    fn new(seq: u64) -> Self {
+    fn new(seq: u64, header: Option<Arc<[String]>>) -> Self {
         Self {
             seq,
+            header,
             items: Vec::with_capacity(BATCH_RECORDS),
             raw: Vec::new(),
         }
     }
 
-    fn push(&mut self, item: Item<'_>) {
+    fn push(&mut self, input: Input<'_>) {
+        let item = match input {
+            Input::Item(item) => item,
+            Input::Fields(FieldsItem::Line {
+                values,
+                raw,
+                position,
+            }) => {
+                let start = self.raw.len();
+                for (i, value) in values.iter().enumerate() {
+                    if i > 0 {
+                        self.raw.push(b' ');
+                    }
+                    self.raw.extend_from_slice(value.as_bytes());
+                }
+                let values = start..self.raw.len();
+                let raw = self.keep(raw);
+                return self.items.push(OwnedItem::FlowLine {
+                    values,
+                    raw,
+                    position,
+                });
+            }
+            Input::Fields(FieldsItem::Error(e)) => Item::Error(e),
+            // Only the object's start has one, and it is read on the calling thread.
+            Input::Fields(FieldsItem::Header(_)) => return,
+        };
         let owned = match item {
             Item::Record(record) => OwnedItem::Record {
                 value: record.value,
@@ -110,6 +154,37 @@ pub(super) fn split<T: Send>(
     prepare: &(dyn Fn(Document) -> T + Sync),
     emit: &mut dyn FnMut(T),
 ) -> (Result<(), ReadError>, TypeStats) {
+    drive(parts, threads, stats, prepare, emit, &mut |push| {
+        splitter.split_unparsed(reader, &mut |item| push(Input::Item(item)))
+    })
+}
+
+/// [`split`] for a flow log object whose lines are written straight to JSON.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn split_flow<T: Send>(
+    reader: &mut dyn BufRead,
+    header_lines: usize,
+    parts: &ObjectParts<'_>,
+    threads: usize,
+    stats: &mut Stats,
+    prepare: &(dyn Fn(Document) -> T + Sync),
+    emit: &mut dyn FnMut(T),
+) -> (Result<(), ReadError>, TypeStats) {
+    drive(parts, threads, stats, prepare, emit, &mut |push| {
+        decode::split_named_fields(reader, header_lines, &mut |item| push(Input::Fields(item)))
+    })
+}
+
+type Splitting<'r> = dyn FnMut(&mut dyn FnMut(Input<'_>)) -> Result<(), ReadError> + 'r;
+
+fn drive<T: Send>(
+    parts: &ObjectParts<'_>,
+    threads: usize,
+    stats: &mut Stats,
+    prepare: &(dyn Fn(Document) -> T + Sync),
+    emit: &mut dyn FnMut(T),
+    splitting: &mut Splitting<'_>,
+) -> (Result<(), ReadError>, TypeStats) {
     let emit = RefCell::new(emit);
     let mut inline_stats = Stats::default();
     let mut inline_emit = |doc: Document| (emit.borrow_mut())(prepare(doc));
@@ -128,7 +203,8 @@ pub(super) fn split<T: Send>(
             )),
             inline_left: INLINE_RECORDS,
             counts: TypeStats::default(),
-            batch: Batch::new(0),
+            header: None,
+            batch: Batch::new(0, None),
             workers: Vec::new(),
             next_worker: 0,
             threads,
@@ -138,8 +214,7 @@ pub(super) fn split<T: Send>(
             parts,
             prepare,
         };
-        let result =
-            splitter.split_unparsed(reader, &mut |item| driver.push(item, &mut later, &emit));
+        let result = splitting(&mut |input| driver.push(input, &mut later, &emit));
         driver.finish(&mut later, &emit);
         (result, driver.counts)
     });
@@ -180,6 +255,8 @@ struct Driver<'scope, 'env, 'p, 'i, T> {
     inline_left: usize,
     /// The inline records' counts.
     counts: TypeStats,
+    /// A flow log object's field names, for the batches.
+    header: Option<Arc<[String]>>,
     batch: Batch,
     workers: Vec<mpsc::SyncSender<Batch>>,
     next_worker: usize,
@@ -192,17 +269,26 @@ struct Driver<'scope, 'env, 'p, 'i, T> {
 }
 
 impl<'scope, 'env, T: Send + 'scope> Driver<'scope, 'env, '_, '_, T> {
-    fn push(&mut self, item: Item<'_>, later: &mut Later<T>, emit: &RefCell<&mut dyn FnMut(T)>) {
+    fn push(&mut self, input: Input<'_>, later: &mut Later<T>, emit: &RefCell<&mut dyn FnMut(T)>) {
         if let Some(state) = self.inline.as_mut() {
             if self.inline_left > 0 {
                 self.inline_left -= 1;
-                state.item(item);
+                match input {
+                    Input::Item(item) => state.item(item),
+                    Input::Fields(item) => {
+                        if let FieldsItem::Header(names) = item {
+                            self.header = Some(Arc::from(names));
+                            self.batch.header = self.header.clone();
+                        }
+                        state.flow_item(item)
+                    }
+                }
                 return;
             }
             self.counts.add(&state.counts);
             self.inline = None;
         }
-        self.batch.push(item);
+        self.batch.push(input);
         if self.batch.is_full() {
             self.dispatch(later, emit);
         }
@@ -213,7 +299,8 @@ impl<'scope, 'env, T: Send + 'scope> Driver<'scope, 'env, '_, '_, T> {
             self.start();
         }
         let seq = self.dispatched;
-        let batch = std::mem::replace(&mut self.batch, Batch::new(seq + 1));
+        let next = Batch::new(seq + 1, self.header.clone());
+        let batch = std::mem::replace(&mut self.batch, next);
         self.dispatched += 1;
         let Some(done) = self.done.as_ref() else {
             return;
@@ -283,8 +370,28 @@ fn work<T>(
     let mut out = Vec::with_capacity(batch.items.len());
     let mut push = |doc: Document| out.push(prepare(doc));
     let mut state = ObjectState::new(parts.clone(), &mut stats, &mut push);
+    if let Some(names) = &batch.header {
+        state.flow_item(FieldsItem::Header(names));
+    }
+    let mut values: Vec<&str> = Vec::new();
     for item in batch.items {
         state.item(match item {
+            OwnedItem::FlowLine {
+                values: line,
+                raw,
+                position,
+            } => {
+                // Written from the line's values, so always UTF-8.
+                let line = std::str::from_utf8(&batch.raw[line]).unwrap_or_default();
+                values.clear();
+                values.extend(line.split_ascii_whitespace());
+                state.flow_item(FieldsItem::Line {
+                    values: &values,
+                    raw: &batch.raw[raw],
+                    position,
+                });
+                continue;
+            }
             OwnedItem::Record {
                 value,
                 raw,
@@ -351,9 +458,27 @@ mod tests {
         let one = Pipeline::new(config).with_rules(Some(rules));
         let many = one.clone().with_threads(3);
         for t in crate::bench::types() {
-            let (key, raw) = crate::bench::generate(&t, 3_000);
+            let (key, raw) = crate::bench::generate(&t, 1_500);
             assert_same_as_one_thread(&one, &many, &key, &raw);
         }
+    }
+
+    #[test]
+    fn flow_log_lines_written_straight_to_json_load_on_several_threads_as_on_one() {
+        // Without rules, flow log lines never become maps (the direct path).
+        let one = Pipeline::new(Config::builtin().expect("config"));
+        let many = one.clone().with_threads(3);
+        let (key, raw) = crate::bench::generate("vpcflowlogs", 4_000);
+        let text = String::from_utf8(raw).expect("text");
+        let mut lines: Vec<&str> = text.lines().collect();
+        for at in [3_500, 2_000, 1_100, 9] {
+            lines.insert(at, "2 111122223333 eni-1 too few fields");
+        }
+        let object = lines.join("\n");
+        assert_same_as_one_thread(&one, &many, &key, object.as_bytes());
+        let (docs, stats) = load(&many, &key, object.as_bytes());
+        assert_eq!((docs.len(), stats.error_count), (4_000, 4));
+        assert!(matches!(docs[0].source, crate::pipeline::Source::Json(_)));
     }
 
     #[test]
