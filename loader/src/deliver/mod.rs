@@ -1,7 +1,8 @@
 //! Delivery of one object: read it from a [`ObjectSource`] as a stream, run the synchronous
 //! [`Pipeline`] over it on a blocking thread, and hand its documents in chunks through a
 //! bounded channel to a [`DocumentSink`]. Memory stays bounded whatever the object's size: at
-//! most a chunk being filled, one waiting and one being written.
+//! most a chunk being filled, one waiting and one being written per thread the pipeline
+//! loads an object on ([`Pipeline::with_threads`]).
 //!
 //! The result is an [`ObjectReport`] the Lambda and the CLI share. An object fails as a whole
 //! when it cannot be read to its end or when the sink could not account for all its documents

@@ -4,9 +4,10 @@
 //! after the first [`INLINE_RECORDS`] go in batches to worker threads, which parse (the
 //! records of a records array come unparsed: a record's `Value` is then made, read and freed
 //! on one thread), normalize, enrich, evaluate the rules and `prepare` (serialize) the
-//! documents. The batches' results
-//! are put back in order on the calling thread, so the documents, their positions, the counts
-//! and the errors are those of a load on one thread. A small object never starts a thread.
+//! documents. Flow log lines written straight to JSON go the same way, with the header's
+//! field names. The batches' results are put back in order on the calling thread, so the
+//! documents, their positions, the counts and the errors are those of a load on one thread.
+//! A small object never starts a thread.
 //!
 //! Memory stays bounded: at most [`IN_FLIGHT_PER_WORKER`] batches per worker are split and
 //! not yet emitted; the splitter waits for the oldest when there are more.
