@@ -84,6 +84,9 @@ pub(crate) struct FakeSink {
     /// Writes running now, and the most seen at once.
     pub in_flight: std::sync::atomic::AtomicUsize,
     pub max_in_flight: std::sync::atomic::AtomicUsize,
+    /// How long a write waits for another one to start beside it (a test of concurrent
+    /// writes, whatever the machine's load).
+    pub wait_for_company: Option<Duration>,
 }
 
 impl DocumentSink for FakeSink {
@@ -94,6 +97,12 @@ impl DocumentSink for FakeSink {
             // Give other deliveries the chance to overlap with this write.
             for _ in 0..10 {
                 tokio::task::yield_now().await;
+            }
+            if let Some(wait) = self.wait_for_company {
+                let started = std::time::Instant::now();
+                while self.max_in_flight.load(Ordering::SeqCst) < 2 && started.elapsed() < wait {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
             }
             self.in_flight.fetch_sub(1, Ordering::SeqCst);
             let mut outcome = WriteOutcome::default();

@@ -322,7 +322,10 @@ async fn a_large_object_on_several_threads_is_written_in_several_requests_at_onc
     let key = cloudtrail_key(40);
     let records = 3_000;
     let source = FakeSource::default().with(&key, cloudtrail("p", records));
-    let sink = FakeSink::default();
+    let sink = FakeSink {
+        wait_for_company: Some(Duration::from_secs(2)),
+        ..FakeSink::default()
+    };
     let pipeline = Arc::new(Pipeline::new(Config::builtin().expect("config")).with_threads(3));
     let limits = ChunkLimits {
         max_docs: 100,
