@@ -714,7 +714,7 @@ pub fn run(cli: Cli, err: &mut dyn Write) -> Result<(), CliError> {
                     .with_geo_databases(pipeline::geo_databases())
                     .with_threat_feeds(pipeline::threat_feeds())
                     .with_org_context(pipeline::org_context())
-                    .with_user_agents(crate::enrich::user_agent::UserAgents::shared());
+                    .with_user_agents(Some(crate::enrich::user_agent::UserAgents::shared()));
             }
             let selected: Vec<&str> = known
                 .iter()

@@ -67,7 +67,7 @@ pub fn build_pipeline(
         .with_geo_databases(geo_databases())
         .with_threat_feeds(threat_feeds())
         .with_org_context(org_context())
-        .with_user_agents(UserAgents::shared()))
+        .with_user_agents(Some(UserAgents::shared())))
 }
 
 /// The organization context of `ORG_CONTEXT` (Organizations needs the AWS configuration, and a

@@ -226,12 +226,7 @@ impl Splitter {
         reader: &mut dyn BufRead,
         on_item: &mut dyn FnMut(Item<'_>),
     ) -> Result<(), ReadError> {
-        match self {
-            Self::JsonArray { key, events } => {
-                json::split_array(reader, key, *events, true, on_item)
-            }
-            other => other.split(reader, on_item),
-        }
+        self.split_records(reader, true, on_item)
     }
 
     /// Splits everything `reader` yields, handing each record or record error to `on_item`.
@@ -240,9 +235,18 @@ impl Splitter {
         reader: &mut dyn BufRead,
         on_item: &mut dyn FnMut(Item<'_>),
     ) -> Result<(), ReadError> {
+        self.split_records(reader, false, on_item)
+    }
+
+    fn split_records(
+        &self,
+        reader: &mut dyn BufRead,
+        unparsed: bool,
+        on_item: &mut dyn FnMut(Item<'_>),
+    ) -> Result<(), ReadError> {
         match self {
             Self::JsonArray { key, events } => {
-                json::split_array(reader, key, *events, false, on_item)
+                json::split_array(reader, key, *events, unparsed, on_item)
             }
             Self::JsonValues => json::split_values(reader, on_item),
             Self::Text {

@@ -45,14 +45,20 @@ impl std::fmt::Debug for UserAgents {
     }
 }
 
+impl Default for UserAgents {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl UserAgents {
     /// The parser; uap-core's patterns are compiled when the first agent comes.
-    pub fn new() -> Result<Self, PatternError> {
-        Ok(Self {
+    pub fn new() -> Self {
+        Self {
             community: OnceLock::new(),
             aws: AwsAgents::new(),
             cache: Recent::new(CACHE_ENTRIES),
-        })
+        }
     }
 
     /// uap-core's patterns, compiled once; `None` (said once) if they cannot be.
@@ -68,18 +74,10 @@ impl UserAgents {
             .as_ref()
     }
 
-    /// The shared instance; `None` (said once) if the patterns cannot be compiled.
-    pub fn shared() -> Option<&'static UserAgents> {
-        static SHARED: OnceLock<Option<UserAgents>> = OnceLock::new();
-        SHARED
-            .get_or_init(|| match UserAgents::new() {
-                Ok(agents) => Some(agents),
-                Err(e) => {
-                    tracing::warn!("{e}; documents load without user-agent fields");
-                    None
-                }
-            })
-            .as_ref()
+    /// The instance the pipelines of a process share, with its cache.
+    pub fn shared() -> &'static UserAgents {
+        static SHARED: OnceLock<UserAgents> = OnceLock::new();
+        SHARED.get_or_init(UserAgents::new)
     }
 
     /// Adds the parsed fields beside `<object>.original` (`user_agent` is ECS's object),
@@ -326,7 +324,7 @@ mod tests {
     use serde_json::json;
 
     fn parse(agent: &str) -> Value {
-        let agents = UserAgents::shared().expect("patterns");
+        let agents = UserAgents::shared();
         Value::Object(agents.parse(agent).unwrap_or_default())
     }
 
@@ -398,7 +396,7 @@ mod tests {
 
     #[test]
     fn a_document_gets_the_fields_beside_its_original_once() {
-        let agents = UserAgents::shared().expect("patterns");
+        let agents = UserAgents::shared();
         let mut doc: Doc = serde_json::from_value(json!({
             "user_agent": {"original": "curl/8.4.0"}
         }))

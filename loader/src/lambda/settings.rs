@@ -354,7 +354,7 @@ impl LambdaSettings {
             .with_geo_databases(geo)
             .with_threat_feeds(crate::enrich::threat::from_env(Some(s3.clone())).await)
             .with_org_context(crate::enrich::org::from_env(Some(aws), Some(s3.clone())).await)
-            .with_user_agents(UserAgents::shared())
+            .with_user_agents(Some(UserAgents::shared()))
             .with_organization(self.organization.clone())
             .with_rules(rules)
             .with_threads(self.threads))

@@ -207,7 +207,6 @@ fn drive<T: Send>(
             header: None,
             batch: Batch::new(0, None),
             workers: Vec::new(),
-            next_worker: 0,
             threads,
             done: None,
             dispatched: 0,
@@ -260,7 +259,6 @@ struct Driver<'scope, 'env, 'p, 'i, T> {
     header: Option<Arc<[String]>>,
     batch: Batch,
     workers: Vec<mpsc::SyncSender<Batch>>,
-    next_worker: usize,
     threads: usize,
     done: Option<mpsc::Receiver<Done<T>>>,
     dispatched: u64,
@@ -314,8 +312,8 @@ impl<'scope, 'env, T: Send + 'scope> Driver<'scope, 'env, '_, '_, T> {
                 Err(_) => break,
             }
         }
-        let worker = self.next_worker % self.workers.len();
-        self.next_worker += 1;
+        // Round robin: batches are about even.
+        let worker = seq as usize % self.workers.len();
         if self.workers[worker].send(batch).is_err() {
             // A worker that stopped (it panicked): the scope reports it when it ends.
             return;

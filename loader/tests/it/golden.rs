@@ -218,7 +218,7 @@ fn enriched(pipeline: Pipeline) -> Pipeline {
         .with_geo(Some(Arc::new(Cached::new(databases))))
         .with_threat_feeds(Some(Arc::new(feeds)))
         .with_org_context(Some(Arc::new(org)))
-        .with_user_agents(UserAgents::shared())
+        .with_user_agents(Some(UserAgents::shared()))
 }
 
 /// Runs one case against its `expected.json` (or rewrites it); `None` when `GOLDEN_FILTER`
