@@ -10,6 +10,7 @@ pub mod detect;
 pub mod ecs;
 pub mod enrich;
 pub mod exclude;
+pub mod freshness;
 pub mod index;
 pub mod json_write;
 pub mod lambda;

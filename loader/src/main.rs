@@ -5,6 +5,7 @@ use loader::cli::{Cli, run};
 use loader::deliver::{DocumentSink, S3Source};
 use loader::lambda::Handler;
 use loader::lambda::enrichment::{EnrichmentData, is_geoip_update};
+use loader::lambda::freshness::{FreshnessTask, is_freshness_check};
 use loader::lambda::settings::LambdaSettings;
 use loader::lambda::setup::{SetupResource, is_custom_resource};
 use loader::notify::NotifyingSink;
@@ -47,6 +48,8 @@ fn run_lambda() -> anyhow::Result<()> {
             BulkSink::connect_with(&sink_config, settings.quarantine(s3.clone()), Some(&aws))
                 .await
                 .context("setting up the OpenSearch sink")?;
+        let freshness =
+            FreshnessTask::new(pipeline.config().clone(), sink_config.clone(), aws.clone())?;
         let setup = SetupResource::new(
             pipeline.config().clone(),
             sink_config,
@@ -65,10 +68,11 @@ fn run_lambda() -> anyhow::Result<()> {
         let handler = Handler::new(
             Arc::new(pipeline),
             S3Source::new(s3),
-            sink,
+            Arc::clone(&sink),
             settings.handler,
         );
         let (handler, setup, enrichment) = (&handler, &setup, &enrichment);
+        let (freshness, sink) = (&freshness, &sink);
         lambda_runtime::run(service_fn(
             move |event: LambdaEvent<serde_json::Value>| async move {
                 if is_custom_resource(&event.payload) {
@@ -85,6 +89,15 @@ fn run_lambda() -> anyhow::Result<()> {
                         error_type: "GeoIpUpdate".to_owned(),
                         error_message: error.to_string(),
                     });
+                }
+                if is_freshness_check(&event.payload) {
+                    return freshness
+                        .run(sink.as_ref())
+                        .await
+                        .map_err(|error| Diagnostic {
+                            error_type: "FreshnessCheck".to_owned(),
+                            error_message: error.to_string(),
+                        });
                 }
                 enrichment.refresh_if_due().await;
                 handler

@@ -7,6 +7,7 @@
 mod check_config;
 pub mod detect;
 mod explain;
+pub mod freshness;
 pub mod geoip;
 pub mod ioc;
 pub mod list;
@@ -169,6 +170,11 @@ pub enum Command {
     /// `_id`, and names objects missing or partly loaded and documents no object explains.
     /// Exits 0 only when everything matches.
     Verify(verify::Args),
+    /// Silent sources: the newest event of every log type in every account and region, from
+    /// the indices, and whether it went quiet for longer than its type's `quiet_after` (a trail
+    /// stopped, a flow log deleted). `--alert` stores an alert for each new silence (and
+    /// publishes it with `--alert-topic`). Exits 1 when a source is quiet.
+    Freshness(freshness::Args),
     /// Validates the built-in and user definitions (and exclusion rules), lists the types in
     /// detection order, or prints the effective settings of one type after overrides.
     CheckConfig {
@@ -330,6 +336,10 @@ pub enum CliError {
     Verify(String),
     #[error("not verified: some objects' documents do not match (see above)")]
     NotVerified,
+    #[error("{0}")]
+    Freshness(String),
+    #[error("{0} source(s) went quiet")]
+    QuietSources(usize),
     #[error("nothing to set up: give --opensearch URL, --out DIR or --dry-run")]
     SetupNoTarget,
     #[error(
@@ -356,6 +366,7 @@ impl CliError {
             | CliError::TestFailed(_)
             | CliError::SetupPartial { .. }
             | CliError::NotVerified
+            | CliError::QuietSources(_)
             | CliError::FeedsFailed(_) => 1,
             _ => 2,
         }
@@ -631,6 +642,7 @@ pub fn run(cli: Cli, err: &mut dyn Write) -> Result<(), CliError> {
         Command::Detect(args) => detect::run(&args, &mut io::stdout().lock(), err),
         Command::Search(args) => search::run(&args, &mut io::stdout().lock(), err),
         Command::Verify(args) => verify::run(&args, &mut io::stdout().lock()),
+        Command::Freshness(args) => freshness::run(&args, &mut io::stdout().lock()),
         Command::Geoip {
             action: GeoipAction::Update(args),
         } => geoip::run(&args, &mut io::stdout().lock()),

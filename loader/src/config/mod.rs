@@ -211,6 +211,9 @@ pub struct LogType {
     /// `retention_days`: how long `loader setup`'s retention policy keeps the type's indices;
     /// `None` (0 or empty) keeps them for ever.
     pub retention_days: Option<u32>,
+    /// `quiet_after`: how long a source of this type (one account and region) may send nothing
+    /// before `loader freshness` calls it quiet; `None` (0) for a type whose silence is normal.
+    pub quiet_after: Option<std::time::Duration>,
     /// Every key visible in the section, resolved, with where it was written.
     pub settings: Vec<Setting>,
 }
@@ -257,6 +260,7 @@ const KNOWN_KEYS: &[&str] = &[
     "static_ecs",
     "geoip",
     "retention_days",
+    "quiet_after",
     "file_timestamp_format",
     "multiline_firstline",
     "xml_firstline",
@@ -911,6 +915,7 @@ impl SectionReader<'_> {
             ignore_container_stderr: self.flag("ignore_container_stderr")?,
             via_cwl: self.flag("via_cwl")?,
             retention_days: self.retention_days()?,
+            quiet_after: self.quiet_after()?,
             settings: self.settings()?,
         })
     }
@@ -1080,6 +1085,14 @@ impl SectionReader<'_> {
                         format!("`{v}` is not a number of days (0 keeps for ever)"),
                     )
                 }),
+        }
+    }
+
+    fn quiet_after(&self) -> Result<Option<std::time::Duration>, ConfigError> {
+        match self.opt("quiet_after")? {
+            None => Ok(None),
+            Some(v) => crate::freshness::parse_quiet_after(&v)
+                .map_err(|reason| self.invalid("quiet_after", reason)),
         }
     }
 

@@ -81,6 +81,10 @@ impl ObjectSource for FakeSource {
 pub(crate) struct FakeSink {
     pub chunks: Mutex<Vec<Vec<BulkItem>>>,
     pub fail: HashSet<String>,
+    /// Document ids refused for good, as OpenSearch does with a mapping error.
+    pub quarantine: HashSet<String>,
+    /// Documents each write reports as answered 429 before they went in.
+    pub rejected_per_write: u64,
     /// Writes running now, and the most seen at once.
     pub in_flight: std::sync::atomic::AtomicUsize,
     pub max_in_flight: std::sync::atomic::AtomicUsize,
@@ -107,8 +111,11 @@ impl DocumentSink for FakeSink {
             self.in_flight.fetch_sub(1, Ordering::SeqCst);
             let mut outcome = WriteOutcome::default();
             let mut failed_objects: Vec<Arc<str>> = Vec::new();
+            outcome.stats.rejected = self.rejected_per_write;
             for (position, item) in items.iter().enumerate() {
-                if self.fail.contains(&*item.origin.object) {
+                if self.quarantine.contains(item.id.as_str()) {
+                    outcome.stats.quarantined += 1;
+                } else if self.fail.contains(&*item.origin.object) {
                     outcome.stats.failed += 1;
                     if !failed_objects.contains(&item.origin.object) {
                         failed_objects.push(Arc::clone(&item.origin.object));

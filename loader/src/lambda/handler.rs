@@ -14,6 +14,7 @@ use crate::deliver::{
     deliver_object,
 };
 use crate::pipeline::Pipeline;
+use crate::sink::stats::{QUARANTINED_LOG_COUNT, WRITE_REJECTED_COUNT};
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use chrono::Utc;
 use futures::StreamExt;
@@ -89,6 +90,10 @@ pub struct InvocationSummary {
     pub refused: usize,
     /// Messages that named nothing the loader understands.
     pub invalid_messages: usize,
+    /// Documents OpenSearch refused for good (now in the quarantine), over all objects.
+    pub quarantined: u64,
+    /// Documents OpenSearch answered 429, over all objects and attempts.
+    pub write_rejected: u64,
 }
 
 /// The loader's Lambda handler.
@@ -313,6 +318,8 @@ impl<S: ObjectSource, K: DocumentSink> Handler<S, K> {
 }
 
 fn count(summary: &mut InvocationSummary, report: &ObjectReport) {
+    summary.quarantined += report.sink.quarantined;
+    summary.write_rejected += report.sink.rejected;
     match report.outcome {
         DeliveryOutcome::Loaded => summary.loaded += 1,
         DeliveryOutcome::Skipped(_) => summary.skipped += 1,
@@ -333,6 +340,9 @@ fn invocation_metrics(base: Metrics, summary: &InvocationSummary, messages: usiz
     metrics.count("FailedObjectCount", summary.failed as u64);
     metrics.count("SkippedObjectCount", summary.skipped as u64);
     metrics.count("RefusedObjectCount", summary.refused as u64);
+    // Also per log type in the objects' metrics; summed here so one alarm covers every type.
+    metrics.count(QUARANTINED_LOG_COUNT, summary.quarantined);
+    metrics.count(WRITE_REJECTED_COUNT, summary.write_rejected);
     metrics
 }
 

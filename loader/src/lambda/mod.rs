@@ -4,6 +4,7 @@
 
 pub mod enrichment;
 pub mod events;
+pub mod freshness;
 pub mod handler;
 pub mod settings;
 pub mod setup;

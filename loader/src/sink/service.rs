@@ -260,6 +260,9 @@ impl BulkSink {
                                     }
                                     ItemAction::Duplicate => result.stats.duplicates += 1,
                                     ItemAction::Retry => {
+                                        if answer.status == 429 {
+                                            result.stats.rejected += 1;
+                                        }
                                         last_error = match &answer.error {
                                             Some(e) => {
                                                 format!("HTTP {} for an item: {e}", answer.status)
@@ -292,6 +295,9 @@ impl BulkSink {
                         }
                     },
                     RequestAction::RetryAll => {
+                        if outcome == RequestOutcome::Status(429) {
+                            result.stats.rejected += count as u64;
+                        }
                         last_error = describe(outcome, &body);
                         retry_next.extend(request.positions);
                     }
@@ -811,6 +817,7 @@ mod tests {
         assert!(out.is_complete(), "{:?}", out.failures);
         assert_eq!(out.stats.created, 8);
         assert_eq!(out.stats.retries, 2);
+        assert_eq!(out.stats.rejected, 1, "only the 429 is a write rejection");
         let seen = t.seen.lock().expect("lock").clone();
         assert_eq!(seen.len(), 2);
         let retried: Vec<&str> = seen[1].iter().map(|s| s.id.as_str()).collect();
@@ -872,6 +879,10 @@ mod tests {
         assert!(out.is_complete(), "{:?}", out.failures);
         assert_eq!(out.stats.created, 4);
         assert_eq!(out.stats.requests, 6);
+        assert_eq!(
+            out.stats.rejected, 4,
+            "the whole-request 429 rejected its 4 documents"
+        );
         assert_eq!(out.stats.retries, 20);
     }
 

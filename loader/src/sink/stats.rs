@@ -11,6 +11,9 @@ pub const ERROR_LOG_LOAD_COUNT: &str = "ErrorLogLoadCount";
 pub const DUPLICATE_LOG_COUNT: &str = "DuplicateLogCount";
 pub const QUARANTINED_LOG_COUNT: &str = "QuarantinedLogCount";
 pub const RETRY_COUNT: &str = "RetryCount";
+/// Documents OpenSearch turned away with HTTP 429 (write queue full), per item or per request:
+/// the cluster cannot keep up, and the central stack alarms on it.
+pub const WRITE_REJECTED_COUNT: &str = "WriteRejectedCount";
 /// Bytes sent to OpenSearch (request bodies as sent, so compressed).
 pub const OUTPUT_DATA_SIZE: &str = "OutputDataSize";
 /// Time spent waiting for OpenSearch, summed over requests.
@@ -32,6 +35,8 @@ pub struct SinkStats {
     pub failed: u64,
     /// Documents sent again (after a per-item or whole-request failure, or a 413 split).
     pub retries: u64,
+    /// Documents answered 429 (each attempt counts; they were retried).
+    pub rejected: u64,
     /// HTTP requests made.
     pub requests: u64,
     /// Request bodies as sent (gzip when enabled).
@@ -54,6 +59,7 @@ impl SinkStats {
         self.quarantined += other.quarantined;
         self.failed += other.failed;
         self.retries += other.retries;
+        self.rejected += other.rejected;
         self.requests += other.requests;
         self.bytes_sent += other.bytes_sent;
         self.bytes_uncompressed += other.bytes_uncompressed;
@@ -74,6 +80,7 @@ impl SinkStats {
         metrics.count(DUPLICATE_LOG_COUNT, self.duplicates);
         metrics.count(QUARANTINED_LOG_COUNT, self.quarantined);
         metrics.count(RETRY_COUNT, self.retries);
+        metrics.count(WRITE_REJECTED_COUNT, self.rejected);
         metrics.add(OUTPUT_DATA_SIZE, self.bytes_sent as f64, Unit::Bytes);
         metrics.add(
             ES_RESPONSE_TIME,
@@ -99,6 +106,7 @@ mod tests {
             quarantined: 1,
             failed: 3,
             retries: 4,
+            rejected: 3,
             requests: 2,
             bytes_sent: 100,
             bytes_uncompressed: 400,
@@ -117,6 +125,7 @@ mod tests {
         assert_eq!(m.value("DuplicateLogCount"), Some(4.0));
         assert_eq!(m.value("QuarantinedLogCount"), Some(2.0));
         assert_eq!(m.value("RetryCount"), Some(8.0));
+        assert_eq!(m.value("WriteRejectedCount"), Some(6.0));
         assert_eq!(m.value("OutputDataSize"), Some(200.0));
         assert_eq!(m.value("EsResponseTime"), Some(60.0));
         assert_eq!(m.value("AlertsPublishedCount"), Some(2.0));

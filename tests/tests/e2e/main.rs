@@ -5,5 +5,6 @@ mod deploy_script;
 mod hardening;
 mod harness;
 mod log_event;
+mod operations;
 mod stacksets;
 mod templates;

@@ -73,6 +73,41 @@ const CENTRAL_NOT_IN_MOTO: &[(&str, &str, &str)] = &[
         "AWS::CloudFormation::WaitConditionHandle",
         "no moto model",
     ),
+    (
+        "LoaderThrottlesAlarm",
+        "AWS::CloudWatch::Alarm",
+        "no moto model",
+    ),
+    (
+        "DeadLetterAgeAlarm",
+        "AWS::CloudWatch::Alarm",
+        "no moto model",
+    ),
+    (
+        "QuarantinedDocumentsAlarm",
+        "AWS::CloudWatch::Alarm",
+        "no moto model",
+    ),
+    (
+        "WriteRejectedAlarm",
+        "AWS::CloudWatch::Alarm",
+        "no moto model",
+    ),
+    (
+        "LoaderTasksInvokeConfig",
+        "AWS::Lambda::EventInvokeConfig",
+        "no moto model",
+    ),
+    (
+        "LoaderTasksDeadLetterQueuePolicy",
+        "AWS::SQS::QueuePolicy",
+        "no moto model",
+    ),
+    (
+        "LoaderTasksDeadLetterAlarm",
+        "AWS::CloudWatch::Alarm",
+        "no moto model",
+    ),
 ];
 
 /// Resources the test leaves out through the template's own condition parameters.
@@ -105,24 +140,34 @@ const CENTRAL_LEFT_OUT: &[(&str, &str, &str)] = &[
         "GeoIpLicenseSecret empty",
     ),
     (
-        "GeoIpUpdateInvokeConfig",
-        "AWS::Lambda::EventInvokeConfig",
-        "GeoIpLicenseSecret empty",
-    ),
-    (
-        "GeoIpUpdateDeadLetterQueue",
-        "AWS::SQS::Queue",
-        "GeoIpLicenseSecret empty",
-    ),
-    (
-        "GeoIpUpdateDeadLetterQueuePolicy",
-        "AWS::SQS::QueuePolicy",
-        "GeoIpLicenseSecret empty",
-    ),
-    (
-        "GeoIpUpdateDeadLetterAlarm",
+        "DomainRedAlarm",
         "AWS::CloudWatch::Alarm",
-        "GeoIpLicenseSecret empty",
+        "no OpenSearch Service domain named or created: its AWS/ES metrics would never come",
+    ),
+    (
+        "DomainYellowAlarm",
+        "AWS::CloudWatch::Alarm",
+        "no OpenSearch Service domain named or created: its AWS/ES metrics would never come",
+    ),
+    (
+        "DomainFreeStorageAlarm",
+        "AWS::CloudWatch::Alarm",
+        "no OpenSearch Service domain named or created: its AWS/ES metrics would never come",
+    ),
+    (
+        "DomainWritesBlockedAlarm",
+        "AWS::CloudWatch::Alarm",
+        "no OpenSearch Service domain named or created: its AWS/ES metrics would never come",
+    ),
+    (
+        "DomainJvmPressureAlarm",
+        "AWS::CloudWatch::Alarm",
+        "no OpenSearch Service domain named or created: its AWS/ES metrics would never come",
+    ),
+    (
+        "DomainKeyInaccessibleAlarm",
+        "AWS::CloudWatch::Alarm",
+        "no OpenSearch Service domain named or created: its AWS/ES metrics would never come",
     ),
 ];
 
@@ -171,6 +216,16 @@ const MEMBER_NOT_IN_MOTO: &[(&str, &str, &str)] = &[
     ),
     (
         "EventsDeadLetterAlarm",
+        "AWS::CloudWatch::Alarm",
+        "no moto model",
+    ),
+    (
+        "SubscriptionConflictsAlarm",
+        "AWS::CloudWatch::Alarm",
+        "no moto model",
+    ),
+    (
+        "SubscriptionFailuresAlarm",
         "AWS::CloudWatch::Alarm",
         "no moto model",
     ),

@@ -548,6 +548,7 @@ fn queue_has_dead_letter_queue(t: &Template) -> Vec<String> {
         .any(|(_, a)| {
             props(a).pointer("/Dimensions/0/Value").and_then(get_att)
                 == dlq.map(|id| (id, "QueueName"))
+                && props(a).get("MetricName") == Some(&json!("ApproximateNumberOfMessagesVisible"))
                 && props(a)
                     .pointer("/AlarmActions/0")
                     .and_then(ref_target)

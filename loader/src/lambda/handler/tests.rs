@@ -242,6 +242,36 @@ async fn a_refused_object_is_counted_and_its_message_is_not_retried() {
 }
 
 #[tokio::test]
+async fn quarantined_and_rejected_documents_of_every_object_are_summed_for_the_alarms() {
+    let (first, second) = (cloudtrail_key(1), cloudtrail_key(2));
+    let source = FakeSource::default()
+        .with(&first, cloudtrail("one", 3))
+        .with(&second, cloudtrail("two", 2));
+    let sink = FakeSink {
+        quarantine: ["one-1".to_owned(), "two-0".to_owned()].into(),
+        rejected_per_write: 4,
+        ..FakeSink::default()
+    };
+    let h = handler(source, sink, 2);
+    let bodies = vec![s3_body(&[&first]), s3_body(&[&second])];
+    let (response, summary) = h.run_sqs(sqs_event(&bodies), None).await.expect("handled");
+    assert!(
+        failed_ids(&response).is_empty(),
+        "a quarantined document does not fail its object: {response:?}"
+    );
+    assert_eq!(summary.loaded, 2);
+    assert_eq!(summary.quarantined, 2);
+    let writes = h.sink().chunk_sizes().len() as u64;
+    assert_eq!(summary.write_rejected, 4 * writes);
+    let metrics = invocation_metrics(Metrics::new("Test"), &summary, bodies.len());
+    assert_eq!(metrics.value("QuarantinedLogCount"), Some(2.0));
+    assert_eq!(
+        metrics.value("WriteRejectedCount"),
+        Some((4 * writes) as f64)
+    );
+}
+
+#[tokio::test]
 async fn a_direct_event_with_a_refused_object_does_not_fail() {
     let h = organization_handler(FakeSource::default().with(FORGED_KEY, cloudtrail("f", 1)));
     let event: Value = serde_json::from_str(&s3_body(&[FORGED_KEY])).expect("json");
