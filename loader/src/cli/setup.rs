@@ -74,6 +74,48 @@ pub struct Args {
     /// Minutes between two runs of a monitor.
     #[arg(long, value_name = "MINUTES", default_value_t = 5)]
     pub monitor_interval: u32,
+    /// Register this S3 location as the snapshot repository and snapshot the log and alert
+    /// indices there every day (snapshot management), so indices deleted by retention can be
+    /// restored.
+    #[arg(long, value_name = "s3://BUCKET/PREFIX")]
+    pub snapshot_repository: Option<String>,
+    /// The role Amazon OpenSearch Service assumes to write the snapshots (the caller needs
+    /// iam:PassRole on it).
+    #[arg(long, value_name = "ARN", requires = "snapshot_repository")]
+    pub snapshot_role: Option<String>,
+    /// The bucket's region, when it is not the cluster's.
+    #[arg(long, value_name = "REGION", requires = "snapshot_repository")]
+    pub snapshot_region: Option<String>,
+    /// When the daily snapshot is taken (cron, UTC).
+    #[arg(long, value_name = "CRON", default_value = crate::content::snapshots::DEFAULT_SCHEDULE)]
+    pub snapshot_schedule: String,
+    /// Days snapshots are kept (at least seven are always kept).
+    #[arg(long, value_name = "DAYS", default_value_t = crate::content::snapshots::DEFAULT_KEEP_DAYS)]
+    pub snapshot_keep_days: u32,
+}
+
+/// The snapshot settings of the command line, checked.
+fn snapshot_options(
+    args: &Args,
+) -> Result<Option<crate::content::snapshots::SnapshotOptions>, CliError> {
+    use crate::content::snapshots::SnapshotOptions;
+    let Some(location) = &args.snapshot_repository else {
+        return Ok(None);
+    };
+    let bad = |name, value: &str, reason| CliError::BadArgument {
+        name,
+        value: value.to_owned(),
+        reason,
+    };
+    let mut options =
+        SnapshotOptions::at(location).map_err(|r| bad("--snapshot-repository", location, r))?;
+    SnapshotOptions::check_schedule(&args.snapshot_schedule)
+        .map_err(|r| bad("--snapshot-schedule", &args.snapshot_schedule, r))?;
+    options.schedule = args.snapshot_schedule.clone();
+    options.keep_days = args.snapshot_keep_days.max(1);
+    options.role_arn = args.snapshot_role.clone();
+    options.region = args.snapshot_region.clone();
+    Ok(Some(options))
 }
 
 /// Runs `loader setup`: the report goes to `out`.
@@ -107,6 +149,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<(), CliError> {
         replicas: args.replicas,
         refresh_interval: args.refresh_interval.clone(),
         retention,
+        snapshots: snapshot_options(args)?,
     };
     let mut skip = args.skip.clone();
     let cluster_config = match &args.opensearch {
@@ -211,6 +254,8 @@ pub fn write_files(dir: &Path, artifacts: &[Artifact]) -> Result<usize, CliError
             ArtifactKind::IsmPolicy => "ism_policies",
             ArtifactKind::NotificationChannel => "notification_channels",
             ArtifactKind::Monitor => "monitors",
+            ArtifactKind::SnapshotRepository => "snapshot_repositories",
+            ArtifactKind::SnapshotPolicy => "snapshot_policies",
             ArtifactKind::SavedObject => continue,
         };
         let text = serde_json::to_string_pretty(&a.body).unwrap_or_default() + "\n";

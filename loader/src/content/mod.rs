@@ -19,6 +19,7 @@
 pub mod dashboards;
 pub mod fields;
 pub mod ism;
+pub mod snapshots;
 pub mod substitute;
 pub mod templates;
 
@@ -307,6 +308,8 @@ pub struct Options {
     pub refresh_interval: String,
     /// Days to keep by type name, over the configuration's `retention_days` (`"*"`: all).
     pub retention: BTreeMap<String, u32>,
+    /// Where daily snapshots go; `None`: no repository, no snapshot policy.
+    pub snapshots: Option<snapshots::SnapshotOptions>,
 }
 
 impl Default for Options {
@@ -316,6 +319,7 @@ impl Default for Options {
             replicas: 1,
             refresh_interval: "30s".to_owned(),
             retention: BTreeMap::new(),
+            snapshots: None,
         }
     }
 }
@@ -379,6 +383,10 @@ pub enum ArtifactKind {
     NotificationChannel,
     /// An OpenSearch Alerting monitor (a threshold or sequence detection rule).
     Monitor,
+    /// A manual snapshot repository in S3.
+    SnapshotRepository,
+    /// A snapshot management policy (daily snapshots, deletion by age).
+    SnapshotPolicy,
 }
 
 impl ArtifactKind {
@@ -390,6 +398,8 @@ impl ArtifactKind {
             Self::SavedObject => "saved object",
             Self::NotificationChannel => "notification channel",
             Self::Monitor => "monitor",
+            Self::SnapshotRepository => "snapshot repository",
+            Self::SnapshotPolicy => "snapshot policy",
         }
     }
 }
@@ -412,6 +422,9 @@ pub fn plan(
         }
     }
     out.extend(dashboards::saved_objects(config, content, &groups)?);
+    if let Some(snapshots) = &options.snapshots {
+        out.extend(snapshots::artifacts(snapshots));
+    }
     Ok(out)
 }
 

@@ -108,6 +108,7 @@ pub fn properties(
             replicas: number("Replicas", defaults.replicas)?,
             refresh_interval,
             retention,
+            snapshots: snapshot_options(&text, &number)?,
         },
         skip,
         dashboards,
@@ -117,6 +118,30 @@ pub fn properties(
             interval_minutes: number("MonitorIntervalMinutes", 5)?,
         },
     })
+}
+
+/// `SnapshotBucket` (with `SnapshotPrefix`, `SnapshotRoleArn`, `SnapshotRegion`,
+/// `SnapshotSchedule`, `SnapshotRetentionDays`); none without a bucket.
+fn snapshot_options(
+    text: &dyn Fn(&str) -> Option<String>,
+    number: &dyn Fn(&str, u32) -> Result<u32, String>,
+) -> Result<Option<crate::content::snapshots::SnapshotOptions>, String> {
+    use crate::content::snapshots::{DEFAULT_KEEP_DAYS, SnapshotOptions};
+    let Some(bucket) = text("SnapshotBucket") else {
+        return Ok(None);
+    };
+    let prefix = text("SnapshotPrefix").unwrap_or_default();
+    let mut options = SnapshotOptions::at(&format!("s3://{bucket}/{prefix}"))
+        .map_err(|reason| format!("SnapshotBucket: {reason}"))?;
+    if let Some(schedule) = text("SnapshotSchedule") {
+        SnapshotOptions::check_schedule(&schedule)
+            .map_err(|reason| format!("SnapshotSchedule: {reason}"))?;
+        options.schedule = schedule;
+    }
+    options.keep_days = number("SnapshotRetentionDays", DEFAULT_KEEP_DAYS)?.max(1);
+    options.role_arn = text("SnapshotRoleArn");
+    options.region = text("SnapshotRegion");
+    Ok(Some(options))
 }
 
 /// Amazon OpenSearch Service serves Dashboards under the domain's own endpoint.
@@ -337,6 +362,42 @@ mod tests {
         )
         .expect("valid");
         assert_eq!(p.dashboards, None);
+    }
+
+    #[test]
+    fn snapshot_properties_name_the_bucket_role_and_days() {
+        let config = Config::builtin().expect("config");
+        let p = properties(
+            &event(
+                json!({"SnapshotBucket": "snaps-111122223333", "SnapshotPrefix": "opensearch",
+                "SnapshotRoleArn": "arn:aws:iam::111122223333:role/snapshots",
+                "SnapshotRetentionDays": "45", "SnapshotSchedule": "30 2 * * *"}),
+            ),
+            &config,
+            "https://search-x.eu-west-1.es.amazonaws.com",
+        )
+        .expect("valid");
+        let s = p.options.snapshots.expect("snapshots");
+        assert_eq!(
+            (s.bucket.as_str(), s.base_path.as_str()),
+            ("snaps-111122223333", "opensearch")
+        );
+        assert_eq!(
+            s.role_arn.as_deref(),
+            Some("arn:aws:iam::111122223333:role/snapshots")
+        );
+        assert_eq!((s.keep_days, s.schedule.as_str()), (45, "30 2 * * *"));
+        // No bucket, no snapshots; a schedule that is not cron is refused by name.
+        let p =
+            properties(&event(json!({"SnapshotBucket": ""})), &config, "https://x").expect("valid");
+        assert_eq!(p.options.snapshots, None);
+        let err = properties(
+            &event(json!({"SnapshotBucket": "b", "SnapshotSchedule": "daily"})),
+            &config,
+            "https://x",
+        )
+        .expect_err("not cron");
+        assert!(err.starts_with("SnapshotSchedule:"), "{err}");
     }
 
     #[test]

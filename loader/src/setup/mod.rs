@@ -207,6 +207,8 @@ pub async fn apply(artifacts: &[Artifact], targets: &Targets<'_>) -> Report {
             ArtifactKind::SavedObject => saved_objects.push(artifact),
             ArtifactKind::NotificationChannel => run.channel(artifact).await,
             ArtifactKind::Monitor => run.monitor(artifact).await,
+            ArtifactKind::SnapshotRepository => run.repository(artifact).await,
+            ArtifactKind::SnapshotPolicy => run.snapshot_policy(artifact).await,
         }
     }
     if !saved_objects.is_empty() {
@@ -620,6 +622,129 @@ impl Run<'_> {
         self.entry(artifact, outcome, None);
     }
 
+    /// A snapshot repository: registered when missing or when its settings differ.
+    async fn repository(&mut self, artifact: &Artifact) {
+        let path = format!("/_snapshot/{}", artifact.name);
+        let cluster = self.targets.cluster;
+        let current = match self.read(cluster, Method::Get, &path, None).await {
+            Ok(None) => Current::Missing,
+            Ok(Some(reply)) if reply.status == 404 => Current::Missing,
+            Ok(Some(reply)) if reply.status == 200 => {
+                let answer: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+                if answers::contains(&answer[&artifact.name], &artifact.body) {
+                    Current::Same
+                } else {
+                    Current::Different
+                }
+            }
+            Ok(Some(reply)) => {
+                let why = answers::reason(reply.status, &reply.body);
+                return self.entry(
+                    artifact,
+                    Outcome::Failed(format!("cannot read it: {why}")),
+                    None,
+                );
+            }
+            Err(why) => return self.entry(artifact, Outcome::Failed(why), None),
+        };
+        let done = match current {
+            Current::Same => return self.entry(artifact, Outcome::Unchanged, None),
+            Current::Missing => Outcome::Created,
+            Current::Different => Outcome::Updated,
+        };
+        let outcome = match self
+            .write(
+                "opensearch",
+                cluster,
+                Method::Put,
+                path,
+                &[],
+                artifact.body.clone(),
+            )
+            .await
+        {
+            Ok(None) => done,
+            Ok(Some(reply)) if (200..300).contains(&reply.status) => done,
+            Ok(Some(reply)) => Outcome::Failed(repository_reason(reply.status, &reply.body)),
+            Err(why) => Outcome::Failed(why),
+        };
+        self.entry(artifact, outcome, None);
+    }
+
+    /// A snapshot management policy: created, updated with the sequence numbers of the version
+    /// read, or left unchanged.
+    async fn snapshot_policy(&mut self, artifact: &Artifact) {
+        let path = format!("/_plugins/_sm/policies/{}", artifact.name);
+        let cluster = self.targets.cluster;
+        let (current, versions) = match self.read(cluster, Method::Get, &path, None).await {
+            Ok(None) => (Current::Missing, None),
+            Ok(Some(reply))
+                if reply.status == 404
+                    && !answers::reason(reply.status, &reply.body).contains("no handler found") =>
+            {
+                (Current::Missing, None)
+            }
+            Ok(Some(reply)) if reply.status == 200 => {
+                let answer: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+                let versions = answer["_seq_no"]
+                    .as_u64()
+                    .zip(answer["_primary_term"].as_u64());
+                if answers::contains(&answer["sm_policy"], &artifact.body) {
+                    (Current::Same, versions)
+                } else {
+                    (Current::Different, versions)
+                }
+            }
+            Ok(Some(reply)) => {
+                let why = plugin_reason("snapshot management", reply.status, &reply.body);
+                return self.entry(
+                    artifact,
+                    Outcome::Failed(format!("cannot read it: {why}")),
+                    None,
+                );
+            }
+            Err(why) => return self.entry(artifact, Outcome::Failed(why), None),
+        };
+        let (method, query, done) = match (current, versions) {
+            (Current::Same, _) => return self.entry(artifact, Outcome::Unchanged, None),
+            (Current::Missing, _) => (Method::Post, Vec::new(), Outcome::Created),
+            (Current::Different, Some((seq_no, term))) => (
+                Method::Put,
+                vec![
+                    ("if_seq_no", seq_no.to_string()),
+                    ("if_primary_term", term.to_string()),
+                ],
+                Outcome::Updated,
+            ),
+            (Current::Different, None) => {
+                let why = "the cluster did not say which version of the policy it holds".to_owned();
+                return self.entry(artifact, Outcome::Failed(why), None);
+            }
+        };
+        let query: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let outcome = match self
+            .write(
+                "opensearch",
+                cluster,
+                method,
+                path,
+                &query,
+                artifact.body.clone(),
+            )
+            .await
+        {
+            Ok(None) => done,
+            Ok(Some(reply)) if (200..300).contains(&reply.status) => done,
+            Ok(Some(reply)) => Outcome::Failed(plugin_reason(
+                "snapshot management",
+                reply.status,
+                &reply.body,
+            )),
+            Err(why) => Outcome::Failed(why),
+        };
+        self.entry(artifact, outcome, None);
+    }
+
     /// An Alerting monitor, found by its name (monitors get ids of the server's choosing):
     /// created, updated with the sequence numbers of the version read, or left unchanged.
     async fn monitor(&mut self, artifact: &Artifact) {
@@ -868,6 +993,21 @@ fn plugin_reason(plugin: &str, status: u16, body: &[u8]) -> String {
     let reason = answers::reason(status, body);
     if reason.contains("no handler found") || (status == 404 && !reason.contains("_exception")) {
         format!("the {plugin} plugin is not available on this cluster ({reason})")
+    } else {
+        reason
+    }
+}
+
+/// Why a repository was refused, with what to check on Amazon OpenSearch Service.
+fn repository_reason(status: u16, body: &[u8]) -> String {
+    let reason = answers::reason(status, body);
+    if reason.contains("role_arn")
+        || reason.contains("PassRole")
+        || reason.contains("not authorized")
+    {
+        format!(
+            "{reason} (the caller needs iam:PassRole on the repository's role, and the role must trust es.amazonaws.com)"
+        )
     } else {
         reason
     }

@@ -17,6 +17,8 @@ pub enum Part {
     Dashboards,
     /// Alerting monitors of the threshold and sequence rules, and their notification channel.
     Monitors,
+    /// The snapshot repository and its snapshot management policy.
+    Snapshots,
 }
 
 impl Part {
@@ -26,13 +28,16 @@ impl Part {
             ArtifactKind::IsmPolicy => Self::Retention,
             ArtifactKind::SavedObject => Self::Dashboards,
             ArtifactKind::Monitor | ArtifactKind::NotificationChannel => Self::Monitors,
+            ArtifactKind::SnapshotRepository | ArtifactKind::SnapshotPolicy => Self::Snapshots,
         }
     }
 
     /// `templates`, `retention` or `dashboards`.
     pub fn parse(name: &str) -> Result<Self, String> {
         <Self as ValueEnum>::from_str(name.trim(), true).map_err(|_| {
-            format!("`{name}` is not a part to skip (templates, retention, dashboards, monitors)")
+            format!(
+                "`{name}` is not a part to skip (templates, retention, dashboards, monitors, snapshots)"
+            )
         })
     }
 }

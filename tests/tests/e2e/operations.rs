@@ -250,3 +250,233 @@ fn health_alarms_reach_the_alert_topic() {
         "does not alarm on subscription conflicts",
     );
 }
+
+/// Snapshots: the setup custom resource registers the bucket with a role the domain can
+/// assume, the loader may pass that role to OpenSearch Service only, and the role reaches only
+/// the snapshot bucket and the key.
+fn snapshots_are_registered_by_setup(t: &Template) -> Vec<String> {
+    let mut violations = Vec::new();
+    let setup = t
+        .resource("OpenSearchSetup")
+        .map(props)
+        .unwrap_or(&Value::Null);
+    let if_snapshots = |v: Option<&Value>, target: Value| {
+        v == Some(&json!({"Fn::If": ["TakeSnapshots", target, ""]}))
+    };
+    if !if_snapshots(
+        setup.get("SnapshotBucket"),
+        json!({"Ref": "SnapshotBucket"}),
+    ) || !if_snapshots(
+        setup.get("SnapshotRoleArn"),
+        json!({"Fn::GetAtt": ["SnapshotRole", "Arn"]}),
+    ) {
+        violations.push(format!(
+            "{}: OpenSearchSetup does not name the snapshot bucket and role",
+            t.file
+        ));
+    }
+    if setup.get("SnapshotRetentionDays").and_then(ref_target) != Some("SnapshotRetentionDays") {
+        violations.push(format!("{}: snapshot retention is not a parameter", t.file));
+    }
+    let trust = t
+        .resource("SnapshotRole")
+        .map(props)
+        .and_then(|r| r.pointer("/AssumeRolePolicyDocument/Statement/0"));
+    if trust.and_then(|s| s.pointer("/Principal/Service")) != Some(&json!("es.amazonaws.com"))
+        || trust
+            .and_then(|s| s.pointer("/Condition/StringEquals/aws:SourceAccount"))
+            .is_none()
+    {
+        violations.push(format!(
+            "{}: SnapshotRole is not trusted by OpenSearch Service of this account",
+            t.file
+        ));
+    }
+    let role_policy = t
+        .resource("SnapshotRole")
+        .map(props)
+        .and_then(|r| r.pointer("/Policies/0/PolicyDocument/Statement"))
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    if role_policy.contains("\"*\"") || !role_policy.contains("SnapshotBucket") {
+        violations.push(format!(
+            "{}: SnapshotRole reaches more than the snapshot bucket: {role_policy}",
+            t.file
+        ));
+    }
+    let passes = t
+        .resource("LoaderRole")
+        .map(|r| r.to_string())
+        .unwrap_or_default();
+    let pass_ok = passes.contains("\"iam:PassRole\"")
+        && passes.contains("\"iam:PassedToService\":\"es.amazonaws.com\"");
+    if !pass_ok {
+        violations.push(format!(
+            "{}: the loader may not pass the snapshot role to OpenSearch Service (alone)",
+            t.file
+        ));
+    }
+    violations
+}
+
+#[test]
+fn snapshots_are_taken_into_a_bucket_of_their_own() {
+    let central = Template::load("central.yaml");
+    assert_kept(snapshots_are_registered_by_setup(&central));
+    assert_broken(
+        snapshots_are_registered_by_setup(
+            &central.mutated("/Resources/OpenSearchSetup/Properties/SnapshotBucket", None),
+        ),
+        "never registers the snapshot repository",
+    );
+    assert_broken(
+        snapshots_are_registered_by_setup(&central.mutated(
+            "/Resources/SnapshotRole/Properties/Policies/0/PolicyDocument/Statement/1/Resource",
+            Some(json!("*")),
+        )),
+        "lets the snapshot role write any bucket",
+    );
+    assert_broken(
+        snapshots_are_registered_by_setup(&central.mutated(
+            "/Resources/SnapshotRole/Properties/AssumeRolePolicyDocument/Statement/0/Condition",
+            None,
+        )),
+        "lets any account's OpenSearch Service assume the snapshot role",
+    );
+}
+
+/// In a VPC: the loader runs in the given subnets behind its own group, a created domain gets
+/// the first two subnets and admits HTTPS from the loader's group alone, and the endpoints the
+/// loader calls without a NAT gateway (S3 gateway, STS, SNS, Secrets Manager) answer on private
+/// DNS to the loader's group. Without a VpcId none of it exists.
+fn private_networking(t: &Template) -> Vec<String> {
+    let mut violations = Vec::new();
+    let function = t
+        .resource("LoaderFunction")
+        .map(props)
+        .unwrap_or(&Value::Null);
+    let expected_vpc = json!({"Fn::If": ["UseVpc",
+        {"SubnetIds": {"Ref": "SubnetIds"}, "SecurityGroupIds": [{"Ref": "LoaderSecurityGroup"}]},
+        {"Ref": "AWS::NoValue"}]});
+    if function.get("VpcConfig") != Some(&expected_vpc) {
+        violations.push(format!(
+            "{}: the loader is not placed in SubnetIds behind LoaderSecurityGroup",
+            t.file
+        ));
+    }
+    let role = t.resource("LoaderRole").map(props).unwrap_or(&Value::Null);
+    let statements = role
+        .pointer("/Policies/0/PolicyDocument/Statement")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let interfaces = statements.iter().any(|s| {
+        s.pointer("/Fn::If/0") == Some(&json!("UseVpc"))
+            && s.pointer("/Fn::If/1/Action")
+                .is_some_and(|a| a.to_string().contains("ec2:CreateNetworkInterface"))
+    });
+    if !interfaces {
+        violations.push(format!(
+            "{}: the loader role cannot create network interfaces in the VPC (or can outside one)",
+            t.file
+        ));
+    }
+    let domain = t
+        .resource("OpenSearchDomain")
+        .map(props)
+        .unwrap_or(&Value::Null);
+    let vpc_options = domain.pointer("/VPCOptions/Fn::If/1");
+    if domain.pointer("/VPCOptions/Fn::If/0") != Some(&json!("VpcDomain"))
+        || vpc_options.and_then(|o| o.pointer("/SubnetIds/1/Fn::Select/0")) != Some(&json!(1))
+    {
+        violations.push(format!(
+            "{}: a created domain is not placed in the VPC",
+            t.file
+        ));
+    }
+    for (group, from) in [
+        ("DomainSecurityGroup", "LoaderSecurityGroup"),
+        ("EndpointSecurityGroup", "LoaderSecurityGroup"),
+    ] {
+        let ingress = t
+            .resource(group)
+            .map(props)
+            .and_then(|g| g.get("SecurityGroupIngress"))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let only_loader_https = !ingress.is_empty()
+            && ingress.iter().all(|rule| {
+                rule.get("FromPort") == Some(&json!(443))
+                    && rule.get("ToPort") == Some(&json!(443))
+                    && rule.get("SourceSecurityGroupId").and_then(ref_target) == Some(from)
+                    && rule.get("CidrIp").is_none()
+            });
+        if !only_loader_https {
+            violations.push(format!(
+                "{}: {group} admits more than HTTPS from {from}: {ingress:?}",
+                t.file
+            ));
+        }
+    }
+    for (id, service, kind) in [
+        ("S3Endpoint", "s3", "Gateway"),
+        ("StsEndpoint", "sts", "Interface"),
+        ("SnsEndpoint", "sns", "Interface"),
+        ("SecretsManagerEndpoint", "secretsmanager", "Interface"),
+    ] {
+        let Some(endpoint) = t.resource(id) else {
+            violations.push(format!("{}: no {service} endpoint", t.file));
+            continue;
+        };
+        let p = props(endpoint);
+        let name_ok = p
+            .get("ServiceName")
+            .and_then(crate::cfn::sub_text)
+            .is_some_and(|n| n.ends_with(&format!(".{service}")));
+        let private = kind == "Gateway" || p.get("PrivateDnsEnabled") == Some(&json!(true));
+        if endpoint.get("Condition") != Some(&json!("MakeVpcEndpoints"))
+            || p.get("VpcEndpointType") != Some(&json!(kind))
+            || !name_ok
+            || !private
+        {
+            violations.push(format!(
+                "{}: {id} is not a {kind} endpoint of {service} made with the VPC",
+                t.file
+            ));
+        }
+    }
+    violations
+}
+
+#[test]
+fn the_loader_and_a_created_domain_can_live_in_a_vpc() {
+    let central = Template::load("central.yaml");
+    assert_kept(private_networking(&central));
+    assert_broken(
+        private_networking(&central.mutated(
+            "/Resources/DomainSecurityGroup/Properties/SecurityGroupIngress/0",
+            Some(
+                json!({"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "CidrIp": "0.0.0.0/0"}),
+            ),
+        )),
+        "opens the domain to the world",
+    );
+    assert_broken(
+        private_networking(&central.mutated("/Resources/StsEndpoint", None)),
+        "leaves the loader without STS in a VPC without NAT",
+    );
+    assert_broken(
+        private_networking(
+            &central.mutated("/Resources/LoaderFunction/Properties/VpcConfig", None),
+        ),
+        "keeps the loader outside the VPC",
+    );
+    assert_broken(
+        private_networking(&central.mutated(
+            "/Resources/SnsEndpoint/Properties/PrivateDnsEnabled",
+            Some(json!(false)),
+        )),
+        "makes the loader's SNS calls leave the VPC",
+    );
+}

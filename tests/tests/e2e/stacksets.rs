@@ -140,6 +140,56 @@ const CENTRAL_LEFT_OUT: &[(&str, &str, &str)] = &[
         "GeoIpLicenseSecret empty",
     ),
     (
+        "LoaderSecurityGroup",
+        "AWS::EC2::SecurityGroup",
+        "VpcId empty: the loader runs outside a VPC; the template tests check the VPC wiring",
+    ),
+    (
+        "DomainSecurityGroup",
+        "AWS::EC2::SecurityGroup",
+        "VpcId empty: the loader runs outside a VPC; the template tests check the VPC wiring",
+    ),
+    (
+        "EndpointSecurityGroup",
+        "AWS::EC2::SecurityGroup",
+        "VpcId empty: the loader runs outside a VPC; the template tests check the VPC wiring",
+    ),
+    (
+        "S3Endpoint",
+        "AWS::EC2::VPCEndpoint",
+        "VpcId empty: the loader runs outside a VPC; the template tests check the VPC wiring",
+    ),
+    (
+        "StsEndpoint",
+        "AWS::EC2::VPCEndpoint",
+        "VpcId empty: the loader runs outside a VPC; the template tests check the VPC wiring",
+    ),
+    (
+        "SnsEndpoint",
+        "AWS::EC2::VPCEndpoint",
+        "VpcId empty: the loader runs outside a VPC; the template tests check the VPC wiring",
+    ),
+    (
+        "SecretsManagerEndpoint",
+        "AWS::EC2::VPCEndpoint",
+        "VpcId empty: the loader runs outside a VPC; the template tests check the VPC wiring",
+    ),
+    (
+        "SnapshotBucket",
+        "AWS::S3::Bucket",
+        "PrepareOpenSearch=false and no OpenSearch Service domain: nothing registers a snapshot repository",
+    ),
+    (
+        "SnapshotBucketPolicy",
+        "AWS::S3::BucketPolicy",
+        "PrepareOpenSearch=false and no OpenSearch Service domain: nothing registers a snapshot repository",
+    ),
+    (
+        "SnapshotRole",
+        "AWS::IAM::Role",
+        "PrepareOpenSearch=false and no OpenSearch Service domain: nothing registers a snapshot repository",
+    ),
+    (
         "DomainRedAlarm",
         "AWS::CloudWatch::Alarm",
         "no OpenSearch Service domain named or created: its AWS/ES metrics would never come",

@@ -209,8 +209,14 @@ fn no_admin_statements(t: &Template) -> Vec<String> {
     violations
 }
 
-/// Roles are least privilege: no identity statement of a role targets every resource, and no
-/// role carries a managed policy (whose content the template cannot show).
+/// Actions for which AWS defines no resource type: a statement of these alone may (and must)
+/// name every resource.
+const ACTIONS_WITHOUT_RESOURCES: &[&str] =
+    &["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"];
+
+/// Roles are least privilege: no identity statement of a role targets every resource (unless
+/// all its actions are [`ACTIONS_WITHOUT_RESOURCES`]), and no role carries a managed policy
+/// (whose content the template cannot show).
 fn roles_name_their_resources(t: &Template) -> Vec<String> {
     let mut violations = Vec::new();
     for (id, role) in t.resources_of_type("AWS::IAM::Role") {
@@ -222,9 +228,14 @@ fn roles_name_their_resources(t: &Template) -> Vec<String> {
             doc: props(role).get("Policies").cloned().unwrap_or(Value::Null),
         };
         for (place, s) in policy_statements(&policies) {
-            if as_list(s.get("Resource"))
-                .iter()
-                .any(|r| r.as_str() == Some("*"))
+            let only_resourceless = as_list(s.get("Action")).iter().all(|a| {
+                a.as_str()
+                    .is_some_and(|a| ACTIONS_WITHOUT_RESOURCES.contains(&a))
+            });
+            if !only_resourceless
+                && as_list(s.get("Resource"))
+                    .iter()
+                    .any(|r| r.as_str() == Some("*"))
             {
                 violations.push(format!("{place}: grants on resource *"));
             }
@@ -449,7 +460,10 @@ fn bucket_policy_confines_accounts_to_own_prefix(t: &Template) -> Vec<String> {
 }
 
 /// Every bucket keeps versions and has a lifecycle that tiers objects and expires them after
-/// the configured number of days (and expires old versions too).
+/// the configured number of days (and expires old versions too). A snapshot repository
+/// (metadata `SnapshotRepository: true`) is the exception the other way round: S3 must never
+/// expire or archive its current objects, since snapshots share files and only the snapshot
+/// policy knows which are still used; only replaced versions expire.
 fn bucket_versioned_with_lifecycle(t: &Template) -> Vec<String> {
     let mut violations = Vec::new();
     for (id, bucket) in t.resources_of_type("AWS::S3::Bucket") {
@@ -462,6 +476,26 @@ fn bucket_versioned_with_lifecycle(t: &Template) -> Vec<String> {
             .iter()
             .filter(|r| r.get("Status") == Some(&json!("Enabled")))
             .collect();
+        if bucket.pointer("/Metadata/SnapshotRepository") == Some(&json!(true)) {
+            if enabled.iter().any(|r| {
+                r.get("ExpirationInDays").is_some() || !as_list(r.get("Transitions")).is_empty()
+            }) {
+                violations.push(format!(
+                    "{}: snapshot bucket {id} expires or archives snapshot files the snapshot policy still uses",
+                    t.file
+                ));
+            }
+            if !enabled.iter().any(|r| {
+                r.pointer("/NoncurrentVersionExpiration/NoncurrentDays")
+                    .is_some()
+            }) {
+                violations.push(format!(
+                    "{}: snapshot bucket {id} keeps replaced versions forever",
+                    t.file
+                ));
+            }
+            continue;
+        }
         let is_param = |v: &Value| {
             ref_target(v).is_some_and(|n| t.doc.pointer(&format!("/Parameters/{n}")).is_some())
         };
@@ -842,6 +876,16 @@ fn no_template_allows_everything_on_everything() {
     );
     assert_broken(no_admin_statements(&broken), "grants * on *");
     assert_broken(roles_name_their_resources(&broken), "grants on resource *");
+    // Describing the VPC may name every resource; creating interfaces beside it may not.
+    let mixed = json!({"Effect": "Allow", "Resource": "*",
+        "Action": ["ec2:DescribeSubnets", "ec2:CreateNetworkInterface"]});
+    assert_broken(
+        roles_name_their_resources(&central().mutated(
+            "/Resources/LoaderRole/Properties/Policies/0/PolicyDocument/Statement/0",
+            Some(mixed),
+        )),
+        "creates network interfaces anywhere",
+    );
 }
 
 #[test]
@@ -1085,6 +1129,23 @@ fn central_bucket_keeps_versions_and_expires_logs() {
             None,
         )),
         "keeps logs forever",
+    );
+    assert_broken(
+        bucket_versioned_with_lifecycle(&t.mutated(
+            "/Resources/SnapshotBucket/Properties/LifecycleConfiguration/Rules/0",
+            Some(
+                json!({"Id": "Expire", "Status": "Enabled", "ExpirationInDays": 30,
+                        "NoncurrentVersionExpiration": {"NoncurrentDays": 7}}),
+            ),
+        )),
+        "expires snapshot files under the snapshot policy",
+    );
+    assert_broken(
+        bucket_versioned_with_lifecycle(&t.mutated(
+            "/Resources/SnapshotBucket/Properties/LifecycleConfiguration/Rules/0/NoncurrentVersionExpiration",
+            None,
+        )),
+        "keeps replaced snapshot files forever",
     );
 }
 

@@ -47,6 +47,10 @@ struct Store {
     monitors: BTreeMap<String, (Value, u64)>,
     /// Notifications channels: id -> config.
     channels: BTreeMap<String, Value>,
+    /// Snapshot repositories: name -> body as given.
+    repositories: BTreeMap<String, Value>,
+    /// Snapshot management policies: name -> (policy as given, seq_no).
+    sm_policies: BTreeMap<String, (Value, u64)>,
 }
 
 pub struct Recorder {
@@ -129,6 +133,14 @@ impl Recorder {
             .collect()
     }
 
+    pub fn repository(&self, name: &str) -> Option<Value> {
+        self.lock().repositories.get(name).cloned()
+    }
+
+    pub fn snapshot_policy(&self, name: &str) -> Option<Value> {
+        self.lock().sm_policies.get(name).map(|(p, _)| p.clone())
+    }
+
     pub fn channel(&self, id: &str) -> Option<Value> {
         self.lock().channels.get(id).cloned()
     }
@@ -181,6 +193,12 @@ async fn handle(store: &Mutex<Store>, upstream: &str, req: Request<Incoming>) ->
     }
     if path.starts_with("/_plugins/_alerting/monitors") {
         return monitors(store, &parts.method, &path, &query, recorded.body);
+    }
+    if let Some(name) = path.strip_prefix("/_snapshot/") {
+        return repositories(store, &parts.method, name, recorded.body);
+    }
+    if let Some(name) = path.strip_prefix("/_plugins/_sm/policies/") {
+        return sm_policies(store, &parts.method, name, &query, recorded.body);
     }
     if path.starts_with("/_plugins/_notifications/configs") {
         return channels(store, &parts.method, &path, recorded.body);
@@ -305,6 +323,127 @@ fn monitors(store: &Mutex<Store>, method: &Method, path: &str, query: &str, body
             StatusCode::BAD_REQUEST,
             "illegal_argument_exception",
             "unsupported monitors call",
+        ),
+    }
+}
+
+/// The snapshot repositories API: settings are kept as strings, as a cluster answers them.
+fn repositories(store: &Mutex<Store>, method: &Method, name: &str, body: Value) -> Reply {
+    let mut s = store.lock().expect("state");
+    match method.as_str() {
+        "GET" => match s.repositories.get(name) {
+            None => error(
+                StatusCode::NOT_FOUND,
+                "repository_missing_exception",
+                &format!("[{name}] missing"),
+            ),
+            Some(kept) => reply(StatusCode::OK, json!({ name: kept }).to_string()),
+        },
+        "PUT" => {
+            if body["type"] != "s3" || !body["settings"]["bucket"].is_string() {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "repository_verification_exception",
+                    "an s3 repository needs a bucket",
+                );
+            }
+            let mut kept = body.clone();
+            if let Some(settings) = kept["settings"].as_object_mut() {
+                for value in settings.values_mut() {
+                    if !value.is_string() {
+                        *value = Value::String(value.to_string());
+                    }
+                }
+            }
+            s.repositories.insert(name.to_owned(), kept);
+            reply(StatusCode::OK, json!({"acknowledged": true}).to_string())
+        }
+        _ => error(
+            StatusCode::BAD_REQUEST,
+            "illegal_argument_exception",
+            "unsupported snapshot call",
+        ),
+    }
+}
+
+/// The snapshot management API: create with POST, update with PUT and the sequence numbers of
+/// the version read; the server adds fields of its own to what it keeps.
+fn sm_policies(
+    store: &Mutex<Store>,
+    method: &Method,
+    name: &str,
+    query: &str,
+    body: Value,
+) -> Reply {
+    let mut s = store.lock().expect("state");
+    let kept_form = |policy: &Value| {
+        let mut kept = policy.clone();
+        kept["name"] = json!(name);
+        kept["schema_version"] = json!(21);
+        kept["last_updated_time"] = json!(1_764_000_000_000u64);
+        kept
+    };
+    match method.as_str() {
+        "GET" => match s.sm_policies.get(name) {
+            None => error(
+                StatusCode::NOT_FOUND,
+                "status_exception",
+                &format!("Snapshot management policy [{name}] not found."),
+            ),
+            Some((policy, seq)) => reply(
+                StatusCode::OK,
+                json!({"_id": format!("{name}-sm-policy"), "_version": seq + 1, "_seq_no": seq,
+                       "_primary_term": 1, "sm_policy": kept_form(policy)})
+                .to_string(),
+            ),
+        },
+        "POST" => {
+            if s.sm_policies.contains_key(name) {
+                return error(
+                    StatusCode::CONFLICT,
+                    "version_conflict_engine_exception",
+                    "policy exists",
+                );
+            }
+            s.sm_policies.insert(name.to_owned(), (body.clone(), 0));
+            reply(
+                StatusCode::CREATED,
+                json!({"_id": format!("{name}-sm-policy"), "_seq_no": 0, "_primary_term": 1,
+                       "sm_policy": kept_form(&body)})
+                .to_string(),
+            )
+        }
+        "PUT" => {
+            let versions = query_pairs(query);
+            let Some((_, seq)) = s.sm_policies.get(name).cloned() else {
+                return error(
+                    StatusCode::NOT_FOUND,
+                    "status_exception",
+                    "policy not found",
+                );
+            };
+            if versions.get("if_seq_no") != Some(&seq.to_string())
+                || versions.get("if_primary_term").map(String::as_str) != Some("1")
+            {
+                return error(
+                    StatusCode::CONFLICT,
+                    "version_conflict_engine_exception",
+                    "[sm policy]: version conflict",
+                );
+            }
+            s.sm_policies
+                .insert(name.to_owned(), (body.clone(), seq + 1));
+            reply(
+                StatusCode::OK,
+                json!({"_id": format!("{name}-sm-policy"), "_seq_no": seq + 1, "_primary_term": 1,
+                       "sm_policy": kept_form(&body)})
+                .to_string(),
+            )
+        }
+        _ => error(
+            StatusCode::BAD_REQUEST,
+            "illegal_argument_exception",
+            "unsupported snapshot management call",
         ),
     }
 }

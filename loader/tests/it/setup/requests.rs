@@ -501,3 +501,123 @@ async fn thresholds_become_monitors_sending_to_the_alert_topic() {
     );
     assert!(text.contains("Alerting plugin is not available"), "{text}");
 }
+
+#[tokio::test]
+async fn snapshots_go_to_the_repository_daily_and_a_second_run_changes_nothing() {
+    let cluster = tests::OwnOpenSearch::start();
+    let recorder = Recorder::start(&cluster.url).await;
+    let url = recorder.url.clone();
+    let role = "arn:aws:iam::111122223333:role/org-security-logs-snapshots";
+    let args = [
+        "--opensearch",
+        url.as_str(),
+        "--skip",
+        "templates",
+        "--skip",
+        "retention",
+        "--skip",
+        "monitors",
+        "--snapshot-repository",
+        "s3://org-snapshots-111122223333/opensearch/",
+        "--snapshot-role",
+        role,
+        "--snapshot-keep-days",
+        "60",
+    ];
+    let first = setup_async(&args).await;
+    let text = stdout(&first);
+    assert!(
+        first.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(
+        text.contains("created       snapshot repository org-security-logs"),
+        "{text}"
+    );
+    assert!(
+        text.contains("created       snapshot policy     org-security-logs-daily"),
+        "{text}"
+    );
+    let repository = recorder
+        .repository("org-security-logs")
+        .expect("registered");
+    assert_eq!(repository["type"], "s3");
+    assert_eq!(
+        repository["settings"]["bucket"],
+        "org-snapshots-111122223333"
+    );
+    assert_eq!(repository["settings"]["base_path"], "opensearch");
+    assert_eq!(repository["settings"]["role_arn"], role);
+    let policy = recorder
+        .snapshot_policy("org-security-logs-daily")
+        .expect("the snapshot policy");
+    assert_eq!(policy["snapshot_config"]["repository"], "org-security-logs");
+    assert_eq!(policy["snapshot_config"]["indices"], "log-*,alert-*");
+    assert_eq!(policy["deletion"]["condition"]["max_age"], "60d");
+    // The repository is registered before the policy that names it.
+    let sent = writes(&recorder.requests());
+    let at = |w: &str| {
+        sent.iter()
+            .position(|s| s == w)
+            .unwrap_or_else(|| panic!("{w} in {sent:?}"))
+    };
+    assert!(
+        at("PUT /_snapshot/org-security-logs")
+            < at("POST /_plugins/_sm/policies/org-security-logs-daily")
+    );
+
+    recorder.clear_requests();
+    let second = setup_async(&args).await;
+    let text = stdout(&second);
+    assert!(second.status.success(), "{text}");
+    assert!(
+        text.contains("unchanged     snapshot repository org-security-logs"),
+        "{text}"
+    );
+    assert!(
+        text.contains("unchanged     snapshot policy     org-security-logs-daily"),
+        "{text}"
+    );
+    assert!(
+        writes(&recorder.requests()).is_empty(),
+        "{:?}",
+        recorder.requests()
+    );
+
+    // Keeping snapshots longer updates the policy alone, with the version read.
+    let mut longer = args.to_vec();
+    longer[13] = "90";
+    let third = setup_async(&longer).await;
+    let text = stdout(&third);
+    assert!(third.status.success(), "{text}");
+    assert!(
+        text.contains("updated       snapshot policy     org-security-logs-daily"),
+        "{text}"
+    );
+    let update = recorder
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "PUT" && r.path == "/_plugins/_sm/policies/org-security-logs-daily")
+        .expect("an update");
+    assert_eq!(update.query, "if_seq_no=0&if_primary_term=1");
+    assert_eq!(
+        recorder
+            .snapshot_policy("org-security-logs-daily")
+            .expect("policy")["deletion"]["condition"]["max_age"],
+        "90d"
+    );
+
+    // A cluster without the repository-s3 plugin: named, and the rest goes on.
+    recorder.refuse(
+        "PUT",
+        "/_snapshot/org-security-logs",
+        "unknown repository type [s3]",
+    );
+    let mut elsewhere = args.to_vec();
+    elsewhere[9] = "s3://another-bucket";
+    let refused = setup_async(&elsewhere).await;
+    let text = stdout(&refused);
+    assert_eq!(refused.status.code(), Some(1), "{text}");
+    assert!(text.contains("FAILED        snapshot repository org-security-logs: the server answered 400: illegal_argument_exception: unknown repository type [s3]"), "{text}");
+}
