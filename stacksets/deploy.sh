@@ -243,7 +243,7 @@ if [ -n "$central_parameters" ]; then
   done <"$central_parameters"
 fi
 central cloudformation deploy --region "$central_region" --stack-name "$name_prefix-central" \
-  --template-file "$here/central.yaml" --capabilities CAPABILITY_IAM \
+  --template-file "$here/central.yaml" --capabilities CAPABILITY_NAMED_IAM \
   --no-fail-on-empty-changeset --parameter-overrides "${central_overrides[@]}"
 
 central_output() {

@@ -17,6 +17,7 @@ mod support;
 use shared::cfn::HttpResponder;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use subscriber::account::AccountPolicy;
 use subscriber::aws::{CloudWatchLogs, Limits};
 use subscriber::handler::Handler;
 use subscriber::reconcile::{self, ExistingFilter, FilterSpec, LogsApi, LogsError, Options};
@@ -52,6 +53,15 @@ impl LogsApi for Timed {
     }
     async fn delete_subscription_filter(&self, group: &str, name: &str) -> Result<(), LogsError> {
         self.inner.delete_subscription_filter(group, name).await
+    }
+    async fn describe_account_policies(&self) -> Result<Vec<AccountPolicy>, LogsError> {
+        self.inner.describe_account_policies().await
+    }
+    async fn put_account_policy(&self, policy: &AccountPolicy) -> Result<(), LogsError> {
+        self.inner.put_account_policy(policy).await
+    }
+    async fn delete_account_policy(&self, name: &str) -> Result<(), LogsError> {
+        self.inner.delete_account_policy(name).await
     }
 }
 

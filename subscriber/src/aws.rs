@@ -1,6 +1,7 @@
 //! [`LogsApi`] over the AWS SDK: rate-limited, retried on throttling, and counting every request
 //! it sends (the benchmark reports these counts).
 
+use crate::account::AccountPolicy;
 use crate::reconcile::{ExistingFilter, FilterSpec, LogsApi, LogsError};
 use crate::throttle::{Backoff, RateLimiter};
 use aws_config::SdkConfig;
@@ -38,6 +39,8 @@ struct Counters {
     describe_subscription_filters: AtomicU64,
     put_subscription_filter: AtomicU64,
     delete_subscription_filter: AtomicU64,
+    /// DescribeAccountPolicies, PutAccountPolicy and DeleteAccountPolicy.
+    account_policy: AtomicU64,
     throttled: AtomicU64,
 }
 
@@ -48,6 +51,7 @@ pub struct CallCounts {
     pub describe_subscription_filters: u64,
     pub put_subscription_filter: u64,
     pub delete_subscription_filter: u64,
+    pub account_policy: u64,
     /// Requests answered with throttling (or another retryable error) and sent again.
     pub retried: u64,
 }
@@ -58,6 +62,7 @@ impl CallCounts {
             + self.describe_subscription_filters
             + self.put_subscription_filter
             + self.delete_subscription_filter
+            + self.account_policy
     }
 }
 
@@ -150,6 +155,7 @@ impl CloudWatchLogs {
             describe_subscription_filters: c.describe_subscription_filters.load(Ordering::Relaxed),
             put_subscription_filter: c.put_subscription_filter.load(Ordering::Relaxed),
             delete_subscription_filter: c.delete_subscription_filter.load(Ordering::Relaxed),
+            account_policy: c.account_policy.load(Ordering::Relaxed),
             retried: c.throttled.load(Ordering::Relaxed),
         }
     }
@@ -324,6 +330,77 @@ impl LogsApi for CloudWatchLogs {
                     .delete_subscription_filter()
                     .log_group_name(group)
                     .filter_name(filter_name)
+                    .send()
+            },
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn describe_account_policies(&self) -> Result<Vec<AccountPolicy>, LogsError> {
+        let answer = self
+            .call(
+                &self.describe,
+                &self.counters.account_policy,
+                "DescribeAccountPolicies",
+                "the account",
+                false,
+                || {
+                    self.client
+                        .describe_account_policies()
+                        .policy_type(cwl::types::PolicyType::SubscriptionFilterPolicy)
+                        .send()
+                },
+            )
+            .await?;
+        Ok(answer
+            .account_policies()
+            .iter()
+            .map(|p| AccountPolicy {
+                name: p.policy_name().unwrap_or_default().to_owned(),
+                document: p.policy_document().unwrap_or_default().to_owned(),
+                selection_criteria: p
+                    .selection_criteria()
+                    .filter(|c| !c.is_empty())
+                    .map(str::to_owned),
+            })
+            .collect())
+    }
+
+    async fn put_account_policy(&self, policy: &AccountPolicy) -> Result<(), LogsError> {
+        self.call(
+            &self.put,
+            &self.counters.account_policy,
+            "PutAccountPolicy",
+            "the account",
+            false,
+            || {
+                self.client
+                    .put_account_policy()
+                    .policy_name(&policy.name)
+                    .policy_document(&policy.document)
+                    .policy_type(cwl::types::PolicyType::SubscriptionFilterPolicy)
+                    .scope(cwl::types::Scope::All)
+                    .set_selection_criteria(policy.selection_criteria.clone())
+                    .send()
+            },
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn delete_account_policy(&self, name: &str) -> Result<(), LogsError> {
+        self.call(
+            &self.put,
+            &self.counters.account_policy,
+            "DeleteAccountPolicy",
+            "the account",
+            false,
+            || {
+                self.client
+                    .delete_account_policy()
+                    .policy_name(name)
+                    .policy_type(cwl::types::PolicyType::SubscriptionFilterPolicy)
                     .send()
             },
         )

@@ -61,6 +61,9 @@ pub struct Row {
     pub conflicts: u64,
     pub failures: u64,
     pub coverage_percent: f64,
+    /// How the account and region is subscribed: `log-group` filters, or our `account`-level
+    /// subscription policy.
+    pub mode: crate::settings::Mode,
 }
 
 impl Row {
@@ -78,6 +81,7 @@ impl Row {
             conflicts: s.conflicts,
             failures: s.failures,
             coverage_percent: percent(subscribed, subscribed + missing + s.conflicts + s.failures),
+            mode: crate::settings::Mode::LogGroup,
         }
     }
 }
@@ -178,8 +182,18 @@ pub async fn coverage<O: Organization, X: AccountAccess>(
             for region in regions {
                 let logs = access.logs(&session, region);
                 let target = settings.for_target(&account.id, region);
-                match reconcile::reconcile(&logs, &target, options).await {
-                    Ok(summary) => rows.push(Row::new(account, region, &summary)),
+                // An account-level policy of ours covers the account; otherwise count per group.
+                let counted = match crate::account::policy_coverage(&logs, &target).await {
+                    Some(summary) => Ok((summary, crate::settings::Mode::Account)),
+                    None => reconcile::reconcile(&logs, &target, options)
+                        .await
+                        .map(|s| (s, crate::settings::Mode::LogGroup)),
+                };
+                match counted {
+                    Ok((summary, mode)) => rows.push(Row {
+                        mode,
+                        ..Row::new(account, region, &summary)
+                    }),
                     Err(error) => unreachable.push(Unreachable {
                         account_id: account.id.clone(),
                         account_name: account.name.clone(),
@@ -293,7 +307,7 @@ pub fn render_table(report: &Report) -> String {
         let name: String = r.account_name.chars().take(name_width).collect();
         let _ = writeln!(
             out,
-            "{:<12}  {:<name_width$}  {:<region_width$}  {:>10}  {:>10}  {:>7}  {:>8}  {:>9}  {:>8}  {:>7.2}%",
+            "{:<12}  {:<name_width$}  {:<region_width$}  {:>10}  {:>10}  {:>7}  {:>8}  {:>9}  {:>8}  {:>7.2}%{}",
             r.account_id,
             name,
             r.region,
@@ -303,7 +317,12 @@ pub fn render_table(report: &Report) -> String {
             r.excluded,
             r.conflicts,
             r.failures,
-            r.coverage_percent
+            r.coverage_percent,
+            if r.mode == crate::settings::Mode::Account {
+                "  (account policy)"
+            } else {
+                ""
+            }
         );
     }
     let t = &report.totals;
@@ -532,6 +551,76 @@ mod tests {
             }
             fake
         }
+    }
+
+    /// One account covered by our account-level policy (one group excluded by it), one by
+    /// per-group filters (one group missing).
+    struct MixedAccess;
+
+    impl AccountAccess for MixedAccess {
+        type Session = String;
+        type Logs = FakeLogs;
+        async fn enter(&self, account: &str) -> Result<String, String> {
+            Ok(account.to_owned())
+        }
+        fn logs(&self, session: &String, _region: &str) -> FakeLogs {
+            let fake = FakeLogs::with_groups(&["/a", "/b", "/noisy"]);
+            let dest = format!("arn:aws:lambda:us-east-1:{session}:function:collector");
+            if session == "111111111111" {
+                fake.account_policies.lock().unwrap().insert(
+                    "ours".into(),
+                    crate::account::AccountPolicy {
+                        name: "ours".into(),
+                        document: serde_json::json!({"DestinationArn": dest}).to_string(),
+                        selection_criteria: crate::account::selection_criteria(&[
+                            "/aws/lambda/collector".into(),
+                            "/noisy".into(),
+                        ]),
+                    },
+                );
+            } else {
+                fake.add_filter("/a", "ours", &dest);
+                fake.add_filter("/noisy", "ours", &dest);
+            }
+            fake
+        }
+    }
+
+    #[tokio::test]
+    async fn an_account_covered_by_the_account_policy_counts_every_group_it_does_not_exclude() {
+        let org = FakeOrg(vec![
+            account("111111111111", "ACTIVE"),
+            account("222222222222", "ACTIVE"),
+        ]);
+        let settings = Settings::new(RawSettings {
+            filter_name: "ours".into(),
+            destination_arn: "arn:aws:lambda:{region}:{account}:function:collector".into(),
+            exclude: Some("^/noisy$".into()),
+            ..RawSettings::default()
+        })
+        .unwrap();
+        let report = coverage(
+            &org,
+            &MixedAccess,
+            &settings,
+            &["us-east-1".to_owned()],
+            None,
+            Options::default(),
+        )
+        .await
+        .unwrap();
+        let by_policy = &report.rows[0];
+        assert_eq!(by_policy.mode, crate::settings::Mode::Account);
+        assert_eq!(
+            (by_policy.subscribed, by_policy.missing, by_policy.excluded),
+            (2, 0, 1)
+        );
+        assert_eq!(by_policy.coverage_percent, 100.0);
+        let by_filters = &report.rows[1];
+        assert_eq!(by_filters.mode, crate::settings::Mode::LogGroup);
+        assert_eq!((by_filters.subscribed, by_filters.missing), (1, 1));
+        let table = render_table(&report);
+        assert!(table.contains("100.00%  (account policy)"), "{table}");
     }
 
     fn account(id: &str, status: &str) -> Account {

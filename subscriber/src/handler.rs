@@ -1,8 +1,9 @@
 //! The Lambda function's work for one event.
 
+use crate::account;
 use crate::events::{self, CustomResourceRequest, Event, Identity, RequestType};
 use crate::reconcile::{self, FilterSpec, LogsApi, LogsError, Options, Summary, reconcile_group};
-use crate::settings::Settings;
+use crate::settings::{Mode, Settings};
 use serde_json::{Value, json};
 use shared::cfn::{Responder, Response, Status};
 use std::time::Duration;
@@ -79,10 +80,27 @@ impl<A: LogsApi, R: Responder> Handler<A, R> {
         };
         let spec = FilterSpec::from_settings(&self.settings);
         match parsed {
+            Event::CreateLogGroup { group } if self.settings.mode == Mode::Account => Ok(Outcome {
+                action: "new_group_under_account_policy",
+                summary: account::new_group(
+                    &self.api,
+                    &self.settings,
+                    &group,
+                    self.options.dry_run,
+                )
+                .await?,
+            }),
             Event::CreateLogGroup { group } => Ok(Outcome {
                 action: "subscribe_new_group",
                 summary: self.subscribe_new(&spec, &group).await,
             }),
+            // The account policy covers every group: no filter of ours to put back.
+            Event::DeleteSubscriptionFilter { .. } if self.settings.mode == Mode::Account => {
+                Ok(Outcome {
+                    action: "ignored",
+                    summary: Summary::default(),
+                })
+            }
             Event::DeleteSubscriptionFilter {
                 group,
                 filter,
@@ -93,7 +111,7 @@ impl<A: LogsApi, R: Responder> Handler<A, R> {
             }),
             Event::Scheduled => {
                 let options = self.options_within(budget, Duration::from_secs(10));
-                let summary = reconcile::reconcile(&self.api, &self.settings, options).await?;
+                let summary = account::apply(&self.api, &self.settings, options).await?;
                 Ok(Outcome {
                     action: "reconcile",
                     summary,
@@ -221,9 +239,9 @@ impl<A: LogsApi, R: Responder> Handler<A, R> {
         // Leave time to send the answer before the function is stopped.
         let options = self.options_within(budget, Duration::from_secs(20));
         let result = match request.request_type {
-            RequestType::Create => reconcile::reconcile(&self.api, &self.settings, options).await,
+            RequestType::Create => account::apply(&self.api, &self.settings, options).await,
             RequestType::Update => self.update(raw, options).await,
-            RequestType::Delete => reconcile::remove_all(&self.api, &self.settings, options).await,
+            RequestType::Delete => account::remove(&self.api, &self.settings, options).await,
         };
         let (status, reason, summary) = match result {
             Err(error) => (Status::Failed, error.to_string(), Summary::default()),
@@ -291,7 +309,7 @@ impl<A: LogsApi, R: Responder> Handler<A, R> {
             summary.groups_seen = 0;
             summary.vanished = 0;
         }
-        summary.merge(reconcile::reconcile(&self.api, &self.settings, options).await?);
+        summary.merge(account::apply(&self.api, &self.settings, options).await?);
         Ok(summary)
     }
 }
@@ -470,6 +488,36 @@ mod tests {
         let outcome = h.handle(&event, None).await.unwrap();
         assert_eq!(outcome.summary.vanished, 1);
         assert_eq!(h.api.count("put"), 0);
+    }
+
+    #[tokio::test]
+    async fn in_the_account_mode_new_groups_are_covered_and_deletions_left_alone() {
+        let mut h = handler(FakeLogs::with_groups(&["/app/x"]));
+        h.settings.mode = Mode::Account;
+        h.handle(&custom("Create"), None).await.unwrap();
+        assert!(h.api.account_policies.lock().unwrap().contains_key("ours"));
+        assert!(h.api.filters("/app/x").is_empty(), "no per-group filter");
+        let created = trail(
+            "CreateLogGroup",
+            json!({"logGroupName": "/app/new"}),
+            "alice",
+        );
+        let outcome = h.handle(&created, None).await.unwrap();
+        assert_eq!(outcome.action, "new_group_under_account_policy");
+        assert_eq!(h.api.count("put"), 0);
+        let deleted = trail(
+            "DeleteSubscriptionFilter",
+            json!({"logGroupName": "/app/x", "filterName": "ours"}),
+            "mallory",
+        );
+        let outcome = h.handle(&deleted, None).await.unwrap();
+        assert_eq!(outcome.action, "ignored");
+        assert_eq!(h.api.count("put"), 0);
+        h.handle(&custom("Delete"), None).await.unwrap();
+        assert!(
+            h.api.account_policies.lock().unwrap().is_empty(),
+            "Delete removes the policy"
+        );
     }
 
     fn custom(kind: &str) -> Value {

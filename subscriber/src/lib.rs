@@ -2,6 +2,7 @@
 //! the collector, and reports coverage across an AWS Organization.
 //!
 //! - [`settings`]: our filter, the loop guard and the include/exclude lists.
+//! - [`account`]: the account-level mode, one subscription filter policy for the account.
 //! - [`reconcile`]: the decisions (pure) and the walk over all log groups, behind [`reconcile::LogsApi`].
 //! - [`events`]: the Lambda events told apart (CloudTrail via EventBridge, schedule, custom resource).
 //! - [`handler`]: one invocation.
@@ -10,6 +11,7 @@
 //! - [`throttle`]: token bucket and backoff.
 //! - [`coverage`]: the organization report.
 
+pub mod account;
 pub mod aws;
 pub mod coverage;
 pub mod events;

@@ -11,7 +11,7 @@ use std::time::Duration;
 use subscriber::aws::{CloudWatchLogs, Limits};
 use subscriber::coverage::{self, AwsOrganization, StsAccess};
 use subscriber::handler::Handler;
-use subscriber::reconcile::{self, Options};
+use subscriber::reconcile::Options;
 use subscriber::settings::{DEFAULT_FILTER_NAME, RawSettings, Settings};
 use subscriber::throttle::Backoff;
 
@@ -100,6 +100,15 @@ struct FilterArgs {
     /// Never log groups matching one of these regexes (JSON array or comma-separated).
     #[arg(long, env = "EXCLUDE_PATTERNS", global = true)]
     exclude: Option<String>,
+    /// `log-group`: a filter on every log group; `account`: one account-level subscription
+    /// filter policy (exclusions by exact name only, no include patterns).
+    #[arg(
+        long,
+        env = "SUBSCRIPTION_MODE",
+        default_value = "log-group",
+        global = true
+    )]
+    mode: String,
 }
 
 #[derive(Args, Debug)]
@@ -150,6 +159,7 @@ impl FilterArgs {
                 .collect(),
             include: self.include.clone(),
             exclude: self.exclude.clone(),
+            mode: self.mode.clone(),
         })?)
     }
 }
@@ -218,9 +228,9 @@ async fn run() -> anyhow::Result<ExitCode> {
             let options = Options { dry_run, ..options };
             let started = std::time::Instant::now();
             let summary = if remove {
-                reconcile::remove_all(&api, &settings, options).await
+                subscriber::account::remove(&api, &settings, options).await
             } else {
-                reconcile::reconcile(&api, &settings, options).await
+                subscriber::account::apply(&api, &settings, options).await
             }
             .context("reconcile stopped")?;
             let run = if remove { "remove" } else { "reconcile" };

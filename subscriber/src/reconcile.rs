@@ -74,6 +74,18 @@ pub trait LogsApi: Sync {
         group: &str,
         filter_name: &str,
     ) -> impl Future<Output = Result<(), LogsError>> + Send;
+    /// The account's subscription filter policies (at most one).
+    fn describe_account_policies(
+        &self,
+    ) -> impl Future<Output = Result<Vec<crate::account::AccountPolicy>, LogsError>> + Send;
+    fn put_account_policy(
+        &self,
+        policy: &crate::account::AccountPolicy,
+    ) -> impl Future<Output = Result<(), LogsError>> + Send;
+    fn delete_account_policy(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<(), LogsError>> + Send;
 }
 
 /// What a log group needs, given its filters.
@@ -159,6 +171,10 @@ pub struct Summary {
     pub vanished: u64,
     /// The run stopped at its deadline before every listed group was handled.
     pub incomplete: bool,
+    /// What happened to our account-level subscription policy (created, updated, unchanged,
+    /// deleted), when there was one to handle.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_policy: Option<String>,
     pub conflict_details: Vec<Conflict>,
     pub failure_details: Vec<Failure>,
 }
@@ -175,6 +191,9 @@ impl Summary {
         self.failures += other.failures;
         self.removed += other.removed;
         self.vanished += other.vanished;
+        if other.account_policy.is_some() {
+            self.account_policy = other.account_policy;
+        }
         for c in other.conflict_details {
             if self.conflict_details.len() < MAX_DETAILS {
                 self.conflict_details.push(c);
@@ -440,6 +459,10 @@ pub(crate) mod fake {
         /// Groups whose describe call fails.
         pub broken: Vec<String>,
         pub listing_fails: bool,
+        /// Account policies by name.
+        pub account_policies: Mutex<BTreeMap<String, crate::account::AccountPolicy>>,
+        /// The account policy API answers like an emulator without it.
+        pub no_account_policies: bool,
     }
 
     impl FakeLogs {
@@ -560,6 +583,44 @@ pub(crate) mod fake {
                 group: group.into(),
             })?;
             filters.retain(|f| f.name != filter_name);
+            Ok(())
+        }
+
+        async fn describe_account_policies(
+            &self,
+        ) -> Result<Vec<crate::account::AccountPolicy>, LogsError> {
+            self.calls.lock().unwrap().push("describe_policies".into());
+            if self.no_account_policies {
+                return Err(LogsError::Call {
+                    operation: "DescribeAccountPolicies",
+                    target: "the account".into(),
+                    reason: "InvalidAction: not implemented".into(),
+                });
+            }
+            Ok(self
+                .account_policies
+                .lock()
+                .unwrap()
+                .values()
+                .cloned()
+                .collect())
+        }
+
+        async fn put_account_policy(
+            &self,
+            policy: &crate::account::AccountPolicy,
+        ) -> Result<(), LogsError> {
+            self.calls.lock().unwrap().push("put_policy".into());
+            self.account_policies
+                .lock()
+                .unwrap()
+                .insert(policy.name.clone(), policy.clone());
+            Ok(())
+        }
+
+        async fn delete_account_policy(&self, name: &str) -> Result<(), LogsError> {
+            self.calls.lock().unwrap().push("delete_policy".into());
+            self.account_policies.lock().unwrap().remove(name);
             Ok(())
         }
     }

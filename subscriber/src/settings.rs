@@ -28,6 +28,33 @@ pub enum SettingsError {
         "protected log group {0:?} holds a `*` before its end: only a trailing `*` (a name prefix) is supported"
     )]
     BadProtectedGroup(String),
+    #[error("SUBSCRIPTION_MODE {0:?} is neither log-group nor account")]
+    BadMode(String),
+    #[error(
+        "INCLUDE_PATTERNS cannot apply in the account mode: an account-level subscription policy can only exclude log groups; use EXCLUDE_PATTERNS or the log-group mode"
+    )]
+    IncludeInAccountMode,
+}
+
+/// Where our subscription lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// A subscription filter on every log group (the default).
+    #[default]
+    LogGroup,
+    /// One account-level subscription filter policy (see [`crate::account`]).
+    Account,
+}
+
+impl Mode {
+    pub fn parse(text: &str) -> Result<Self, SettingsError> {
+        match text.trim() {
+            "" | "log-group" => Ok(Mode::LogGroup),
+            "account" => Ok(Mode::Account),
+            other => Err(SettingsError::BadMode(other.to_owned())),
+        }
+    }
 }
 
 /// Raw values as they come from the environment or the command line.
@@ -50,6 +77,8 @@ pub struct RawSettings {
     pub include: Option<String>,
     /// Exclude regexes, same syntax as `include`.
     pub exclude: Option<String>,
+    /// `log-group` (default) or `account`.
+    pub mode: String,
 }
 
 /// Validated settings. Cheap to clone.
@@ -60,6 +89,7 @@ pub struct Settings {
     pub destination_arn: String,
     pub role_arn: Option<String>,
     pub function_name: Option<String>,
+    pub mode: Mode,
     protected: Vec<String>,
     include: Option<RegexSet>,
     exclude: Option<RegexSet>,
@@ -97,7 +127,11 @@ impl Settings {
         {
             return Err(SettingsError::BadProtectedGroup(bad.clone()));
         }
+        let mode = Mode::parse(&raw.mode)?;
         let include = compile("INCLUDE_PATTERNS", raw.include.as_deref())?;
+        if mode == Mode::Account && include.is_some() {
+            return Err(SettingsError::IncludeInAccountMode);
+        }
         let exclude = compile("EXCLUDE_PATTERNS", raw.exclude.as_deref())?;
         let collector_function_name = raw
             .collector_function_name
@@ -110,6 +144,7 @@ impl Settings {
             destination_arn: raw.destination_arn,
             role_arn: raw.role_arn.filter(|r| !r.is_empty()),
             function_name,
+            mode,
             protected: Vec::new(),
             include,
             exclude,

@@ -89,6 +89,14 @@ pub struct Args {
     /// When the daily snapshot is taken (cron, UTC).
     #[arg(long, value_name = "CRON", default_value = crate::content::snapshots::DEFAULT_SCHEDULE)]
     pub snapshot_schedule: String,
+    /// On a cluster with fine-grained access control: a backend role (the loader's IAM role
+    /// ARN) mapped to the role that may write only the log and alert indices. Repeatable.
+    #[arg(long, value_name = "BACKEND_ROLE")]
+    pub map_writer: Vec<String>,
+    /// A backend role (an IAM role ARN, a SAML group) mapped to the read-only analyst role.
+    /// Repeatable.
+    #[arg(long, value_name = "BACKEND_ROLE")]
+    pub map_analyst: Vec<String>,
     /// Days snapshots are kept (at least seven are always kept).
     #[arg(long, value_name = "DAYS", default_value_t = crate::content::snapshots::DEFAULT_KEEP_DAYS)]
     pub snapshot_keep_days: u32,
@@ -150,6 +158,10 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<(), CliError> {
         refresh_interval: args.refresh_interval.clone(),
         retention,
         snapshots: snapshot_options(args)?,
+        security: crate::content::security::SecurityOptions {
+            writers: args.map_writer.clone(),
+            analysts: args.map_analyst.clone(),
+        },
     };
     let mut skip = args.skip.clone();
     let cluster_config = match &args.opensearch {
@@ -256,6 +268,8 @@ pub fn write_files(dir: &Path, artifacts: &[Artifact]) -> Result<usize, CliError
             ArtifactKind::Monitor => "monitors",
             ArtifactKind::SnapshotRepository => "snapshot_repositories",
             ArtifactKind::SnapshotPolicy => "snapshot_policies",
+            ArtifactKind::SecurityRole => "security_roles",
+            ArtifactKind::SecurityRoleMapping => "role_mappings",
             ArtifactKind::SavedObject => continue,
         };
         let text = serde_json::to_string_pretty(&a.body).unwrap_or_default() + "\n";

@@ -19,6 +19,7 @@
 pub mod dashboards;
 pub mod fields;
 pub mod ism;
+pub mod security;
 pub mod snapshots;
 pub mod substitute;
 pub mod templates;
@@ -310,6 +311,9 @@ pub struct Options {
     pub retention: BTreeMap<String, u32>,
     /// Where daily snapshots go; `None`: no repository, no snapshot policy.
     pub snapshots: Option<snapshots::SnapshotOptions>,
+    /// Backend roles of the loader and of analysts, on a cluster with fine-grained access
+    /// control; empty: no roles, no mappings.
+    pub security: security::SecurityOptions,
 }
 
 impl Default for Options {
@@ -320,6 +324,7 @@ impl Default for Options {
             refresh_interval: "30s".to_owned(),
             retention: BTreeMap::new(),
             snapshots: None,
+            security: security::SecurityOptions::default(),
         }
     }
 }
@@ -387,6 +392,10 @@ pub enum ArtifactKind {
     SnapshotRepository,
     /// A snapshot management policy (daily snapshots, deletion by age).
     SnapshotPolicy,
+    /// A role of the security plugin (fine-grained access control).
+    SecurityRole,
+    /// The backend roles mapped to a security plugin role.
+    SecurityRoleMapping,
 }
 
 impl ArtifactKind {
@@ -400,6 +409,8 @@ impl ArtifactKind {
             Self::Monitor => "monitor",
             Self::SnapshotRepository => "snapshot repository",
             Self::SnapshotPolicy => "snapshot policy",
+            Self::SecurityRole => "security role",
+            Self::SecurityRoleMapping => "role mapping",
         }
     }
 }
@@ -425,6 +436,7 @@ pub fn plan(
     if let Some(snapshots) = &options.snapshots {
         out.extend(snapshots::artifacts(snapshots));
     }
+    out.extend(security::artifacts(&options.security));
     Ok(out)
 }
 

@@ -44,6 +44,9 @@ pub struct SetupProperties {
     pub dashboards: Option<String>,
     /// Where the monitors of the threshold rules send their alerts.
     pub monitors: MonitorOptions,
+    /// A role to assume for the setup (the domain's master user under fine-grained access
+    /// control), so the function's own role needs only to write documents.
+    pub setup_role: Option<String>,
 }
 
 /// Reads the properties of a request; the error says which one is wrong.
@@ -109,6 +112,10 @@ pub fn properties(
             refresh_interval,
             retention,
             snapshots: snapshot_options(&text, &number)?,
+            security: crate::content::security::SecurityOptions {
+                writers: list("WriterBackendRoles"),
+                analysts: list("AnalystBackendRoles"),
+            },
         },
         skip,
         dashboards,
@@ -117,6 +124,7 @@ pub fn properties(
             sns: text("AlertTopicArn").zip(text("AlertRoleArn")),
             interval_minutes: number("MonitorIntervalMinutes", 5)?,
         },
+        setup_role: text("SetupRoleArn"),
     })
 }
 
@@ -252,13 +260,20 @@ impl<R: Responder> SetupResource<R> {
             Ok(c) => c,
             Err(e) => return (Status::Failed, e.to_string(), None),
         };
-        let cluster = match OpenSearchTransport::connect(&self.sink, self.aws.as_ref()).await {
+        // The setup role's credentials when there is one, the function's own otherwise.
+        let aws = match (&props.setup_role, &self.aws) {
+            (Some(role), Some(base)) => Some(
+                shared::aws::assumed_role_config(base, role, "org-security-logs-setup", None).await,
+            ),
+            _ => self.aws.clone(),
+        };
+        let cluster = match OpenSearchTransport::connect(&self.sink, aws.as_ref()).await {
             Ok(c) => c,
             Err(e) => return (Status::Failed, format!("OpenSearch: {e}"), None),
         };
         let dashboards = match &props.dashboards {
             None => None,
-            Some(url) => match setup::dashboards_client(&self.sink, url, self.aws.as_ref()).await {
+            Some(url) => match setup::dashboards_client(&self.sink, url, aws.as_ref()).await {
                 Ok(d) => Some(d),
                 Err(e) => return (Status::Failed, format!("Dashboards: {e}"), None),
             },
@@ -362,6 +377,37 @@ mod tests {
         )
         .expect("valid");
         assert_eq!(p.dashboards, None);
+    }
+
+    #[test]
+    fn security_properties_map_the_loader_and_analysts_and_name_the_setup_role() {
+        let config = Config::builtin().expect("config");
+        let p = properties(
+            &event(
+                json!({"WriterBackendRoles": "arn:aws:iam::111122223333:role/loader",
+                "AnalystBackendRoles": "arn:aws:iam::111122223333:role/analyst, analysts",
+                "SetupRoleArn": "arn:aws:iam::111122223333:role/admin"}),
+            ),
+            &config,
+            "https://x",
+        )
+        .expect("valid");
+        assert_eq!(
+            p.options.security.writers,
+            ["arn:aws:iam::111122223333:role/loader"]
+        );
+        assert_eq!(
+            p.options.security.analysts,
+            ["arn:aws:iam::111122223333:role/analyst", "analysts"]
+        );
+        assert_eq!(
+            p.setup_role.as_deref(),
+            Some("arn:aws:iam::111122223333:role/admin")
+        );
+        let p =
+            properties(&event(json!({"SetupRoleArn": ""})), &config, "https://x").expect("valid");
+        assert!(p.options.security.is_empty());
+        assert_eq!(p.setup_role, None);
     }
 
     #[test]

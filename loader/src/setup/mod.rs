@@ -209,6 +209,8 @@ pub async fn apply(artifacts: &[Artifact], targets: &Targets<'_>) -> Report {
             ArtifactKind::Monitor => run.monitor(artifact).await,
             ArtifactKind::SnapshotRepository => run.repository(artifact).await,
             ArtifactKind::SnapshotPolicy => run.snapshot_policy(artifact).await,
+            ArtifactKind::SecurityRole => run.security(artifact, "roles").await,
+            ArtifactKind::SecurityRoleMapping => run.security(artifact, "rolesmapping").await,
         }
     }
     if !saved_objects.is_empty() {
@@ -622,6 +624,61 @@ impl Run<'_> {
         self.entry(artifact, outcome, None);
     }
 
+    /// A role or role mapping of the security plugin (`api` is `roles` or `rolesmapping`):
+    /// put when missing or different.
+    async fn security(&mut self, artifact: &Artifact, api: &str) {
+        let path = format!("/_plugins/_security/api/{api}/{}", artifact.name);
+        let cluster = self.targets.cluster;
+        let current = match self.read(cluster, Method::Get, &path, None).await {
+            Ok(None) => Current::Missing,
+            Ok(Some(reply))
+                if reply.status == 404
+                    && !answers::reason(reply.status, &reply.body).contains("no handler found") =>
+            {
+                Current::Missing
+            }
+            Ok(Some(reply)) if reply.status == 200 => {
+                let answer: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+                if answers::contains(&answer[&artifact.name], &artifact.body) {
+                    Current::Same
+                } else {
+                    Current::Different
+                }
+            }
+            Ok(Some(reply)) => {
+                let why = security_reason(reply.status, &reply.body);
+                return self.entry(
+                    artifact,
+                    Outcome::Failed(format!("cannot read it: {why}")),
+                    None,
+                );
+            }
+            Err(why) => return self.entry(artifact, Outcome::Failed(why), None),
+        };
+        let done = match current {
+            Current::Same => return self.entry(artifact, Outcome::Unchanged, None),
+            Current::Missing => Outcome::Created,
+            Current::Different => Outcome::Updated,
+        };
+        let outcome = match self
+            .write(
+                "opensearch",
+                cluster,
+                Method::Put,
+                path,
+                &[],
+                artifact.body.clone(),
+            )
+            .await
+        {
+            Ok(None) => done,
+            Ok(Some(reply)) if (200..300).contains(&reply.status) => done,
+            Ok(Some(reply)) => Outcome::Failed(security_reason(reply.status, &reply.body)),
+            Err(why) => Outcome::Failed(why),
+        };
+        self.entry(artifact, outcome, None);
+    }
+
     /// A snapshot repository: registered when missing or when its settings differ.
     async fn repository(&mut self, artifact: &Artifact) {
         let path = format!("/_snapshot/{}", artifact.name);
@@ -993,6 +1050,18 @@ fn plugin_reason(plugin: &str, status: u16, body: &[u8]) -> String {
     let reason = answers::reason(status, body);
     if reason.contains("no handler found") || (status == 404 && !reason.contains("_exception")) {
         format!("the {plugin} plugin is not available on this cluster ({reason})")
+    } else {
+        reason
+    }
+}
+
+/// Why the security plugin refused, with what to check.
+fn security_reason(status: u16, body: &[u8]) -> String {
+    let reason = plugin_reason("security", status, body);
+    if status == 403 || status == 401 {
+        format!(
+            "{reason} (only the domain's master user, or a user mapped to security_manager, may change roles)"
+        )
     } else {
         reason
     }

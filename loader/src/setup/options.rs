@@ -19,6 +19,8 @@ pub enum Part {
     Monitors,
     /// The snapshot repository and its snapshot management policy.
     Snapshots,
+    /// The security plugin's roles and role mappings of the loader and analysts.
+    Security,
 }
 
 impl Part {
@@ -29,6 +31,7 @@ impl Part {
             ArtifactKind::SavedObject => Self::Dashboards,
             ArtifactKind::Monitor | ArtifactKind::NotificationChannel => Self::Monitors,
             ArtifactKind::SnapshotRepository | ArtifactKind::SnapshotPolicy => Self::Snapshots,
+            ArtifactKind::SecurityRole | ArtifactKind::SecurityRoleMapping => Self::Security,
         }
     }
 
@@ -36,7 +39,7 @@ impl Part {
     pub fn parse(name: &str) -> Result<Self, String> {
         <Self as ValueEnum>::from_str(name.trim(), true).map_err(|_| {
             format!(
-                "`{name}` is not a part to skip (templates, retention, dashboards, monitors, snapshots)"
+                "`{name}` is not a part to skip (templates, retention, dashboards, monitors, snapshots, security)"
             )
         })
     }

@@ -480,3 +480,206 @@ fn the_loader_and_a_created_domain_can_live_in_a_vpc() {
         "makes the loader's SNS calls leave the VPC",
     );
 }
+
+/// A created domain with fine-grained access control: the master user is the admin role, which
+/// only the loader (for the setup) and Cognito admins may assume; the setup runs as it and maps
+/// the loader's role to the writer role; Cognito sign-in is admin-created users with MFA and no
+/// unauthenticated identities; SAML names its admin group, and the one unsigned statement of
+/// the access policy reaches Dashboards only, and only with SAML.
+fn people_sign_in(t: &Template) -> Vec<String> {
+    let mut violations = Vec::new();
+    let mut fail = |what: &str| violations.push(format!("{}: {what}", t.file));
+    let domain = t
+        .resource("OpenSearchDomain")
+        .map(props)
+        .unwrap_or(&Value::Null);
+    let fgac = domain.pointer("/AdvancedSecurityOptions/Fn::If");
+    if fgac.and_then(|f| f.get(0)) != Some(&json!("FgacDomain"))
+        || fgac.and_then(|f| f.pointer("/1/Enabled")) != Some(&json!(true))
+        || fgac.and_then(|f| f.pointer("/1/InternalUserDatabaseEnabled")) != Some(&json!(false))
+        || fgac
+            .and_then(|f| f.pointer("/1/MasterUserOptions/MasterUserARN"))
+            .and_then(get_att)
+            != Some(("OpenSearchAdminRole", "Arn"))
+    {
+        fail("the domain has no fine-grained access control with the admin role as master user");
+    }
+    let saml = fgac.and_then(|f| f.pointer("/1/SAMLOptions/Fn::If"));
+    if saml.and_then(|f| f.get(0)) != Some(&json!("UseSaml"))
+        || saml
+            .and_then(|f| f.pointer("/1/MasterBackendRole"))
+            .and_then(ref_target)
+            != Some("SamlAdminGroup")
+    {
+        fail("SAML sign-in does not name the admin group");
+    }
+    let setup = t
+        .resource("OpenSearchSetup")
+        .map(props)
+        .unwrap_or(&Value::Null);
+    if setup.get("SetupRoleArn")
+        != Some(
+            &json!({"Fn::If": ["FgacDomain", {"Fn::GetAtt": ["OpenSearchAdminRole", "Arn"]}, ""]}),
+        )
+        || setup.get("WriterBackendRoles")
+            != Some(&json!({"Fn::If": ["FgacDomain", {"Fn::GetAtt": ["LoaderRole", "Arn"]}, ""]}))
+    {
+        fail("the setup does not run as the master user and map the loader to the writer role");
+    }
+    let trust = t
+        .resource("OpenSearchAdminRole")
+        .map(props)
+        .and_then(|r| r.pointer("/AssumeRolePolicyDocument/Statement"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let loader_trusted =
+        trust.pointer("/0/Principal/AWS").and_then(get_att) == Some(("LoaderRole", "Arn"));
+    let cognito_trust = trust.pointer("/1/Fn::If/1");
+    let cognito_ok = trust.pointer("/1/Fn::If/0") == Some(&json!("UseCognito"))
+        && cognito_trust
+            .and_then(|c| c.pointer("/Condition/StringEquals/cognito-identity.amazonaws.com:aud"))
+            .and_then(ref_target)
+            == Some("DashboardsIdentityPool")
+        && trust.as_array().map(Vec::len) == Some(2);
+    if !loader_trusted || !cognito_ok {
+        fail("the admin role is trusted by more than the loader and Cognito admins of this pool");
+    }
+    let pool = t
+        .resource("DashboardsUserPool")
+        .map(props)
+        .unwrap_or(&Value::Null);
+    if pool.pointer("/AdminCreateUserConfig/AllowAdminCreateUserOnly") != Some(&json!(true))
+        || pool.get("MfaConfiguration") != Some(&json!("ON"))
+    {
+        fail("anyone may sign up to the Dashboards user pool, or sign in without MFA");
+    }
+    if t.resource("DashboardsIdentityPool")
+        .map(props)
+        .and_then(|p| p.get("AllowUnauthenticatedIdentities"))
+        != Some(&json!(false))
+    {
+        fail("the identity pool admits unauthenticated identities");
+    }
+    let statements = domain
+        .pointer("/AccessPolicies/Statement")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for statement in &statements {
+        let text = statement.to_string();
+        if !text.contains("\"AWS\":\"*\"") {
+            continue;
+        }
+        let only_saml_dashboards = statement.pointer("/Fn::If/0") == Some(&json!("UseSaml"))
+            && statement
+                .pointer("/Fn::If/1/Resource")
+                .and_then(crate::cfn::sub_text)
+                .is_some_and(|r| r.ends_with("/_dashboards*"));
+        if !only_saml_dashboards {
+            fail("the domain lets unsigned requests reach more than Dashboards with SAML");
+        }
+    }
+    violations
+}
+
+#[test]
+fn people_sign_in_as_admins_or_read_only_analysts() {
+    let central = Template::load("central.yaml");
+    assert_kept(people_sign_in(&central));
+    assert_broken(
+        people_sign_in(&central.mutated(
+            "/Resources/DashboardsUserPool/Properties/AdminCreateUserConfig/AllowAdminCreateUserOnly",
+            Some(json!(false)),
+        )),
+        "lets anyone sign up",
+    );
+    assert_broken(
+        people_sign_in(&central.mutated(
+            "/Resources/OpenSearchDomain/Properties/AccessPolicies/Statement/1/Fn::If/1/Resource",
+            Some(json!({"Fn::Sub": "arn:${AWS::Partition}:es:${AWS::Region}:${AWS::AccountId}:domain/${NamePrefix}/*"})),
+        )),
+        "lets unsigned requests reach the whole domain",
+    );
+    assert_broken(
+        people_sign_in(&central.mutated(
+            "/Resources/OpenSearchSetup/Properties/SetupRoleArn",
+            Some(json!("")),
+        )),
+        "runs the setup as the loader itself",
+    );
+    assert_broken(
+        people_sign_in(&central.mutated(
+            "/Resources/OpenSearchAdminRole/Properties/AssumeRolePolicyDocument/Statement/1/Fn::If/1/Condition",
+            None,
+        )),
+        "lets any Cognito identity become admin",
+    );
+}
+
+/// The member stack offers the account-level mode: the subscriber gets the mode and may manage
+/// the account policy, the backfill custom resource runs again when the mode changes (that is
+/// the switch), and include patterns are refused with the account mode.
+fn account_mode_is_offered(t: &Template) -> Vec<String> {
+    let mut violations = Vec::new();
+    let env = t
+        .resource("SubscriberFunction")
+        .map(props)
+        .and_then(|f| f.pointer("/Environment/Variables/SUBSCRIPTION_MODE"))
+        .and_then(ref_target);
+    if env != Some("SubscriptionMode") {
+        violations.push(format!("{}: the subscriber is not told the mode", t.file));
+    }
+    let backfill = t
+        .resource("SubscriptionBackfill")
+        .map(props)
+        .and_then(|b| b.get("SubscriptionMode"))
+        .and_then(ref_target);
+    if backfill != Some("SubscriptionMode") {
+        violations.push(format!(
+            "{}: changing the mode does not run the switch (custom resource Update)",
+            t.file
+        ));
+    }
+    let role = t
+        .resource("SubscriberRole")
+        .map(|r| r.to_string())
+        .unwrap_or_default();
+    for action in [
+        "logs:PutAccountPolicy",
+        "logs:DescribeAccountPolicies",
+        "logs:DeleteAccountPolicy",
+    ] {
+        if !role.contains(action) {
+            violations.push(format!("{}: the subscriber may not call {action}", t.file));
+        }
+    }
+    let rule = t.doc.pointer("/Rules/AccountModeOnlyExcludes");
+    let refuses_include = rule
+        .and_then(|r| r.pointer("/Assertions/0/Assert/Fn::Equals/0"))
+        .and_then(ref_target)
+        == Some("IncludePatterns");
+    if !refuses_include {
+        violations.push(format!(
+            "{}: IncludePatterns is accepted with the account mode",
+            t.file
+        ));
+    }
+    violations
+}
+
+#[test]
+fn the_member_stack_offers_the_account_level_subscription_policy() {
+    let member = Template::load("member.yaml");
+    assert_kept(account_mode_is_offered(&member));
+    assert_broken(
+        account_mode_is_offered(&member.mutated(
+            "/Resources/SubscriptionBackfill/Properties/SubscriptionMode",
+            None,
+        )),
+        "switches modes without running the switch",
+    );
+    assert_broken(
+        account_mode_is_offered(&member.mutated("/Rules/AccountModeOnlyExcludes", None)),
+        "accepts include patterns it cannot apply",
+    );
+}

@@ -140,6 +140,51 @@ const CENTRAL_LEFT_OUT: &[(&str, &str, &str)] = &[
         "GeoIpLicenseSecret empty",
     ),
     (
+        "OpenSearchAdminRole",
+        "AWS::IAM::Role",
+        "CreateOpenSearchDomain=false: sign-in belongs to a domain the stack creates",
+    ),
+    (
+        "OpenSearchAnalystRole",
+        "AWS::IAM::Role",
+        "CreateOpenSearchDomain=false: sign-in belongs to a domain the stack creates",
+    ),
+    (
+        "DashboardsUserPool",
+        "AWS::Cognito::UserPool",
+        "CreateOpenSearchDomain=false: sign-in belongs to a domain the stack creates",
+    ),
+    (
+        "DashboardsUserPoolDomain",
+        "AWS::Cognito::UserPoolDomain",
+        "CreateOpenSearchDomain=false: sign-in belongs to a domain the stack creates",
+    ),
+    (
+        "DashboardsAdminsGroup",
+        "AWS::Cognito::UserPoolGroup",
+        "CreateOpenSearchDomain=false: sign-in belongs to a domain the stack creates",
+    ),
+    (
+        "DashboardsAnalystsGroup",
+        "AWS::Cognito::UserPoolGroup",
+        "CreateOpenSearchDomain=false: sign-in belongs to a domain the stack creates",
+    ),
+    (
+        "DashboardsIdentityPool",
+        "AWS::Cognito::IdentityPool",
+        "CreateOpenSearchDomain=false: sign-in belongs to a domain the stack creates",
+    ),
+    (
+        "DashboardsIdentityPoolRoles",
+        "AWS::Cognito::IdentityPoolRoleAttachment",
+        "CreateOpenSearchDomain=false: sign-in belongs to a domain the stack creates",
+    ),
+    (
+        "OpenSearchCognitoRole",
+        "AWS::IAM::Role",
+        "CreateOpenSearchDomain=false: sign-in belongs to a domain the stack creates",
+    ),
+    (
         "LoaderSecurityGroup",
         "AWS::EC2::SecurityGroup",
         "VpcId empty: the loader runs outside a VPC; the template tests check the VPC wiring",
@@ -1309,8 +1354,14 @@ async fn a_reconcile_in_the_log_archive_account_never_subscribes_the_pipeline() 
             .unwrap_or_default(),
         include: var("INCLUDE_PATTERNS"),
         exclude: var("EXCLUDE_PATTERNS"),
+        mode: var("SUBSCRIPTION_MODE").unwrap_or_default(),
     })
     .expect("the subscriber accepts the environment its template gives it");
+    assert_eq!(
+        settings.mode,
+        subscriber::settings::Mode::LogGroup,
+        "the template's default mode"
+    );
     let api = subscriber::aws::CloudWatchLogs::new(
         &config,
         subscriber::aws::Limits {

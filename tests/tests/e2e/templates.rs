@@ -211,8 +211,13 @@ fn no_admin_statements(t: &Template) -> Vec<String> {
 
 /// Actions for which AWS defines no resource type: a statement of these alone may (and must)
 /// name every resource.
-const ACTIONS_WITHOUT_RESOURCES: &[&str] =
-    &["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"];
+const ACTIONS_WITHOUT_RESOURCES: &[&str] = &[
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
+    "logs:DescribeAccountPolicies",
+    "logs:PutAccountPolicy",
+    "logs:DeleteAccountPolicy",
+];
 
 /// Roles are least privilege: no identity statement of a role targets every resource (unless
 /// all its actions are [`ACTIONS_WITHOUT_RESOURCES`]), and no role carries a managed policy
@@ -539,13 +544,24 @@ fn bucket_versioned_with_lifecycle(t: &Template) -> Vec<String> {
 }
 
 /// No resource policy grants anything to every principal unless the statement is limited to
-/// the organization (aws:PrincipalOrgID) or to AWS services acting for it.
+/// the organization (aws:PrincipalOrgID) or to AWS services acting for it. One exception: a
+/// domain's access policy may let unsigned requests reach its Dashboards alone
+/// (`.../_dashboards*`), where SAML sign-in happens in the browser and fine-grained access
+/// control admits only users the identity provider vouches for (operations.rs checks that
+/// this statement exists only with SAML sign-in).
 fn wildcard_principals_limited_to_organization(t: &Template) -> Vec<String> {
     let mut violations = Vec::new();
     for (place, s) in policy_statements(t) {
         if s.get("Effect").and_then(Value::as_str) != Some("Allow")
             || !is_everyone(s.get("Principal"))
         {
+            continue;
+        }
+        let dashboards_only = place.contains("/Properties/AccessPolicies/")
+            && as_list(s.get("Resource"))
+                .iter()
+                .all(|r| sub_text(r).is_some_and(|r| r.ends_with("/_dashboards*")));
+        if dashboards_only {
             continue;
         }
         let org = s

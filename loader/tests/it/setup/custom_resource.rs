@@ -166,3 +166,49 @@ async fn delete_touches_nothing_and_bad_settings_or_no_cluster_fail_with_the_rea
         .expect("answered");
     assert_eq!(out["status"], json!("SUCCESS"));
 }
+
+#[tokio::test]
+async fn the_setup_signs_as_the_setup_role_and_maps_the_loader() {
+    let cluster = tests::OwnOpenSearch::start();
+    let recorder = Recorder::start(&cluster.url).await;
+    let answers = Answers::default();
+    let aws = tests::moto_config("eu-west-1").await;
+    let mut sink = SinkConfig::new(&recorder.url);
+    sink.auth = loader::sink::Auth::SigV4 {
+        service: "es".into(),
+        region: Some("eu-west-1".into()),
+    };
+    let setup = SetupResource::new(
+        Config::builtin().expect("config"),
+        sink,
+        Some(aws),
+        answers.clone(),
+    );
+    let admin = "arn:aws:iam::123456789012:role/org-security-logs-opensearch-admin";
+    let loader_role = "arn:aws:iam::123456789012:role/org-security-logs-loader";
+    let event = request(
+        "Create",
+        json!({"ServiceToken": "arn", "LoaderCodeKey": "v1/loader.zip", "DashboardsEndpoint": "none",
+               "Skip": "templates,retention,monitors", "SetupRoleArn": admin,
+               "WriterBackendRoles": loader_role}),
+    );
+    let out = setup.handle(&event).await.expect("answered");
+    assert_eq!(out["status"], json!("SUCCESS"), "{out}");
+    assert_eq!(
+        recorder
+            .security("rolesmapping", "org_security_logs_writer")
+            .expect("mapped")["backend_roles"],
+        json!([loader_role])
+    );
+    // Every request was signed with the assumed role's keys, not the function's own.
+    let requests = recorder.requests();
+    assert!(!requests.is_empty());
+    for r in &requests {
+        let auth = r.authorization.as_deref().unwrap_or_default();
+        assert!(auth.starts_with("AWS4-HMAC-SHA256 Credential="), "{auth}");
+        assert!(
+            !auth.contains("Credential=testing/"),
+            "signed with the function's own credentials: {auth}"
+        );
+    }
+}

@@ -21,6 +21,8 @@ pub struct Recorded {
     pub path: String,
     pub query: String,
     pub xsrf: bool,
+    /// The `Authorization` header, when there is one.
+    pub authorization: Option<String>,
     pub body: Value,
 }
 
@@ -47,6 +49,8 @@ struct Store {
     monitors: BTreeMap<String, (Value, u64)>,
     /// Notifications channels: id -> config.
     channels: BTreeMap<String, Value>,
+    /// Security plugin roles and role mappings: "roles/<name>" or "rolesmapping/<name>" -> body.
+    security: BTreeMap<String, Value>,
     /// Snapshot repositories: name -> body as given.
     repositories: BTreeMap<String, Value>,
     /// Snapshot management policies: name -> (policy as given, seq_no).
@@ -133,6 +137,11 @@ impl Recorder {
             .collect()
     }
 
+    /// A security role (`api` `roles`) or role mapping (`rolesmapping`) as kept.
+    pub fn security(&self, api: &str, name: &str) -> Option<Value> {
+        self.lock().security.get(&format!("{api}/{name}")).cloned()
+    }
+
     pub fn repository(&self, name: &str) -> Option<Value> {
         self.lock().repositories.get(name).cloned()
     }
@@ -174,6 +183,11 @@ async fn handle(store: &Mutex<Store>, upstream: &str, req: Request<Incoming>) ->
         path: path.clone(),
         query: query.clone(),
         xsrf: parts.headers.contains_key("osd-xsrf"),
+        authorization: parts
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
         body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
     };
     let refused = {
@@ -193,6 +207,9 @@ async fn handle(store: &Mutex<Store>, upstream: &str, req: Request<Incoming>) ->
     }
     if path.starts_with("/_plugins/_alerting/monitors") {
         return monitors(store, &parts.method, &path, &query, recorded.body);
+    }
+    if let Some(key) = path.strip_prefix("/_plugins/_security/api/") {
+        return security(store, &parts.method, key, recorded.body);
     }
     if let Some(name) = path.strip_prefix("/_snapshot/") {
         return repositories(store, &parts.method, name, recorded.body);
@@ -323,6 +340,48 @@ fn monitors(store: &Mutex<Store>, method: &Method, path: &str, query: &str, body
             StatusCode::BAD_REQUEST,
             "illegal_argument_exception",
             "unsupported monitors call",
+        ),
+    }
+}
+
+/// The security plugin's roles and role mappings: kept as given, answered with the fields the
+/// plugin adds.
+fn security(store: &Mutex<Store>, method: &Method, key: &str, body: Value) -> Reply {
+    let mut s = store.lock().expect("state");
+    let name = key.rsplit('/').next().unwrap_or_default().to_owned();
+    match method.as_str() {
+        "GET" => match s.security.get(key) {
+            None => error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                &format!("{name} not found."),
+            ),
+            Some(kept) => {
+                let mut answered = kept.clone();
+                answered["reserved"] = json!(false);
+                answered["hidden"] = json!(false);
+                answered["static"] = json!(false);
+                reply(StatusCode::OK, json!({ name: answered }).to_string())
+            }
+        },
+        "PUT" => {
+            let created = !s.security.contains_key(key);
+            s.security.insert(key.to_owned(), body);
+            let status = if created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            let word = if created { "CREATED" } else { "OK" };
+            reply(
+                status,
+                json!({"status": word, "message": format!("'{name}' updated.")}).to_string(),
+            )
+        }
+        _ => error(
+            StatusCode::BAD_REQUEST,
+            "illegal_argument_exception",
+            "unsupported security call",
         ),
     }
 }

@@ -621,3 +621,105 @@ async fn snapshots_go_to_the_repository_daily_and_a_second_run_changes_nothing()
     assert_eq!(refused.status.code(), Some(1), "{text}");
     assert!(text.contains("FAILED        snapshot repository org-security-logs: the server answered 400: illegal_argument_exception: unknown repository type [s3]"), "{text}");
 }
+
+#[tokio::test]
+async fn the_loader_is_mapped_to_write_only_logs_and_alerts_and_analysts_to_read() {
+    let cluster = tests::OwnOpenSearch::start();
+    let recorder = Recorder::start(&cluster.url).await;
+    let url = recorder.url.clone();
+    let loader_role = "arn:aws:iam::111122223333:role/org-security-logs-loader";
+    let args = [
+        "--opensearch",
+        url.as_str(),
+        "--skip",
+        "templates",
+        "--skip",
+        "retention",
+        "--skip",
+        "monitors",
+        "--map-writer",
+        loader_role,
+        "--map-analyst",
+        "security-analysts",
+    ];
+    let first = setup_async(&args).await;
+    let text = stdout(&first);
+    assert!(
+        first.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    for line in [
+        "created       security role       org_security_logs_writer",
+        "created       role mapping        org_security_logs_writer",
+        "created       security role       org_security_logs_analyst",
+        "created       role mapping        org_security_logs_analyst",
+    ] {
+        assert!(text.contains(line), "{line} in {text}");
+    }
+    let writer = recorder
+        .security("roles", "org_security_logs_writer")
+        .expect("writer role");
+    assert_eq!(
+        writer["index_permissions"],
+        json!([{"index_patterns": ["log-*", "alert-*"],
+                "allowed_actions": ["crud", "create_index", "indices:admin/mapping/put"]}])
+    );
+    assert_eq!(
+        recorder
+            .security("rolesmapping", "org_security_logs_writer")
+            .expect("mapping")["backend_roles"],
+        json!([loader_role])
+    );
+    assert_eq!(
+        recorder
+            .security("rolesmapping", "org_security_logs_analyst")
+            .expect("mapping")["backend_roles"],
+        json!(["security-analysts"])
+    );
+
+    recorder.clear_requests();
+    let second = setup_async(&args).await;
+    let text = stdout(&second);
+    assert!(second.status.success(), "{text}");
+    assert!(writes(&recorder.requests()).is_empty(), "{text}");
+
+    // Someone widened the loader's role on the cluster: setup puts it back.
+    let widened = json!({"cluster_permissions": ["cluster_all"], "index_permissions": [
+        {"index_patterns": ["*"], "allowed_actions": ["indices_all"]}], "tenant_permissions": []});
+    call(
+        &transport(&url),
+        Method::Put,
+        "/_plugins/_security/api/roles/org_security_logs_writer",
+        Some(widened),
+    )
+    .await;
+    let third = setup_async(&args).await;
+    let text = stdout(&third);
+    assert!(
+        text.contains("updated       security role       org_security_logs_writer"),
+        "{text}"
+    );
+    assert_eq!(
+        recorder
+            .security("roles", "org_security_logs_writer")
+            .expect("role")["index_permissions"][0]["index_patterns"],
+        json!(["log-*", "alert-*"])
+    );
+
+    // A cluster without fine-grained access control has no security API: named, the rest goes on.
+    recorder.refuse(
+        "GET",
+        "/_plugins/_security/api/roles/org_security_logs_analyst",
+        "no handler found for uri [/_plugins/_security/api/roles/org_security_logs_analyst]",
+    );
+    let refused = setup_async(&args).await;
+    let text = stdout(&refused);
+    assert_eq!(refused.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(
+            "FAILED        security role       org_security_logs_analyst: cannot read it:"
+        ),
+        "{text}"
+    );
+}
