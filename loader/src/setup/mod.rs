@@ -624,13 +624,32 @@ impl Run<'_> {
         self.entry(artifact, outcome, None);
     }
 
-    /// A role or role mapping of the security plugin (`api` is `roles` or `rolesmapping`):
-    /// put when missing or different.
+    /// A role or role mapping of the security plugin (`api` is `roles` or `rolesmapping`).
     async fn security(&mut self, artifact: &Artifact, api: &str) {
         let path = format!("/_plugins/_security/api/{api}/{}", artifact.name);
+        self.put_by_name(artifact, path, security_reason).await;
+    }
+
+    /// A snapshot repository: registered when missing or when its settings differ.
+    async fn repository(&mut self, artifact: &Artifact) {
+        let path = format!("/_snapshot/{}", artifact.name);
+        self.put_by_name(artifact, path, repository_reason).await;
+    }
+
+    /// An artifact the cluster answers under its own name at `path` (`{"<name>": {...}}`): put
+    /// when missing or when what it holds differs from what was given. `reason` explains a
+    /// refusal.
+    async fn put_by_name(
+        &mut self,
+        artifact: &Artifact,
+        path: String,
+        reason: fn(u16, &[u8]) -> String,
+    ) {
         let cluster = self.targets.cluster;
         let current = match self.read(cluster, Method::Get, &path, None).await {
             Ok(None) => Current::Missing,
+            // A 404 without a handler is a missing API (a plugin that is not there), not a
+            // missing artifact.
             Ok(Some(reply))
                 if reply.status == 404
                     && !answers::reason(reply.status, &reply.body).contains("no handler found") =>
@@ -646,7 +665,7 @@ impl Run<'_> {
                 }
             }
             Ok(Some(reply)) => {
-                let why = security_reason(reply.status, &reply.body);
+                let why = reason(reply.status, &reply.body);
                 return self.entry(
                     artifact,
                     Outcome::Failed(format!("cannot read it: {why}")),
@@ -673,56 +692,7 @@ impl Run<'_> {
         {
             Ok(None) => done,
             Ok(Some(reply)) if (200..300).contains(&reply.status) => done,
-            Ok(Some(reply)) => Outcome::Failed(security_reason(reply.status, &reply.body)),
-            Err(why) => Outcome::Failed(why),
-        };
-        self.entry(artifact, outcome, None);
-    }
-
-    /// A snapshot repository: registered when missing or when its settings differ.
-    async fn repository(&mut self, artifact: &Artifact) {
-        let path = format!("/_snapshot/{}", artifact.name);
-        let cluster = self.targets.cluster;
-        let current = match self.read(cluster, Method::Get, &path, None).await {
-            Ok(None) => Current::Missing,
-            Ok(Some(reply)) if reply.status == 404 => Current::Missing,
-            Ok(Some(reply)) if reply.status == 200 => {
-                let answer: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
-                if answers::contains(&answer[&artifact.name], &artifact.body) {
-                    Current::Same
-                } else {
-                    Current::Different
-                }
-            }
-            Ok(Some(reply)) => {
-                let why = answers::reason(reply.status, &reply.body);
-                return self.entry(
-                    artifact,
-                    Outcome::Failed(format!("cannot read it: {why}")),
-                    None,
-                );
-            }
-            Err(why) => return self.entry(artifact, Outcome::Failed(why), None),
-        };
-        let done = match current {
-            Current::Same => return self.entry(artifact, Outcome::Unchanged, None),
-            Current::Missing => Outcome::Created,
-            Current::Different => Outcome::Updated,
-        };
-        let outcome = match self
-            .write(
-                "opensearch",
-                cluster,
-                Method::Put,
-                path,
-                &[],
-                artifact.body.clone(),
-            )
-            .await
-        {
-            Ok(None) => done,
-            Ok(Some(reply)) if (200..300).contains(&reply.status) => done,
-            Ok(Some(reply)) => Outcome::Failed(repository_reason(reply.status, &reply.body)),
+            Ok(Some(reply)) => Outcome::Failed(reason(reply.status, &reply.body)),
             Err(why) => Outcome::Failed(why),
         };
         self.entry(artifact, outcome, None);
