@@ -5,7 +5,7 @@
 //!
 //! What it cannot do, and what this module does about it:
 //! - Selection criteria only *exclude*, by exact name (`LogGroupName NOT IN [...]`, at most
-//!   [`MAX_EXCLUDED`] names). The pipeline's own groups (the loop guard) and the groups that
+//!   [`MAX_CRITERIA_BYTES`] of text). The pipeline's own groups (the loop guard) and the groups that
 //!   match the exclude patterns are listed by name; include patterns are refused
 //!   ([`crate::settings::SettingsError::IncludeInAccountMode`]). A group created later that matches
 //!   an exclude pattern is added to the list when its CreateLogGroup event arrives, and by every
@@ -22,8 +22,8 @@ use crate::reconcile::{self, FilterSpec, LogsApi, LogsError, Options, Summary};
 use crate::settings::{Mode, Settings, Skip};
 use serde_json::json;
 
-/// CloudWatch Logs accepts at most this many names in `LogGroupName NOT IN [...]`.
-pub const MAX_EXCLUDED: usize = 50;
+/// CloudWatch Logs takes selection criteria of at most 25 KB.
+pub const MAX_CRITERIA_BYTES: usize = 25 * 1024;
 
 /// An account policy as DescribeAccountPolicies returns it (subscription filter type only).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -73,9 +73,13 @@ pub fn excluded_names(criteria: &str) -> Vec<String> {
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum AccountModeError {
     #[error(
-        "{count} log groups must be excluded from the account-level subscription policy, more than the {MAX_EXCLUDED} CloudWatch Logs accepts (first: {first}); narrow EXCLUDE_PATTERNS or use the log-group mode"
+        "{count} log groups must be excluded from the account-level subscription policy, {bytes} bytes of selection criteria, more than the {MAX_CRITERIA_BYTES} CloudWatch Logs accepts (first: {first}); narrow EXCLUDE_PATTERNS or use the log-group mode"
     )]
-    TooManyExclusions { count: usize, first: String },
+    TooManyExclusions {
+        count: usize,
+        bytes: usize,
+        first: String,
+    },
     #[error(
         "the account already has the subscription filter policy {0:?} of someone else (one per account): delete it or use the log-group mode"
     )]
@@ -123,16 +127,19 @@ pub fn wanted_policy(
     groups: &[String],
 ) -> Result<AccountPolicy, AccountModeError> {
     let excluded = exclusions(settings, groups);
-    if excluded.len() > MAX_EXCLUDED {
+    let criteria = selection_criteria(&excluded);
+    let bytes = criteria.as_ref().map_or(0, String::len);
+    if bytes > MAX_CRITERIA_BYTES {
         return Err(AccountModeError::TooManyExclusions {
             count: excluded.len(),
+            bytes,
             first: excluded[0].clone(),
         });
     }
     Ok(AccountPolicy {
         name: settings.filter_name.clone(),
         document: policy_document(&FilterSpec::from_settings(settings)),
-        selection_criteria: selection_criteria(&excluded),
+        selection_criteria: criteria,
     })
 }
 
@@ -203,26 +210,32 @@ pub async fn reconcile_account<A: LogsApi>(
     Ok(summary)
 }
 
-/// Deletes our account policy, if there is one (the log-group mode, and the stack's Delete).
-/// A cluster of CloudWatch Logs that cannot tell (no such API, no permission) is logged and
-/// taken as having none.
+/// Deletes our account policy (named by `settings`), if there is one: the log-group mode after a
+/// switch, a renamed filter, the stack's Delete. A policy that exists and cannot be deleted is a
+/// failure of the run (events would go on being delivered twice). Not being able to tell whether
+/// one exists is a failure in the account mode; in the log-group mode, where the look is only a
+/// cleanup (and an emulator may lack the API), it is logged.
 pub async fn withdraw_policy<A: LogsApi>(
     api: &A,
     settings: &Settings,
     dry_run: bool,
-) -> Option<String> {
+    summary: &mut Summary,
+) {
+    const TARGET: &str = "the account-level subscription policy";
     let policies = match api.describe_account_policies().await {
         Ok(p) => p,
-        Err(error) => {
+        Err(error) if settings.mode == Mode::LogGroup => {
             tracing::warn!(%error, "cannot tell whether an account-level subscription policy of ours exists");
-            return None;
+            return;
         }
+        Err(error) => return summary.record_failure(TARGET, &error),
     };
     if !policies.iter().any(|p| p.name == settings.filter_name) {
-        return None;
+        return;
     }
     if dry_run {
-        return Some("would delete".to_owned());
+        summary.account_policy = Some("would delete".to_owned());
+        return;
     }
     match api.delete_account_policy(&settings.filter_name).await {
         Ok(()) => {
@@ -230,12 +243,9 @@ pub async fn withdraw_policy<A: LogsApi>(
                 policy = settings.filter_name,
                 "account-level subscription policy deleted"
             );
-            Some("deleted".to_owned())
+            summary.account_policy = Some("deleted".to_owned());
         }
-        Err(error) => {
-            tracing::error!(%error, "the account-level subscription policy could not be deleted");
-            Some(format!("not deleted: {error}"))
-        }
+        Err(error) => summary.record_failure(TARGET, &error),
     }
 }
 
@@ -251,7 +261,7 @@ pub async fn apply<A: LogsApi>(
             let mut summary = reconcile::reconcile(api, settings, options).await?;
             // Every group has its filter now: the policy (an earlier account mode) goes.
             if !summary.incomplete {
-                summary.account_policy = withdraw_policy(api, settings, options.dry_run).await;
+                withdraw_policy(api, settings, options.dry_run, &mut summary).await;
             }
             Ok(summary)
         }
@@ -265,7 +275,7 @@ pub async fn remove<A: LogsApi>(
     options: Options,
 ) -> Result<Summary, LogsError> {
     let mut summary = reconcile::remove_all(api, settings, options).await?;
-    summary.account_policy = withdraw_policy(api, settings, options.dry_run).await;
+    withdraw_policy(api, settings, options.dry_run, &mut summary).await;
     Ok(summary)
 }
 

@@ -305,6 +305,8 @@ impl<A: LogsApi, R: Responder> Handler<A, R> {
             let mut old = self.settings.clone();
             old.filter_name = old_name.to_owned();
             summary = reconcile::remove_all(&self.api, &old, options).await?;
+            // An account policy of the old name too: one per account, so it goes first.
+            account::withdraw_policy(&self.api, &old, options.dry_run, &mut summary).await;
             // The groups are counted by the reconcile that follows.
             summary.groups_seen = 0;
             summary.vanished = 0;

@@ -463,6 +463,8 @@ pub(crate) mod fake {
         pub account_policies: Mutex<BTreeMap<String, crate::account::AccountPolicy>>,
         /// The account policy API answers like an emulator without it.
         pub no_account_policies: bool,
+        /// DeleteAccountPolicy is refused (access denied).
+        pub refuse_policy_delete: Mutex<bool>,
     }
 
     impl FakeLogs {
@@ -620,6 +622,13 @@ pub(crate) mod fake {
 
         async fn delete_account_policy(&self, name: &str) -> Result<(), LogsError> {
             self.calls.lock().unwrap().push("delete_policy".into());
+            if *self.refuse_policy_delete.lock().unwrap() {
+                return Err(LogsError::Call {
+                    operation: "DeleteAccountPolicy",
+                    target: "the account".into(),
+                    reason: "AccessDeniedException: not allowed".into(),
+                });
+            }
             self.account_policies.lock().unwrap().remove(name);
             Ok(())
         }

@@ -77,10 +77,11 @@ impl SnapshotOptions {
 /// The repository, then the policy that uses it. Settings are strings, as the cluster answers
 /// them, so what was applied compares equal to what is read back.
 pub fn artifacts(options: &SnapshotOptions) -> Vec<Artifact> {
+    // No `server_side_encryption`: it would ask S3 for its own keys on every file, over the
+    // bucket's default encryption with the customer key.
     let mut settings = json!({
         "bucket": options.bucket,
         "base_path": options.base_path,
-        "server_side_encryption": "true",
     });
     if let Some(region) = &options.region {
         settings["region"] = Value::String(region.clone());
@@ -166,6 +167,10 @@ mod tests {
             "arn:aws:iam::111122223333:role/snapshots"
         );
         assert!(a[0].body["settings"].get("region").is_none());
+        assert!(
+            a[0].body["settings"].get("server_side_encryption").is_none(),
+            "the bucket's customer key encrypts the snapshots"
+        );
         assert_eq!(a[1].kind, ArtifactKind::SnapshotPolicy);
         assert_eq!(a[1].name, "org-security-logs-daily");
         let p = &a[1].body;

@@ -199,8 +199,8 @@ pub fn table(assessed: &[Assessed]) -> String {
     out
 }
 
-/// The alert of a quiet source, stored in `alert-<YYYY-MM>` of `now` like a detection alert
-/// (so the notifying sink publishes it once, when it is created).
+/// The alert of a quiet source, stored in `alert-<YYYY-MM>` of its newest event like a
+/// detection alert (so the notifying sink publishes it once, when it is created).
 pub fn quiet_alert(a: &Assessed, now: DateTime<Utc>) -> Document {
     let s = &a.sighting;
     let source = &s.source;
@@ -254,7 +254,9 @@ pub fn quiet_alert(a: &Assessed, now: DateTime<Utc>) -> Document {
         doc["freshness"]["last_loaded"] = Value::String(crate::pipeline::format_time(loaded));
     }
     let id = alert_id(source, &newest);
-    let month = now_text.get(..7).unwrap_or("0000-00");
+    // The month of the silence's start, not of the check: a silence over a month's end is
+    // still one alert (its id is refused by the index that holds it already).
+    let month = newest.get(..7).unwrap_or("0000-00");
     Document {
         index: format!("{}-{month}", crate::rules::alert::ALERT_INDEX),
         id,

@@ -55,6 +55,9 @@ fn the_built_in_types_have_the_documented_intervals() {
     assert_eq!(hours("securityhub"), Some(48));
     assert_eq!(hours("cloudwatchlogs"), Some(24));
     assert_eq!(hours("guardduty"), None, "findings come only when found");
+    for event_driven in ["config-rules", "apache-error", "rds-mysql-slowquery", "trustedadvisor"] {
+        assert_eq!(hours(event_driven), None, "{event_driven} is quiet when all is well");
+    }
 }
 
 #[test]
@@ -193,6 +196,18 @@ fn one_silence_is_one_alert_and_a_new_silence_another() {
     assert_ne!(first.id, quiet_alert(&other[0], now).id);
 
     assert_eq!(first.index, "alert-2026-12");
+    // Checked again in the next month: the same index, so the same id is refused there.
+    let next_month = Utc.with_ymd_and_hms(2027, 1, 1, 1, 0, 0).single().expect("time");
+    let later = assess(
+        vec![sighting("cloudtrail", "222222222222", at(1, 0))],
+        &c,
+        next_month,
+    );
+    let over_the_month = quiet_alert(&later[0], next_month);
+    assert_eq!(
+        (over_the_month.index.as_str(), over_the_month.id.as_str()),
+        ("alert-2026-12", first.id.as_str())
+    );
     let doc: Value = serde_json::from_slice(&first.source.into_json()).expect("JSON");
     assert_eq!(doc["rule"]["id"], RULE_ID);
     assert_eq!(doc["rule"]["category"], "high");

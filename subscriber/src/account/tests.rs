@@ -147,8 +147,10 @@ async fn another_teams_policy_is_reported_never_replaced() {
 }
 
 #[tokio::test]
-async fn more_than_fifty_exclusions_are_refused_with_the_count() {
-    let names: Vec<String> = (0..60).map(|i| format!("/noisy/{i:02}")).collect();
+async fn exclusions_beyond_the_criteria_limit_are_refused_with_the_count() {
+    let names: Vec<String> = (0..700)
+        .map(|i| format!("/noisy/service-{i:04}/application-log"))
+        .collect();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     let fake = FakeLogs::with_groups(&refs);
     let err = apply(&fake, &settings("account"), Options::default())
@@ -156,9 +158,47 @@ async fn more_than_fifty_exclusions_are_refused_with_the_count() {
         .expect_err("too many");
     let text = err.to_string();
     assert!(
-        text.contains("63 log groups") && text.contains("50"),
+        text.contains("703 log groups") && text.contains("25600"),
         "{text}"
     );
+    assert!(!calls(&fake).iter().any(|c| c == "put_policy"));
+}
+
+#[tokio::test]
+async fn a_policy_that_cannot_be_deleted_fails_the_run() {
+    let fake = account_fake();
+    apply(&fake, &settings("account"), Options::default())
+        .await
+        .expect("account mode");
+    let failing = FakeLogs {
+        no_account_policies: false,
+        ..account_fake()
+    };
+    // A policy the fake will not delete: it answers describe but refuses delete.
+    failing
+        .account_policies
+        .lock()
+        .expect("policies")
+        .extend(fake.account_policies.lock().expect("policies").clone());
+    *failing.refuse_policy_delete.lock().expect("flag") = true;
+    let summary = apply(&failing, &settings("log-group"), Options::default())
+        .await
+        .expect("reconciled");
+    assert_eq!(summary.failures, 1, "{:?}", summary.failure_details);
+    assert!(
+        summary.failure_details[0]
+            .log_group
+            .contains("account-level")
+    );
+    // In the account mode, not being able to look is a failure too.
+    let blind = FakeLogs {
+        no_account_policies: true,
+        ..account_fake()
+    };
+    let summary = remove(&blind, &settings("account"), Options::default())
+        .await
+        .expect("removed");
+    assert_eq!(summary.failures, 1);
 }
 
 #[tokio::test]
@@ -252,6 +292,29 @@ async fn coverage_counts_every_group_the_policy_does_not_exclude() {
             .await
             .is_none()
     );
+}
+
+#[tokio::test]
+async fn a_renamed_filter_replaces_the_policy_of_the_old_name() {
+    let fake = account_fake();
+    let mut old = settings("account");
+    old.filter_name = "old-name".into();
+    apply(&fake, &old, Options::default())
+        .await
+        .expect("old name");
+    let mut summary = Summary::default();
+    withdraw_policy(&fake, &old, false, &mut summary).await;
+    apply(&fake, &settings("account"), Options::default())
+        .await
+        .expect("new name");
+    let names: Vec<String> = fake
+        .account_policies
+        .lock()
+        .expect("policies")
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(names, ["org-security-logs"]);
 }
 
 #[tokio::test]

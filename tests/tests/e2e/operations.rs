@@ -481,9 +481,9 @@ fn the_loader_and_a_created_domain_can_live_in_a_vpc() {
     );
 }
 
-/// A created domain with fine-grained access control: the master user is the admin role, which
-/// only the loader (for the setup) and Cognito admins may assume; the setup runs as it and maps
-/// the loader's role to the writer role; Cognito sign-in is admin-created users with MFA and no
+/// A created domain with fine-grained access control: the master user is the admin role, the
+/// role of a setup function of its own (the loader may not assume it) and of Cognito admins;
+/// the setup runs as it and maps the loader's role to the writer role; Cognito sign-in is admin-created users with MFA and no
 /// unauthenticated identities; SAML names its admin group, and the one unsigned statement of
 /// the access policy reaches Dashboards only, and only with SAML.
 fn people_sign_in(t: &Template) -> Vec<String> {
@@ -517,14 +517,27 @@ fn people_sign_in(t: &Template) -> Vec<String> {
         .resource("OpenSearchSetup")
         .map(props)
         .unwrap_or(&Value::Null);
-    if setup.get("SetupRoleArn")
-        != Some(
-            &json!({"Fn::If": ["FgacDomain", {"Fn::GetAtt": ["OpenSearchAdminRole", "Arn"]}, ""]}),
-        )
+    let token = json!({"Fn::If": ["FgacDomain",
+        {"Fn::GetAtt": ["SetupFunction", "Arn"]}, {"Fn::GetAtt": ["LoaderFunction", "Arn"]}]});
+    let setup_role = t
+        .resource("SetupFunction")
+        .map(props)
+        .and_then(|f| f.get("Role"))
+        .and_then(get_att);
+    if setup.get("ServiceToken") != Some(&token)
+        || setup_role != Some(("OpenSearchAdminRole", "Arn"))
         || setup.get("WriterBackendRoles")
             != Some(&json!({"Fn::If": ["FgacDomain", {"Fn::GetAtt": ["LoaderRole", "Arn"]}, ""]}))
     {
         fail("the setup does not run as the master user and map the loader to the writer role");
+    }
+    // The loader itself can never become the master user.
+    let loader_role = t
+        .resource("LoaderRole")
+        .map(|r| r.to_string())
+        .unwrap_or_default();
+    if loader_role.contains("opensearch-admin") {
+        fail("the loader may assume the master user's role");
     }
     let trust = t
         .resource("OpenSearchAdminRole")
@@ -532,8 +545,11 @@ fn people_sign_in(t: &Template) -> Vec<String> {
         .and_then(|r| r.pointer("/AssumeRolePolicyDocument/Statement"))
         .cloned()
         .unwrap_or(Value::Null);
-    let loader_trusted =
-        trust.pointer("/0/Principal/AWS").and_then(get_att) == Some(("LoaderRole", "Arn"));
+    let loader_trusted = trust.pointer("/0/Principal/Service")
+        == Some(&json!("lambda.amazonaws.com"))
+        && trust
+            .pointer("/0/Condition/StringEquals/aws:SourceAccount")
+            .is_some();
     let cognito_trust = trust.pointer("/1/Fn::If/1");
     let cognito_ok = trust.pointer("/1/Fn::If/0") == Some(&json!("UseCognito"))
         && cognito_trust
@@ -542,7 +558,9 @@ fn people_sign_in(t: &Template) -> Vec<String> {
             == Some("DashboardsIdentityPool")
         && trust.as_array().map(Vec::len) == Some(2);
     if !loader_trusted || !cognito_ok {
-        fail("the admin role is trusted by more than the loader and Cognito admins of this pool");
+        fail(
+            "the admin role is trusted by more than its setup function and Cognito admins of this pool",
+        );
     }
     let pool = t
         .resource("DashboardsUserPool")
@@ -595,15 +613,15 @@ fn people_sign_in_as_admins_or_read_only_analysts() {
     );
     assert_broken(
         people_sign_in(&central.mutated(
-            "/Resources/OpenSearchDomain/Properties/AccessPolicies/Statement/1/Fn::If/1/Resource",
+            "/Resources/OpenSearchDomain/Properties/AccessPolicies/Statement/2/Fn::If/1/Resource",
             Some(json!({"Fn::Sub": "arn:${AWS::Partition}:es:${AWS::Region}:${AWS::AccountId}:domain/${NamePrefix}/*"})),
         )),
         "lets unsigned requests reach the whole domain",
     );
     assert_broken(
         people_sign_in(&central.mutated(
-            "/Resources/OpenSearchSetup/Properties/SetupRoleArn",
-            Some(json!("")),
+            "/Resources/OpenSearchSetup/Properties/ServiceToken",
+            Some(json!({"Fn::GetAtt": ["LoaderFunction", "Arn"]})),
         )),
         "runs the setup as the loader itself",
     );

@@ -140,6 +140,16 @@ const CENTRAL_LEFT_OUT: &[(&str, &str, &str)] = &[
         "GeoIpLicenseSecret empty",
     ),
     (
+        "SetupFunction",
+        "AWS::Lambda::Function",
+        "CreateOpenSearchDomain=false: the loader runs the setup itself without fine-grained access control",
+    ),
+    (
+        "SetupLogGroup",
+        "AWS::Logs::LogGroup",
+        "CreateOpenSearchDomain=false",
+    ),
+    (
         "OpenSearchAdminRole",
         "AWS::IAM::Role",
         "CreateOpenSearchDomain=false: sign-in belongs to a domain the stack creates",

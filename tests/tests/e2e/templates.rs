@@ -643,7 +643,8 @@ fn loader_event_source_reports_partial_failures(t: &Template) -> Vec<String> {
 }
 
 /// The loader prepares OpenSearch (templates, retention, dashboards) through a custom resource
-/// of its own function, again for every new code version, before the queue feeds it.
+/// of its own function (or, under fine-grained access control, of a function running the same
+/// code as the master user), again for every new code version, before the queue feeds it.
 fn opensearch_prepared_before_loading(t: &Template) -> Vec<String> {
     let mut violations = Vec::new();
     let setups = t.resources_of_type("Custom::OpenSearchSetup");
@@ -651,7 +652,28 @@ fn opensearch_prepared_before_loading(t: &Template) -> Vec<String> {
         return vec![format!("{}: no Custom::OpenSearchSetup", t.file)];
     };
     let p = props(setup);
-    if p.get("ServiceToken").and_then(get_att) != Some(("LoaderFunction", "Arn")) {
+    let loader_code = |function: &str| {
+        t.resource(function)
+            .map(props)
+            .and_then(|f| f.pointer("/Code/S3Key"))
+            .and_then(ref_target)
+            == Some("LoaderCodeKey")
+    };
+    let token = p.get("ServiceToken");
+    let by_loader_code = match token.and_then(get_att) {
+        Some(("LoaderFunction", "Arn")) => true,
+        _ => token
+            .and_then(|v| v.get("Fn::If"))
+            .and_then(Value::as_array)
+            .is_some_and(|branches| {
+                branches.iter().skip(1).all(|b| {
+                    get_att(b).is_some_and(|(function, attribute)| {
+                        attribute == "Arn" && loader_code(function)
+                    })
+                }) && branches.get(2).and_then(get_att) == Some(("LoaderFunction", "Arn"))
+            }),
+    };
+    if !by_loader_code {
         violations.push(format!(
             "{}: {id} is not run by the loader function",
             t.file
@@ -912,7 +934,10 @@ fn every_function_logs_to_a_group_with_retention() {
         functions += t.resources_of_type("AWS::Lambda::Function").len();
         assert_kept(functions_log_with_retention(&t));
     }
-    assert_eq!(functions, 3, "loader, collector and subscriber");
+    assert_eq!(
+        functions, 4,
+        "loader, its setup function under fine-grained access control, collector and subscriber"
+    );
     let m = member();
     assert_broken(
         functions_log_with_retention(&m.mutated(
