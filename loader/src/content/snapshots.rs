@@ -168,7 +168,9 @@ mod tests {
         );
         assert!(a[0].body["settings"].get("region").is_none());
         assert!(
-            a[0].body["settings"].get("server_side_encryption").is_none(),
+            a[0].body["settings"]
+                .get("server_side_encryption")
+                .is_none(),
             "the bucket's customer key encrypts the snapshots"
         );
         assert_eq!(a[1].kind, ArtifactKind::SnapshotPolicy);

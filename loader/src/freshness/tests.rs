@@ -55,8 +55,17 @@ fn the_built_in_types_have_the_documented_intervals() {
     assert_eq!(hours("securityhub"), Some(48));
     assert_eq!(hours("cloudwatchlogs"), Some(24));
     assert_eq!(hours("guardduty"), None, "findings come only when found");
-    for event_driven in ["config-rules", "apache-error", "rds-mysql-slowquery", "trustedadvisor"] {
-        assert_eq!(hours(event_driven), None, "{event_driven} is quiet when all is well");
+    for event_driven in [
+        "config-rules",
+        "apache-error",
+        "rds-mysql-slowquery",
+        "trustedadvisor",
+    ] {
+        assert_eq!(
+            hours(event_driven),
+            None,
+            "{event_driven} is quiet when all is well"
+        );
     }
 }
 
@@ -197,7 +206,10 @@ fn one_silence_is_one_alert_and_a_new_silence_another() {
 
     assert_eq!(first.index, "alert-2026-12");
     // Checked again in the next month: the same index, so the same id is refused there.
-    let next_month = Utc.with_ymd_and_hms(2027, 1, 1, 1, 0, 0).single().expect("time");
+    let next_month = Utc
+        .with_ymd_and_hms(2027, 1, 1, 1, 0, 0)
+        .single()
+        .expect("time");
     let later = assess(
         vec![sighting("cloudtrail", "222222222222", at(1, 0))],
         &c,
