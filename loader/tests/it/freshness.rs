@@ -39,7 +39,7 @@ fn document(
 
 /// A cluster with the templates and documents of five sources: two sending, two quiet, and
 /// GuardDuty, whose silence is normal.
-async fn cluster_with_sources(
+pub(crate) async fn cluster_with_sources(
     dir: &std::path::Path,
 ) -> (tests::OwnOpenSearch, Config, DateTime<Utc>) {
     let cluster = tests::OwnOpenSearch::start();

@@ -3,7 +3,7 @@
 mod bad_input;
 mod cli;
 mod drills;
-mod freshness;
+pub(crate) mod freshness;
 mod geoip;
 mod golden;
 mod index;

@@ -185,3 +185,64 @@ async fn the_executable_loads_a_batch_under_the_lambda_runtime() {
         .sum();
     assert_eq!(success, 17.0);
 }
+
+/// The scheduled freshness check through `main`: the task event is told apart from queue
+/// batches, the check reads the cluster the function loads into, stores the alerts of the quiet
+/// sources with the function's sink, answers with them and prints its metrics.
+#[tokio::test]
+async fn the_executable_runs_the_scheduled_freshness_check() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (cluster, _, _) = crate::freshness::cluster_with_sources(dir.path()).await;
+    let (api, mut answers) = runtime_api(json!({"task": "freshness"})).await;
+    let stdout = dir.path().join("stdout");
+    let stderr = dir.path().join("stderr");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_loader"))
+        .env("AWS_LAMBDA_RUNTIME_API", &api)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "loader")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_ENDPOINT_URL", tests::moto_endpoint())
+        .env("AWS_REGION", REGION)
+        .env("OPENSEARCH_ENDPOINT", &cluster.url)
+        .env("FRESHNESS_LOOKBACK", "30d")
+        .env("METRICS_NAMESPACE", "LoaderTest")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::from(
+            std::fs::File::create(&stdout).expect("stdout file"),
+        ))
+        .stderr(Stdio::from(
+            std::fs::File::create(&stderr).expect("stderr file"),
+        ))
+        .spawn()
+        .expect("start the loader");
+    // A guard against a hang, not a measurement.
+    let answer = tokio::time::timeout(Duration::from_secs(120), answers.recv()).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let logs = std::fs::read_to_string(&stderr).unwrap_or_default();
+    let (path, body) = answer
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("no answer from the function; its log:\n{logs}"));
+    assert_eq!(
+        path, "/2018-06-01/runtime/invocation/req-1/response",
+        "{body}\n{logs}"
+    );
+    let response: Value = serde_json::from_str(&body).expect("response JSON");
+    assert_eq!(response["sources"], 5, "{response}");
+    assert_eq!(response["alerts_created"], 2, "{response}");
+    assert_eq!(
+        response["quiet"][0]["account"], "222222222222",
+        "{response}"
+    );
+    assert_eq!(crate::sink::count_at(&cluster.url, "alert-*").await, 2);
+    let metrics: Vec<Value> = std::fs::read_to_string(&stdout)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l.get("QuietSourceCount").is_some())
+        .collect();
+    assert_eq!(metrics.len(), 1, "{metrics:?}\n{logs}");
+    assert_eq!(metrics[0]["QuietSourceCount"], 2.0);
+    assert_eq!(metrics[0]["Function"], "loader");
+}
