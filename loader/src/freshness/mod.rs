@@ -253,31 +253,21 @@ pub fn quiet_alert(a: &Assessed, now: DateTime<Utc>) -> Document {
     if let Some(loaded) = s.last_loaded {
         doc["freshness"]["last_loaded"] = Value::String(crate::pipeline::format_time(loaded));
     }
-    let id = alert_id(source, &newest);
-    // The month of the silence's start, not of the check: a silence over a month's end is
-    // still one alert (its id is refused by the index that holds it already).
-    let month = newest.get(..7).unwrap_or("0000-00");
-    Document {
-        index: format!("{}-{month}", crate::rules::alert::ALERT_INDEX),
-        id,
-        source: DocSource::Json(doc.to_string().into_bytes()),
-    }
-}
-
-/// The same source silent since the same event is the same alert.
-fn alert_id(source: &SourceId, newest: &str) -> String {
-    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
-    for part in [
+    // The same source silent since the same event is the same alert. It goes to the index of
+    // the silence's start, not of the check: a silence over a month's end is still one alert
+    // (its id is refused by the index that holds it already).
+    let id = crate::rules::alert::alert_id(&[
         RULE_ID,
         &source.log_type,
         source.account.as_deref().unwrap_or(""),
         source.region.as_deref().unwrap_or(""),
-        newest,
-    ] {
-        hasher.update(part.as_bytes());
-        hasher.update(b"\n");
+        &newest,
+    ]);
+    Document {
+        index: crate::rules::alert::alert_index(Some(&newest)),
+        id,
+        source: DocSource::Json(doc.to_string().into_bytes()),
     }
-    format!("{:032x}", hasher.digest128())
 }
 
 #[cfg(test)]

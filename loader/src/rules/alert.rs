@@ -312,7 +312,7 @@ pub fn alert_document(
 }
 
 /// `alert-<YYYY-MM>` of an alert's time.
-fn alert_index(time: Option<&str>) -> String {
+pub(crate) fn alert_index(time: Option<&str>) -> String {
     let month = time.and_then(|t| t.get(..7)).unwrap_or("0000-00");
     let mut index = String::with_capacity(ALERT_INDEX.len() + 8);
     index.push_str(ALERT_INDEX);
@@ -322,7 +322,7 @@ fn alert_index(time: Option<&str>) -> String {
 }
 
 /// The hash of `parts` joined by newlines, as 32 hex digits.
-fn alert_id(parts: &[&str]) -> String {
+pub(crate) fn alert_id(parts: &[&str]) -> String {
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
     for (n, part) in parts.iter().enumerate() {
         if n > 0 {
