@@ -75,6 +75,57 @@ async fn runtime_api(event: Value) -> (String, mpsc::Receiver<(String, String)>)
     (addr.to_string(), rx)
 }
 
+/// What one invocation of the executable left: the path and body of its answer, its log
+/// (stderr) and its stdout (EMF lines).
+struct Invocation {
+    path: String,
+    body: String,
+    logs: String,
+    stdout: String,
+}
+
+/// Runs the executable in Lambda mode for one invocation of `event`, with moto as the AWS
+/// endpoint, the test region and metrics namespace, plus `env`; stopped once it answered.
+async fn invoke_once(event: Value, env: &[(&str, &str)]) -> Invocation {
+    let (api, mut answers) = runtime_api(event).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stdout = dir.path().join("stdout");
+    let stderr = dir.path().join("stderr");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_loader"))
+        .env("AWS_LAMBDA_RUNTIME_API", &api)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "loader")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_ENDPOINT_URL", tests::moto_endpoint())
+        .env("AWS_REGION", REGION)
+        .env("METRICS_NAMESPACE", "LoaderTest")
+        .env("RUST_LOG", "info")
+        .envs(env.iter().copied())
+        .stdout(Stdio::from(
+            std::fs::File::create(&stdout).expect("stdout file"),
+        ))
+        .stderr(Stdio::from(
+            std::fs::File::create(&stderr).expect("stderr file"),
+        ))
+        .spawn()
+        .expect("start the loader");
+    // A guard against a hang, not a measurement.
+    let answer = tokio::time::timeout(Duration::from_secs(120), answers.recv()).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let logs = std::fs::read_to_string(&stderr).unwrap_or_default();
+    let (path, body) = answer
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("no answer from the function; its log:\n{logs}"));
+    Invocation {
+        path,
+        body,
+        logs,
+        stdout: std::fs::read_to_string(&stdout).unwrap_or_default(),
+    }
+}
+
 #[tokio::test]
 async fn the_executable_loads_a_batch_under_the_lambda_runtime() {
     let env = setup("binary").await;
@@ -96,44 +147,22 @@ async fn the_executable_loads_a_batch_under_the_lambda_runtime() {
         .and_then(|m| m.message_id().map(str::to_owned))
         .expect("notification of the broken object");
 
-    let (api, mut answers) = runtime_api(event).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let stdout = dir.path().join("stdout");
-    let stderr = dir.path().join("stderr");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_loader"))
-        .env("AWS_LAMBDA_RUNTIME_API", &api)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "loader")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_ENDPOINT_URL", tests::moto_endpoint())
-        .env("AWS_REGION", REGION)
-        .env("OPENSEARCH_ENDPOINT", tests::opensearch_url())
-        .env("QUARANTINE_BUCKET", &env.bucket)
-        .env(
-            "LOADER_CONFIG",
-            format!("s3://{}/config/user.ini", env.bucket),
-        )
-        .env("LOADER_CONCURRENCY", "2")
-        .env("METRICS_NAMESPACE", "LoaderTest")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::from(
-            std::fs::File::create(&stdout).expect("stdout file"),
-        ))
-        .stderr(Stdio::from(
-            std::fs::File::create(&stderr).expect("stderr file"),
-        ))
-        .spawn()
-        .expect("start the loader");
-
-    // A guard against a hang, not a measurement.
-    let answer = tokio::time::timeout(Duration::from_secs(120), answers.recv()).await;
-    let _ = child.kill();
-    let _ = child.wait();
-    let logs = std::fs::read_to_string(&stderr).unwrap_or_default();
-    let (path, body) = answer
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| panic!("no answer from the function; its log:\n{logs}"));
+    let config = format!("s3://{}/config/user.ini", env.bucket);
+    let Invocation {
+        path,
+        body,
+        logs,
+        stdout,
+    } = invoke_once(
+        event,
+        &[
+            ("OPENSEARCH_ENDPOINT", &tests::opensearch_url()),
+            ("QUARANTINE_BUCKET", &env.bucket),
+            ("LOADER_CONFIG", &config),
+            ("LOADER_CONCURRENCY", "2"),
+        ],
+    )
+    .await;
     assert_eq!(
         path, "/2018-06-01/runtime/invocation/req-1/response",
         "{body}\n{logs}"
@@ -167,8 +196,7 @@ async fn the_executable_loads_a_batch_under_the_lambda_runtime() {
     assert_eq!(failed["level"], "ERROR");
 
     // EMF lines on stdout, under the configured namespace, per log type.
-    let metrics: Vec<Value> = std::fs::read_to_string(&stdout)
-        .unwrap_or_default()
+    let metrics: Vec<Value> = stdout
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|l| l["logtype"] == "cloudtrail")
@@ -193,37 +221,19 @@ async fn the_executable_loads_a_batch_under_the_lambda_runtime() {
 async fn the_executable_runs_the_scheduled_freshness_check() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (cluster, _, _) = crate::freshness::cluster_with_sources(dir.path()).await;
-    let (api, mut answers) = runtime_api(json!({"task": "freshness"})).await;
-    let stdout = dir.path().join("stdout");
-    let stderr = dir.path().join("stderr");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_loader"))
-        .env("AWS_LAMBDA_RUNTIME_API", &api)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "loader")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_ENDPOINT_URL", tests::moto_endpoint())
-        .env("AWS_REGION", REGION)
-        .env("OPENSEARCH_ENDPOINT", &cluster.url)
-        .env("FRESHNESS_LOOKBACK", "30d")
-        .env("METRICS_NAMESPACE", "LoaderTest")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::from(
-            std::fs::File::create(&stdout).expect("stdout file"),
-        ))
-        .stderr(Stdio::from(
-            std::fs::File::create(&stderr).expect("stderr file"),
-        ))
-        .spawn()
-        .expect("start the loader");
-    // A guard against a hang, not a measurement.
-    let answer = tokio::time::timeout(Duration::from_secs(120), answers.recv()).await;
-    let _ = child.kill();
-    let _ = child.wait();
-    let logs = std::fs::read_to_string(&stderr).unwrap_or_default();
-    let (path, body) = answer
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| panic!("no answer from the function; its log:\n{logs}"));
+    let Invocation {
+        path,
+        body,
+        logs,
+        stdout,
+    } = invoke_once(
+        json!({"task": "freshness"}),
+        &[
+            ("OPENSEARCH_ENDPOINT", &cluster.url),
+            ("FRESHNESS_LOOKBACK", "30d"),
+        ],
+    )
+    .await;
     assert_eq!(
         path, "/2018-06-01/runtime/invocation/req-1/response",
         "{body}\n{logs}"
@@ -236,8 +246,7 @@ async fn the_executable_runs_the_scheduled_freshness_check() {
         "{response}"
     );
     assert_eq!(crate::sink::count_at(&cluster.url, "alert-*").await, 2);
-    let metrics: Vec<Value> = std::fs::read_to_string(&stdout)
-        .unwrap_or_default()
+    let metrics: Vec<Value> = stdout
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|l| l.get("QuietSourceCount").is_some())
