@@ -93,6 +93,9 @@ pub fn run(
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
     let config = load_config(config_path)?;
+    for t in &config.types {
+        t.compile_patterns()?;
+    }
     let source = match config_path {
         Some(p) => format!("built-in aws.ini + {}", p.display()),
         None => "built-in aws.ini".to_owned(),

@@ -3,9 +3,10 @@
 //! start-up error naming its file, line, section and key, never a surprise per object.
 
 pub mod ini;
+mod lazy_regex;
+pub use lazy_regex::LazyRegex;
 
 use chrono::FixedOffset;
-use regex::Regex;
 use serde_json::Value;
 
 pub use ini::{Ini, IniError, Origin};
@@ -131,13 +132,13 @@ pub const GEOIP_TARGETS: &[&str] = &["source", "destination", "client", "server"
 pub struct LogType {
     pub name: String,
     pub parser: Option<ParserKind>,
-    pub s3_key: Regex,
-    pub s3_key_ignored: Option<Regex>,
+    pub s3_key: LazyRegex,
+    pub s3_key_ignored: Option<LazyRegex>,
     pub file_format: FileFormat,
     pub json_delimiter: Option<String>,
     pub text_header_line_number: usize,
     pub csv_delimiter: u8,
-    pub log_pattern: Option<Regex>,
+    pub log_pattern: Option<LazyRegex>,
     pub index_name: String,
     pub index_suffix: Option<String>,
     pub index_rotation: Rotation,
@@ -153,17 +154,17 @@ pub struct LogType {
     /// `timestamp_format`).
     pub timestamp_format_list: Vec<TimestampFormat>,
     pub timestamp_tz: FixedOffset,
-    pub loggroup: Option<Regex>,
+    pub loggroup: Option<LazyRegex>,
     /// `logstream`: with `loggroup`, only the streams of the group this regex matches (EKS
     /// writes every control-plane log to one group, the audit log in `kube-apiserver-audit-*`).
-    pub logstream: Option<Regex>,
+    pub logstream: Option<LazyRegex>,
     /// `multiline_firstline`: where a record of a `multiline` file starts.
-    pub multiline_firstline: Option<Regex>,
+    pub multiline_firstline: Option<LazyRegex>,
     /// `xml_firstline`: where a record of an `xml` (or `winevtxml`) file starts.
-    pub xml_firstline: Option<Regex>,
+    pub xml_firstline: Option<LazyRegex>,
     /// `file_timestamp_format`: a regex whose named groups (`year`, `month`, `day`, `hour`,
     /// `minute`, `second`) read a time from the object key.
-    pub file_timestamp_format: Option<Regex>,
+    pub file_timestamp_format: Option<LazyRegex>,
     /// `ecs` and its field lines, in the order `ecs` lists them.
     pub ecs: Vec<EcsMapping>,
     /// `static_ecs`: fields set to a fixed value.
@@ -223,6 +224,40 @@ impl LogType {
     /// types without one pay nothing for the configured mapping.
     pub fn has_mapping(&self) -> bool {
         !self.ecs.is_empty() || !self.static_ecs.is_empty() || !self.geoip.is_empty()
+    }
+
+    /// Compiles every pattern of the type now (a load compiles each at its first use); the
+    /// error names the key of one that cannot be.
+    pub fn compile_patterns(&self) -> Result<(), ConfigError> {
+        let patterns = [
+            ("s3_key", Some(&self.s3_key)),
+            ("s3_key_ignored", self.s3_key_ignored.as_ref()),
+            ("log_pattern", self.log_pattern.as_ref()),
+            ("loggroup", self.loggroup.as_ref()),
+            ("logstream", self.logstream.as_ref()),
+            ("multiline_firstline", self.multiline_firstline.as_ref()),
+            ("xml_firstline", self.xml_firstline.as_ref()),
+            ("file_timestamp_format", self.file_timestamp_format.as_ref()),
+        ];
+        for (key, pattern) in patterns {
+            let Some(pattern) = pattern else { continue };
+            pattern
+                .try_compile()
+                .map_err(|reason| ConfigError::Invalid {
+                    location: self
+                        .settings
+                        .iter()
+                        .find(|s| s.key == key)
+                        .map_or_else(|| "(not set)".to_owned(), |s| s.origin.clone()),
+                    section: self.name.clone(),
+                    key: key.to_owned(),
+                    reason: format!(
+                        "regular expression `{}` cannot be compiled: {reason}",
+                        pattern.as_str()
+                    ),
+                })?;
+        }
+        Ok(())
     }
 }
 
@@ -556,7 +591,7 @@ fn keep_builtin_format(
     else {
         return Ok(());
     };
-    let pattern = |re: &Option<Regex>| re.as_ref().map(|r| r.as_str().to_owned());
+    let pattern = |re: &Option<LazyRegex>| re.as_ref().map(|r| r.as_str().to_owned());
     let differs = [
         ("file_format", log_type.file_format != builtin.file_format),
         (
@@ -719,10 +754,11 @@ impl SectionReader<'_> {
             .ok_or_else(|| self.invalid(key, format!("is empty or missing: {why}")))
     }
 
-    fn regex(&self, key: &str) -> Result<Option<Regex>, ConfigError> {
+    /// Checked now, compiled at first use.
+    fn regex(&self, key: &str) -> Result<Option<LazyRegex>, ConfigError> {
         self.opt(key)?
             .map(|pattern| {
-                Regex::new(&pattern).map_err(|e| {
+                LazyRegex::new(&pattern).map_err(|e| {
                     self.invalid(key, format!("invalid regular expression `{pattern}`: {e}"))
                 })
             })
@@ -922,11 +958,17 @@ impl SectionReader<'_> {
 
     /// `file_timestamp_format`, with at least a `year` group (the rest default as in the
     /// es-loader).
-    fn file_timestamp_format(&self) -> Result<Option<Regex>, ConfigError> {
+    fn file_timestamp_format(&self) -> Result<Option<LazyRegex>, ConfigError> {
         let Some(re) = self.regex("file_timestamp_format")? else {
             return Ok(None);
         };
-        if !re.capture_names().flatten().any(|n| n == "year") {
+        let compiled = re.try_compile().map_err(|e| {
+            self.invalid(
+                "file_timestamp_format",
+                format!("invalid regular expression `{}`: {e}", re.as_str()),
+            )
+        })?;
+        if !compiled.capture_names().flatten().any(|n| n == "year") {
             return Err(self.invalid(
                 "file_timestamp_format",
                 "needs a named group `(?P<year>...)` (and month, day, hour, minute, second as the key has them)".to_owned(),
@@ -1262,6 +1304,14 @@ mod tests {
         assert_eq!(ct.index_rotation, Rotation::Daily);
         assert_eq!(ct.index_tz.local_minus_utc(), 9 * 3600);
         assert_eq!(ct.index_name, "log-aws-cloudtrail");
+    }
+
+    #[test]
+    fn every_bundled_pattern_compiles() {
+        let config = Config::builtin().expect("builtin");
+        for t in &config.types {
+            t.compile_patterns().expect("bundled patterns compile");
+        }
     }
 
     #[test]

@@ -191,28 +191,28 @@ impl Splitter {
                 header_lines: log_type.text_header_line_number,
                 named_fields: log_type.text_header_line_number > 0
                     && log_type.log_pattern.is_none(),
-                pattern: log_type.log_pattern.clone(),
+                pattern: log_type.log_pattern.as_deref().cloned(),
             },
             FileFormat::Csv => Self::Csv {
                 delimiter: log_type.csv_delimiter,
             },
             FileFormat::Xml | FileFormat::WinEvtXml => Self::Xml {
                 header_lines: log_type.text_header_line_number,
-                first_line: log_type.xml_firstline.clone(),
+                first_line: log_type.xml_firstline.as_deref().cloned(),
                 windows: log_type.file_format == FileFormat::WinEvtXml,
             },
             FileFormat::Parquet => Self::Parquet,
             FileFormat::Multiline => match &log_type.multiline_firstline {
                 Some(first_line) => Self::Multiline {
                     header_lines: log_type.text_header_line_number,
-                    first_line: first_line.clone(),
-                    pattern: log_type.log_pattern.clone(),
+                    first_line: first_line.regex().clone(),
+                    pattern: log_type.log_pattern.as_deref().cloned(),
                 },
                 // The configuration refuses multiline without it; lines, should one get here.
                 None => Self::Text {
                     header_lines: log_type.text_header_line_number,
                     named_fields: false,
-                    pattern: log_type.log_pattern.clone(),
+                    pattern: log_type.log_pattern.as_deref().cloned(),
                 },
             },
         }

@@ -18,6 +18,7 @@ pub mod geo;
 pub mod geo_update;
 pub mod org;
 pub mod threat;
+mod uap;
 pub mod user_agent;
 
 use crate::config::{LogType, ParserKind};

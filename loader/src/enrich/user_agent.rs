@@ -3,12 +3,14 @@
 //!
 //! Browsers, operating systems and devices come from the community patterns of uap-core
 //! (`uap-core/`, refreshed by `scripts/update-user-agent-regexes`) run by the `ua-parser`
-//! crate. The agents AWS writes into CloudTrail are recognized first: the CLI and SDKs
+//! crate, each pattern compiled when an agent first needs it (`uap`). The agents AWS writes into
+//! CloudTrail are recognized first: the CLI and SDKs
 //! (`aws-cli/2.15.0 Python/3.11.6 Linux/6.1 ...`), tools built on them, the console, and AWS
 //! services acting on a caller's behalf (`AWS Internal`, `ec2.amazonaws.com`). Each distinct
 //! agent is parsed once per process.
 
 use super::cache::Recent;
+use super::uap::{Agents, Devices, LazyList, Systems};
 use crate::ecs::Doc;
 use regex::Regex;
 use serde_json::{Map, Value};
@@ -31,10 +33,17 @@ pub struct PatternError(String);
 /// What one agent says, as the `user_agent` fields to add.
 type Parsed = Option<Map<String, Value>>;
 
+/// uap-core's three lists.
+struct Community {
+    agents: LazyList<Agents>,
+    systems: LazyList<Systems>,
+    devices: LazyList<Devices>,
+}
+
 pub struct UserAgents {
-    /// Compiled at the first agent: a load of types without agents (flow logs, findings,
-    /// host logs) never pays the tenth of a second the thousand patterns take.
-    community: OnceLock<Option<ua_parser::Extractor<'static>>>,
+    /// Read at the first agent: a load of types without agents (flow logs, findings, host
+    /// logs) never reads the patterns at all.
+    community: OnceLock<Option<Community>>,
     aws: AwsAgents,
     cache: Recent<String, Parsed>,
 }
@@ -61,8 +70,8 @@ impl UserAgents {
         }
     }
 
-    /// uap-core's patterns, compiled once; `None` (said once) if they cannot be.
-    fn community(&self) -> Option<&ua_parser::Extractor<'static>> {
+    /// uap-core's patterns, read once; `None` (said once) if they cannot be.
+    fn community(&self) -> Option<&Community> {
         self.community
             .get_or_init(|| match compile_community() {
                 Ok(extractor) => Some(extractor),
@@ -122,10 +131,7 @@ impl UserAgents {
                 fields.insert(key.to_owned(), Value::String(value.to_owned()));
             }
         };
-        let (agent, os, device) = self
-            .community()
-            .map(|c| c.extract(original))
-            .unwrap_or((None, None, None));
+        let community = self.community();
         match self.aws.recognize(original) {
             Some(aws) => {
                 put(&mut fields, "name", &aws.name);
@@ -134,15 +140,20 @@ impl UserAgents {
                 }
             }
             None => {
-                if let Some(agent) = agent {
+                if let Some(agent) = community.and_then(|c| c.agents.extract(original)) {
                     put(&mut fields, "name", &agent.family);
-                    let version =
-                        join_version(&[agent.major, agent.minor, agent.patch, agent.patch_minor]);
+                    let version = join_version(&[
+                        agent.major.as_deref(),
+                        agent.minor.as_deref(),
+                        agent.patch.as_deref(),
+                        agent.patch_minor.as_deref(),
+                    ]);
                     put(&mut fields, "version", &version);
                 }
             }
         }
-        let os_fields = os
+        let os_fields = community
+            .and_then(|c| c.systems.extract(original))
             .map(|os| {
                 let version = join_version(&[
                     os.major.as_deref(),
@@ -150,7 +161,7 @@ impl UserAgents {
                     os.patch.as_deref(),
                     os.patch_minor.as_deref(),
                 ]);
-                (os.os.into_owned(), version)
+                (os.os, version)
             })
             .or_else(|| self.aws.os(original).map(|name| (name, String::new())));
         if let Some((name, version)) = os_fields
@@ -167,7 +178,7 @@ impl UserAgents {
             put(&mut os, "full", &full);
             fields.insert("os".to_owned(), Value::Object(os));
         }
-        if let Some(device) = device
+        if let Some(device) = community.and_then(|c| c.devices.extract(original))
             && device.device != "Other"
         {
             let mut d = Map::new();
@@ -178,7 +189,7 @@ impl UserAgents {
     }
 }
 
-fn compile_community() -> Result<ua_parser::Extractor<'static>, PatternError> {
+fn compile_community() -> Result<Community, PatternError> {
     let mut regexes: ua_parser::Regexes<'static> =
         serde_json::from_str(PATTERNS).map_err(|e| PatternError(e.to_string()))?;
     for regex in regexes
@@ -192,7 +203,11 @@ fn compile_community() -> Result<ua_parser::Extractor<'static>, PatternError> {
             *regex = ascii.into();
         }
     }
-    ua_parser::Extractor::try_from(regexes).map_err(|e| PatternError(format!("{e:?}")))
+    Ok(Community {
+        agents: LazyList::new(regexes.user_agent_parsers),
+        systems: LazyList::new(regexes.os_parsers),
+        devices: LazyList::new(regexes.device_parsers),
+    })
 }
 
 /// The pattern with `\d` written `[0-9]`, or `None` when it has none. uap-core's digits are
@@ -337,8 +352,11 @@ mod tests {
         assert_eq!(ascii_digits(r"v[\d.]+").as_deref(), Some(r"v[[0-9].]+"));
         assert_eq!(ascii_digits(r"a\\d").as_deref(), Some(r"a\\d"));
         assert_eq!(ascii_digits(r"Firefox/(\w+)"), None);
-        // Every pattern still compiles, digits rewritten.
-        assert!(compile_community().is_ok());
+        // Every pattern still parses and compiles, digits rewritten.
+        let community = compile_community().expect("patterns");
+        community.agents.check().expect("agent patterns");
+        community.systems.check().expect("system patterns");
+        community.devices.check().expect("device patterns");
     }
 
     #[test]

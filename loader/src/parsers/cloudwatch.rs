@@ -6,11 +6,10 @@
 //! is JSON). CONTROL_MESSAGE payloads yield nothing.
 
 use super::{Context, NormalizeError, Normalized, cloudtrail, configured, linux_secure, vpcflow};
-use crate::config::{Config, LogType, ParserKind};
+use crate::config::{Config, LazyRegex, LogType, ParserKind};
 use crate::ecs::{Doc, get_in, set, set_opt};
 use crate::enrich::geo::GeoLookup;
 use chrono::{DateTime, TimeZone, Utc};
-use regex::Regex;
 use serde_json::{Map, Value};
 use std::sync::{Arc, OnceLock};
 
@@ -51,15 +50,15 @@ pub struct Routes {
 /// The log groups (and, when set, the streams of them) whose messages a type reads.
 #[derive(Debug, Clone)]
 struct Route {
-    group: Regex,
-    stream: Option<Regex>,
+    group: LazyRegex,
+    stream: Option<LazyRegex>,
     target: Target,
     name: String,
 }
 
 impl Route {
     /// The groups `group` matches, to `log_type` (the streams its `logstream` matches).
-    fn of(log_type: &LogType, group: Regex) -> Option<Self> {
+    fn of(log_type: &LogType, group: LazyRegex) -> Option<Self> {
         Some(Self {
             group,
             stream: log_type.logstream.clone(),
@@ -84,7 +83,7 @@ impl Routes {
     /// never sent through log groups).
     pub fn only(log_type: &LogType) -> Option<Self> {
         Some(Self {
-            routes: vec![Route::of(log_type, Regex::new("").ok()?)?],
+            routes: vec![Route::of(log_type, LazyRegex::new("").ok()?)?],
             geo: None,
         })
     }

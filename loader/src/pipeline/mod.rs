@@ -613,7 +613,7 @@ impl Pipeline {
         // (bucket prefixes it does not know, user types) fall back to a plain pattern.
         let parsed = shared::keys::parse(key).ok();
         let fallback = detect::key_parts(key);
-        let key_time = crate::detect::key_time(key, log_type.file_timestamp_format.as_ref());
+        let key_time = crate::detect::key_time(key, log_type.file_timestamp_format.as_deref());
         let ctx = Context {
             s3_key: key,
             key_account: parsed.as_ref().map(|k| k.account()).or(fallback.account),

@@ -501,6 +501,24 @@ fn check_config_shows_effective_settings_and_reports_a_bad_regex_with_its_locati
         )),
         "{stderr}"
     );
+
+    // Right syntax, but too large to compile: a load would find out at the type's first
+    // object; check-config compiles every pattern and says so now.
+    std::fs::write(
+        &bad,
+        "[apache]\ns3_key = UserLogs/apache/\nindex_name = log-web-apache\nlog_pattern = \\w{1000}\\w{1000}\\w{1000}\n",
+    )
+    .expect("write");
+    let out = loader(&["check-config", "--config", p(&bad)]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{}:4: [apache] log_pattern: regular expression `\\w{{1000}}\\w{{1000}}\\w{{1000}}` cannot be compiled",
+            bad.display()
+        )),
+        "{stderr}"
+    );
 }
 
 #[test]
