@@ -48,6 +48,7 @@ pub(super) fn split_array(
         found: false,
         array_depth: None,
         in_element: false,
+        element_from: 0,
         element_scalar: false,
         oversized: false,
         index: 0,
@@ -110,6 +111,10 @@ struct ArrayScanner<'k, 'f> {
     /// Depth inside the records array, while in it.
     array_depth: Option<u32>,
     in_element: bool,
+    /// Where the current element starts in the chunk being scanned (0 when it began in an
+    /// earlier chunk, whose part is in `buf`). An element inside one chunk is handed over as a
+    /// slice of it, never copied.
+    element_from: usize,
     element_scalar: bool,
     oversized: bool,
     index: u64,
@@ -128,17 +133,26 @@ impl ArrayScanner<'_, '_> {
         }
     }
 
-    fn start_element(&mut self) {
+    fn start_element(&mut self, at: usize) {
         self.in_element = true;
+        self.element_from = at;
         self.element_scalar = false;
         self.oversized = false;
         self.buf.clear();
     }
 
-    fn end_element(&mut self) {
+    /// The element ends with `tail`, its part in the chunk being scanned.
+    fn end_element(&mut self, tail: &[u8]) {
         self.in_element = false;
         let position = Position::Record(self.index);
         self.index += 1;
+        let whole = if self.buf.is_empty() && !self.oversized {
+            self.oversized = tail.len() > MAX_RECORD_BYTES;
+            tail
+        } else {
+            self.push(tail);
+            &self.buf
+        };
         if self.oversized {
             (self.on_item)(Item::Error(RecordError {
                 position,
@@ -149,7 +163,7 @@ impl ArrayScanner<'_, '_> {
             }));
             return;
         }
-        let text = trim_ascii(&self.buf);
+        let text = trim_ascii(whole);
         let unparsed = Unparsed {
             raw: text,
             position,
@@ -210,16 +224,13 @@ impl ArrayScanner<'_, '_> {
     fn scan(&mut self, chunk: &[u8]) {
         let mut i = 0;
         while i < chunk.len() {
-            // Copy runs of ordinary string bytes at once.
+            // Skip runs of ordinary string bytes at once.
             if self.in_string && !self.escape {
                 let run = chunk[i..]
                     .iter()
                     .position(|&c| c == b'"' || c == b'\\')
                     .unwrap_or(chunk.len() - i);
                 if run > 0 {
-                    if self.in_element {
-                        self.push(&chunk[i..i + run]);
-                    }
                     if self.capturing_key && self.key_buf.len() < 256 {
                         self.key_buf.extend_from_slice(&chunk[i..i + run]);
                     }
@@ -230,12 +241,23 @@ impl ArrayScanner<'_, '_> {
                     continue;
                 }
             }
+            // Inside an element (below the array's level), only strings and nesting matter.
+            if self.in_element
+                && !self.in_string
+                && self.array_depth.is_some_and(|level| self.depth > level)
+            {
+                let run = chunk[i..]
+                    .iter()
+                    .position(|&c| matches!(c, b'"' | b'{' | b'[' | b'}' | b']'))
+                    .unwrap_or(chunk.len() - i);
+                if run > 0 {
+                    i += run;
+                    continue;
+                }
+            }
             let b = chunk[i];
             i += 1;
             if self.in_string {
-                if self.in_element {
-                    self.push(&[b]);
-                }
                 if self.escape {
                     self.escape = false;
                     if self.capturing_key {
@@ -272,9 +294,6 @@ impl ArrayScanner<'_, '_> {
                 continue;
             }
             if b.is_ascii_whitespace() {
-                if self.in_element {
-                    self.push(&[b]);
-                }
                 continue;
             }
             // Inside the records array, at the level of its elements.
@@ -282,7 +301,7 @@ impl ArrayScanner<'_, '_> {
                 && self.depth == level
             {
                 if self.in_element && self.element_scalar && (b == b',' || b == b']') {
-                    self.end_element();
+                    self.end_element(&chunk[self.element_from..i - 1]);
                 }
                 match b {
                     b',' => continue,
@@ -296,11 +315,10 @@ impl ArrayScanner<'_, '_> {
                     }
                     _ => {
                         if !self.in_element {
-                            self.start_element();
+                            self.start_element(i - 1);
                         }
                     }
                 }
-                self.push(&[b]);
                 match b {
                     b'{' | b'[' => self.depth += 1,
                     b'"' => {
@@ -310,9 +328,6 @@ impl ArrayScanner<'_, '_> {
                     _ => self.element_scalar = true,
                 }
                 continue;
-            }
-            if self.in_element {
-                self.push(&[b]);
             }
             match b {
                 b'"' => {
@@ -369,7 +384,7 @@ impl ArrayScanner<'_, '_> {
                         self.key_depth = 1;
                     }
                     if self.in_element && Some(self.depth) == self.array_depth {
-                        self.end_element();
+                        self.end_element(&chunk[self.element_from..i]);
                     } else if self.depth == 0 {
                         self.end_document();
                     }
@@ -408,6 +423,12 @@ impl ArrayScanner<'_, '_> {
                 }
             }
         }
+        // The element goes on in the next chunk: keep what this one holds of it.
+        if self.in_element {
+            let part = &chunk[self.element_from..];
+            self.push(part);
+            self.element_from = 0;
+        }
     }
 
     /// The string just read is the value of an envelope key.
@@ -426,7 +447,7 @@ impl ArrayScanner<'_, '_> {
 
     fn finish(&mut self) -> Result<(), ReadError> {
         if self.in_element && self.element_scalar && self.depth == self.array_depth.unwrap_or(0) {
-            self.end_element();
+            self.end_element(&[]);
         }
         if self.depth > 0 {
             return Err(ReadError::Structure {
@@ -1125,5 +1146,53 @@ mod tests {
             11,
             "{reference:?}"
         );
+    }
+
+    /// Records are handed over as slices of the chunk they lie in, or gathered from several:
+    /// every chunk size gives the same records, raw bytes, errors and envelope fields.
+    #[test]
+    fn array_records_are_the_same_whatever_the_chunk_size() {
+        let data: &[u8] = br#"{"Records": [ {"a":"x\"]}","b":[1,{"c":2}]} , 7, "s,]", {"d":null},
+ {"e":"\\"}, [1,2] ,{"f":{"g":[]}}]}
+{"version":"0","id":"ev-1","detail-type":"T","account":"1","time":"t","region":"r","resources":[],"detail":{"Records":[{"h":1},{"i":"]"}]}}"#;
+        let collect = |reader: &mut dyn std::io::BufRead, unparsed: bool| {
+            let mut items = Vec::new();
+            let result = super::split_array(reader, "Records", true, unparsed, &mut |item| {
+                items.push(match item {
+                    Item::Record(r) => format!(
+                        "record {:?} {} {}",
+                        r.position,
+                        r.value,
+                        String::from_utf8_lossy(r.raw.unwrap_or_default())
+                    ),
+                    Item::Unparsed(u) => {
+                        format!(
+                            "unparsed {:?} {}",
+                            u.position,
+                            String::from_utf8_lossy(u.raw)
+                        )
+                    }
+                    Item::Error(e) => format!("error {:?} {}", e.position, e.reason),
+                });
+            });
+            (items, result.err().map(|e| e.to_string()))
+        };
+        for unparsed in [false, true] {
+            let whole = collect(&mut &data[..], unparsed);
+            assert_eq!(whole.0.len(), 9, "{whole:?}");
+            assert!(
+                whole.0[0].ends_with(r#"{"a":"x\"]}","b":[1,{"c":2}]}"#),
+                "{whole:?}"
+            );
+            assert!(whole.0[2].ends_with(r#""s,]""#), "{whole:?}");
+            assert!(whole.0[7].contains(r#""detail-type":"T""#), "{whole:?}");
+            for capacity in [1, 2, 3, 7, 16, 64] {
+                let chunked = collect(
+                    &mut std::io::BufReader::with_capacity(capacity, data),
+                    unparsed,
+                );
+                assert_eq!(chunked, whole, "chunks of {capacity} bytes");
+            }
+        }
     }
 }
