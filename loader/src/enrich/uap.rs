@@ -22,9 +22,7 @@ pub trait Kind {
     /// The shortest literal the prefilter looks for (ua-parser's: 3, and 2 for devices).
     const MIN_ATOM_LEN: usize;
     fn regex(parser: &Self::Parser) -> &str;
-    fn case_insensitive(_parser: &Self::Parser) -> bool {
-        false
-    }
+    fn case_insensitive(parser: &Self::Parser) -> bool;
     /// A one-parser extractor.
     fn compile(parser: Self::Parser) -> Result<Self::Extractor, String>;
     fn extract(extractor: &Self::Extractor, agent: &str) -> Option<Self::Value>;
@@ -183,77 +181,53 @@ impl<K: Kind> Slot<K> {
     }
 }
 
-/// Browsers and other programs.
-pub struct Agents;
+/// A list of ua-parser's module `$module`: its parsers, one-parser extractors and values.
+macro_rules! kind {
+    ($(#[$doc:meta])* $name:ident, $module:ident, $min_atom_len:expr, $case_insensitive:expr) => {
+        $(#[$doc])*
+        pub struct $name;
 
-impl Kind for Agents {
-    type Parser = ua_parser::user_agent::Parser<'static>;
-    type Extractor = ua_parser::user_agent::Extractor<'static>;
-    type Value = ua_parser::user_agent::Value;
-    const MIN_ATOM_LEN: usize = 3;
-    fn regex(parser: &Self::Parser) -> &str {
-        &parser.regex
-    }
-    fn compile(parser: Self::Parser) -> Result<Self::Extractor, String> {
-        ua_parser::user_agent::Builder::new()
-            .push(parser)
-            .map_err(|e| e.to_string())?
-            .build()
-            .map_err(|e| e.to_string())
-    }
-    fn extract(extractor: &Self::Extractor, agent: &str) -> Option<Self::Value> {
-        extractor.extract(agent).map(|v| v.into_owned())
-    }
+        impl Kind for $name {
+            type Parser = ua_parser::$module::Parser<'static>;
+            type Extractor = ua_parser::$module::Extractor<'static>;
+            type Value = ua_parser::$module::Value;
+            const MIN_ATOM_LEN: usize = $min_atom_len;
+            fn regex(parser: &Self::Parser) -> &str {
+                &parser.regex
+            }
+            fn case_insensitive(parser: &Self::Parser) -> bool {
+                let case_insensitive: fn(&Self::Parser) -> bool = $case_insensitive;
+                case_insensitive(parser)
+            }
+            fn compile(parser: Self::Parser) -> Result<Self::Extractor, String> {
+                ua_parser::$module::Builder::new()
+                    .push(parser)
+                    .map_err(|e| e.to_string())?
+                    .build()
+                    .map_err(|e| e.to_string())
+            }
+            fn extract(extractor: &Self::Extractor, agent: &str) -> Option<Self::Value> {
+                extractor.extract(agent).map(|v| v.into_owned())
+            }
+        }
+    };
 }
 
-/// Operating systems.
-pub struct Systems;
-
-impl Kind for Systems {
-    type Parser = ua_parser::os::Parser<'static>;
-    type Extractor = ua_parser::os::Extractor<'static>;
-    type Value = ua_parser::os::Value;
-    const MIN_ATOM_LEN: usize = 3;
-    fn regex(parser: &Self::Parser) -> &str {
-        &parser.regex
-    }
-    fn compile(parser: Self::Parser) -> Result<Self::Extractor, String> {
-        ua_parser::os::Builder::new()
-            .push(parser)
-            .map_err(|e| e.to_string())?
-            .build()
-            .map_err(|e| e.to_string())
-    }
-    fn extract(extractor: &Self::Extractor, agent: &str) -> Option<Self::Value> {
-        extractor.extract(agent).map(|v| v.into_owned())
-    }
-}
-
-/// Devices.
-pub struct Devices;
-
-impl Kind for Devices {
-    type Parser = ua_parser::device::Parser<'static>;
-    type Extractor = ua_parser::device::Extractor<'static>;
-    type Value = ua_parser::device::Value;
-    const MIN_ATOM_LEN: usize = 2;
-    fn regex(parser: &Self::Parser) -> &str {
-        &parser.regex
-    }
-    fn case_insensitive(parser: &Self::Parser) -> bool {
-        parser.regex_flag == Some(ua_parser::device::Flag::IgnoreCase)
-    }
-    fn compile(parser: Self::Parser) -> Result<Self::Extractor, String> {
-        ua_parser::device::Builder::new()
-            .push(parser)
-            .map_err(|e| e.to_string())?
-            .build()
-            .map_err(|e| e.to_string())
-    }
-    fn extract(extractor: &Self::Extractor, agent: &str) -> Option<Self::Value> {
-        extractor.extract(agent).map(|v| v.into_owned())
-    }
-}
+kind!(
+    /// Browsers and other programs.
+    Agents, user_agent, 3, |_| false
+);
+kind!(
+    /// Operating systems.
+    Systems, os, 3, |_| false
+);
+kind!(
+    /// Devices: the only list whose patterns may ask for case-insensitive matching.
+    Devices,
+    device,
+    2,
+    |parser| parser.regex_flag == Some(ua_parser::device::Flag::IgnoreCase)
+);
 
 #[cfg(test)]
 mod tests {
