@@ -30,14 +30,6 @@ impl LazyRegex {
         })))
     }
 
-    /// An already compiled pattern.
-    pub fn compiled(regex: Regex) -> Self {
-        Self(Arc::new(Inner {
-            pattern: regex.as_str().to_owned(),
-            compiled: OnceLock::from(regex),
-        }))
-    }
-
     pub fn as_str(&self) -> &str {
         &self.0.pattern
     }

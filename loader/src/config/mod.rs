@@ -1,6 +1,7 @@
 //! Log type registry: the bundled `aws.ini` (and later a user file over it) parsed once at
-//! start-up into typed, validated settings. Regexes are compiled here, so a bad one is a
-//! start-up error naming its file, line, section and key, never a surprise per object.
+//! start-up into typed, validated settings. Regexes are checked here, so a bad one is a
+//! start-up error naming its file, line, section and key, never a surprise per object (they
+//! compile at first use; `loader check-config` compiles them all).
 
 pub mod ini;
 mod lazy_regex;

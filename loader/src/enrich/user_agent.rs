@@ -3,11 +3,11 @@
 //!
 //! Browsers, operating systems and devices come from the community patterns of uap-core
 //! (`uap-core/`, refreshed by `scripts/update-user-agent-regexes`) run by the `ua-parser`
-//! crate, each pattern compiled when an agent first needs it (`uap`). The agents AWS writes into
-//! CloudTrail are recognized first: the CLI and SDKs
-//! (`aws-cli/2.15.0 Python/3.11.6 Linux/6.1 ...`), tools built on them, the console, and AWS
-//! services acting on a caller's behalf (`AWS Internal`, `ec2.amazonaws.com`). Each distinct
-//! agent is parsed once per process.
+//! crate, each pattern compiled when an agent first needs it (`uap`). The agents AWS writes
+//! into CloudTrail are recognized first: the CLI and SDKs (`aws-cli/2.15.0 Python/3.11.6
+//! Linux/6.1 ...`), tools built on them, the console, and AWS services acting on a caller's
+//! behalf (`AWS Internal`, `ec2.amazonaws.com`). Each distinct agent is parsed once per
+//! process.
 
 use super::cache::Recent;
 use super::uap::{Agents, Devices, LazyList, Systems};
