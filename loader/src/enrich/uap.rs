@@ -75,11 +75,7 @@ impl<K: Kind> LazyList<K> {
     fn index(&self) -> Option<&Index<K>> {
         self.index
             .get_or_init(|| {
-                let parsers = self
-                    .parsers
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .take()?;
+                let parsers = take(&self.parsers)?;
                 Index::new(parsers)
                     .map_err(|e| {
                         tracing::warn!(
@@ -163,11 +159,7 @@ impl<K: Kind> Slot<K> {
     fn compiled(&self) -> Option<&K::Extractor> {
         self.compiled
             .get_or_init(|| {
-                let parser = self
-                    .parser
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .take()?;
+                let parser = take(&self.parser)?;
                 let regex = K::regex(&parser).to_owned();
                 K::compile(parser)
                     .map_err(|e| {
@@ -179,6 +171,14 @@ impl<K: Kind> Slot<K> {
             })
             .as_ref()
     }
+}
+
+/// What a cell holds until it is first needed; a panic of another thread holding the lock does
+/// not lose it.
+fn take<T>(cell: &Mutex<Option<T>>) -> Option<T> {
+    cell.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take()
 }
 
 /// A list of ua-parser's module `$module`: its parsers, one-parser extractors and values.
