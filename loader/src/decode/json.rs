@@ -572,7 +572,7 @@ impl ValueScanner<'_> {
                         self.json_lines = Some(false);
                     }
                 }
-                match serde_json::from_slice::<Value>(text) {
+                match super::parse_json(text) {
                     Ok(value) => (self.on_item)(Item::Record(Record {
                         value,
                         raw: Some(text),
@@ -609,12 +609,7 @@ impl ValueScanner<'_> {
         if text.first() != Some(&b'{') {
             return None;
         }
-        // Checking UTF-8 once for the line is cheaper than string by string while parsing.
-        let value = match std::str::from_utf8(text) {
-            Ok(text) => serde_json::from_str::<Value>(text),
-            Err(_) => serde_json::from_slice::<Value>(text),
-        }
-        .ok()?;
+        let value = super::parse_json(text).ok()?;
         self.slow_line = None;
         self.start_line = self.line;
         (self.on_item)(Item::Record(Record {

@@ -10,7 +10,6 @@ use super::{Item, Position, ReadError, Record, RecordError};
 use arrow_array::RecordBatch;
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use serde_json::Value;
 use std::io::{BufRead, Read};
 
 /// Rows decoded at a time.
@@ -78,7 +77,7 @@ fn rows(data: Vec<u8>, on_item: &mut dyn FnMut(Item<'_>)) -> Result<(), ReadErro
                     .enumerate()
                 {
                     let position = Position::Record(row + offset as u64);
-                    match serde_json::from_slice::<Value>(line) {
+                    match super::parse_json(line) {
                         Ok(value) => on_item(Item::Record(Record {
                             value,
                             raw: Some(line),
@@ -123,6 +122,7 @@ mod tests {
     use parquet::arrow::ArrowWriter;
     use parquet::basic::Compression;
     use parquet::file::properties::WriterProperties;
+    use serde_json::Value;
     use serde_json::json;
     use std::sync::Arc;
 
