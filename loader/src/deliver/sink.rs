@@ -55,18 +55,33 @@ pub enum NdjsonFormat {
 }
 
 /// NDJSON into any writer, the same bytes as [`crate::pipeline::Document::write_ndjson`] and
-/// [`crate::pipeline::Document::write_bulk`]. Each chunk is encoded first, then written under
-/// the lock in one piece, so concurrent objects never interleave inside a line. The write
-/// itself blocks (a file or stdout); chunks are large, so it happens rarely.
+/// [`crate::pipeline::Document::write_bulk`]. Each chunk is encoded and written under the lock
+/// in one piece, so concurrent objects never interleave inside a line. The write itself blocks
+/// (a file or stdout); chunks are large, so it happens rarely.
 pub struct NdjsonSink<W> {
-    out: Mutex<W>,
+    out: Mutex<Output<W>>,
     format: NdjsonFormat,
 }
+
+/// The writer and the buffer lines are encoded in before each write. The buffer is kept and
+/// written whenever it holds [`WRITE_PIECE`] bytes: encoding a whole chunk of several MB into
+/// a new buffer faulted that memory in again for every chunk, a large part of writing lines.
+struct Output<W> {
+    writer: W,
+    encoded: Vec<u8>,
+}
+
+/// How much is encoded before it is written: large enough that writes are rare, small enough
+/// to stay in the cache.
+const WRITE_PIECE: usize = 1 << 20;
 
 impl<W: Write + Send> NdjsonSink<W> {
     pub fn new(out: W, format: NdjsonFormat) -> Self {
         Self {
-            out: Mutex::new(out),
+            out: Mutex::new(Output {
+                writer: out,
+                encoded: Vec::new(),
+            }),
             format,
         }
     }
@@ -77,35 +92,59 @@ impl<W: Write + Send> NdjsonSink<W> {
             .out
             .into_inner()
             .map_err(|_| std::io::Error::other("the output lock was poisoned"))?;
-        out.flush()?;
-        Ok(out)
+        out.writer.flush()?;
+        Ok(out.writer)
     }
 
     /// Flushes the writer (buffered files, stdout) at the end of a run.
     pub fn flush(&self) -> std::io::Result<()> {
         match self.out.lock() {
-            Ok(mut out) => out.flush(),
+            Ok(mut out) => out.writer.flush(),
             Err(_) => Err(std::io::Error::other("the output lock was poisoned")),
         }
     }
 
-    fn encode(&self, items: &[BulkItem]) -> Vec<u8> {
-        let mut buf = Vec::with_capacity(items.iter().map(|i| i.source.len() + 96).sum::<usize>());
-        for item in items {
-            match self.format {
-                NdjsonFormat::Bulk => crate::sink::encoder::encode_item(item, &mut buf),
-                NdjsonFormat::Documents => {
-                    buf.extend_from_slice(b"{\"_index\":");
-                    json_str(&item.index, &mut buf);
-                    buf.extend_from_slice(b",\"_id\":");
-                    json_str(item.id.as_str(), &mut buf);
-                    buf.extend_from_slice(b",\"_source\":");
-                    buf.extend_from_slice(&item.source);
-                    buf.extend_from_slice(b"}\n");
-                }
+    fn encode(&self, item: &BulkItem, buf: &mut Vec<u8>) {
+        match self.format {
+            NdjsonFormat::Bulk => crate::sink::encoder::encode_item(item, buf),
+            NdjsonFormat::Documents => {
+                buf.extend_from_slice(b"{\"_index\":");
+                json_str(&item.index, buf);
+                buf.extend_from_slice(b",\"_id\":");
+                json_str(item.id.as_str(), buf);
+                buf.extend_from_slice(b",\"_source\":");
+                buf.extend_from_slice(&item.source);
+                buf.extend_from_slice(b"}\n");
             }
         }
-        buf
+    }
+
+    /// Encodes and writes `items`, holding the lock throughout so that other chunks' lines
+    /// come before or after them; the bytes written.
+    fn encode_and_write(&self, items: &[BulkItem]) -> std::io::Result<usize> {
+        let mut out = self
+            .out
+            .lock()
+            .map_err(|_| std::io::Error::other("the output lock was poisoned"))?;
+        let Output { writer, encoded } = &mut *out;
+        let mut written = 0;
+        encoded.clear();
+        for item in items {
+            self.encode(item, encoded);
+            if encoded.len() >= WRITE_PIECE {
+                writer.write_all(encoded)?;
+                written += encoded.len();
+                encoded.clear();
+            }
+        }
+        writer.write_all(encoded)?;
+        written += encoded.len();
+        encoded.clear();
+        if encoded.capacity() > 4 * WRITE_PIECE {
+            // One huge document grew it.
+            *encoded = Vec::new();
+        }
+        Ok(written)
     }
 }
 
@@ -118,11 +157,7 @@ impl<W: Write + Send> DocumentSink for NdjsonSink<W> {
     fn write(&self, items: Vec<BulkItem>) -> BoxFuture<'_, WriteOutcome> {
         Box::pin(async move {
             let started = Instant::now();
-            let buf = self.encode(&items);
-            let written = match self.out.lock() {
-                Ok(mut out) => out.write_all(&buf),
-                Err(_) => Err(std::io::Error::other("the output lock was poisoned")),
-            };
+            let written = self.encode_and_write(&items);
             let n = items.len() as u64;
             let mut stats = SinkStats {
                 requests: 1,
@@ -130,10 +165,10 @@ impl<W: Write + Send> DocumentSink for NdjsonSink<W> {
                 ..SinkStats::default()
             };
             match written {
-                Ok(()) => {
+                Ok(bytes) => {
                     stats.created = n;
-                    stats.bytes_sent = buf.len() as u64;
-                    stats.bytes_uncompressed = buf.len() as u64;
+                    stats.bytes_sent = bytes as u64;
+                    stats.bytes_uncompressed = bytes as u64;
                     WriteOutcome {
                         stats,
                         failures: Vec::new(),
@@ -205,8 +240,42 @@ mod tests {
             assert!(outcome.is_complete());
             assert_eq!(outcome.stats.created, 2);
             assert_eq!(outcome.stats.bytes_sent, expected.len() as u64);
+            // A second chunk follows the first, each written once.
+            let outcome = DocumentSink::write(&sink, items[1..].to_vec()).await;
+            let mut second = Vec::new();
+            crate::pipeline::write_documents(&docs[1..], bulk, &mut second).expect("write");
+            assert_eq!(outcome.stats.bytes_sent, second.len() as u64);
+            expected.extend_from_slice(&second);
             assert_eq!(sink.into_inner().expect("flush"), expected);
         }
+    }
+
+    #[tokio::test]
+    async fn a_chunk_larger_than_a_piece_is_written_whole_and_in_order() {
+        let docs: Vec<Document> = (0..7)
+            .map(|i| {
+                let mut source = crate::ecs::Doc::new();
+                let text = format!("{i}").repeat(WRITE_PIECE / 3);
+                source.insert("message".into(), serde_json::json!(text));
+                Document {
+                    index: "log-aws-waf-2024-05".into(),
+                    id: format!("d{i}"),
+                    source: source.into(),
+                }
+            })
+            .collect();
+        let items: Vec<BulkItem> = docs
+            .iter()
+            .enumerate()
+            .map(|(i, d)| BulkItem::from_document(d.clone(), Origin::new("o", i as u64)))
+            .collect();
+        let mut expected = Vec::new();
+        crate::pipeline::write_documents(&docs, true, &mut expected).expect("write");
+        assert!(expected.len() > 2 * WRITE_PIECE);
+        let sink = NdjsonSink::new(Vec::new(), NdjsonFormat::Bulk);
+        let outcome = DocumentSink::write(&sink, items).await;
+        assert_eq!(outcome.stats.bytes_sent, expected.len() as u64);
+        assert!(sink.into_inner().expect("flush") == expected);
     }
 
     struct Broken;
