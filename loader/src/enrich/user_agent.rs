@@ -44,7 +44,8 @@ pub struct UserAgents {
     /// Read at the first agent: a load of types without agents (flow logs, findings, host
     /// logs) never reads the patterns at all.
     community: OnceLock<Option<Community>>,
-    aws: AwsAgents,
+    /// Also compiled at the first agent, for the same reason.
+    aws: OnceLock<AwsAgents>,
     cache: Recent<String, Parsed>,
 }
 
@@ -65,7 +66,7 @@ impl UserAgents {
     pub fn new() -> Self {
         Self {
             community: OnceLock::new(),
-            aws: AwsAgents::new(),
+            aws: OnceLock::new(),
             cache: Recent::new(CACHE_ENTRIES),
         }
     }
@@ -81,6 +82,10 @@ impl UserAgents {
                 }
             })
             .as_ref()
+    }
+
+    fn aws(&self) -> &AwsAgents {
+        self.aws.get_or_init(AwsAgents::new)
     }
 
     /// The instance the pipelines of a process share, with its cache.
@@ -132,7 +137,7 @@ impl UserAgents {
             }
         };
         let community = self.community();
-        match self.aws.recognize(original) {
+        match self.aws().recognize(original) {
             Some(aws) => {
                 put(&mut fields, "name", &aws.name);
                 if let Some(version) = &aws.version {
@@ -163,7 +168,7 @@ impl UserAgents {
                 ]);
                 (os.os, version)
             })
-            .or_else(|| self.aws.os(original).map(|name| (name, String::new())));
+            .or_else(|| self.aws().os(original).map(|name| (name, String::new())));
         if let Some((name, version)) = os_fields
             && name != "Other"
         {
