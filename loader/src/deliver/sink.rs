@@ -55,9 +55,9 @@ pub enum NdjsonFormat {
 }
 
 /// NDJSON into any writer, the same bytes as [`crate::pipeline::Document::write_ndjson`] and
-/// [`crate::pipeline::Document::write_bulk`]. Each chunk is encoded and written under the lock
-/// in one piece, so concurrent objects never interleave inside a line. The write itself blocks
-/// (a file or stdout); chunks are large, so it happens rarely.
+/// [`crate::pipeline::Document::write_bulk`]. A chunk is encoded and written while the lock is
+/// held, so the lines of concurrent objects never interleave. The writes themselves block (a
+/// file or stdout); they go in pieces of about 1 MB, so they happen rarely.
 pub struct NdjsonSink<W> {
     out: Mutex<Output<W>>,
     format: NdjsonFormat,
