@@ -7,6 +7,7 @@
 //! there, naming its section and key; `loader check-config` also compiles every pattern.
 
 use regex::Regex;
+use regex_syntax::hir::{Hir, HirKind};
 use std::sync::{Arc, OnceLock};
 
 /// Clones share one compiled pattern.
@@ -32,6 +33,29 @@ impl LazyRegex {
 
     pub fn as_str(&self) -> &str {
         &self.0.pattern
+    }
+
+    /// Whether the pattern has a group of this name, read from its syntax: a check made when
+    /// the configuration is read need not compile the pattern.
+    pub fn has_group(&self, name: &str) -> bool {
+        fn named(hir: &Hir, name: &str) -> bool {
+            match hir.kind() {
+                HirKind::Capture(capture) => {
+                    capture.name.as_deref() == Some(name) || named(&capture.sub, name)
+                }
+                HirKind::Concat(subs) | HirKind::Alternation(subs) => {
+                    subs.iter().any(|sub| named(sub, name))
+                }
+                HirKind::Repetition(repetition) => named(&repetition.sub, name),
+                HirKind::Empty | HirKind::Literal(_) | HirKind::Class(_) | HirKind::Look(_) => {
+                    false
+                }
+            }
+        }
+        // The syntax was checked when the pattern was made.
+        regex_syntax::Parser::new()
+            .parse(&self.0.pattern)
+            .is_ok_and(|hir| named(&hir, name))
     }
 
     /// Compiles the pattern now; `Err` only past the regex crate's size limit, which the
@@ -103,6 +127,30 @@ mod tests {
             "clones share the compiled pattern"
         );
         assert_eq!(clone.as_str(), r"^AWSLogs/(\d{12})/");
+    }
+
+    #[test]
+    fn group_names_are_read_from_the_syntax_as_the_compiled_pattern_has_them() {
+        for pattern in [
+            r"_(?P<year>\d{4})(?P<month>\d{2})_",
+            r"(?:a|(?<year>\d+))*",
+            r"x((?P<inner>(?P<year>y)))z",
+            r"(?P<years>\d{4})",
+            r"(?P<month>\d{2})",
+            r"\(?P<year>x\)",
+            "[(?P<year>)]",
+        ] {
+            let lazy = LazyRegex::new(pattern).expect("pattern");
+            let compiled = Regex::new(pattern).expect("compiles");
+            for name in ["year", "month", "inner"] {
+                assert_eq!(
+                    lazy.has_group(name),
+                    compiled.capture_names().flatten().any(|n| n == name),
+                    "{pattern} {name}"
+                );
+            }
+            assert!(lazy.0.compiled.get().is_none(), "{pattern}: not compiled");
+        }
     }
 
     #[test]

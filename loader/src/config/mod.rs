@@ -963,13 +963,7 @@ impl SectionReader<'_> {
         let Some(re) = self.regex("file_timestamp_format")? else {
             return Ok(None);
         };
-        let compiled = re.try_compile().map_err(|e| {
-            self.invalid(
-                "file_timestamp_format",
-                format!("invalid regular expression `{}`: {e}", re.as_str()),
-            )
-        })?;
-        if !compiled.capture_names().flatten().any(|n| n == "year") {
+        if !re.has_group("year") {
             return Err(self.invalid(
                 "file_timestamp_format",
                 "needs a named group `(?P<year>...)` (and month, day, hour, minute, second as the key has them)".to_owned(),
@@ -1331,6 +1325,10 @@ mod tests {
             (
                 "[x]\ns3_key = a\nindex_name = i\nfile_format = xml\n",
                 "file_format",
+            ),
+            (
+                "[x]\ns3_key = a\nindex_name = i\nfile_timestamp_format = _(?P<years>[0-9]{4})_\n",
+                "file_timestamp_format",
             ),
         ] {
             let err = Config::with_user_file("user.ini", text)
