@@ -302,18 +302,17 @@ mod tests {
         "Roku/DVP-9.10 (519.10E04111A)",
     ];
 
+    /// uap-core's lists as the project bundles them.
+    fn bundled() -> ua_parser::Regexes<'static> {
+        serde_json::from_str(include_str!("uap-core/regexes.json")).expect("patterns")
+    }
+
     /// The first match in list order, with ua-parser's own resolution, is what ua-parser
     /// gives with the whole list compiled: for every agent and every list.
     #[test]
     fn lazy_lists_give_what_the_whole_compiled_list_gives() {
-        let patterns = || {
-            serde_json::from_str::<ua_parser::Regexes<'static>>(include_str!(
-                "uap-core/regexes.json"
-            ))
-            .expect("patterns")
-        };
-        let whole = ua_parser::Extractor::try_from(patterns()).expect("whole lists compile");
-        let regexes = patterns();
+        let whole = ua_parser::Extractor::try_from(bundled()).expect("whole lists compile");
+        let regexes = bundled();
         let agents = LazyList::<Agents>::new(regexes.user_agent_parsers);
         let systems = LazyList::<Systems>::new(regexes.os_parsers);
         let devices = LazyList::<Devices>::new(regexes.device_parsers);
@@ -339,10 +338,7 @@ mod tests {
 
     #[test]
     fn an_agent_compiles_only_the_patterns_its_literals_name() {
-        let regexes = serde_json::from_str::<ua_parser::Regexes<'static>>(include_str!(
-            "uap-core/regexes.json"
-        ))
-        .expect("patterns");
+        let regexes = bundled();
         let total = regexes.device_parsers.len();
         let devices = LazyList::<Devices>::new(regexes.device_parsers);
         assert_eq!(

@@ -486,38 +486,26 @@ fn check_config_shows_effective_settings_and_reports_a_bad_regex_with_its_locati
 
     let tmp = tempfile::tempdir().expect("tempdir");
     let bad = tmp.path().join("user.ini");
-    std::fs::write(
-        &bad,
+    // check-config refuses the file, naming `file:line: what`.
+    let refused = |ini: &str, line_and_reason: &str| {
+        std::fs::write(&bad, ini).expect("write");
+        let out = loader(&["check-config", "--config", p(&bad)]);
+        assert!(!out.status.success());
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains(&format!("{}:{line_and_reason}", bad.display())),
+            "{stderr}"
+        );
+    };
+    refused(
         "[apache]\ns3_key = UserLogs/apache/\nindex_name = log-web-apache\n\nlog_pattern = ^(?P<host>\\S+ [\n",
-    )
-    .expect("write");
-    let out = loader(&["check-config", "--config", p(&bad)]);
-    assert!(!out.status.success());
-    let stderr = text(&out.stderr);
-    assert!(
-        stderr.contains(&format!(
-            "{}:5: [apache] log_pattern: invalid regular expression `^(?P<host>\\S+ [`",
-            bad.display()
-        )),
-        "{stderr}"
+        "5: [apache] log_pattern: invalid regular expression `^(?P<host>\\S+ [`",
     );
-
     // Right syntax, but too large to compile: a load would find out at the type's first
     // object; check-config compiles every pattern and says so now.
-    std::fs::write(
-        &bad,
+    refused(
         "[apache]\ns3_key = UserLogs/apache/\nindex_name = log-web-apache\nlog_pattern = \\w{1000}\\w{1000}\\w{1000}\n",
-    )
-    .expect("write");
-    let out = loader(&["check-config", "--config", p(&bad)]);
-    assert!(!out.status.success());
-    let stderr = text(&out.stderr);
-    assert!(
-        stderr.contains(&format!(
-            "{}:4: [apache] log_pattern: regular expression `\\w{{1000}}\\w{{1000}}\\w{{1000}}` cannot be compiled",
-            bad.display()
-        )),
-        "{stderr}"
+        "4: [apache] log_pattern: regular expression `\\w{1000}\\w{1000}\\w{1000}` cannot be compiled",
     );
 }
 
