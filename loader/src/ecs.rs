@@ -15,13 +15,12 @@ pub fn set(doc: &mut Doc, dotted: &str, value: impl Into<Value>) {
 }
 
 fn put(doc: &mut Doc, dotted: &str, value: Value) {
-    match dotted.as_bytes().iter().position(|&b| b == b'.') {
-        None => {
+    match first_name(dotted) {
+        (_, None) => {
             // One search; the field is new almost always.
             doc.insert(dotted.to_owned(), value);
         }
-        Some(dot) => {
-            let (head, rest) = (&dotted[..dot], &dotted[dot + 1..]);
+        (head, Some(rest)) => {
             if let Some(Value::Object(inner)) = doc.get_mut(head) {
                 put(inner, rest, value);
                 return;
@@ -64,9 +63,10 @@ pub fn get_in<'a>(doc: &'a Doc, dotted: &str) -> Option<&'a Value> {
 }
 
 /// The name before the first dot and the rest after it: a byte search, where a `char`
-/// pattern's searcher cost more than the lookups of the dozens of paths a normalizer reads.
+/// pattern's searcher cost more than the lookups of the dozens of paths a normalizer reads
+/// and writes.
 #[inline]
-fn first_name(dotted: &str) -> (&str, Option<&str>) {
+pub fn first_name(dotted: &str) -> (&str, Option<&str>) {
     match dotted.as_bytes().iter().position(|&b| b == b'.') {
         Some(dot) => (&dotted[..dot], Some(&dotted[dot + 1..])),
         None => (dotted, None),

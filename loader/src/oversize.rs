@@ -19,10 +19,7 @@ pub const TRUNCATED_TAG: &str = "_flat_object_value_truncated";
 pub fn cut_long_flat_values(doc: &mut Doc, paths: &[String]) -> Vec<String> {
     let mut cut = Vec::new();
     for path in paths {
-        let (first, rest) = match path.split_once('.') {
-            Some((first, rest)) => (first, Some(rest)),
-            None => (path.as_str(), None),
-        };
+        let (first, rest) = crate::ecs::first_name(path);
         if let Some(value) = doc.get_mut(first) {
             descend(value, rest, path, &mut cut);
         }
@@ -40,10 +37,7 @@ fn descend(value: &mut Value, rest: Option<&str>, path: &str, cut: &mut Vec<Stri
         }
         (value, None) => cut_strings(value, path, &mut Vec::new(), cut),
         (Value::Object(map), Some(rest)) => {
-            let (head, tail) = match rest.split_once('.') {
-                Some((head, tail)) => (head, Some(tail)),
-                None => (rest, None),
-            };
+            let (head, tail) = crate::ecs::first_name(rest);
             if let Some(inner) = map.get_mut(head) {
                 descend(inner, tail, path, cut);
             }
